@@ -1,0 +1,77 @@
+"""``phaseloom workflow …`` and ``phaseloom phases list``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from phaseloom.cli.context import console, state
+
+workflow_app = typer.Typer(help="Load, validate and inspect workflows.", no_args_is_help=True)
+phases_app = typer.Typer(help="Inspect phases.", no_args_is_help=True)
+
+
+@workflow_app.command("load")
+def load(path: Path, overwrite: bool = typer.Option(False, "--overwrite", help="Replace a workflow of the same name.")) -> None:
+    """Load a workflow from a YAML file, a Hephaestus phase folder or a Python file."""
+    from phaseloom.loaders.sources import load_workflow_source
+    from phaseloom.services.workflows import WorkflowService
+
+    document = load_workflow_source(path)
+    outcome = WorkflowService(state.uow()).save_document(document, source=str(path), overwrite=overwrite)
+    console.print(f"workflow [bold]{outcome.name}[/] v{outcome.version}: {outcome.action} "
+                  f"({len(document.phases)} phases)")
+
+
+@workflow_app.command("validate")
+def validate(path: Path) -> None:
+    """Check a workflow without writing anything; problems name file, line and field."""
+    from phaseloom.loaders.sources import load_workflow_source
+
+    document = load_workflow_source(path)
+    console.print(f"{path}: valid workflow [bold]{document.name}[/] "
+                  f"({document.mode.value}, {len(document.phases)} phases, {len(document.board_columns)} columns)")
+
+
+@workflow_app.command("list")
+def list_workflows() -> None:
+    """List stored workflows."""
+    from phaseloom.services.workflows import WorkflowService
+
+    table = Table("id", "name", "version", "mode", "phases", "projects")
+    for w in WorkflowService(state.uow(readonly=True)).list():
+        table.add_row(str(w["id"]), w["name"], str(w["version"]), w["mode"], str(w["phases"]), str(w["projects"]))
+    console.print(table)
+
+
+@workflow_app.command("show")
+def show(name: str) -> None:
+    """Show a workflow's phases, transitions and board columns."""
+    from phaseloom.services.workflows import WorkflowService
+
+    workflow = WorkflowService(state.uow(readonly=True)).get(name)
+    console.print(f"[bold]{workflow.name}[/] v{workflow.version} ({workflow.mode.value}) {workflow.description}")
+    _print_phases(workflow)
+    table = Table("column", "phases", "WIP limit", "auto →", title="Board columns")
+    for c in workflow.board_columns:
+        table.add_row(c.id, ", ".join(c.phase_mapping), str(c.wip_limit or "-"), c.auto_transition_to or "")
+    console.print(table)
+
+
+@phases_app.command("list")
+def list_phases(workflow: str = typer.Option("software_development", "--workflow", "-w")) -> None:
+    """List a workflow's phases in sequence order."""
+    from phaseloom.services.workflows import WorkflowService
+
+    _print_phases(WorkflowService(state.uow(readonly=True)).get(workflow))
+
+
+def _print_phases(workflow) -> None:
+    table = Table("#", "phase", "name", "terminal", "allowed transitions", "done definitions", title="Phases")
+    for p in workflow.ordered_phases:
+        targets = "any (free-form)" if workflow.mode.value == "free_form" else ", ".join(p.allowed_transitions)
+        table.add_row(str(p.sequence_order), p.id, p.name, "yes" if p.is_terminal else "",
+                      targets, str(len(p.done_definitions)))
+    console.print(table)

@@ -1,0 +1,41 @@
+"""Settings from the environment (``PHASELOOM_*``) and an optional ``phaseloom.toml``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+DEFAULT_DATABASE_URL = "sqlite:///./.phaseloom/phaseloom.db"
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Environment variables win over ``phaseloom.toml``."""
+
+    model_config = SettingsConfigDict(env_prefix="PHASELOOM_", toml_file="phaseloom.toml", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    log_level: str = "WARNING"
+    aging_seconds: float = Field(default=600.0, gt=0, description="seconds of waiting worth one priority level")
+    lease_seconds: float = Field(default=300.0, gt=0, description="how long a claim holds a task without a heartbeat")
+    sqlite_busy_timeout_ms: int = 30_000
+    event_bus: str = Field(default="", description="'' (in-process / LISTEN-NOTIFY) or redis://host:port/db")
+    home: Path = Field(default=Path(".phaseloom"), description="folder for logs, workspaces and the SQLite file")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Storage adapter: SQLAlchemy models, engine set-up per backend, Alembic migrations."""

@@ -1,0 +1,23 @@
+"""SQLAlchemy models. Importing this package registers every table on ``Base.metadata``."""
+
+from phaseloom.db.models.base import Base
+from phaseloom.db.models.events import SystemEvent
+from phaseloom.db.models.tasks import Agent, Task, TaskCapability, TaskDependency
+from phaseloom.db.models.tickets import PhaseHistory, Project, Ticket, TicketDependency
+from phaseloom.db.models.workflows import BoardColumnRow, PhaseRow, WorkflowRow
+
+__all__ = [
+    "Base",
+    "WorkflowRow",
+    "PhaseRow",
+    "BoardColumnRow",
+    "Project",
+    "Ticket",
+    "TicketDependency",
+    "PhaseHistory",
+    "Task",
+    "TaskDependency",
+    "TaskCapability",
+    "Agent",
+    "SystemEvent",
+]

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from phaseloom.db.models.base import Base, utcnow
+from phaseloom.db.models.workflows import phase_fk
+
+_READY = text("status = 'pending' AND unmet_dependencies = 0")
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    agent_type: Mapped[str] = mapped_column(String(50), default="worker")
+    runtime: Mapped[str] = mapped_column(String(50), default="scripted")
+    # Set: phase-specialised (OmoiOS). Null: capability-matched across phases (Hephaestus).
+    phase_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"), default=None)
+    capabilities: Mapped[list[str]] = mapped_column(default=list)
+    capacity: Mapped[int] = mapped_column(default=1)
+    status: Mapped[str] = mapped_column(String(20), default="idle")
+    health: Mapped[str] = mapped_column(String(20), default="healthy")
+    token_hash: Mapped[str | None] = mapped_column(String(128), default=None)
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        phase_fk("phase_id"),
+        # The claim is an index scan in score order over ready tasks, optionally per phase.
+        Index("ix_tasks_ready_score", "score", sqlite_where=_READY, postgresql_where=_READY),
+        Index("ix_tasks_ready_phase_score", "phase_id", "score", sqlite_where=_READY, postgresql_where=_READY),
+        Index("ix_tasks_status_lease", "status", "lease_expires_at"),
+        Index("ix_tasks_ticket", "ticket_id", "phase_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id"))
+    phase_id: Mapped[str] = mapped_column(String(100))
+    task_type: Mapped[str] = mapped_column(String(50), default="work")
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    priority: Mapped[str] = mapped_column(String(10), default="MEDIUM")
+    score: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    required_capabilities: Mapped[list[str]] = mapped_column(default=list)
+    capability_count: Mapped[int] = mapped_column(default=0)
+    unmet_dependencies: Mapped[int] = mapped_column(default=0)
+    assigned_agent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), default=None, index=True
+    )
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    retry_count: Mapped[int] = mapped_column(default=0)
+    max_retries: Mapped[int] = mapped_column(default=3)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    timeout_seconds: Mapped[float] = mapped_column(Float, default=1800.0)
+    result: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    error_class: Mapped[str | None] = mapped_column(String(20), default=None)
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class TaskCapability(Base):
+    """One row per required capability, so the claim can test ⊆ in SQL on any backend."""
+
+    __tablename__ = "task_capabilities"
+
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    capability: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
+class TaskDependency(Base):
+    __tablename__ = "task_dependencies"
+
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    depends_on_id: Mapped[int] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

@@ -1,0 +1,36 @@
+"""Task states and the retry backoff rule."""
+
+from __future__ import annotations
+
+import enum
+import random
+
+
+class TaskStatus(str, enum.Enum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    RUNNING = "running"
+    UNDER_REVIEW = "under_review"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+
+
+ACTIVE_STATUSES = (TaskStatus.CLAIMED, TaskStatus.RUNNING)
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based): full-jitter exponential.
+
+    The delay is drawn uniformly from ``[exp/2, exp]`` where ``exp = min(cap, base * 2**(attempt-1))``,
+    so it never exceeds ``cap`` and never collapses to zero (which would hammer a rate-limited API).
+    """
+    if attempt < 1:
+        return 0.0
+    exp = min(cap, base * (2 ** min(attempt - 1, 62)))
+    draw = (rng or random).uniform(0.5, 1.0)
+    return exp * draw

@@ -1,0 +1,1 @@
+"""Pydantic schemas for everything that crosses a boundary (YAML, API, MCP)."""

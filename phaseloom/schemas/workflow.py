@@ -1,0 +1,129 @@
+"""The one validated schema every workflow goes through, whatever its source.
+
+OmoiOS-style YAML, Hephaestus-style phase folders and code-first Python all produce a
+:class:`WorkflowDocument`; :meth:`WorkflowDocument.to_domain` turns it into the pure
+:class:`phaseloom.domain.phases.Workflow` the services work with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from phaseloom.domain import phases as d
+
+_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ExpectedOutputSpec(_Strict):
+    type: str = "file"
+    pattern: str = Field(min_length=1)
+    required: bool = True
+
+
+class RetryBackoffSpec(_Strict):
+    base_seconds: float = Field(default=2.0, ge=0)
+    cap_seconds: float = Field(default=300.0, ge=0)
+
+
+class PhaseConfigurationSpec(BaseModel):
+    """Timeouts and retries; unknown keys are kept (``extra``) for phase-specific settings."""
+
+    model_config = ConfigDict(extra="allow")
+
+    timeout_seconds: float = Field(default=1800.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)
+    retry_backoff: RetryBackoffSpec = Field(default_factory=RetryBackoffSpec)
+
+
+class PhaseSpec(_Strict):
+    id: str = Field(pattern=_ID_PATTERN, max_length=100)
+    name: str = ""
+    description: str = ""
+    sequence_order: int = 0
+    allowed_transitions: list[str] = Field(default_factory=list)
+    is_terminal: bool = False
+    done_definitions: list[str] = Field(default_factory=list)
+    expected_outputs: list[ExpectedOutputSpec] = Field(default_factory=list)
+    phase_prompt: str = ""
+    next_steps_guide: list[str] = Field(default_factory=list)
+    configuration: PhaseConfigurationSpec = Field(default_factory=PhaseConfigurationSpec)
+    gate: dict[str, Any] = Field(default_factory=dict)
+    initial_tasks: list[dict[str, Any]] = Field(default_factory=list)
+    working_directory: str = ""
+
+    @field_validator("done_definitions", "next_steps_guide", mode="before")
+    @classmethod
+    def _string_is_one_item(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    def to_domain(self) -> d.Phase:
+        cfg = self.configuration
+        known = {"timeout_seconds", "max_retries", "retry_backoff"}
+        extra = {k: v for k, v in cfg.model_dump().items() if k not in known}
+        return d.Phase(
+            id=self.id,
+            name=self.name or self.id.removeprefix("PHASE_").replace("_", " ").title(),
+            sequence_order=self.sequence_order,
+            description=self.description,
+            allowed_transitions=tuple(self.allowed_transitions),
+            is_terminal=self.is_terminal,
+            done_definitions=tuple(self.done_definitions),
+            expected_outputs=tuple(d.ExpectedOutput(**o.model_dump()) for o in self.expected_outputs),
+            phase_prompt=self.phase_prompt,
+            next_steps_guide=tuple(self.next_steps_guide),
+            configuration=d.PhaseConfiguration(
+                timeout_seconds=cfg.timeout_seconds,
+                max_retries=cfg.max_retries,
+                retry_backoff=d.RetryBackoff(**cfg.retry_backoff.model_dump()),
+                extra=extra,
+            ),
+            gate=dict(self.gate),
+            initial_tasks=tuple(self.initial_tasks),
+            working_directory=self.working_directory,
+        )
+
+
+class BoardColumnSpec(_Strict):
+    id: str = Field(pattern=_ID_PATTERN, max_length=100)
+    name: str = ""
+    phase_mapping: list[str] = Field(min_length=1)
+    wip_limit: int | None = Field(default=None, ge=1)
+    auto_transition_to: str | None = None
+
+
+class WorkflowDocument(_Strict):
+    """A whole workflow: its phases, board columns and workflow-level settings."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str = ""
+    mode: d.WorkflowMode = d.WorkflowMode.STRUCTURED
+    phases: list[PhaseSpec] = Field(min_length=1)
+    board_columns: list[BoardColumnSpec] = Field(default_factory=list)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    def to_domain(self, version: int = 1) -> d.Workflow:
+        return d.Workflow(
+            name=self.name,
+            description=self.description,
+            mode=self.mode,
+            version=version,
+            phases=tuple(p.to_domain() for p in self.phases),
+            board_columns=tuple(
+                d.BoardColumn(
+                    id=c.id,
+                    name=c.name or c.id.replace("_", " ").title(),
+                    position=i,
+                    phase_mapping=tuple(c.phase_mapping),
+                    wip_limit=c.wip_limit,
+                    auto_transition_to=c.auto_transition_to,
+                )
+                for i, c in enumerate(self.board_columns)
+            ),
+            settings=dict(self.settings),
+        )

@@ -1,0 +1,66 @@
+"""The kanban board: columns derived from the workflow, WIP use, and moves that are transitions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from phaseloom.domain.errors import InvalidTransition, NotFound
+from phaseloom.services.projects import ProjectService
+from phaseloom.services.tickets import TicketService, TicketView
+from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.services.workflows import WorkflowService
+
+
+@dataclass
+class ColumnView:
+    id: str
+    name: str
+    phase_mapping: list[str]
+    wip_limit: int | None
+    tickets: list[TicketView] = field(default_factory=list)
+
+    @property
+    def wip_use(self) -> int:
+        return len(self.tickets)
+
+
+class BoardService:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    def board(self, project: str | int, *, priority: str | None = None) -> list[ColumnView]:
+        """Columns in order; phases no column maps get a column of their own at the end."""
+        with self.uow:
+            proj = ProjectService(self.uow).get(project)
+            workflow = WorkflowService(self.uow).by_id(proj.workflow_id)
+            columns = [ColumnView(c.id, c.name, list(c.phase_mapping), c.wip_limit) for c in workflow.board_columns]
+            mapped = {pid for c in workflow.board_columns for pid in c.phase_mapping}
+            for phase in workflow.ordered_phases:
+                if phase.id not in mapped:
+                    columns.append(ColumnView(workflow.status_for(phase.id), phase.name, [phase.id], None))
+            by_phase = {pid: col for col in columns for pid in col.phase_mapping}
+            for ticket in TicketService(self.uow).list(proj.id, priority=priority, limit=100_000):
+                by_phase[ticket.phase_id].tickets.append(ticket)
+            return columns
+
+    def move_ticket(self, ticket_id: int, column_id: str, *, force: bool = False,
+                    initiated_by: str = "user", reason: str = "") -> TicketView:
+        """Move a card: the first phase of the column that the workflow allows from where it is."""
+        with self.uow:
+            tickets = TicketService(self.uow)
+            ticket = tickets.get(ticket_id)
+            proj = ProjectService(self.uow).get(ticket.project_id)
+            wf = WorkflowService(self.uow).by_id(proj.workflow_id)
+            column = next((c for c in wf.board_columns if c.id == column_id), None)
+            if column is None:
+                known = ", ".join(c.id for c in wf.board_columns)
+                raise NotFound("board column", f"{column_id} (columns: {known})")
+            if ticket.phase_id in column.phase_mapping:
+                return ticket
+            allowed = wf.allowed_targets(ticket.phase_id)
+            target = next((p for p in column.phase_mapping if p in allowed), None)
+            if target is None:
+                raise InvalidTransition(ticket.phase_id, column.phase_mapping[0], allowed,
+                                        f"no phase of column {column_id!r} is reachable")
+            return tickets.transition(ticket_id, target, reason=reason or f"moved to column {column_id}",
+                                      initiated_by=initiated_by, force=force)

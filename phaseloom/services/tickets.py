@@ -1,0 +1,252 @@
+"""Tickets and their state machine: every move validated by the workflow and written to history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from phaseloom.db.models import PhaseHistory, Project, Ticket, TicketDependency
+from phaseloom.db.models.base import utcnow
+from phaseloom.domain import phases as d
+from phaseloom.domain.errors import Conflict, InvalidInput, InvalidTransition, NotFound, WipLimitReached
+from phaseloom.domain.priorities import Priority
+from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.services.workflows import WorkflowService
+
+
+@dataclass(frozen=True)
+class TicketView:
+    id: int
+    project_id: int
+    title: str
+    description: str
+    priority: str
+    phase_id: str
+    phase_name: str
+    status: str
+    column: str | None
+    is_done: bool
+    blocked_reason: str | None
+    return_phase_id: str | None
+    open_blockers: int
+    created_at: datetime
+    updated_at: datetime
+
+
+def is_done_phase(phase: d.Phase) -> bool:
+    return phase.is_terminal and phase.id != d.BLOCKED_PHASE
+
+
+class TicketService:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    # -- reading -----------------------------------------------------------------
+    def workflow_of(self, ticket: Ticket) -> d.Workflow:
+        return WorkflowService(self.uow).by_id(ticket.workflow_id)
+
+    def get(self, ticket_id: int) -> TicketView:
+        with self.uow:
+            ticket = self._row(ticket_id)
+            return self._view(ticket, self.workflow_of(ticket))
+
+    def list(self, project: str | int | None = None, *, phase_id: str | None = None,
+             priority: str | None = None, limit: int = 500, offset: int = 0) -> list[TicketView]:
+        with self.uow:
+            query = select(Ticket).order_by(Ticket.id).limit(limit).offset(offset)
+            if project is not None:
+                from phaseloom.services.projects import ProjectService
+
+                query = query.where(Ticket.project_id == ProjectService(self.uow).get(project).id)
+            if phase_id:
+                query = query.where(Ticket.phase_id == phase_id)
+            if priority:
+                query = query.where(Ticket.priority == Priority.parse(priority).value)
+            tickets = self.uow.session.scalars(query).all()
+            workflows: dict[int, d.Workflow] = {}
+            views = []
+            for t in tickets:
+                if t.workflow_id not in workflows:
+                    workflows[t.workflow_id] = self.workflow_of(t)
+                views.append(self._view(t, workflows[t.workflow_id]))
+            return views
+
+    def history(self, ticket_id: int) -> list[PhaseHistory]:
+        with self.uow:
+            self._row(ticket_id)
+            return list(self.uow.session.scalars(
+                select(PhaseHistory).where(PhaseHistory.ticket_id == ticket_id).order_by(PhaseHistory.id)
+            ))
+
+    # -- changing ----------------------------------------------------------------
+    def create_ticket(self, project: str | int, title: str, *, description: str = "",
+                      priority: str = "MEDIUM", blocked_by: list[int] | None = None,
+                      initiated_by: str = "user") -> TicketView:
+        if not title.strip():
+            raise InvalidInput("a ticket needs a title")
+        prio = Priority.parse(priority)
+        with self.uow:
+            from phaseloom.services.projects import ProjectService
+
+            proj = ProjectService(self.uow).get(project)
+            workflow = WorkflowService(self.uow).by_id(proj.workflow_id)
+            start = workflow.initial_phase
+            ticket = Ticket(project_id=proj.id, workflow_id=proj.workflow_id, title=title.strip(),
+                            description=description, priority=prio.value, phase_id=start.id)
+            self.uow.session.add(ticket)
+            self.uow.session.flush()
+            status = workflow.status_for(start.id)
+            self.uow.session.add(PhaseHistory(ticket_id=ticket.id, from_phase_id=None, to_phase_id=start.id,
+                                              from_status=None, to_status=status, reason="created",
+                                              initiated_by=initiated_by))
+            self.uow.emit("ticket.created", "ticket", ticket.id, project_id=proj.id, ticket_id=ticket.id,
+                          phase_id=start.id, payload={"title": ticket.title, "priority": prio.value})
+            for blocker in blocked_by or []:
+                self._add_blocker(ticket, blocker)
+            return self._view(ticket, workflow)
+
+    def transition(self, ticket_id: int, to_phase_id: str, *, reason: str = "", initiated_by: str = "user",
+                   force: bool = False) -> TicketView:
+        """Move a ticket to another phase, as the workflow allows, with history and events.
+
+        ``force`` overrides a WIP limit (recorded in history), never the workflow's transitions.
+        """
+        with self.uow:
+            ticket = self._row(ticket_id, for_update=True)
+            workflow = self.workflow_of(ticket)
+            workflow.check_transition(ticket.phase_id, to_phase_id)
+            return self._move(ticket, workflow, to_phase_id, reason=reason, initiated_by=initiated_by, force=force)
+
+    def block(self, ticket_id: int, reason: str, *, initiated_by: str = "user") -> TicketView:
+        if not reason.strip():
+            raise InvalidInput("blocking a ticket needs a reason")
+        with self.uow:
+            ticket = self._row(ticket_id, for_update=True)
+            workflow = self.workflow_of(ticket)
+            if not workflow.has_phase(d.BLOCKED_PHASE):
+                raise Conflict(f"workflow {workflow.name!r} has no {d.BLOCKED_PHASE} phase")
+            if ticket.phase_id == d.BLOCKED_PHASE:
+                raise Conflict(f"ticket {ticket.id} is already blocked: {ticket.blocked_reason}")
+            workflow.check_transition(ticket.phase_id, d.BLOCKED_PHASE)
+            return_phase = ticket.phase_id
+            self._move(ticket, workflow, d.BLOCKED_PHASE, reason=reason, initiated_by=initiated_by)
+            ticket.blocked_reason = reason
+            ticket.return_phase_id = return_phase
+            self.uow.emit("ticket.blocked", "ticket", ticket.id, project_id=ticket.project_id,
+                          ticket_id=ticket.id, phase_id=return_phase, payload={"reason": reason})
+            return self._view(ticket, workflow)
+
+    def unblock(self, ticket_id: int, *, to_phase_id: str | None = None, reason: str = "unblocked",
+                initiated_by: str = "user") -> TicketView:
+        with self.uow:
+            ticket = self._row(ticket_id, for_update=True)
+            if ticket.phase_id != d.BLOCKED_PHASE:
+                raise Conflict(f"ticket {ticket.id} is not blocked (it is in {ticket.phase_id})")
+            workflow = self.workflow_of(ticket)
+            target = to_phase_id or ticket.return_phase_id or workflow.initial_phase.id
+            workflow.check_transition(ticket.phase_id, target)
+            self._move(ticket, workflow, target, reason=reason, initiated_by=initiated_by)
+            ticket.blocked_reason = None
+            ticket.return_phase_id = None
+            self.uow.emit("ticket.unblocked", "ticket", ticket.id, project_id=ticket.project_id,
+                          ticket_id=ticket.id, phase_id=target, payload={"reason": reason})
+            return self._view(ticket, workflow)
+
+    def add_blocker(self, ticket_id: int, blocked_by_id: int) -> None:
+        with self.uow:
+            self._add_blocker(self._row(ticket_id, for_update=True), blocked_by_id)
+
+    # -- internals ---------------------------------------------------------------
+    def _move(self, ticket: Ticket, workflow: d.Workflow, to_phase_id: str, *, reason: str,
+              initiated_by: str, force: bool = False) -> TicketView:
+        from_phase = ticket.phase_id
+        from_column = workflow.column_for(from_phase)
+        to_column = workflow.column_for(to_phase_id)
+        forced = False
+        if to_column and to_column.wip_limit and to_column is not from_column and to_phase_id != d.BLOCKED_PHASE:
+            in_use = self._column_use(ticket.project_id, to_column)
+            if in_use >= to_column.wip_limit:
+                if not force:
+                    raise WipLimitReached(to_column.id, to_column.wip_limit, in_use)
+                forced = True
+        from_status, to_status = workflow.status_for(from_phase), workflow.status_for(to_phase_id)
+        ticket.phase_id = to_phase_id
+        ticket.updated_at = utcnow()
+        target = workflow.phase(to_phase_id)
+        self.uow.session.add(PhaseHistory(
+            ticket_id=ticket.id, from_phase_id=from_phase, to_phase_id=to_phase_id, from_status=from_status,
+            to_status=to_status, reason=reason, initiated_by=initiated_by, forced=forced,
+        ))
+        common = dict(project_id=ticket.project_id, ticket_id=ticket.id, phase_id=to_phase_id)
+        self.uow.emit("ticket.status_transitioned", "ticket", ticket.id, **common, payload={
+            "from_phase": from_phase, "to_phase": to_phase_id, "from_status": from_status,
+            "to_status": to_status, "reason": reason, "initiated_by": initiated_by, "forced": forced})
+        if (from_column.id if from_column else None) != (to_column.id if to_column else None):
+            self.uow.emit("board.ticket_moved", "ticket", ticket.id, **common, payload={
+                "from_column": from_column.id if from_column else None,
+                "to_column": to_column.id if to_column else None, "forced": forced})
+        if is_done_phase(target):
+            ticket.completed_at = utcnow()
+            self._release_dependents(ticket)
+        self.uow.session.flush()
+        return self._view(ticket, workflow)
+
+    def _column_use(self, project_id: int, column: d.BoardColumn) -> int:
+        session = self.uow.session
+        # Serialise WIP checks per project: on PostgreSQL lock the project row; on SQLite
+        # every write transaction already holds the database write lock (BEGIN IMMEDIATE).
+        session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
+        return session.scalar(
+            select(func.count()).select_from(Ticket)
+            .where(Ticket.project_id == project_id, Ticket.phase_id.in_(column.phase_mapping))
+        ) or 0
+
+    def _release_dependents(self, ticket: Ticket) -> None:
+        session = self.uow.session
+        waiting = select(TicketDependency.ticket_id).where(
+            TicketDependency.blocked_by_id == ticket.id, TicketDependency.resolved.is_(False))
+        session.execute(update(Ticket).where(Ticket.id.in_(waiting))
+                        .values(open_blockers=Ticket.open_blockers - 1))
+        session.execute(update(TicketDependency).where(TicketDependency.blocked_by_id == ticket.id)
+                        .values(resolved=True))
+
+    def _add_blocker(self, ticket: Ticket, blocked_by_id: int) -> None:
+        session = self.uow.session
+        if blocked_by_id == ticket.id:
+            raise InvalidInput("a ticket cannot be blocked by itself")
+        blocker = self._row(blocked_by_id)
+        if blocker.project_id != ticket.project_id:
+            raise InvalidInput(f"ticket {blocked_by_id} belongs to another project")
+        if session.get(TicketDependency, (ticket.id, blocker.id)) is not None:
+            return
+        done = is_done_phase(self.workflow_of(blocker).phase(blocker.phase_id))
+        session.add(TicketDependency(ticket_id=ticket.id, blocked_by_id=blocker.id, resolved=done))
+        if not done:
+            ticket.open_blockers += 1
+        session.flush()
+
+    def _row(self, ticket_id: int, *, for_update: bool = False) -> Ticket:
+        query = select(Ticket).where(Ticket.id == int(ticket_id))
+        if for_update:
+            query = query.with_for_update()
+        ticket = self.uow.session.scalar(query)
+        if ticket is None:
+            raise NotFound("ticket", ticket_id)
+        return ticket
+
+    def _view(self, ticket: Ticket, workflow: d.Workflow) -> TicketView:
+        phase = workflow.phase(ticket.phase_id)
+        column = workflow.column_for(ticket.phase_id)
+        return TicketView(
+            id=ticket.id, project_id=ticket.project_id, title=ticket.title, description=ticket.description,
+            priority=ticket.priority, phase_id=ticket.phase_id, phase_name=phase.name,
+            status=workflow.status_for(ticket.phase_id), column=column.id if column else None,
+            is_done=is_done_phase(phase), blocked_reason=ticket.blocked_reason,
+            return_phase_id=ticket.return_phase_id, open_blockers=ticket.open_blockers,
+            created_at=ticket.created_at, updated_at=ticket.updated_at,
+        )
+
+
+__all__ = ["TicketService", "TicketView", "InvalidTransition", "is_done_phase"]

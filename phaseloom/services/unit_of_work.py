@@ -1,0 +1,130 @@
+"""The unit of work: one database transaction, and the events it records.
+
+Services call each other inside one ``with uow:`` block; only the outermost block commits
+(or rolls back on an exception), so a use-case that spans services is still one transaction.
+Events emitted during the block are written to the ``system_events`` outbox in that same
+transaction and handed to ``after_commit`` listeners only once the commit succeeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from phaseloom.db.engine import Database
+from phaseloom.db.models import SystemEvent
+from phaseloom.db.models.base import utcnow
+
+# Any constant works; it only has to be the same in every process writing events.
+_EVENT_ORDER_LOCK = 0x7068_6173  # "phas"
+
+CommitListener = Callable[[list[dict[str, Any]]], None]
+
+
+class UnitOfWork:
+    def __init__(self, db: Database, *, readonly: bool = False) -> None:
+        self.db = db
+        self.readonly = readonly
+        self.after_commit: list[CommitListener] = []
+        self._session: Session | None = None
+        self._depth = 0
+        self._pending_events: list[SystemEvent] = []
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("UnitOfWork used outside a 'with uow:' block")
+        return self._session
+
+    @property
+    def backend(self) -> str:
+        return self.db.backend
+
+    def __enter__(self) -> "UnitOfWork":
+        if self._depth == 0:
+            self._session = self.db.sessions()
+            self._pending_events = []
+            if self.readonly:
+                self._session.connection(execution_options={"phaseloom_readonly": True})
+        self._depth += 1
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._depth -= 1
+        if self._depth > 0:
+            return
+        session, self._session = self._session, None
+        assert session is not None
+        try:
+            if exc_type is None and not self.readonly:
+                delivered = self._write_events(session)
+                session.commit()
+                self._notify(delivered)
+            elif exc_type is not None:
+                session.rollback()
+            # A read-only unit just closes: closing ends the transaction without expiring the
+            # objects it loaded, so callers can still read them.
+        finally:
+            session.close()
+
+    def emit(
+        self,
+        event_type: str,
+        entity_type: str,
+        entity_id: object,
+        *,
+        project_id: int | None = None,
+        ticket_id: int | None = None,
+        phase_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        """Record an event; it is written with the transaction's other changes."""
+        self._pending_events.append(
+            SystemEvent(
+                event_type=event_type,
+                entity_type=entity_type,
+                entity_id=str(entity_id),
+                project_id=project_id,
+                ticket_id=ticket_id,
+                phase_id=phase_id,
+                payload=payload or {},
+                created_at=utcnow(),
+            )
+        )
+
+    def _write_events(self, session: Session) -> list[dict[str, Any]]:
+        if not self._pending_events:
+            return []
+        if session.get_bind().dialect.name == "postgresql":
+            # Event ids must be assigned in commit order, or a reader polling "since id N"
+            # could skip an event whose transaction committed after a higher id. Holding this
+            # lock from the insert to the commit serialises just that short window.
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _EVENT_ORDER_LOCK})
+        session.add_all(self._pending_events)
+        session.flush()
+        rows = [event_as_dict(e) for e in self._pending_events]
+        self._pending_events = []
+        return rows
+
+    def _notify(self, events: list[dict[str, Any]]) -> None:
+        if not events:
+            return
+        for listener in list(self.after_commit):
+            listener(events)
+
+
+def event_as_dict(event: SystemEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "event_type": event.event_type,
+        "entity_type": event.entity_type,
+        "entity_id": event.entity_id,
+        "project_id": event.project_id,
+        "ticket_id": event.ticket_id,
+        "phase_id": event.phase_id,
+        "payload": event.payload,
+        "created_at": event.created_at.isoformat() if event.created_at else None,
+    }
