@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=300.0, gt=0, description="how long a claim holds a task without a heartbeat")
     sqlite_busy_timeout_ms: int = 30_000
     event_bus: str = Field(default="", description="'' (in-process / LISTEN-NOTIFY) or redis://host:port/db")
+    event_poll_seconds: float = Field(default=1.0, gt=0, description="catch-up read of the event table when no bus woke us")
+    ws_heartbeat_seconds: float = Field(default=15.0, gt=0, description="idle time before /ws sends a ping")
+    ws_queue_size: int = Field(default=1000, ge=10, description="events a /ws client may lag before it is dropped")
     home: Path = Field(default=Path(".phaseloom"), description="folder for logs, workspaces and the SQLite file")
 
     @classmethod

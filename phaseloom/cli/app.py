@@ -37,6 +37,23 @@ app.add_typer(projects.app, name="project")
 app.add_typer(tickets.app, name="ticket")
 app.add_typer(tasks.app, name="task")
 board.register(app)
+from phaseloom.cli import mcp as _mcp_cli  # noqa: E402
+
+_mcp_cli.register(app)
+from phaseloom.cli import serve as _serve_cli  # noqa: E402
+
+_serve_cli.register(app)
+from phaseloom.cli import gates as _gates_cli  # noqa: E402
+
+_gates_cli.register(app)
+from phaseloom.cli import recovery as _recovery_cli  # noqa: E402
+
+_recovery_cli.register(app)
+
+from phaseloom.cli import agents as _agents_cli, run as _run_cli  # noqa: E402
+
+app.add_typer(_agents_cli.app, name="agent")
+_run_cli.register(app)
 
 
 def main() -> None:

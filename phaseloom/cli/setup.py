@@ -41,3 +41,10 @@ def register(app: typer.Typer) -> None:
             )
             console.print(f"workflow [bold]{outcome.name}[/] v{outcome.version}: {outcome.action}")
         console.print(f"ready: {state.settings.database_url}")
+        from phaseloom.cli.serve import ensure_admin_token, print_admin_token
+
+        admin_token = ensure_admin_token()
+        if admin_token:
+            print_admin_token(admin_token)
+        else:
+            console.print("admin token already configured (rotate with 'phaseloom token create-admin')")

@@ -56,6 +56,18 @@ class WipLimitReached(Conflict):
         )
 
 
+class Unauthenticated(PhaseloomError):
+    """No credentials, or credentials that match nothing (HTTP 401)."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(PhaseloomError):
+    """Valid credentials that may not do this (HTTP 403)."""
+
+    code = "forbidden"
+
+
 class TaskNotClaimable(Conflict):
     code = "task_not_claimable"
 

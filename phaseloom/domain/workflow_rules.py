@@ -6,45 +6,53 @@ them back to the line of the file they came from.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 
-from phaseloom.domain.phases import Workflow, WorkflowMode
+from phaseloom.domain.phases import BLOCKED_PHASE, Workflow, WorkflowMode
 
 FieldPath = tuple[str | int, ...]
 
 
 def lint_workflow(workflow: Workflow) -> list[tuple[FieldPath, str]]:
+    """Every problem with ``workflow``, in document order. Linear in the size of the workflow."""
     problems: list[tuple[FieldPath, str]] = []
-    ids = [p.id for p in workflow.phases]
-    known = set(ids)
-    for phase_id, count in Counter(ids).items():
-        if count > 1:
-            index = max(i for i, pid in enumerate(ids) if pid == phase_id)
-            problems.append((("phases", index, "id"), f"duplicate phase id {phase_id!r}"))
-
+    known = {p.id for p in workflow.phases}
+    problems.extend(_duplicates([p.id for p in workflow.phases], "phases", "phase id"))
     for i, phase in enumerate(workflow.phases):
         for j, target in enumerate(phase.allowed_transitions):
             if target not in known:
                 problems.append(
                     (("phases", i, "allowed_transitions", j), f"unknown transition target {target!r}")
                 )
-        if phase.is_terminal and phase.allowed_transitions and phase.id != "PHASE_BLOCKED":
+        if phase.is_terminal and phase.allowed_transitions and phase.id != BLOCKED_PHASE:
             problems.append(
                 (("phases", i, "allowed_transitions"), f"terminal phase {phase.id!r} has outgoing transitions")
             )
 
     if not any(p.is_terminal for p in workflow.phases):
         problems.append((("phases",), "no terminal phase: tickets could never finish"))
-
-    if workflow.mode is WorkflowMode.STRUCTURED and workflow.phases:
+    elif workflow.mode is WorkflowMode.STRUCTURED:
         problems.extend(_unreachable(workflow, known))
-        problems.extend(_dead_ends(workflow, known))
+        problems.extend(_dead_ends(workflow))
+    problems.extend(_column_problems(workflow, known))
+    return problems
 
-    column_ids = [c.id for c in workflow.board_columns]
+
+def _duplicates(ids: list[str], collection: str, what: str) -> list[tuple[FieldPath, str]]:
+    """Each repeat of an id after its first use."""
+    seen: set[str] = set()
+    problems: list[tuple[FieldPath, str]] = []
+    for i, ident in enumerate(ids):
+        if ident in seen:
+            problems.append(((collection, i, "id"), f"duplicate {what} {ident!r}"))
+        seen.add(ident)
+    return problems
+
+
+def _column_problems(workflow: Workflow, known: set[str]) -> list[tuple[FieldPath, str]]:
+    problems = _duplicates([c.id for c in workflow.board_columns], "board_columns", "board column id")
     mapped: dict[str, str] = {}
     for i, column in enumerate(workflow.board_columns):
-        if column_ids.count(column.id) > 1 and column_ids.index(column.id) != i:
-            problems.append((("board_columns", i, "id"), f"duplicate board column id {column.id!r}"))
         for j, phase_id in enumerate(column.phase_mapping):
             if phase_id not in known:
                 problems.append(
@@ -75,26 +83,32 @@ def _unreachable(workflow: Workflow, known: set[str]) -> list[tuple[FieldPath, s
             if target in known and target not in seen:
                 seen.add(target)
                 frontier.append(target)
-    return [
-        (("phases", i, "id"), f"phase {p.id!r} is unreachable from the initial phase {start!r}")
-        for i, p in enumerate(workflow.phases)
-        if p.id not in seen
-    ]
+    reported: set[str] = set()
+    problems = []
+    for i, p in enumerate(workflow.phases):
+        if p.id not in seen and p.id not in reported:
+            reported.add(p.id)
+            problems.append((("phases", i, "id"), f"phase {p.id!r} is unreachable from the initial phase {start!r}"))
+    return problems
 
 
-def _dead_ends(workflow: Workflow, known: set[str]) -> list[tuple[FieldPath, str]]:
+def _dead_ends(workflow: Workflow) -> list[tuple[FieldPath, str]]:
     """Phases from which no terminal phase can be reached (cycles without an exit)."""
-    by_id = {p.id: p for p in workflow.phases}
+    comes_from: dict[str, list[str]] = defaultdict(list)
+    for phase in workflow.phases:
+        for target in phase.allowed_transitions:
+            comes_from[target].append(phase.id)
     can_finish = {p.id for p in workflow.phases if p.is_terminal}
-    changed = True
-    while changed:
-        changed = False
-        for phase in workflow.phases:
-            if phase.id not in can_finish and any(t in can_finish for t in phase.allowed_transitions):
-                can_finish.add(phase.id)
-                changed = True
-    return [
-        (("phases", i, "allowed_transitions"), f"no terminal phase can be reached from {p.id!r}")
-        for i, p in enumerate(workflow.phases)
-        if p.id not in can_finish and by_id[p.id] is p
-    ]
+    frontier = list(can_finish)
+    while frontier:
+        for source in comes_from[frontier.pop()]:
+            if source not in can_finish:
+                can_finish.add(source)
+                frontier.append(source)
+    reported: set[str] = set()
+    problems = []
+    for i, p in enumerate(workflow.phases):
+        if p.id not in can_finish and p.id not in reported:
+            reported.add(p.id)
+            problems.append((("phases", i, "allowed_transitions"), f"no terminal phase can be reached from {p.id!r}"))
+    return problems

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +14,18 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from phaseloom.domain.errors import WorkflowInvalid, WorkflowProblem
 
-MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_FILE_BYTES = 512 * 1024  # real workflows are a few KB; parsing costs ~7 µs per byte
 MAX_ALIASES = 100
+MAX_NESTING = 200  # the parser recurses per level; refuse before it can run out of stack
+_ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s\[\]{},]+")
 
 
 def read_yaml(path: Path) -> Any:
-    """Parse one YAML file; any problem becomes a :class:`WorkflowInvalid` naming the file and line."""
+    """Parse one YAML file; any problem becomes a :class:`WorkflowInvalid` naming the file and line.
+
+    Duplicate keys are errors (ruamel's default); size, aliases and nesting are bounded so a
+    hostile file costs little. The result keeps ruamel's line information for :func:`line_of`.
+    """
     name = str(path)
     try:
         raw = path.read_bytes()
@@ -27,13 +35,23 @@ def read_yaml(path: Path) -> Any:
         raise WorkflowInvalid([WorkflowProblem(
             f"file is {len(raw)} bytes; workflow files are limited to {MAX_FILE_BYTES}", file=name)])
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise WorkflowInvalid([WorkflowProblem("file is not valid UTF-8", file=name, line=line)]) from None
-    if text.count("*") and _alias_count(text) > MAX_ALIASES:
+        raise WorkflowInvalid([WorkflowProblem(
+            f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+            file=name, line=line)]) from None
+    if "*" in text and _alias_count(text) > MAX_ALIASES:
         raise WorkflowInvalid([WorkflowProblem(
             f"too many YAML aliases (more than {MAX_ALIASES}); refusing a possible alias bomb", file=name)])
+    deep_line = _too_deep_line(text)
+    if deep_line is not None:
+        raise WorkflowInvalid([WorkflowProblem(
+            f"YAML is nested too deeply (more than {MAX_NESTING} levels)", file=name, line=deep_line)])
+    return _parse(text, name)
+
+
+def _parse(text: str, name: str) -> Any:
     yaml = YAML(typ="rt")
     try:
         return yaml.load(text)
@@ -42,14 +60,42 @@ def read_yaml(path: Path) -> Any:
         line = mark.line + 1 if mark is not None else None
         problem = (exc.problem or exc.context or "invalid YAML").strip()
         raise WorkflowInvalid([WorkflowProblem(f"YAML syntax error: {problem}", file=name, line=line)]) from None
-    except (YAMLError, RecursionError, ValueError) as exc:
+    except RecursionError:
+        raise WorkflowInvalid([WorkflowProblem("YAML is nested too deeply", file=name)]) from None
+    except (YAMLError, ValueError, TypeError) as exc:
         raise WorkflowInvalid([WorkflowProblem(f"YAML error: {exc}", file=name)]) from None
 
 
-def _alias_count(text: str) -> int:
-    import re
+def _too_deep_line(text: str) -> int | None:
+    """The first line where brackets or indentation nest deeper than :data:`MAX_NESTING`.
 
-    return len(re.findall(r"(?:^|[\s\[{,:-])\*[A-Za-z0-9_\-]+", text))
+    A rough scan (quoted text is skipped line by line) that errs only on absurd files.
+    """
+    depth = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if len(line) - len(line.lstrip(" -")) > 2 * MAX_NESTING:
+            return number
+        if depth == 0 and "[" not in line and "{" not in line:
+            continue
+        quote = ""
+        for char in line:
+            if quote:
+                quote = "" if char == quote else quote
+            elif char in "'\"":
+                quote = char
+            elif char == "#":
+                break
+            elif char in "[{":
+                depth += 1
+                if depth > MAX_NESTING:
+                    return number
+            elif char in "]}":
+                depth = max(0, depth - 1)
+    return None
+
+
+def _alias_count(text: str) -> int:
+    return len(_ALIAS.findall(text))
 
 
 def line_of(data: Any, path: tuple) -> int | None:
@@ -79,15 +125,25 @@ def dotted(path: tuple) -> str:
     return out
 
 
-def problems_from_validation(exc: ValidationError, data: Any, file: str,
-                             locate: "callable | None" = None) -> list[WorkflowProblem]:
-    """One problem per pydantic error, with the line looked up in the parsed YAML."""
+Location = tuple[str, "int | None", str]
+"""Where a field path points: file, 1-based line (or None) and the field as the user wrote it."""
+
+Locator = Callable[[tuple], Location]
+
+
+def problems_from_validation(exc: ValidationError, locate: Locator) -> list[WorkflowProblem]:
+    """One problem per pydantic error, located by ``locate``."""
     problems = []
     for error in exc.errors():
         path = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        file_name, line = (locate(path) if locate else (file, line_of(data, path)))
+        file_name, line, field = locate(path)
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown field"
-        problems.append(WorkflowProblem(message, field=dotted(path), file=file_name, line=line))
+        problems.append(WorkflowProblem(message, field=field, file=file_name, line=line))
     return problems
+
+
+def yaml_locator(file: str, data: Any) -> Locator:
+    """Locate field paths in one parsed YAML file."""
+    return lambda path: (file, line_of(data, path), dotted(path))

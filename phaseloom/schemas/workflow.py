@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from phaseloom.domain import phases as d
 
 _ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]*$"
+_INT32 = 2**31 - 1  # the database stores orders and limits as 32-bit integers
 
 
 class _Strict(BaseModel):
@@ -37,15 +38,15 @@ class PhaseConfigurationSpec(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     timeout_seconds: float = Field(default=1800.0, gt=0)
-    max_retries: int = Field(default=3, ge=0)
+    max_retries: int = Field(default=3, ge=0, le=10_000)
     retry_backoff: RetryBackoffSpec = Field(default_factory=RetryBackoffSpec)
 
 
 class PhaseSpec(_Strict):
     id: str = Field(pattern=_ID_PATTERN, max_length=100)
-    name: str = ""
+    name: str = Field(default="", max_length=200)
     description: str = ""
-    sequence_order: int = 0
+    sequence_order: int = Field(default=0, ge=-_INT32, le=_INT32)
     allowed_transitions: list[str] = Field(default_factory=list)
     is_terminal: bool = False
     done_definitions: list[str] = Field(default_factory=list)
@@ -61,6 +62,25 @@ class PhaseSpec(_Strict):
     @classmethod
     def _string_is_one_item(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("allowed_transitions", mode="before")
+    @classmethod
+    def _phases_as_ids(cls, value: Any) -> Any:
+        return _ids_of(value)
+
+    @field_validator("gate")
+    @classmethod
+    def _gate_is_valid(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from phaseloom.schemas.gates import parse_gate
+
+        return parse_gate(value).as_stored()
+
+    @field_validator("initial_tasks")
+    @classmethod
+    def _initial_tasks_are_valid(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from phaseloom.schemas.gates import parse_initial_tasks
+
+        return parse_initial_tasks(value)
 
     def to_domain(self) -> d.Phase:
         cfg = self.configuration
@@ -91,10 +111,20 @@ class PhaseSpec(_Strict):
 
 class BoardColumnSpec(_Strict):
     id: str = Field(pattern=_ID_PATTERN, max_length=100)
-    name: str = ""
+    name: str = Field(default="", max_length=200)
     phase_mapping: list[str] = Field(min_length=1)
-    wip_limit: int | None = Field(default=None, ge=1)
+    wip_limit: int | None = Field(default=None, ge=1, le=_INT32)
     auto_transition_to: str | None = None
+
+    @field_validator("phase_mapping", mode="before")
+    @classmethod
+    def _phases_as_ids(cls, value: Any) -> Any:
+        return _ids_of(value)
+
+    @field_validator("auto_transition_to", mode="before")
+    @classmethod
+    def _phase_as_id(cls, value: Any) -> Any:
+        return value.id if isinstance(value, PhaseSpec) else value
 
 
 class WorkflowDocument(_Strict):
@@ -106,6 +136,22 @@ class WorkflowDocument(_Strict):
     phases: list[PhaseSpec] = Field(min_length=1)
     board_columns: list[BoardColumnSpec] = Field(default_factory=list)
     settings: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("settings")
+    @classmethod
+    def _mcp_policies_are_valid(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from phaseloom.schemas.mcp import parse_workflow_policies
+
+        parse_workflow_policies(value)  # settings.mcp_policies: see the README's "MCP server" section
+        return value
+
+    @model_validator(mode="after")
+    def _number_unordered_phases(self) -> "WorkflowDocument":
+        # Without any sequence_order the list order is the order: otherwise the initial
+        # phase would silently be the alphabetically first one.
+        if not any("sequence_order" in p.model_fields_set for p in self.phases):
+            self.phases = [p.model_copy(update={"sequence_order": i}) for i, p in enumerate(self.phases)]
+        return self
 
     def to_domain(self, version: int = 1) -> d.Workflow:
         return d.Workflow(
@@ -127,3 +173,10 @@ class WorkflowDocument(_Strict):
             ),
             settings=dict(self.settings),
         )
+
+
+def _ids_of(value: Any) -> Any:
+    """Code-first convenience: a phase object stands for its id (``allowed_transitions=[done]``)."""
+    if isinstance(value, (list, tuple)):
+        return [item.id if isinstance(item, PhaseSpec) else item for item in value]
+    return value

@@ -10,9 +10,10 @@ number of pending tasks.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
+from functools import lru_cache
 
-from sqlalchemy import exists, func, literal_column, or_, select, update
+from sqlalchemy import bindparam, exists, func, literal_column, or_, select, update
 
 from phaseloom.config import Settings, get_settings
 from phaseloom.db.models import Agent, Task, TaskCapability, TaskDependency, Ticket
@@ -88,20 +89,17 @@ class QueueService:
         """Claim the best eligible task for ``agent_id``, or return None when there is none."""
         with self.uow:
             session = self.uow.session
-            agent = session.get(Agent, agent_id)
+            agent = session.execute(select(Agent.id, Agent.phase_id, Agent.project_id, Agent.capabilities,
+                                           Agent.agent_type).where(Agent.id == agent_id)).first()
             if agent is None:
                 raise NotFound("agent", agent_id)
             now = utcnow()
             lease = timedelta(seconds=lease_seconds or self.settings.lease_seconds)
-            best = self._eligible(agent, now).order_by(Task.score.desc()).limit(1)
-            best = best.with_for_update(skip_locked=True, of=Task)
             claimed = session.execute(
-                update(Task)
-                .where(Task.id == best.scalar_subquery(), Task.status == TaskStatus.PENDING.value)
-                .values(status=TaskStatus.CLAIMED.value, assigned_agent_id=agent.id, claimed_at=now,
-                        lease_expires_at=now + lease)
-                .returning(Task)
-                .execution_options(synchronize_session=False)
+                _claim_statement(bool(agent.phase_id), bool(agent.project_id), agent.agent_type == "validator"),
+                {"claim_agent": agent.id, "claim_now": now, "claim_lease_until": now + lease,
+                 "claim_phase": agent.phase_id, "claim_project": agent.project_id,
+                 "claim_capabilities": list(agent.capabilities or [])},
             ).scalar_one_or_none()
             if claimed is None:
                 return None
@@ -110,19 +108,6 @@ class QueueService:
                           payload={"agent_id": agent.id, "attempt": claimed.retry_count + 1})
             return claimed
 
-    def _eligible(self, agent: Agent, now: datetime):
-        query = (
-            select(Task.id)
-            .join(Ticket, Ticket.id == Task.ticket_id)
-            .where(READY, Task.next_attempt_at <= now, Ticket.open_blockers == 0)
-        )
-        if agent.phase_id:
-            query = query.where(Task.phase_id == agent.phase_id)
-        if agent.project_id:
-            query = query.where(Task.project_id == agent.project_id)
-        missing = exists().where(TaskCapability.task_id == Task.id,
-                                 TaskCapability.capability.not_in(list(agent.capabilities or [])))
-        return query.where(or_(Task.capability_count == 0, ~missing))
 
     # -- working -----------------------------------------------------------------
     def start_task(self, task_id: int, agent_id: str) -> Task:
@@ -144,7 +129,11 @@ class QueueService:
     def complete_task(self, task_id: int, agent_id: str | None, result: dict | None = None) -> Task:
         with self.uow:
             task = self._owned(task_id, agent_id)
-            self._finish(task, result)
+            from phaseloom.services.validation import ValidationService
+
+            # A phase that requires review parks the task under review instead of completing it.
+            if not ValidationService(self.uow).intercept_completion(task, result):
+                self._finish(task, result)
             return task
 
     def _finish(self, task: Task, result: dict | None) -> None:
@@ -162,11 +151,17 @@ class QueueService:
                       phase_id=task.phase_id, payload={"agent_id": task.assigned_agent_id,
                                                        "task_type": task.task_type})
 
-    def fail_task(self, task_id: int, agent_id: str | None, error: str, *, retryable: bool = True) -> Task:
-        """Record a failure: retry with the phase's backoff while retries remain, else fail for good."""
+    def fail_task(self, task_id: int, agent_id: str | None, error: str, *, retryable: bool | None = None) -> Task:
+        """Record a failure: retry with the phase's backoff while retries remain, else fail for good.
+
+        ``retryable=None`` classifies the error by the workflow's failure patterns (services/retries.py).
+        """
         with self.uow:
             task = self._owned(task_id, agent_id)
-            self._record_failure(task, error, retryable=retryable)
+            from phaseloom.services.retries import RetryService
+
+            failure_class = None if retryable is None else ("retryable" if retryable else "permanent")
+            RetryService(self.uow).record_failure(task, error, failure_class=failure_class)
             return task
 
     def _record_failure(self, task: Task, error: str, *, retryable: bool) -> None:
@@ -252,3 +247,40 @@ class QueueService:
         if agent_id is not None and task.assigned_agent_id != agent_id:
             raise TaskNotClaimable(f"task {task.id} is assigned to another agent")
         return task
+
+
+@lru_cache(maxsize=8)
+def _claim_statement(by_phase: bool, by_project: bool, reviews_only: bool = False):
+    """The claim, built once per shape: a claim is hot, and building the expression cost as much as running it."""
+    best = _eligible(by_phase, by_project, reviews_only).order_by(Task.score.desc(), Task.id).limit(1)
+    best = best.with_for_update(skip_locked=True, of=Task)
+    return (
+        update(Task)
+        .where(Task.id == best.scalar_subquery(), Task.status == TaskStatus.PENDING.value)
+        .values(status=TaskStatus.CLAIMED.value, assigned_agent_id=bindparam("claim_agent"),
+                claimed_at=bindparam("claim_now"), lease_expires_at=bindparam("claim_lease_until"))
+        .returning(Task)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _eligible(by_phase: bool, by_project: bool, reviews_only: bool = False):
+    """Ready, due, ticket unblocked, capabilities covered; ordered by the caller over the ready index.
+
+    ``reviews_only``: a validator agent claims validation tasks only, so it never does work it
+    would then be barred from reviewing.
+    """
+    query = (
+        select(Task.id)
+        .join(Ticket, Ticket.id == Task.ticket_id)
+        .where(READY, Task.next_attempt_at <= bindparam("claim_now"), Ticket.open_blockers == 0)
+    )
+    if by_phase:
+        query = query.where(Task.phase_id == bindparam("claim_phase"))
+    if by_project:
+        query = query.where(Task.project_id == bindparam("claim_project"))
+    if reviews_only:
+        query = query.where(Task.task_type.in_(("validation", "result_validation")))
+    missing = exists().where(TaskCapability.task_id == Task.id,
+                             TaskCapability.capability.not_in(bindparam("claim_capabilities", expanding=True)))
+    return query.where(or_(Task.capability_count == 0, ~missing))

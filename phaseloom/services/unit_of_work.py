@@ -20,6 +20,8 @@ from phaseloom.db.models.base import utcnow
 
 # Any constant works; it only has to be the same in every process writing events.
 _EVENT_ORDER_LOCK = 0x7068_6173  # "phas"
+# PostgreSQL NOTIFY channel announcing committed events (payload: the last event id).
+EVENT_NOTIFY_CHANNEL = "phaseloom_events"
 
 CommitListener = Callable[[list[dict[str, Any]]], None]
 
@@ -107,6 +109,11 @@ class UnitOfWork:
         session.flush()
         rows = [event_as_dict(e) for e in self._pending_events]
         self._pending_events = []
+        if session.get_bind().dialect.name == "postgresql":
+            # Sent inside the transaction, so PostgreSQL delivers it exactly when the events
+            # become visible, to every listening process, whoever wrote them.
+            session.execute(text("SELECT pg_notify(:channel, :last_id)"),
+                            {"channel": EVENT_NOTIFY_CHANNEL, "last_id": str(rows[-1]["id"])})
         return rows
 
     def _notify(self, events: list[dict[str, Any]]) -> None:

@@ -78,8 +78,9 @@ class WorkflowService:
         for phase in workflow.phases:
             values = phase_to_row_values(phase)
             if phase.id in existing:
+                phase_row = existing.pop(phase.id)
                 for key, value in values.items():
-                    setattr(existing.pop(phase.id), key, value)
+                    setattr(phase_row, key, value)
             else:
                 row.phases.append(PhaseRow(**values))
         for stale in existing.values():

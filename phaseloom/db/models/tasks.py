@@ -10,6 +10,7 @@ from phaseloom.db.models.base import Base, utcnow
 from phaseloom.db.models.workflows import phase_fk
 
 _READY = text("status = 'pending' AND unmet_dependencies = 0")
+_LEASED = text("lease_expires_at IS NOT NULL")
 
 
 class Agent(Base):
@@ -29,16 +30,24 @@ class Agent(Base):
     token_hash: Mapped[str | None] = mapped_column(String(128), default=None)
     last_heartbeat_at: Mapped[datetime | None] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Added by migration 0006 (agent registry): where a worker runs and how its runs have gone.
+    host: Mapped[str] = mapped_column(String(200), default="")
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (
         phase_fk("phase_id"),
-        # The claim is an index scan in score order over ready tasks, optionally per phase.
-        Index("ix_tasks_ready_score", "score", sqlite_where=_READY, postgresql_where=_READY),
-        Index("ix_tasks_ready_phase_score", "phase_id", "score", sqlite_where=_READY, postgresql_where=_READY),
-        Index("ix_tasks_status_lease", "status", "lease_expires_at"),
+        # The claim is an index scan in (score DESC, id) order over ready tasks, optionally per
+        # phase (migration 0008): ties go to the older task and the ORDER BY needs no sort.
+        Index("ix_tasks_ready_score_id", text("score DESC"), "id", sqlite_where=_READY, postgresql_where=_READY),
+        Index("ix_tasks_ready_phase_score_id", "phase_id", text("score DESC"), "id",
+              sqlite_where=_READY, postgresql_where=_READY),
+        # Only leased tasks, for the reaper (0008); a (status, …) index would tempt SQLite's
+        # planner into "all pending tasks, then sort" for the claim.
+        Index("ix_tasks_leased", "lease_expires_at", sqlite_where=_LEASED, postgresql_where=_LEASED),
         Index("ix_tasks_ticket", "ticket_id", "phase_id"),
     )
 

@@ -1,0 +1,272 @@
+"""Task-queue benchmark: the one-statement claim against the reference design, same run.
+
+    python bench/queue.py                                  # SQLite and PostgreSQL, 1k/10k/100k
+    python bench/queue.py --backend sqlite --sizes 1000,10000
+
+For each queue size it prints claim latency (p50/p99) and single-process claim+complete
+throughput for phaseloom's claim and for the reference design (load every pending task, filter
+and score each in Python, then a conditional UPDATE), and their ratio. On PostgreSQL it also runs
+4 worker processes draining a queue through ``QueueService`` and through a bare SQL loop of the
+same two steps (``UPDATE … FOR UPDATE SKIP LOCKED … RETURNING``, then ``UPDATE``), durable commits.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder leads sys.path and "queue.py" would shadow the standard
+# library's queue module (which psycopg and multiprocessing import).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import multiprocessing  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from datetime import datetime, timezone
+
+from sqlalchemy import create_engine, insert, select, text, update
+
+from phaseloom.db.engine import Database
+from phaseloom.db.migrate import upgrade
+from phaseloom.db.models import Task, Ticket
+from phaseloom.db.models.base import utcnow
+from phaseloom.domain.priorities import Priority, claim_score, effective_score
+from phaseloom.services.agents import AgentService
+from phaseloom.services.queue import QueueService
+from phaseloom.services.unit_of_work import UnitOfWork
+
+PRIORITIES = list(Priority)
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+# -- set-up ------------------------------------------------------------------------------------
+class Scratch:
+    """A fresh, migrated database with a project, one ticket and one agent."""
+
+    def __init__(self, backend: str, pg_admin: str) -> None:
+        self.pg_admin, self.name = pg_admin, None
+        if backend == "sqlite":
+            self.url = f"sqlite:///{tempfile.mkdtemp(prefix='plbench-')}/bench.db"
+        else:
+            self.name = f"plbench_{uuid.uuid4().hex[:8]}"
+            with create_engine(pg_admin, isolation_level="AUTOCOMMIT").connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+            self.url = pg_admin.rsplit("/", 1)[0] + f"/{self.name}"
+        self.db = Database.connect(self.url)
+        upgrade(self.db.engine)
+        self.uow = UnitOfWork(self.db)
+        from phaseloom.loaders.sources import load_workflow_source, shipped_workflow
+        from phaseloom.services.projects import ProjectService
+        from phaseloom.services.tickets import TicketService
+        from phaseloom.services.workflows import WorkflowService
+
+        WorkflowService(self.uow).save_document(load_workflow_source(shipped_workflow("software_development")))
+        project = ProjectService(self.uow).create_project("bench", "software_development")
+        self.ticket_id = TicketService(self.uow).create_ticket(project.id, "bench").id
+
+    def agent(self, name: str) -> str:
+        return AgentService(self.uow).register_agent(name).id
+
+    def seed(self, count: int) -> None:
+        """Bulk core inserts: varied priorities and ages, about a tenth needing a capability."""
+        with self.db.engine.connect() as conn:
+            ticket = conn.execute(select(Ticket).where(Ticket.id == self.ticket_id)).one()
+        now = utcnow()
+        base = dict(ticket_id=ticket.id, project_id=ticket.project_id, workflow_id=ticket.workflow_id,
+                    phase_id="PHASE_IMPLEMENTATION", title="bench task", created_at=now, next_attempt_at=now)
+        with self.db.engine.begin() as conn:
+            for start in range(0, count, 10_000):
+                rows = []
+                for n in range(start, min(start + 10_000, count)):
+                    priority = PRIORITIES[n % 4]
+                    caps = ["gpu"] if n % 10 == 0 else []
+                    rows.append(dict(base, priority=priority.value, score=claim_score(priority, now.timestamp() - n % 7200),
+                                     required_capabilities=caps, capability_count=len(caps)))
+                conn.execute(insert(Task), rows)
+            if self.db.backend == "postgresql":
+                conn.exec_driver_sql("ANALYZE tasks")
+
+    def close(self) -> None:
+        self.db.dispose()
+        if self.name:
+            with create_engine(self.pg_admin, isolation_level="AUTOCOMMIT").connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+
+
+# -- the reference design: scan the queue in Python --------------------------------------------
+def reference_claim(db: Database, agent_id: str, capabilities: set[str]) -> int | None:
+    with db.sessions() as session, session.begin():
+        now = utcnow()
+        pending = session.scalars(select(Task).where(Task.status == "pending")).all()
+        ready = [t for t in pending if aware(t.next_attempt_at) <= now and t.unmet_dependencies == 0
+                 and set(t.required_capabilities or []) <= capabilities]
+        if not ready:
+            return None
+        best = max(ready, key=lambda t: effective_score(Priority(t.priority), aware(t.created_at).timestamp(),
+                                                        now.timestamp()))
+        done = session.execute(update(Task).where(Task.id == best.id, Task.status == "pending")
+                               .values(status="claimed", assigned_agent_id=agent_id, claimed_at=now)
+                               .execution_options(synchronize_session=False))
+        return best.id if done.rowcount == 1 else None
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they are UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def reference_complete(db: Database, task_id: int) -> None:
+    with db.sessions() as session, session.begin():
+        session.execute(update(Task).where(Task.id == task_id).values(status="completed", completed_at=utcnow())
+                        .execution_options(synchronize_session=False))
+
+
+# -- measuring ---------------------------------------------------------------------------------
+def timed(fn, repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure_size(backend: str, size: int, args) -> dict:
+    scratch = Scratch(backend, args.pg_admin)
+    try:
+        ref_claims = max(3, min(args.claims, args.baseline_budget // max(size, 1)))
+        # Headroom so the queue stays at about ``size`` pending while both designs drain it.
+        scratch.seed(size + 2 * (args.claims + ref_claims))
+        ours_agent, ref_agent = scratch.agent("ours"), scratch.agent("reference")
+        queue = QueueService(scratch.uow)
+        ours = timed(lambda: queue.claim_next_task(ours_agent), args.claims)
+        ref = timed(lambda: reference_claim(scratch.db, ref_agent, set()), ref_claims)
+
+        def ours_cycle():
+            task = queue.claim_next_task(ours_agent)
+            queue.complete_task(task.id, ours_agent)
+
+        def ref_cycle():
+            reference_complete(scratch.db, reference_claim(scratch.db, ref_agent, set()))
+
+        ours_tp = args.claims / sum(timed(ours_cycle, args.claims))
+        ref_tp = ref_claims / sum(timed(ref_cycle, ref_claims))
+        return dict(size=size, ours_p50=pct(ours, .5), ours_p99=pct(ours, .99), ref_p50=pct(ref, .5),
+                    ref_p99=pct(ref, .99), ours_tp=ours_tp, ref_tp=ref_tp, ref_n=ref_claims)
+    finally:
+        scratch.close()
+
+
+# -- PostgreSQL, 4 processes -------------------------------------------------------------------
+BARE_CLAIM = """UPDATE tasks SET status = 'claimed', assigned_agent_id = %s, claimed_at = now()
+WHERE id = (SELECT id FROM tasks WHERE status = 'pending' AND unmet_dependencies = 0
+            ORDER BY score DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id"""
+BARE_COMPLETE = "UPDATE tasks SET status = 'completed', completed_at = now() WHERE id = %s"
+
+
+def bare_worker(url: str, agent_id: str, start, out) -> None:
+    import psycopg
+
+    conn = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"))
+    done = 0
+    start.wait(60)
+    while True:
+        row = conn.execute(BARE_CLAIM, (agent_id,)).fetchone()
+        conn.commit()
+        if row is None:
+            break
+        conn.execute(BARE_COMPLETE, (row[0],))
+        conn.commit()
+        done += 1
+    out.put(done)
+
+
+def service_worker(url: str, agent_id: str, start, out) -> None:
+    db = Database.connect(url)
+    queue = QueueService(UnitOfWork(db))
+    done = 0
+    start.wait(60)
+    while (task := queue.claim_next_task(agent_id)) is not None:
+        queue.complete_task(task.id, agent_id)
+        done += 1
+    out.put(done)
+
+
+def drain(target, scratch: Scratch, tasks: int, workers: int) -> float:
+    scratch.seed(tasks)
+    agents = [scratch.agent(f"w{uuid.uuid4().hex[:6]}") for _ in range(workers)]
+    ctx = multiprocessing.get_context("spawn")
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(scratch.url, a, start, out)) for a in agents]
+    for p in procs:
+        p.start()
+    time.sleep(2.0)  # let every worker import and connect before the clock starts
+    began = time.perf_counter()
+    start.set()
+    total = sum(out.get(timeout=600) for _ in procs)
+    elapsed = time.perf_counter() - began
+    for p in procs:
+        p.join()
+    # Only seeded tasks with no capability are claimable by the bare loop and the workers alike.
+    return total / elapsed
+
+
+def measure_workers(args) -> dict:
+    scratch = Scratch("postgresql", args.pg_admin)
+    try:
+        results = {}
+        for name, target in (("bare SQL loop", bare_worker), ("QueueService", service_worker),
+                             ("bare SQL loop (again)", bare_worker)):
+            results[name] = drain(target, scratch, args.worker_tasks, args.workers)
+        return results
+    finally:
+        scratch.close()
+
+
+# -- output ------------------------------------------------------------------------------------
+def report_sizes(backend: str, rows: list[dict]) -> None:
+    print(f"\n== {backend}: claim latency and single-process claim+complete throughput ==")
+    print(f"{'pending':>8} | {'ours p50':>9} {'ours p99':>9} | {'ref p50':>9} {'ref p99':>9} | {'p50 ratio':>9} | "
+          f"{'ours tasks/s':>12} {'ref tasks/s':>11} {'ratio':>7}")
+    for r in rows:
+        print(f"{r['size']:>8} | {r['ours_p50'] * 1e3:>7.3f}ms {r['ours_p99'] * 1e3:>7.3f}ms | "
+              f"{r['ref_p50'] * 1e3:>7.1f}ms {r['ref_p99'] * 1e3:>7.1f}ms | {r['ref_p50'] / r['ours_p50']:>8.0f}x | "
+              f"{r['ours_tp']:>12.0f} {r['ref_tp']:>11.1f} {r['ours_tp'] / r['ref_tp']:>6.0f}x")
+    print(f"(reference claims timed per size: {', '.join(str(r['ref_n']) for r in rows)})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--sizes", default="1000,10000,100000", help="pending tasks, comma-separated")
+    parser.add_argument("--claims", type=int, default=300, help="timed claims per size (ours)")
+    parser.add_argument("--baseline-budget", type=int, default=300_000,
+                        help="reference claims per size = budget / size (at least 3)")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--worker-tasks", type=int, default=3000, help="tasks drained by the PostgreSQL workers")
+    parser.add_argument("--skip-workers", action="store_true")
+    parser.add_argument("--pg-admin", default=PG_ADMIN, help="PostgreSQL URL allowed to CREATE DATABASE")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    for backend in backends:
+        report_sizes(backend, [measure_size(backend, size, args) for size in sizes])
+    if "postgresql" in backends and not args.skip_workers:
+        results = measure_workers(args)
+        bare = max(results["bare SQL loop"], results["bare SQL loop (again)"])
+        print(f"\n== postgresql: {args.workers} worker processes, claim+complete, durable commits ==")
+        for name, rate in results.items():
+            print(f"{name:>22}: {rate:8.0f} tasks/s")
+        print(f"{'QueueService / bare':>22}: {results['QueueService'] / bare:8.0%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

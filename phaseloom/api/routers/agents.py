@@ -1,0 +1,38 @@
+"""``/api/agents``: register (returns the agent's token once), list, show, heartbeat."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from phaseloom.api.deps import Admin, Caller, Limit, Offset, Uow
+from phaseloom.schemas.api import AgentOut, AgentRegister, AgentRegistered, Page, page_of
+from phaseloom.services.agents import AgentService
+from phaseloom.services.auth import AuthService
+
+router = APIRouter(prefix="/api/agents", tags=["agents"])
+AgentId = Annotated[str, Path(max_length=64)]
+
+
+@router.post("", response_model=AgentRegistered, status_code=201)
+def register_agent(body: AgentRegister, uow: Uow, _admin: Admin) -> AgentRegistered:
+    agent, token = AuthService(uow).register_agent(**body.model_dump())
+    return AgentRegistered(agent=AgentOut.model_validate(agent), token=token)
+
+
+@router.get("", response_model=Page[AgentOut])
+def list_agents(uow: Uow, _caller: Caller, status: Annotated[str | None, Query(max_length=20)] = None,
+                limit: Limit = 50, offset: Offset = 0):
+    return page_of(AgentService(uow).list(status=status)[offset:offset + limit], limit, offset)
+
+
+@router.get("/{agent_id}", response_model=AgentOut)
+def show_agent(agent_id: AgentId, uow: Uow, _caller: Caller) -> AgentOut:
+    return AgentOut.model_validate(AgentService(uow).get(agent_id))
+
+
+@router.post("/{agent_id}/heartbeat", response_model=AgentOut)
+def heartbeat_agent(agent_id: AgentId, uow: Uow, caller: Caller) -> AgentOut:
+    AuthService(uow).authorize_agent(caller, agent_id)
+    return AgentOut.model_validate(AgentService(uow).heartbeat(agent_id))

@@ -1,0 +1,38 @@
+"""``/api/board``: the kanban board of a project, and moving a card (a transition)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from phaseloom.api.deps import Caller, Uow
+from phaseloom.schemas.api import BoardMove, BoardOut, ColumnOut, TicketOut
+from phaseloom.services.auth import AuthService
+from phaseloom.services.board import BoardService
+from phaseloom.services.projects import ProjectService
+
+router = APIRouter(prefix="/api/board", tags=["board"])
+
+
+@router.get("/{project}", response_model=BoardOut)
+def show_board(project: Annotated[str, Path(max_length=200)], uow: Uow, _caller: Caller,
+               priority: Annotated[str | None, Query(max_length=20)] = None) -> BoardOut:
+    with uow:
+        project_id = ProjectService(uow).get(project).id
+        columns = BoardService(uow).board(project_id, priority=priority)
+    return BoardOut(project_id=project_id, columns=[
+        ColumnOut(id=c.id, name=c.name, phase_mapping=c.phase_mapping, wip_limit=c.wip_limit, wip_use=c.wip_use,
+                  tickets=[TicketOut.model_validate(t) for t in c.tickets]) for c in columns])
+
+
+@router.post("/move", response_model=TicketOut,
+             responses={409: {"description": "no phase of the column is reachable (lists allowed_targets) or WIP limit"}})
+def move_card(body: BoardMove, uow: Uow, caller: Caller) -> TicketOut:
+    with uow:
+        AuthService(uow).authorize_ticket(caller, body.ticket_id)
+        if body.force:
+            caller.require_admin()
+        ticket = BoardService(uow).move_ticket(body.ticket_id, body.column_id, force=body.force,
+                                               initiated_by=caller.name, reason=body.reason)
+    return TicketOut.model_validate(ticket)

@@ -1,0 +1,31 @@
+"""``/api/projects``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from phaseloom.api.deps import Admin, Caller, Limit, Offset, Uow
+from phaseloom.schemas.api import Page, ProjectCreate, ProjectOut, page_of
+from phaseloom.services.projects import ProjectService
+
+router = APIRouter(prefix="/api/projects", tags=["projects"])
+ProjectRef = Annotated[str, Path(max_length=200, description="project name or id")]
+
+
+@router.post("", response_model=ProjectOut, status_code=201)
+def create_project(body: ProjectCreate, uow: Uow, _admin: Admin) -> ProjectOut:
+    project = ProjectService(uow).create_project(body.name, body.workflow, description=body.description,
+                                                 repo_path=body.repo_path)
+    return ProjectOut.model_validate(project)
+
+
+@router.get("", response_model=Page[ProjectOut])
+def list_projects(uow: Uow, _caller: Caller, limit: Limit = 50, offset: Offset = 0):
+    return page_of(ProjectService(uow).list()[offset:offset + limit], limit, offset)
+
+
+@router.get("/{project}", response_model=ProjectOut)
+def show_project(project: ProjectRef, uow: Uow, _caller: Caller) -> ProjectOut:
+    return ProjectOut.model_validate(ProjectService(uow).get(project))

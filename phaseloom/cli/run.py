@@ -1,0 +1,161 @@
+"""``phaseloom run``, ``phaseloom worker`` and ``phaseloom demo``."""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from phaseloom.cli.context import console, state
+
+
+def _pools(workers: int, validators: int, runtime: str, phase_pools: list[str]):
+    from phaseloom.orchestrator.loop import PoolSpec
+
+    pools = [PoolSpec("worker", size=workers, runtime=runtime)] if workers else []
+    for item in phase_pools:
+        phase, _, size = item.partition("=")
+        if not phase or not size.isdigit():
+            raise typer.BadParameter(f"--phase-pool takes PHASE=N, not {item!r}")
+        pools.append(PoolSpec(phase.lower().removeprefix("phase_"), size=int(size), phase_id=phase, runtime=runtime))
+    if validators:
+        pools.append(PoolSpec("validator", size=validators, agent_type="validator", capabilities=("validation",),
+                              runtime=runtime))
+    if not pools:
+        raise typer.BadParameter("no agents: give --workers, --validators or --phase-pool")
+    return tuple(pools)
+
+
+def _on_signals(orchestrator) -> None:
+    def stop(_signum, _frame):
+        orchestrator.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def status_table(orchestrator) -> Table:
+    """Tickets by phase, running agents and recent events."""
+    from sqlalchemy import func, select
+
+    from phaseloom.db.models import SystemEvent, Task, Ticket
+
+    table = Table("tickets by phase", "running agents", "recent events", expand=True)
+    with orchestrator.uow() as uow:
+        phases = uow.session.execute(select(Ticket.phase_id, func.count()).group_by(Ticket.phase_id)).all()
+        running = uow.session.execute(select(Task.assigned_agent_id, Task.id, Task.phase_id).where(
+            Task.status.in_(["claimed", "running"])).order_by(Task.id)).all()
+        events = uow.session.scalars(select(SystemEvent).order_by(SystemEvent.id.desc()).limit(8)).all()
+    table.add_row("\n".join(f"{p}: {n}" for p, n in phases) or "-",
+                  "\n".join(f"{a} → task {t} ({p})" for a, t, p in running) or "idle",
+                  "\n".join(f"{e.event_type} {e.entity_type} {e.entity_id}" for e in events) or "-")
+    return table
+
+
+def _loop(orchestrator, *, once: bool, quiet: bool) -> None:
+    _on_signals(orchestrator)
+    if once:
+        orchestrator.start()
+        orchestrator.tick()
+        orchestrator.shutdown()
+        return
+    if quiet:
+        orchestrator.run()
+        return
+    with Live(status_table(orchestrator), console=console, refresh_per_second=2) as live:
+        def refresh() -> bool:
+            live.update(status_table(orchestrator))
+            return False  # never "finished": run until stopped
+
+        orchestrator.run(until=refresh)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run(
+        project: Optional[str] = typer.Option(None, "--project", help="Only this project's tickets."),
+        workers: int = typer.Option(2, "--workers", help="Agents that work in any phase."),
+        validators: int = typer.Option(1, "--validators", help="Validator agents for reviewed phases."),
+        phase_pool: list[str] = typer.Option([], "--phase-pool", help="PHASE=N phase-specialised agents."),
+        runtime: str = typer.Option("scripted", "--runtime", help="scripted, command:<preset> or openai."),
+        grace: float = typer.Option(30.0, "--grace", help="Seconds running tasks get to finish on Ctrl-C."),
+        once: bool = typer.Option(False, "--once", help="Run one tick and stop."),
+        quiet: bool = typer.Option(False, "--quiet", help="No live display."),
+    ) -> None:
+        """Run the orchestrator: reap leases, progress tickets through gates, dispatch tasks to agents."""
+        orchestrator = _build(project, _pools(workers, validators, runtime, phase_pool), grace, manage=True)
+        _loop(orchestrator, once=once, quiet=quiet)
+        console.print("orchestrator stopped; no task left claimed")
+
+    @app.command("worker")
+    def worker(
+        database_url: Optional[str] = typer.Option(None, "--database-url", help="The shared database."),
+        project: Optional[str] = typer.Option(None, "--project"),
+        workers: int = typer.Option(1, "--workers"),
+        validators: int = typer.Option(0, "--validators"),
+        runtime: str = typer.Option("scripted", "--runtime"),
+        grace: float = typer.Option(30.0, "--grace"),
+        max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="Stop after this long."),
+    ) -> None:
+        """Run agents against a shared database (on any machine); the orchestrator moves tickets on."""
+        if database_url:
+            state.database_url = database_url
+        orchestrator = _build(project, _pools(workers, validators, runtime, []), grace, manage=False)
+        _on_signals(orchestrator)
+        orchestrator.run(max_seconds=max_seconds)
+
+    @app.command("demo")
+    def demo(
+        folder: Optional[Path] = typer.Option(None, "--dir", help="Where to create the demo (default: a temp folder)."),
+        max_seconds: float = typer.Option(120.0, "--max-seconds"),
+    ) -> None:
+        """Run two tickets through every phase with scripted agents, in a throw-away git repository."""
+        from phaseloom.orchestrator.demo import run_demo
+
+        target = folder or Path(tempfile.mkdtemp(prefix="phaseloom-demo-"))
+        with console.status("scripted agents at work…"):
+            summary = run_demo(target, max_seconds=max_seconds)
+        _print_summary(summary)
+        if not summary.all_done:
+            raise typer.Exit(1)
+
+
+def _build(project: Optional[str], pools, grace: float, *, manage: bool):
+    from phaseloom.orchestrator.loop import Orchestrator, OrchestratorConfig
+    from phaseloom.orchestrator.runtimes import runtime_factory
+
+    db = state.database()
+    project_id = None
+    if project:
+        from phaseloom.services.projects import ProjectService
+
+        project_id = ProjectService(state.uow()).get(project).id
+    settings = state.settings
+    config = OrchestratorConfig(pools=pools, project_id=project_id, grace_seconds=grace, manage_tickets=manage,
+                                lease_seconds=settings.lease_seconds, workspace_root=settings.home / "workspaces",
+                                log_dir=settings.home / "logs")
+    return Orchestrator(db, runtime_factory(db), config)
+
+
+def _print_summary(s) -> None:
+    table = Table("ticket", "phase", "path")
+    for t in s.tickets:
+        table.add_row(f"#{t['id']} {t['title']}", t["phase"],
+                      " → ".join(p.removeprefix("PHASE_").lower() for p in t["path"]))
+    console.print(table)
+    tasks = ", ".join(f"{n} {k}" for k, n in sorted(s.tasks.items()))
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(s.task_types.items()))
+    reviews = ", ".join(f"{n} {k}" for k, n in sorted(s.reviews.items())) or "none"
+    console.print(f"tasks: {tasks} ({kinds}); retries: {s.retries}; discoveries: {s.discoveries}", highlight=False)
+    console.print(f"gates passed: {s.gates_passed}; merges into ticket branches: {s.merges}; "
+                  f"artifacts: {s.artifacts}; reviews: {reviews}", highlight=False)
+    verdict = "[bold green]all tickets DONE[/]" if s.all_done else "[bold red]not every ticket reached DONE[/]"
+    console.print(f"{verdict} in {s.seconds:.1f}s")
+    console.print(f"\nLook around:\n  phaseloom --database-url {s.database_url} board demo\n"
+                  f"  phaseloom --database-url {s.database_url} ticket list\n"
+                  f"  git -C {s.repo} log --oneline --graph --all", highlight=False, soft_wrap=True)

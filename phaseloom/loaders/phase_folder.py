@@ -1,0 +1,309 @@
+"""Hephaestus-style phase folders: one ``NN_phase_name.yaml`` per phase, plus ``phases_config.yaml``.
+
+A folder such as::
+
+    bugfix/
+      01_reproduce.yaml
+      02_find_root_cause.yaml
+      03_fix.yaml
+      phases_config.yaml      # optional
+
+loads as a ``free_form`` workflow (any phase to any phase). The file name gives the order
+(``NN``) and the phase (``PHASE_FIND_ROOT_CAUSE``, named "Find Root Cause"). Keys may be
+snake_case or Title_Case; Hephaestus keys map onto the phase fields:
+
+===================  ===============================================================
+``description``      description
+``Done_Definitions`` done_definitions (a string becomes a one-item list)
+``Additional_Notes`` phase_prompt
+``Outputs``          expected_outputs: mappings ``{type, pattern, required}`` as is; text
+                     (one item per bullet line) becomes ``{type: description, pattern:
+                     <text>, required: false}`` — guidance, never a required file
+``Next_Steps``       next_steps_guide (text: one item per bullet line)
+``Working_Directory`` working_directory
+``validation``       gate: ``{criteria: [{type: check_type, target, description}]}``;
+                     ``enabled: false`` gives no gate
+===================  ===============================================================
+
+phaseloom's own ``name``, ``is_terminal``, ``allowed_transitions``, ``configuration`` and
+``initial_tasks`` are accepted too. Hephaestus has no terminal phase, but every phaseloom
+workflow needs one so tickets can finish: when no file sets ``is_terminal: true``, a phase
+``PHASE_DONE`` becomes terminal if the folder has one (``NN_done.yaml``), otherwise a
+terminal ``PHASE_DONE`` is added after the last phase.
+
+``phases_config.yaml`` may set ``name`` (default: the folder name; characters a workflow
+name cannot hold become ``_``), ``description``, and ``has_result``, ``result_criteria``,
+``on_result_found``, ``enable_tickets``, ``board_config``, which are stored, with their
+defaults, in the workflow's ``settings``. Every problem names the file it comes from, the
+line and the key as written in that file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from phaseloom.domain.errors import WorkflowInvalid, WorkflowProblem
+from phaseloom.loaders.sources import plain_data, validate_document
+from phaseloom.loaders.yaml_source import (
+    Location, dotted, line_of, problems_from_validation, read_yaml, yaml_locator)
+from phaseloom.schemas.workflow import WorkflowDocument
+
+CONFIG_FILE = "phases_config.yaml"
+MAX_PHASE_FILES = 200
+_PHASE_FILE = re.compile(r"^(\d{1,6})_([A-Za-z][A-Za-z0-9_]*)\.ya?ml$")
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+# Hephaestus key (lower-cased) -> phase field. Keys already named like the field map to themselves.
+_RENAMED = {
+    "additional_notes": "phase_prompt",
+    "outputs": "expected_outputs",
+    "next_steps": "next_steps_guide",
+    "validation": "gate",
+}
+_PHASE_KEYS = {"description", "done_definitions", "additional_notes", "outputs", "next_steps",
+               "working_directory", "validation", "name", "is_terminal", "allowed_transitions",
+               "configuration", "initial_tasks"}
+DONE_PHASE = "PHASE_DONE"
+
+
+class _Criterion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str = ""
+    check_type: str = Field(min_length=1)
+    target: Any = None
+
+
+class _Validation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    criteria: list[_Criterion] = Field(default_factory=list)
+
+
+class PhasesConfig(BaseModel):
+    """The optional ``phases_config.yaml`` of a phase folder."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str = ""
+    has_result: bool = False
+    result_criteria: str = ""
+    on_result_found: Literal["stop_all", "do_nothing"] = "do_nothing"
+    enable_tickets: bool = False
+    board_config: dict[str, Any] = Field(default_factory=dict)
+
+
+class _PhaseFile:
+    """One phase file: its parsed YAML, and which original key each phase field came from."""
+
+    def __init__(self, path: Path, order: int, stem: str) -> None:
+        self.path = path
+        self.order = order
+        self.stem = stem
+        self.raw: Any = None
+        self.key_of: dict[str, str] = {}
+        # gate criterion index -> (criterion index in the file, index in its target list or None)
+        self.criterion_source: list[tuple[int, int | None]] = []
+
+    @property
+    def phase_id(self) -> str:
+        return f"PHASE_{self.stem.upper()}"
+
+    def locate(self, rest: tuple) -> Location:
+        """Map a path inside the phase (``("done_definitions", 0)``) to this file's line and key."""
+        if rest and rest[0] in self.key_of:
+            original = (self.key_of[rest[0]],) + self._inside(rest[0], rest[1:])
+            return str(self.path), line_of(self.raw, original), dotted(original)
+        if not rest or rest[0] in ("id", "sequence_order", "name"):
+            return str(self.path), None, "file name"
+        return str(self.path), None, dotted(rest)
+
+    def _inside(self, field: str, rest: tuple) -> tuple:
+        """The path inside a converted block as written in the file."""
+        if field != "gate" or len(rest) < 2 or rest[0] != "criteria" or not isinstance(rest[1], int):
+            return rest
+        if rest[1] >= len(self.criterion_source):
+            return rest[:2]
+        index, target_index = self.criterion_source[rest[1]]
+        tail = tuple("check_type" if part == "type" else part for part in rest[2:])
+        if tail[:1] == ("target",) and target_index is not None:
+            tail = ("target", target_index)
+        return ("criteria", index) + tail
+
+
+def load_phase_folder(folder: Path) -> WorkflowDocument:
+    """Load a Hephaestus phase folder; raises :class:`WorkflowInvalid` naming file, line and key."""
+    phase_files, problems = _find_phase_files(folder)
+    config, config_locate = _read_config(folder / CONFIG_FILE, problems)
+    phases = []
+    for phase_file in phase_files:
+        try:
+            phases.append(_phase_data(phase_file))
+        except WorkflowInvalid as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise WorkflowInvalid(problems)
+    added_done = _ensure_terminal(phases, phase_files)
+    name = config.name or folder.resolve().name
+    document = {
+        "name": re.sub(r"[^A-Za-z0-9_.\-]+", "_", name).strip("_") or "workflow",
+        "description": config.description,
+        "mode": "free_form",
+        "phases": phases,
+        "settings": config.model_dump(exclude={"name", "description"}),
+    }
+
+    def locate(path: tuple) -> Location:
+        if path[:1] == ("phases",) and len(path) > 1 and isinstance(path[1], int):
+            if path[1] < len(phase_files):
+                return phase_files[path[1]].locate(path[2:])
+            if added_done:
+                return str(folder), None, f"{DONE_PHASE} (added by the loader)"
+        if path[:1] == ("settings",):
+            return config_locate(path[1:])
+        if path[:1] in (("name",), ("description",)):
+            return config_locate(path)
+        return str(folder), None, dotted(path)
+
+    return validate_document(document, locate)
+
+
+def _find_phase_files(folder: Path) -> tuple[list[_PhaseFile], list[WorkflowProblem]]:
+    problems: list[WorkflowProblem] = []
+    found: list[_PhaseFile] = []
+    for path in sorted(folder.iterdir()):
+        if (path.name == CONFIG_FILE or path.name.startswith(".") or path.suffix not in (".yaml", ".yml")
+                or not path.is_file()):
+            continue
+        match = _PHASE_FILE.match(path.name)
+        if match is None:
+            problems.append(WorkflowProblem(
+                "not a phase file: expected a name like 01_phase_name.yaml", field="file name", file=str(path)))
+            continue
+        found.append(_PhaseFile(path, int(match.group(1)), match.group(2)))
+    if not found and not problems:
+        problems.append(WorkflowProblem(
+            "no phase files (NN_phase_name.yaml) in this folder", file=str(folder)))
+    if len(found) > MAX_PHASE_FILES:
+        problems.append(WorkflowProblem(f"{len(found)} phase files; at most {MAX_PHASE_FILES}", file=str(folder)))
+        return [], problems
+    by_order: dict[int, _PhaseFile] = {}
+    for phase_file in found:
+        first = by_order.setdefault(phase_file.order, phase_file)
+        if first is not phase_file:
+            problems.append(WorkflowProblem(
+                f"phase number {phase_file.order} is also used by {first.path.name}",
+                field="file name", file=str(phase_file.path)))
+    found.sort(key=lambda f: (f.order, f.stem))
+    return found, problems
+
+
+def _read_config(path: Path, problems: list[WorkflowProblem]) -> tuple[PhasesConfig, Any]:
+    if not path.is_file():
+        return PhasesConfig(), lambda p: (str(path.parent), None, dotted(p))
+    try:
+        raw = read_yaml(path)
+    except WorkflowInvalid as exc:
+        problems.extend(exc.problems)
+        return PhasesConfig(), yaml_locator(str(path), None)
+    locate = yaml_locator(str(path), raw)
+    try:
+        data = plain_data({} if raw is None else raw, locate)
+        if not isinstance(data, dict):
+            raise WorkflowInvalid([WorkflowProblem("expected a mapping of settings", file=str(path), line=1)])
+        return PhasesConfig.model_validate(data), locate
+    except WorkflowInvalid as exc:
+        problems.extend(exc.problems)
+    except ValidationError as exc:
+        problems.extend(problems_from_validation(exc, locate))
+    return PhasesConfig(), locate
+
+
+def _phase_data(phase_file: _PhaseFile) -> dict[str, Any]:
+    """The phase as a PhaseSpec-shaped dict; records where each field came from."""
+    raw = read_yaml(phase_file.path)
+    phase_file.raw = raw
+    locate = yaml_locator(str(phase_file.path), raw)
+    data = plain_data({} if raw is None else raw, locate)
+    if not isinstance(data, dict):
+        raise WorkflowInvalid([WorkflowProblem(
+            "expected a mapping of phase keys (description, Done_Definitions, …)", file=str(phase_file.path), line=1)])
+    phase: dict[str, Any] = {"id": phase_file.phase_id, "sequence_order": phase_file.order,
+                             "name": phase_file.stem.replace("_", " ").title()}
+    problems = []
+    for key, value in data.items():
+        normal = key.lower()
+        field = _RENAMED.get(normal, normal)
+        if normal not in _PHASE_KEYS:
+            problems.append(WorkflowProblem("unknown field", field=key, file=str(phase_file.path),
+                                            line=line_of(raw, (key,))))
+        elif field in phase_file.key_of:
+            problems.append(WorkflowProblem(f"given twice (also as {phase_file.key_of[field]!r})", field=key,
+                                            file=str(phase_file.path), line=line_of(raw, (key,))))
+        else:
+            phase_file.key_of[field] = key
+            phase[field] = _convert(field, value, key, locate, phase_file)
+    if problems:
+        raise WorkflowInvalid(problems)
+    return phase
+
+
+def _convert(field: str, value: Any, key: str, locate, phase_file: _PhaseFile) -> Any:
+    if field == "expected_outputs":
+        items = _lines(value) if isinstance(value, str) else value
+        if isinstance(items, list):
+            return [{"type": "description", "pattern": item, "required": False} if isinstance(item, str) else item
+                    for item in items]
+        return items
+    if field == "next_steps_guide" and isinstance(value, str):
+        return _lines(value)
+    if field == "gate":
+        return _gate(value, key, locate, phase_file)
+    return value
+
+
+def _gate(value: Any, key: str, locate, phase_file: _PhaseFile) -> dict[str, Any]:
+    """Hephaestus ``validation`` as a gate; a list ``target`` gives one criterion per item."""
+    try:
+        validation = _Validation.model_validate(value)
+    except ValidationError as exc:
+        raise WorkflowInvalid(problems_from_validation(exc, lambda p: locate((key,) + p))) from None
+    if not validation.enabled:
+        return {}
+    criteria = []
+    for index, criterion in enumerate(validation.criteria):
+        targets = criterion.target if isinstance(criterion.target, list) else [criterion.target]
+        for target_index, target in enumerate(targets):
+            item = {"type": criterion.check_type, "description": criterion.description}
+            if target is not None:
+                item["target"] = target
+            criteria.append(item)
+            phase_file.criterion_source.append(
+                (index, target_index if isinstance(criterion.target, list) else None))
+    return {"criteria": criteria}
+
+
+def _lines(text: str) -> list[str]:
+    """A bullet list becomes one item per bullet; plain prose stays one item."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if lines and all(_BULLET.match(line) for line in lines):
+        return [_BULLET.sub("", line).strip() for line in lines]
+    return [text.strip()] if text.strip() else []
+
+
+def _ensure_terminal(phases: list[dict[str, Any]], phase_files: list[_PhaseFile]) -> bool:
+    """Give the workflow a terminal phase (see the module docstring); True when one was added."""
+    if any(p.get("is_terminal") is True for p in phases):
+        return False
+    for phase in phases:
+        if phase["id"] == DONE_PHASE and "is_terminal" not in phase and not phase.get("allowed_transitions"):
+            phase["is_terminal"] = True
+            return False
+    if any(p["id"] == DONE_PHASE for p in phases):
+        return False  # its own settings contradict being terminal: let the lint rules say so
+    last = max((f.order for f in phase_files), default=0)
+    phases.append({"id": DONE_PHASE, "name": "Done", "sequence_order": last + 1, "is_terminal": True,
+                   "description": "Work is finished. Added by phaseloom: Hephaestus folders have no final phase."})
+    return True

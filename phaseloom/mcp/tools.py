@@ -1,0 +1,203 @@
+"""The MCP tools: each one parses its arguments, calls one service use-case as the calling agent, and
+returns a structured result. Policy is not checked here (see ``gate.py``); domain errors become
+tool errors carrying the domain's own message.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
+
+from phaseloom.config import Settings
+from phaseloom.db.engine import Database
+from phaseloom.domain.errors import PhaseloomError
+from phaseloom.mcp.identity import current_agent_id
+from phaseloom.schemas import mcp as out
+from phaseloom.services.agent_work import AgentWorkService
+from phaseloom.services.discovery import DiscoveryService
+from phaseloom.services.gates import GateService
+from phaseloom.services.instructions import AgentTool
+from phaseloom.services.queue import QueueService
+from phaseloom.services.ticket_comments import TicketCommentService
+from phaseloom.services.tickets import TicketService
+from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.services.validation import ValidationService
+
+Priority = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"]
+TaskId = Annotated[int | None, Field(description="one of your own task ids; omit to use your current task")]
+TicketId = Annotated[int | None, Field(description="a ticket you hold a task on; omit for your current task's")]
+
+
+def domain_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Report a domain error as a tool error with the domain's message (not 'Error executing tool')."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PhaseloomError as exc:
+            raise ToolError(str(exc)) from exc
+
+    return wrapper
+
+
+def _task(task: Any) -> out.TaskInfo:
+    return out.TaskInfo.model_validate(task)
+
+
+def _ticket(view: Any) -> out.TicketInfo:
+    return out.TicketInfo.model_validate(view)
+
+
+class PhaseloomTools:
+    """The tool functions, bound to one database; every call runs in its own unit of work."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    def _uow(self) -> UnitOfWork:
+        return UnitOfWork(self.db)
+
+    def _work(self) -> AgentWorkService:
+        return AgentWorkService(self._uow(), self.settings)
+
+    def functions(self) -> list[Callable[..., Any]]:
+        return [self.get_my_task, self.get_phase_instructions, self.create_task, self.change_ticket_status,
+                self.report_discovery, self.complete_task, self.fail_task, self.heartbeat, self.submit_validation,
+                self.tick_done_definition, self.get_ticket, self.list_phases, self.add_ticket_comment]
+
+    def summaries(self) -> tuple[AgentTool, ...]:
+        return tuple(AgentTool(f.__name__, (f.__doc__ or "").strip().splitlines()[0]) for f in self.functions())
+
+    # -- the task ------------------------------------------------------------------
+    def get_my_task(self) -> out.MyTaskResult:
+        """Get your current task, claiming the best ready one for you when you hold none."""
+        task, claimed_now = self._work().get_or_claim(current_agent_id())
+        if task is None:
+            return out.MyTaskResult(task=None, claimed_now=False, message="no task is ready for you; ask again later")
+        verb = "claimed" if claimed_now else "you already hold"
+        return out.MyTaskResult(task=_task(task), claimed_now=claimed_now, message=f"{verb} task {task.id}")
+
+    def get_phase_instructions(self, task_id: TaskId = None) -> out.PhaseInstructions:
+        """Read what your task's phase expects: prompt, done definitions, expected outputs, next steps."""
+        found = self._work().instructions(current_agent_id(), task_id, tools=self.summaries())
+        phase = found.phase
+        return out.PhaseInstructions(
+            task_id=found.task_id, ticket_id=found.ticket_id, phase_id=phase.id, phase_name=phase.name,
+            description=phase.description, prompt=phase.phase_prompt, done_definitions=list(phase.done_definitions),
+            expected_outputs=[{"type": o.type, "pattern": o.pattern, "required": o.required}
+                              for o in phase.expected_outputs],
+            next_steps=list(phase.next_steps_guide), allowed_transitions=found.allowed_transitions, text=found.text)
+
+    def complete_task(self, result: Annotated[str, Field(description="what you did, in a few sentences")],
+                      artifacts: Annotated[list[str], Field(description="paths of files you produced")] = [],  # noqa: B006
+                      task_id: TaskId = None) -> out.TaskInfo:
+        """Finish your task with a summary of the result and the files you produced."""
+        return _task(self._work().complete(current_agent_id(), result, artifacts, task_id))
+
+    def fail_task(self, reason: Annotated[str, Field(min_length=1, description="why the task cannot be done")],
+                  task_id: TaskId = None) -> out.TaskInfo:
+        """Give up on your task with the reason; it is retried while retries remain."""
+        return _task(self._work().fail(current_agent_id(), reason, task_id))
+
+    def heartbeat(self, task_id: TaskId = None) -> list[out.TaskInfo]:
+        """Tell the server you are still working, so your claims on your tasks do not expire."""
+        return [_task(t) for t in self._work().heartbeat(current_agent_id(), task_id)]
+
+    def create_task(self, ticket_id: int, phase_id: str,
+                    description: Annotated[str, Field(min_length=1, description="what the new task must do")],
+                    priority: Priority | None = None,
+                    depends_on: Annotated[list[int], Field(description="task ids that must finish first")] = [],  # noqa: B006
+                    ) -> out.TaskInfo:
+        """Queue a new task in any phase of a ticket you are working on."""
+        agent_id = current_agent_id()
+        ticket = self._work().own_ticket(agent_id, ticket_id)
+        title = description.strip().splitlines()[0][:200]
+        task = QueueService(self._uow(), self.settings).create_task(
+            ticket, phase_id, title, description=description, priority=priority, depends_on=depends_on,
+            created_by=f"agent:{agent_id}")
+        return _task(task)
+
+    # -- the ticket ----------------------------------------------------------------
+    def get_ticket(self, ticket_id: TicketId = None) -> out.TicketInfo:
+        """Read a ticket you are working on: title, description, phase, status."""
+        ticket = self._work().own_ticket(current_agent_id(), ticket_id)
+        return _ticket(TicketService(self._uow()).get(ticket))
+
+    def change_ticket_status(self, to_phase_id: Annotated[str, Field(description="the phase to move the ticket to")],
+                             reason: str = "", ticket_id: TicketId = None) -> out.TicketInfo:
+        """Move your ticket to another phase, as the workflow's transitions allow."""
+        agent_id = current_agent_id()
+        ticket = self._work().own_ticket(agent_id, ticket_id)
+        return _ticket(TicketService(self._uow()).transition(ticket, to_phase_id, reason=reason,
+                                                             initiated_by=f"agent:{agent_id}"))
+
+    def add_ticket_comment(self, body: Annotated[str, Field(min_length=1)],
+                           ticket_id: TicketId = None) -> out.CommentInfo:
+        """Add a comment to a ticket you are working on."""
+        agent_id = current_agent_id()
+        ticket = self._work().own_ticket(agent_id, ticket_id)
+        comment = TicketCommentService(self._uow()).add(ticket, body, author=f"agent:{agent_id}")
+        return out.CommentInfo.model_validate(comment)
+
+    def list_phases(self) -> out.PhaseList:
+        """List the phases of your workflow, in order, with the transitions each allows."""
+        workflow = self._work().workflow(current_agent_id())
+        return out.PhaseList(workflow=workflow.name, phases=[
+            out.PhaseInfo(id=p.id, name=p.name, description=p.description, sequence_order=p.sequence_order,
+                          is_terminal=p.is_terminal, allowed_transitions=workflow.allowed_targets(p.id))
+            for p in workflow.ordered_phases])
+
+    # -- discoveries, reviews, gates ------------------------------------------------
+    def report_discovery(self, type: Annotated[str, Field(description="bug_found, clarification_needed, "
+                                                          "missing_requirement, optimization_opportunity, ...")],
+                         description: Annotated[str, Field(min_length=1, description="what you found")],
+                         spawn_phase_id: Annotated[str | None, Field(description="phase to queue a task in")] = None,
+                         spawn_description: str | None = None, task_id: TaskId = None) -> out.DiscoveryOutcome:
+        """Record something found outside your task; it may spawn a task in any phase of the ticket."""
+        agent_id = current_agent_id()
+        task = self._work().current_task(agent_id, task_id)
+        found = DiscoveryService(self._uow()).record_discovery(
+            task.id, type, description, spawn_phase_id, spawn_description, created_by=f"agent:{agent_id}")
+        spawned = (found.spawned_task_ids or [None])[-1]
+        return out.DiscoveryOutcome(discovery_id=found.id, type=found.discovery_type, spawned_task_id=spawned,
+                                    spawned_phase_id=found.spawn_phase_id,
+                                    message=f"discovery {found.id} recorded" + (
+                                        f"; task {spawned} queued in {found.spawn_phase_id}" if spawned else ""))
+
+    def submit_validation(self, task_id: Annotated[int, Field(description="your validation task's id")],
+                          passed: bool, feedback: str = "",
+                          evidence: Annotated[list[str], Field(description="what you checked")] = [],  # noqa: B006
+                          ) -> out.ValidationOutcome:
+        """Give your verdict on the work your validation task reviews (feedback required when it fails)."""
+        review = ValidationService(self._uow()).submit_review(task_id, current_agent_id(), passed, feedback, evidence)
+        return out.ValidationOutcome(task_id=task_id, passed=passed, message=f"review recorded: {review.state}",
+                                     details={"reviewed_task_id": review.task_id, "iteration": review.iteration})
+
+    def tick_done_definition(self, definition: Annotated[int | str, Field(description="the done definition's "
+                                                                           "0-based index or its exact text")],
+                             evidence: Annotated[str, Field(min_length=1, description="how you know it is done")],
+                             task_id: TaskId = None) -> out.DoneDefinitionOutcome:
+        """Mark one done definition of your task's phase as met on its ticket, with evidence."""
+        agent_id = current_agent_id()
+        task = self._work().current_task(agent_id, task_id)
+        gates = GateService(self._uow())
+        item = gates.tick_done_definition(task.ticket_id, definition, evidence, by=f"agent:{agent_id}",
+                                          phase_id=task.phase_id)
+        checklist = gates.done_definitions(task.ticket_id, task.phase_id)
+        return out.DoneDefinitionOutcome(ticket_id=task.ticket_id, phase_id=task.phase_id, definition=item.text,
+                                         ticked=[i.text for i in checklist if i.ticked],
+                                         remaining=[i.text for i in checklist if not i.ticked])
+
+
+def register_tools(server: Any, tools: PhaseloomTools) -> list[str]:
+    """Add every tool to ``server`` with domain errors mapped; return their names."""
+    for fn in tools.functions():
+        server.add_tool(domain_errors(fn), name=fn.__name__, description=(fn.__doc__ or "").strip(),
+                        structured_output=True)
+    return [fn.__name__ for fn in tools.functions()]

@@ -1,0 +1,163 @@
+"""``phaseloom demo``: the whole product on a throw-away repository, offline, in seconds.
+
+It creates a git repository and a SQLite database in a fresh folder, loads the shipped
+``software_development`` workflow (with review turned on for implementation and short retry
+backoffs, so the demo is quick), creates two tickets and runs scripted agents through every
+phase to DONE. The plan makes one first attempt fail (and be retried), one discovery spawn work
+in another phase, and every first review come back "needs work" before it is approved.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from phaseloom.db.engine import Database
+from phaseloom.db.migrate import upgrade
+from phaseloom.db.models import PhaseHistory, SystemEvent, Task, Ticket
+from phaseloom.orchestrator.loop import Orchestrator, OrchestratorConfig, PoolSpec
+from phaseloom.orchestrator.runtimes import runtime_factory
+from phaseloom.runtimes.scripted import ScriptedDiscovery, ScriptPlan
+from phaseloom.services.unit_of_work import UnitOfWork
+
+TICKETS = (
+    ("Greeting endpoint", "Return a friendly greeting for a name.", "HIGH"),
+    ("Farewell endpoint", "Return a polite farewell for a name.", "MEDIUM"),
+)
+REVIEWED_PHASE = "PHASE_IMPLEMENTATION"
+
+
+@dataclass
+class DemoSummary:
+    folder: Path
+    database_url: str
+    repo: Path
+    seconds: float
+    tickets: list[dict] = field(default_factory=list)
+    tasks: dict[str, int] = field(default_factory=dict)
+    task_types: dict[str, int] = field(default_factory=dict)
+    retries: int = 0
+    merges: int = 0
+    gates_passed: int = 0
+    discoveries: int = 0
+    reviews: dict[str, int] = field(default_factory=dict)
+    artifacts: int = 0
+
+    @property
+    def all_done(self) -> bool:
+        return bool(self.tickets) and all(t["phase"] == "PHASE_DONE" for t in self.tickets)
+
+
+def make_repository(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "phaseloom demo", "GIT_AUTHOR_EMAIL": "demo@phaseloom.invalid",
+           "GIT_COMMITTER_NAME": "phaseloom demo", "GIT_COMMITTER_EMAIL": "demo@phaseloom.invalid"}
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True, env=env)
+    (path / "README.md").write_text("# demo app\n\nBuilt by phaseloom's scripted agents.\n")
+    (path / ".gitignore").write_text("__pycache__/\n*.pyc\n.pytest_cache/\n")
+    subprocess.run(["git", "add", "-A"], cwd=path, check=True, env=env)
+    subprocess.run(["git", "commit", "-q", "-m", "Initial commit"], cwd=path, check=True, env=env)
+    return path
+
+
+def demo_workflow():
+    """The shipped workflow with review on for implementation and second-scale retry backoffs."""
+    from phaseloom.loaders.sources import load_workflow_source, shipped_workflow
+    from phaseloom.schemas.workflow import WorkflowDocument
+
+    data = load_workflow_source(shipped_workflow("software_development")).model_dump(mode="json")
+    for phase in data["phases"]:
+        config = phase.setdefault("configuration", {})
+        config["retry_backoff"] = {"base_seconds": 0.2, "cap_seconds": 1.0}
+        if phase["id"] == REVIEWED_PHASE:
+            config.update(requires_review=True, max_review_iterations=3)
+    return WorkflowDocument.model_validate(data)
+
+
+def demo_plan(first_ticket: int, second_ticket: int) -> ScriptPlan:
+    return ScriptPlan(
+        fail_first_attempt=frozenset({(first_ticket, "PHASE_DESIGN")}),
+        discoveries=(ScriptedDiscovery(
+            "PHASE_TESTING", "optimization_opportunity",
+            "The farewell text is built on every call; it could be a constant.",
+            spawn_phase_id="PHASE_IMPLEMENTATION", ticket_id=second_ticket),),
+        reject_first_review=True)
+
+
+def run_demo(folder: Path, *, max_seconds: float = 120.0, on_tick=None) -> DemoSummary:
+    """Run the demo in ``folder`` (created if needed) and return what happened."""
+    from phaseloom.services.progress import ProgressService
+    from phaseloom.services.projects import ProjectService
+    from phaseloom.services.tickets import TicketService
+    from phaseloom.services.workflows import WorkflowService
+
+    started = time.monotonic()
+    folder = Path(folder).resolve()
+    repo = make_repository(folder / "repo")
+    url = f"sqlite:///{folder / 'phaseloom.db'}"
+    db = Database.connect(url)
+    upgrade(db.engine)
+    WorkflowService(UnitOfWork(db)).save_document(demo_workflow(), source="demo")
+    project = ProjectService(UnitOfWork(db)).create_project("demo", "software_development", repo_path=str(repo))
+    ids = []
+    for title, description, priority in TICKETS:
+        ticket = TicketService(UnitOfWork(db)).create_ticket(project.id, title, description=description,
+                                                             priority=priority, initiated_by="demo")
+        ProgressService(UnitOfWork(db)).start_ticket(ticket.id, created_by="demo")
+        ids.append(ticket.id)
+    config = OrchestratorConfig(
+        pools=(PoolSpec("worker", size=2), PoolSpec("validator", size=1, agent_type="validator",
+                                                     capabilities=("validation",))),
+        project_id=project.id, poll_seconds=0.05, workspace_root=folder / "workspaces", log_dir=folder / "logs",
+        grace_seconds=10)
+    orchestrator = Orchestrator(db, runtime_factory(db, plan=demo_plan(*ids)), config)
+
+    def finished() -> bool:
+        if on_tick:
+            on_tick(orchestrator)
+        return _finished(db, project.id)
+
+    orchestrator.run(until=finished, max_seconds=max_seconds)
+    summary = summarise(db, folder, url, repo, time.monotonic() - started)
+    db.dispose()
+    return summary
+
+
+def _finished(db: Database, project_id: int) -> bool:
+    with UnitOfWork(db, readonly=True) as uow:
+        open_tickets = uow.session.scalar(select(func.count()).select_from(Ticket).where(
+            Ticket.project_id == project_id, Ticket.completed_at.is_(None)))
+        open_tasks = uow.session.scalar(select(func.count()).select_from(Task).where(
+            Task.project_id == project_id, Task.status.in_(["pending", "claimed", "running", "under_review"])))
+        return open_tickets == 0 and open_tasks == 0
+
+
+def summarise(db: Database, folder: Path, url: str, repo: Path, seconds: float) -> DemoSummary:
+    from phaseloom.db import models
+
+    summary = DemoSummary(folder=folder, database_url=url, repo=repo, seconds=seconds)
+    with UnitOfWork(db, readonly=True) as uow:
+        s = uow.session
+        for ticket in s.scalars(select(Ticket).order_by(Ticket.id)):
+            moves = s.scalars(select(PhaseHistory.to_phase_id).where(PhaseHistory.ticket_id == ticket.id)
+                              .order_by(PhaseHistory.id)).all()
+            summary.tickets.append({"id": ticket.id, "title": ticket.title, "phase": ticket.phase_id,
+                                    "path": list(moves)})
+        tasks = s.scalars(select(Task)).all()
+        summary.tasks = dict(Counter(t.status for t in tasks))
+        summary.task_types = dict(Counter(t.task_type for t in tasks))
+        summary.retries = sum(t.retry_count for t in tasks)
+        events = Counter(s.scalars(select(SystemEvent.event_type)).all())
+        summary.merges = events.get("workspace.merged", 0)
+        summary.discoveries = events.get("discovery.recorded", 0)
+        summary.gates_passed = s.scalar(select(func.count()).select_from(models.GateResult)
+                                        .where(models.GateResult.passed.is_(True))) or 0
+        summary.reviews = dict(Counter(s.scalars(select(models.ValidationReview.state)).all()))
+        summary.artifacts = s.scalar(select(func.count()).select_from(models.Artifact)) or 0
+    return summary

@@ -1,0 +1,125 @@
+"""Running one claimed task end to end: workspace, instructions, runtime, merge, outcome, progress."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from phaseloom.db.engine import Database
+from phaseloom.db.models import Project, Task
+from phaseloom.domain.errors import PhaseloomError, TaskNotClaimable
+from phaseloom.runtimes.base import Assignment, RunOutcome, Runtime, settle
+from phaseloom.services.agents import AgentService
+from phaseloom.services.instructions import InstructionService
+from phaseloom.services.queue import QueueService
+from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.services.workspaces import Workspace, WorkspaceService
+
+if TYPE_CHECKING:
+    from phaseloom.orchestrator.loop import OrchestratorConfig
+
+log = logging.getLogger(__name__)
+
+
+class TaskExecutor:
+    def __init__(self, db: Database, config: "OrchestratorConfig") -> None:
+        self.db = db
+        self.config = config
+        self.cancelled = threading.Event()
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.db)
+
+    def workspaces(self) -> WorkspaceService:
+        return WorkspaceService(self.uow(), root=self.config.workspace_root)
+
+    def cancel_all(self) -> None:
+        self.cancelled.set()
+
+    def integration_path(self, project_id: int, ticket_id: int) -> Path | None:
+        with self.uow() as uow:
+            repo = uow.session.get(Project, project_id).repo_path
+        return self.workspaces().integration_worktree(repo, ticket_id) if repo else None
+
+    def execute(self, task_id: int, agent_id: str, runtime: Runtime) -> RunOutcome:
+        """Run ``task_id`` (already claimed by ``agent_id``) and apply the outcome."""
+        task = QueueService(self.uow()).start_task(task_id, agent_id)
+        try:
+            workspace, workdir = self._workspace(task, agent_id)
+            assignment = self._assignment(task, agent_id, workdir)
+            outcome = _run_safely(runtime, assignment)
+        except PhaseloomError as exc:  # e.g. the repository is unusable: a failure the queue can retry
+            workspace, assignment = None, None
+            outcome = RunOutcome(False, error=str(exc), error_class="workspace")
+        if workspace is not None and (outcome.completed or _reported_done(self.db, task_id)):
+            merge = self.workspaces().integrate(workspace, summary=outcome.summary.splitlines()[0][:200]
+                                                if outcome.summary else "")
+            outcome.summary += "" if merge.merged else f" (merge conflict in {', '.join(merge.conflicts)})"
+        elif workspace is not None:
+            self.workspaces().commit(workspace, f"Partial work on task {task_id} (attempt failed)")
+        outcome = self._settle(task, agent_id, assignment, outcome)
+        AgentService(self.uow()).record_run(agent_id, succeeded=outcome.completed, error=outcome.error)
+        if outcome.final_status == "completed" and self.config.manage_tickets:
+            from phaseloom.services.progress import ProgressService
+
+            ProgressService(self.uow()).on_task_completed(task_id, self.integration_path(task.project_id,
+                                                                                        task.ticket_id))
+        return outcome
+
+    def _settle(self, task: Task, agent_id: str, assignment: Assignment | None, outcome: RunOutcome) -> RunOutcome:
+        if assignment is None:
+            assignment = Assignment(task.id, agent_id, task.ticket_id, task.phase_id, Path("."), "", Path("."))
+        try:
+            return settle(self.uow(), assignment, outcome)
+        except TaskNotClaimable as exc:  # released during shutdown: the queue has it again
+            log.warning("task %s was released before its outcome arrived: %s", task.id, exc)
+            outcome.final_status = "released"
+            return outcome
+
+    def _workspace(self, task: Task, agent_id: str) -> tuple[Workspace | None, Path]:
+        with self.uow() as uow:
+            repo = uow.session.get(Project, task.project_id).repo_path
+        if repo:
+            ws = self.workspaces().prepare(task.id, agent_id)
+            return ws, ws.path
+        scratch = (self.config.workspace_root or Path(".phaseloom/workspaces")) / "_scratch" / f"task-{task.id}"
+        scratch.mkdir(parents=True, exist_ok=True)
+        return None, scratch
+
+    def _assignment(self, task: Task, agent_id: str, workdir: Path) -> Assignment:
+        instructions = InstructionService(self.uow()).build_instructions(task.id)
+        token = ""
+        try:
+            from phaseloom.services.auth import AuthService
+
+            token = AuthService(self.uow()).issue_agent_token(agent_id)
+        except ImportError:
+            pass
+
+        def tick() -> None:
+            QueueService(self.uow()).heartbeat(task.id, agent_id, lease_seconds=self.config.lease_seconds)
+            AgentService(self.uow()).heartbeat(agent_id)
+
+        return Assignment(task_id=task.id, agent_id=agent_id, ticket_id=task.ticket_id, phase_id=task.phase_id,
+                          workdir=workdir, instructions=instructions,
+                          log_path=Path(self.config.log_dir) / f"task-{task.id}.log",
+                          timeout_seconds=task.timeout_seconds, agent_token=token, api_url=self.config.api_url,
+                          mcp_url=self.config.mcp_url, attempt=task.retry_count + 1, task_type=task.task_type,
+                          on_tick=tick)
+
+
+def _run_safely(runtime: Runtime, assignment: Assignment) -> RunOutcome:
+    try:
+        return runtime.run(assignment)
+    except PhaseloomError as exc:
+        return RunOutcome(False, error=str(exc), error_class="agent_error")
+    except Exception as exc:  # noqa: BLE001 - a runtime bug must fail the task, not kill the worker thread
+        log.exception("runtime %s crashed on task %s", getattr(runtime, "name", "?"), assignment.task_id)
+        return RunOutcome(False, error=f"{type(exc).__name__}: {exc}", error_class="runtime_crash")
+
+
+def _reported_done(db: Database, task_id: int) -> bool:
+    with UnitOfWork(db) as uow:
+        return uow.session.get(Task, task_id).status in ("completed", "under_review")

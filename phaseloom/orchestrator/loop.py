@@ -1,0 +1,211 @@
+"""The run loop: reap leases, move tickets on, and dispatch claimed tasks to runtimes concurrently.
+
+One :class:`Orchestrator` keeps a pool of agents per phase or capability (sizes from
+:class:`PoolSpec`), each registered in the database like any agent. Every tick it reaps expired
+leases, marks silent agents offline, starts and progresses tickets through their gates, and
+gives every free agent a task to run on a thread. A worker process runs the same loop with
+ticket housekeeping off (``manage_tickets=False``): all coordination is in the database, so
+any number of workers and one orchestrator cooperate without double claims.
+
+Stopping (:meth:`Orchestrator.request_stop`, wired to Ctrl-C / SIGTERM by the CLI) stops
+claiming, lets running tasks finish up to ``grace_seconds``, then deregisters the agents, which
+returns any task still held to the queue: nothing is lost or left claimed.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from phaseloom.db.engine import Database
+from phaseloom.db.models import Project, Task, Ticket
+from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
+from phaseloom.orchestrator.execution import TaskExecutor
+from phaseloom.runtimes.base import Runtime
+from phaseloom.services.agents import AgentService
+from phaseloom.services.queue import QueueService
+from phaseloom.services.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+_OPEN = [TaskStatus.PENDING.value, *(s.value for s in ACTIVE_STATUSES), TaskStatus.UNDER_REVIEW.value]
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """``size`` agents specialised in ``phase_id`` (None: any phase), with these capabilities."""
+
+    name: str
+    size: int = 1
+    phase_id: str | None = None
+    capabilities: tuple[str, ...] = ()
+    agent_type: str = "worker"
+    runtime: str = "scripted"
+
+
+DEFAULT_POOLS = (PoolSpec("worker", size=2), PoolSpec("validator", size=1, agent_type="validator",
+                                                      capabilities=("validation",)))
+
+
+@dataclass
+class OrchestratorConfig:
+    pools: tuple[PoolSpec, ...] = DEFAULT_POOLS
+    project_id: int | None = None
+    poll_seconds: float = 0.2
+    lease_seconds: float = 300.0
+    stale_agent_seconds: float = 120.0
+    grace_seconds: float = 30.0
+    manage_tickets: bool = True
+    workspace_root: Path | None = None
+    log_dir: Path = Path(".phaseloom/logs")
+    api_url: str = ""
+    mcp_url: str = ""
+    host: str = field(default_factory=socket.gethostname)
+
+
+class Orchestrator:
+    def __init__(self, db: Database, runtimes: Callable[[PoolSpec], Runtime], config: OrchestratorConfig) -> None:
+        self.db = db
+        self.config = config
+        self.runtimes = runtimes
+        self._stop = threading.Event()
+        self._agents: dict[str, PoolSpec] = {}
+        self._running: dict[str, Future] = {}
+        size = sum(p.size for p in config.pools)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix="phaseloom-agent")
+        self.executor = TaskExecutor(db, config)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.db)
+
+    # -- life cycle --------------------------------------------------------------
+    def start(self) -> None:
+        """Register this process's agents (idempotent)."""
+        if self._agents:
+            return
+        suffix = uuid.uuid4().hex[:6]
+        for spec in self.config.pools:
+            for n in range(spec.size):
+                agent = AgentService(self.uow()).register_agent(
+                    f"{spec.name}-{n + 1}", agent_id=f"{spec.name}-{n + 1}-{suffix}", agent_type=spec.agent_type,
+                    runtime=spec.runtime, phase_id=spec.phase_id, capabilities=list(spec.capabilities),
+                    project_id=self.config.project_id, host=self.config.host)
+                self._agents[agent.id] = spec
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self, *, until: Callable[[], bool] | None = None, max_seconds: float | None = None) -> None:
+        """Tick until stopped, ``until()`` is true or ``max_seconds`` pass; then shut down cleanly."""
+        self.start()
+        deadline = time.monotonic() + max_seconds if max_seconds else None
+        try:
+            while not self._stop.is_set():
+                self.tick()
+                if until and not self._running and until():
+                    break
+                if deadline and time.monotonic() > deadline:
+                    break
+                self._stop.wait(self.config.poll_seconds)
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop claiming, let running tasks finish within the grace period, then release what is left."""
+        self._stop.set()
+        running = list(self._running.values())
+        if running:
+            wait(running, timeout=self.config.grace_seconds)
+        self.executor.cancel_all()  # runs still going are told to stop; their tasks are released below
+        agents = AgentService(self.uow())
+        for agent_id in list(self._agents):
+            released = agents.deregister(agent_id, reason="orchestrator stopped")
+            if released:
+                log.info("released tasks %s held by %s", released, agent_id)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._agents.clear()
+
+    # -- one tick ----------------------------------------------------------------
+    def tick(self) -> int:
+        """One round of housekeeping and dispatch; returns how many tasks were dispatched."""
+        self._collect_finished()
+        QueueService(self.uow()).reap_expired_leases()
+        AgentService(self.uow()).mark_stale_agents(self.config.stale_agent_seconds)
+        if self.config.manage_tickets:
+            self.progress_tickets()
+        for agent_id in list(self._agents):
+            AgentService(self.uow()).heartbeat(agent_id)
+        return self._dispatch()
+
+    def _dispatch(self) -> int:
+        dispatched = 0
+        for agent_id, spec in self._agents.items():
+            if self._stop.is_set() or agent_id in self._running:
+                continue
+            task = QueueService(self.uow()).claim_next_task(agent_id, lease_seconds=self.config.lease_seconds)
+            if task is None:
+                continue
+            runtime = self.runtimes(spec)
+            self._running[agent_id] = self._pool.submit(self.executor.execute, task.id, agent_id, runtime)
+            dispatched += 1
+        return dispatched
+
+    def _collect_finished(self) -> None:
+        for agent_id, future in list(self._running.items()):
+            if future.done():
+                del self._running[agent_id]
+                if future.exception() is not None:
+                    log.error("agent %s crashed: %s", agent_id, future.exception())
+
+    def progress_tickets(self) -> None:
+        """Start tickets whose phase has no tasks yet; check the gate of those whose tasks are all done."""
+        from phaseloom.services.progress import ProgressService
+
+        for ticket_id, phase_id, project_id in self._open_tickets():
+            with self.uow() as uow:
+                counts = dict(uow.session.execute(
+                    select(Task.status, func.count()).where(Task.ticket_id == ticket_id, Task.phase_id == phase_id)
+                    .group_by(Task.status)).all())
+            if not counts:
+                ProgressService(self.uow()).start_ticket(ticket_id, created_by="orchestrator")
+            elif not any(counts.get(s) for s in _OPEN):
+                workspace = self.executor.integration_path(project_id, ticket_id)
+                ProgressService(self.uow()).check_and_progress(ticket_id, workspace, initiated_by="orchestrator")
+
+    def _open_tickets(self) -> list[tuple[int, str, int]]:
+        from phaseloom.services.workflows import WorkflowService
+
+        with self.uow() as uow:
+            query = select(Ticket.id, Ticket.phase_id, Ticket.project_id, Ticket.workflow_id).order_by(Ticket.id)
+            if self.config.project_id is not None:
+                query = query.where(Ticket.project_id == self.config.project_id)
+            rows = uow.session.execute(query.where(Ticket.completed_at.is_(None))).all()
+            workflows = {wid: WorkflowService(uow).by_id(wid) for wid in {r.workflow_id for r in rows}}
+            return [(r.id, r.phase_id, r.project_id) for r in rows
+                    if not workflows[r.workflow_id].phase(r.phase_id).is_terminal]
+
+    # -- reading -----------------------------------------------------------------
+    @property
+    def agent_ids(self) -> list[str]:
+        return list(self._agents)
+
+    @property
+    def busy(self) -> int:
+        return sum(1 for f in self._running.values() if not f.done())
+
+
+def project_repo(db: Database, project_id: int) -> str:
+    with UnitOfWork(db) as uow:
+        return uow.session.get(Project, project_id).repo_path

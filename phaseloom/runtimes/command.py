@@ -1,0 +1,131 @@
+"""The ``command`` runtime: run any CLI coding agent in the task's worktree.
+
+The agent is an argv template (``["claude", "-p", "{prompt}"]``, or a string split like a shell
+would, ``"codex exec {prompt_file}"``) rendered per task. Placeholders: ``{prompt}`` (the
+instructions), ``{prompt_file}`` (the same, in a file), ``{workdir}``, ``{run_dir}``,
+``{task_id}``, ``{ticket_id}``, ``{phase_id}``, ``{api_url}``, ``{mcp_url}``. A value is always
+one argument, whatever spaces it holds. Output goes to the task's log; the exit code decides
+completion, unless the agent already reported through the API or MCP (then that result wins,
+see :func:`phaseloom.runtimes.base.settle`).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from phaseloom.domain.errors import InvalidInput
+from phaseloom.runtimes.base import Assignment, RunOutcome
+from phaseloom.runtimes.presets import RenderedConfig, preset
+
+TICK_SECONDS = 10.0
+KILL_GRACE_SECONDS = 5.0
+_LOG_TAIL = 2000
+
+
+class _Values(dict):
+    def __missing__(self, key: str) -> str:
+        raise InvalidInput(f"unknown placeholder {{{key}}} in the agent command; "
+                           "use prompt, prompt_file, workdir, run_dir, task_id, ticket_id, phase_id, api_url, mcp_url")
+
+
+def render_argv(template: list[str] | tuple[str, ...] | str, values: dict[str, str]) -> list[str]:
+    """Fill an argv template; each element stays one argument."""
+    parts = shlex.split(template) if isinstance(template, str) else list(template)
+    if not parts:
+        raise InvalidInput("the agent command is empty")
+    return [part.format_map(_Values(values)) for part in parts]
+
+
+class CommandRuntime:
+    name = "command"
+
+    def __init__(self, argv: list[str] | tuple[str, ...] | str | None = None, *, preset_name: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        if (argv is None) == (preset_name is None):
+            raise InvalidInput("give the command runtime either an argv template or a preset name")
+        self.preset = preset(preset_name) if preset_name else None
+        self.argv = self.preset.argv if self.preset else argv
+        self.env = dict(env or {})
+
+    def prepare(self, assignment: Assignment) -> tuple[list[str], dict[str, str], Path]:
+        """Write the prompt and MCP config to the run folder; return argv, environment and the folder."""
+        run_dir = assignment.log_path.parent / f"task-{assignment.task_id}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        prompt_file = run_dir / "instructions.md"
+        prompt_file.write_text(assignment.instructions)
+        rendered = self.preset.config(assignment.mcp_url, run_dir) if self.preset else RenderedConfig()
+        for name, text in rendered.files.items():
+            (run_dir / name).write_text(text)
+        values = {"prompt": assignment.instructions, "prompt_file": str(prompt_file),
+                  "workdir": str(assignment.workdir), "run_dir": str(run_dir), "task_id": str(assignment.task_id),
+                  "ticket_id": str(assignment.ticket_id), "phase_id": assignment.phase_id,
+                  "api_url": assignment.api_url, "mcp_url": assignment.mcp_url}
+        argv = render_argv(self.argv, values)
+        env = {**os.environ, **assignment.environment(), **rendered.env, **self.env}
+        return argv, env, run_dir
+
+    def run(self, assignment: Assignment) -> RunOutcome:
+        argv, env, _ = self.prepare(assignment)
+        assignment.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(assignment.log_path, "ab") as log:
+            # The prompt may be long and is in the run folder already; log the program only.
+            log.write(f"$ {argv[0]} (+{len(argv) - 1} arguments) in {assignment.workdir}\n".encode())
+            log.flush()
+            try:
+                proc = subprocess.Popen(argv, cwd=assignment.workdir, env=env, stdout=log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            except FileNotFoundError:
+                return RunOutcome(False, error=f"agent command {argv[0]!r} was not found on PATH",
+                                  error_class="not_found", retryable=False)
+            except PermissionError:
+                return RunOutcome(False, error=f"agent command {argv[0]!r} is not executable",
+                                  error_class="not_found", retryable=False)
+            code = self._wait(proc, assignment)
+        tail = _tail(assignment.log_path)
+        if code is None:
+            return RunOutcome(False, error=f"the agent ran longer than {assignment.timeout_seconds:g}s and was stopped",
+                              error_class="timeout", summary=tail)
+        if code == 0:
+            return RunOutcome(True, summary=tail or "the agent finished", exit_code=0)
+        return RunOutcome(False, error=f"the agent exited with code {code}: {tail[-500:]}", error_class="exit_code",
+                          exit_code=code, summary=tail)
+
+    def _wait(self, proc: subprocess.Popen, assignment: Assignment) -> int | None:
+        """The exit code, or None when the run timed out (the process group is then killed)."""
+        deadline = time.monotonic() + assignment.timeout_seconds
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                _stop(proc)
+                return None
+            try:
+                return proc.wait(timeout=min(TICK_SECONDS, remaining))
+            except subprocess.TimeoutExpired:
+                if assignment.on_tick:
+                    assignment.on_tick()
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _tail(path: Path) -> str:
+    try:
+        data = path.read_bytes()[-_LOG_TAIL:]
+    except OSError:
+        return ""
+    return data.decode(errors="replace").strip()

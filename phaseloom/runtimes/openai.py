@@ -1,0 +1,169 @@
+"""The ``openai`` runtime: a tool-calling loop against any OpenAI-compatible chat-completions API.
+
+The model gets the task's instructions as its system message and a set of functions: file
+tools confined to its worktree, and phaseloom's task tools (tick a done definition, report a
+discovery, complete or fail the task), which call the same services as the MCP server. Token
+usage reported by the endpoint is summed into the outcome for cost tracking.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from phaseloom.db.engine import Database
+from phaseloom.domain.errors import PhaseloomError
+from phaseloom.runtimes.base import Assignment, RunOutcome
+from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.services.workspaces import confine_path
+
+_MAX_READ = 50_000
+
+
+def _fn(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": name, "description": description, "parameters": {
+        "type": "object", "properties": properties, "required": required}}}
+
+
+_STR = {"type": "string"}
+TOOLS: list[dict[str, Any]] = [
+    _fn("list_files", "List files in your working directory (or a folder of it).", {"path": _STR}, []),
+    _fn("read_file", "Read a text file from your working directory.", {"path": _STR}, ["path"]),
+    _fn("write_file", "Create or replace a text file in your working directory.",
+        {"path": _STR, "content": _STR}, ["path", "content"]),
+    _fn("tick_done_definition", "Mark one done definition of the phase as met, with evidence.",
+        {"definition": {"type": "string", "description": "its text or 1-based number"}, "evidence": _STR},
+        ["definition", "evidence"]),
+    _fn("report_discovery", "Record something found outside your task; it may spawn a task in another phase.",
+        {"type": _STR, "description": _STR, "spawn_phase_id": _STR}, ["type", "description"]),
+    _fn("complete_task", "Finish your task with a summary and the files you produced.",
+        {"result": _STR, "artifacts": {"type": "array", "items": _STR}}, ["result"]),
+    _fn("fail_task", "Give up on your task with the reason.", {"reason": _STR}, ["reason"]),
+]
+
+
+@dataclass
+class _Session:
+    assignment: Assignment
+    usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0,
+                                                          "total_tokens": 0})
+    finished: RunOutcome | None = None
+    written: list[str] = field(default_factory=list)
+
+
+class OpenAIRuntime:
+    name = "openai"
+
+    def __init__(self, db: Database, *, base_url: str, model: str, api_key: str = "", max_turns: int = 30,
+                 request_timeout: float = 120.0, transport: httpx.BaseTransport | None = None) -> None:
+        self.db = db
+        self.model = model
+        self.max_turns = max_turns
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=request_timeout,
+                                   transport=transport)
+
+    def run(self, assignment: Assignment) -> RunOutcome:
+        session = _Session(assignment)
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": assignment.instructions},
+            {"role": "user", "content": "Carry out your task now using the tools. Call complete_task when "
+                                        "it is done, or fail_task if it cannot be done."}]
+        for _turn in range(self.max_turns):
+            reply = self._chat(messages, session)
+            if isinstance(reply, RunOutcome):
+                return reply
+            messages.append(reply)
+            calls = reply.get("tool_calls") or []
+            if not calls:
+                messages.append({"role": "user", "content": "Use the tools; finish with complete_task."})
+                continue
+            for call in calls:
+                messages.append({"role": "tool", "tool_call_id": call.get("id", ""),
+                                 "content": self._call(call, session)})
+            if session.finished:
+                session.finished.usage = dict(session.usage)
+                return session.finished
+            if assignment.on_tick:
+                assignment.on_tick()
+        return RunOutcome(False, error=f"the model did not finish within {self.max_turns} turns",
+                          error_class="turn_limit", usage=dict(session.usage))
+
+    def _chat(self, messages: list[dict[str, Any]], session: _Session) -> dict[str, Any] | RunOutcome:
+        try:
+            response = self.client.post("/chat/completions", json={"model": self.model, "messages": messages,
+                                                                   "tools": TOOLS, "tool_choice": "auto"})
+        except httpx.HTTPError as exc:
+            return RunOutcome(False, error=f"cannot reach the model endpoint: {exc}", error_class="api_unreachable",
+                              usage=dict(session.usage))
+        if response.status_code != 200:
+            permanent = response.status_code in (400, 401, 403, 404)
+            return RunOutcome(False, error=f"model endpoint answered {response.status_code}: {response.text[:300]}",
+                              error_class="api_error", retryable=not permanent, usage=dict(session.usage))
+        body = response.json()
+        for key in session.usage:
+            session.usage[key] += int((body.get("usage") or {}).get(key) or 0)
+        return body["choices"][0]["message"]
+
+    def _call(self, call: dict[str, Any], session: _Session) -> str:
+        name = call.get("function", {}).get("name", "")
+        try:
+            args = json.loads(call.get("function", {}).get("arguments") or "{}")
+            handler = getattr(self, f"_tool_{name}", None)
+            if handler is None:
+                return f"error: there is no tool named {name!r}"
+            return handler(session, **args)
+        except (PhaseloomError, OSError, TypeError, ValueError) as exc:
+            return f"error: {exc}"
+
+    # -- the tools ---------------------------------------------------------------
+    def _tool_list_files(self, s: _Session, path: str = ".") -> str:
+        root = Path(s.assignment.workdir).resolve()
+        base = root if path in ("", ".") else confine_path(root, path)
+        names = sorted(p.relative_to(root).as_posix() for p in base.rglob("*")
+                       if p.is_file() and ".git" not in p.relative_to(root).parts)
+        return "\n".join(names) or "(no files)"
+
+    def _tool_read_file(self, s: _Session, path: str) -> str:
+        return confine_path(s.assignment.workdir, path).read_text(errors="replace")[:_MAX_READ]
+
+    def _tool_write_file(self, s: _Session, path: str, content: str) -> str:
+        target = confine_path(s.assignment.workdir, path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+        s.written.append(path)
+        return f"wrote {len(content)} characters to {path}"
+
+    def _tool_tick_done_definition(self, s: _Session, definition: str, evidence: str) -> str:
+        from phaseloom.services.gates import GateService
+
+        item: int | str = int(definition) - 1 if definition.strip().isdigit() else definition
+        ticked = GateService(UnitOfWork(self.db)).tick_done_definition(
+            s.assignment.ticket_id, item, evidence, by=f"agent:{s.assignment.agent_id}",
+            phase_id=s.assignment.phase_id)
+        return f"ticked: {ticked.text}"
+
+    def _tool_report_discovery(self, s: _Session, type: str, description: str,  # noqa: A002 - the API's name
+                               spawn_phase_id: str | None = None) -> str:
+        from phaseloom.services.discovery import DiscoveryService
+
+        found = DiscoveryService(UnitOfWork(self.db)).record_discovery(
+            s.assignment.task_id, type, description, spawn_phase_id=spawn_phase_id or None,
+            created_by=f"agent:{s.assignment.agent_id}")
+        return f"discovery {found.id} recorded; spawned tasks: {found.spawned_task_ids or 'none'}"
+
+    def _tool_complete_task(self, s: _Session, result: str, artifacts: list[str] | None = None) -> str:
+        from phaseloom.services.agent_work import AgentWorkService
+
+        files = [confine_path(s.assignment.workdir, a) and a for a in (artifacts or s.written)]
+        AgentWorkService(UnitOfWork(self.db)).complete(s.assignment.agent_id, result, files, s.assignment.task_id)
+        s.finished = RunOutcome(True, summary=result, artifacts=files)
+        return "task completed"
+
+    def _tool_fail_task(self, s: _Session, reason: str) -> str:
+        s.finished = RunOutcome(False, error=reason, error_class="agent_failed")
+        return "the task will be failed with your reason"

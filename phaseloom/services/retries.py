@@ -1,0 +1,149 @@
+"""Retries, timeouts and the dead-letter list.
+
+Failures are classified by :mod:`phaseloom.domain.failures`: patterns from the phase's
+``configuration.failure_patterns`` first, then the workflow's ``settings.failure_patterns``,
+then the defaults. A retryable failure goes back to the queue with the phase's backoff (see
+:meth:`QueueService._record_failure`); a permanent one, or one that used up its retries, ends
+``failed`` with the reason in its error, where :meth:`RetryService.failed_tasks` lists it and
+:meth:`RetryService.retry_task` can send it back by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+
+from phaseloom.db.models import Task
+from phaseloom.db.models.base import utcnow
+from phaseloom.domain.errors import Conflict, NotFound
+from phaseloom.domain.failures import Classification, FailureClass, FailureRule, classify_failure, rules_from_config
+from phaseloom.domain.tasks import TaskStatus
+from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.services.workflows import WorkflowService
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    task_id: int
+    ticket_id: int
+    phase_id: str
+    title: str
+    error_class: str | None
+    error: str | None
+    retry_count: int
+    max_retries: int
+    failed_at: datetime | None
+
+
+class RetryService:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    # -- classifying and failing -------------------------------------------------
+    def classify(self, task: Task, error: str) -> Classification:
+        """Classify ``error`` with the rules of ``task``'s phase and workflow, then the defaults."""
+        return classify_failure(error, self._rules_for(task))
+
+    def fail_task(self, task_id: int, agent_id: str | None, error: str,
+                  *, failure_class: str | FailureClass | None = None) -> Task:
+        """Record a failure of a claimed or running task, classifying it unless told the class."""
+        from phaseloom.services.queue import QueueService
+
+        with self.uow:
+            task = QueueService(self.uow)._owned(task_id, agent_id)
+            self.record_failure(task, error, failure_class=failure_class)
+            return task
+
+    def record_failure(self, task: Task, error: str, *, failure_class: str | FailureClass | None = None) -> None:
+        """Fail ``task`` (already locked by the caller): re-queue with backoff, or fail with the reason."""
+        from phaseloom.services.queue import QueueService
+
+        if failure_class is None:
+            classification = self.classify(task, error)
+            retryable, why = classification.retryable, classification.reason
+        else:
+            retryable = FailureClass(failure_class) is FailureClass.RETRYABLE
+            why = f"{FailureClass(failure_class).value}: stated by the caller"
+        QueueService(self.uow)._record_failure(task, error, retryable=retryable)
+        if task.status == TaskStatus.FAILED.value:
+            # The dead letter says why it stopped, not only what went wrong.
+            suffix = why if not retryable else f"retries exhausted ({task.retry_count} of {task.max_retries})"
+            task.error = f"{error} [{suffix}]"
+
+    def fail_timed_out_tasks(self, *, now: datetime | None = None, limit: int = 500) -> list[int]:
+        """Fail every running task past its timeout as a retryable timeout; return their ids."""
+        now = now or utcnow()
+        with self.uow:
+            # Only running tasks are scanned: at most one per busy agent, never the whole queue.
+            running = self.uow.session.scalars(
+                select(Task).where(Task.status == TaskStatus.RUNNING.value).order_by(Task.id).limit(limit)
+                .with_for_update(skip_locked=True)).all()
+            timed_out = []
+            for task in running:
+                started = task.started_at or task.claimed_at
+                if started is None:
+                    continue
+                elapsed = (now - _aware(started)).total_seconds()
+                if elapsed > task.timeout_seconds:
+                    self.record_failure(task, f"timed out after {int(elapsed)}s "
+                                              f"(timeout {int(task.timeout_seconds)}s)",
+                                        failure_class=FailureClass.RETRYABLE)
+                    timed_out.append(task.id)
+            return timed_out
+
+    # -- the dead-letter list ----------------------------------------------------
+    def failed_tasks(self, *, project_id: int | None = None, ticket_id: int | None = None,
+                     limit: int = 200) -> list[DeadLetter]:
+        """Tasks that failed for good, newest first, each with its reason."""
+        with self.uow:
+            query = (select(Task).where(Task.status == TaskStatus.FAILED.value)
+                     .order_by(Task.completed_at.desc(), Task.id.desc()).limit(limit))
+            if project_id is not None:
+                query = query.where(Task.project_id == project_id)
+            if ticket_id is not None:
+                query = query.where(Task.ticket_id == ticket_id)
+            return [DeadLetter(t.id, t.ticket_id, t.phase_id, t.title, t.error_class, t.error, t.retry_count,
+                               t.max_retries, t.completed_at) for t in self.uow.session.scalars(query)]
+
+    def retry_task(self, task_id: int, *, initiated_by: str = "user") -> Task:
+        """Send a failed (or cancelled) task back to the queue with a fresh retry budget."""
+        with self.uow:
+            task = self.uow.session.scalar(select(Task).where(Task.id == int(task_id)).with_for_update())
+            if task is None:
+                raise NotFound("task", task_id)
+            if task.status not in (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value):
+                raise Conflict(f"task {task.id} is {task.status}; only failed or cancelled tasks can be retried")
+            previous_error = task.error
+            task.status = TaskStatus.PENDING.value
+            task.retry_count = 0
+            task.error_class = None
+            task.assigned_agent_id = None
+            task.claimed_at = task.started_at = task.completed_at = task.lease_expires_at = None
+            task.next_attempt_at = utcnow()
+            self.uow.emit("task.retried", "task", task.id, project_id=task.project_id, ticket_id=task.ticket_id,
+                          phase_id=task.phase_id, payload={"initiated_by": initiated_by,
+                                                           "previous_error": (previous_error or "")[:500]})
+            return task
+
+    def retryable_tasks(self, phase: str | None = None, *, project_id: int | None = None) -> list[Task]:
+        """Tasks waiting to be retried after a retryable failure, soonest first."""
+        with self.uow:
+            query = (select(Task).where(Task.status == TaskStatus.PENDING.value,
+                                        Task.error_class == FailureClass.RETRYABLE.value, Task.retry_count > 0)
+                     .order_by(Task.next_attempt_at, Task.id))
+            if phase is not None:
+                query = query.where(Task.phase_id == phase)
+            if project_id is not None:
+                query = query.where(Task.project_id == project_id)
+            return list(self.uow.session.scalars(query))
+
+    def _rules_for(self, task: Task) -> tuple[FailureRule, ...]:
+        workflow = WorkflowService(self.uow).by_id(task.workflow_id)
+        phase_config = workflow.phase(task.phase_id).configuration.extra.get("failure_patterns")
+        return rules_from_config(phase_config) + rules_from_config(workflow.settings.get("failure_patterns"))
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -1,0 +1,315 @@
+"""Git workspaces: one worktree per agent assignment, merged into the ticket's integration branch.
+
+Every ticket has an integration branch ``ticket/<id>``, created from the repository's default
+branch the first time it is needed. An agent working a task gets a worktree on its own branch
+``phase-<phase>-<agent>-t<task>`` created from that integration branch. The task suffix is there
+because a registered agent is long-lived and may hold several tasks at once (capacity > 1);
+each needs a checkout of its own.
+
+On completion whatever the agent left uncommitted is committed (with ``Phase:`` and ``Task:``
+trailers) and the branch is merged into ``ticket/<id>`` inside a dedicated integration worktree.
+A conflicting merge is aborted, never resolved by guessing: the work stays on its branch and an
+``integration_issue`` discovery names the conflicting files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from phaseloom.config import get_settings
+from phaseloom.db.models import Agent, Project, Task
+from phaseloom.domain.errors import Conflict, InvalidInput, NotFound
+from phaseloom.services.unit_of_work import UnitOfWork
+
+GIT_TIMEOUT = 120
+
+
+class GitFailed(Conflict):
+    """A git command failed; the message carries git's own explanation."""
+
+    code = "git_failed"
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """Lower-case, dash-separated, safe in a branch name: ``PHASE_IMPLEMENTATION`` -> ``implementation``."""
+    text = re.sub(r"^phase[_\-]", "", text.strip().lower())
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:limit] or "x"
+
+
+def ticket_branch(ticket_id: int) -> str:
+    return f"ticket/{ticket_id}"
+
+
+def agent_branch(phase_id: str, agent_id: str, task_id: int) -> str:
+    return f"phase-{slug(phase_id)}-{slug(agent_id, 24)}-t{task_id}"
+
+
+def git(cwd: Path | str, *args: str, check: bool = True, env: dict | None = None) -> str:
+    """Run git in ``cwd`` and return its stdout; raise :class:`GitFailed` on a non-zero exit."""
+    full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
+    proc = subprocess.run(["git", *args], cwd=str(cwd), capture_output=True, text=True, env=full_env,
+                          timeout=GIT_TIMEOUT)
+    if check and proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise GitFailed(f"git {' '.join(args[:3])} failed in {cwd}: {' / '.join(detail[-3:]) or proc.returncode}")
+    return proc.stdout
+
+
+def _identity(name: str) -> dict[str, str]:
+    email = f"{slug(name, 40)}@agents.phaseloom.invalid"
+    return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": "phaseloom", "GIT_COMMITTER_EMAIL": "phaseloom@phaseloom.invalid"}
+
+
+def confine_path(root: Path, reported: str) -> Path:
+    """Resolve ``reported`` inside ``root``, refusing anything that leads outside it.
+
+    Absolute paths, ``..`` components and symlinks that lead out are all rejected.
+    """
+    if not reported or not reported.strip():
+        raise InvalidInput("an empty path was reported")
+    candidate = Path(reported)
+    if candidate.is_absolute() or ".." in candidate.parts:
+        raise InvalidInput(f"path {reported!r} must be relative to the workspace, without '..'")
+    base = Path(root).resolve()
+    resolved = (base / candidate).resolve()
+    if resolved != base and base not in resolved.parents:
+        raise InvalidInput(f"path {reported!r} leads outside the workspace")
+    return resolved
+
+
+@dataclass(frozen=True)
+class Workspace:
+    repo: Path
+    path: Path
+    branch: str
+    ticket_branch: str
+    ticket_id: int
+    task_id: int
+    phase_id: str
+    agent_id: str
+    agent_name: str
+    repaired: bool = False
+
+    def confine(self, reported: str) -> Path:
+        """Resolve a path an agent reported; see :func:`confine_path`."""
+        return confine_path(self.path, reported)
+
+    def relative(self, reported: str) -> str:
+        return self.confine(reported).relative_to(self.path.resolve()).as_posix()
+
+
+@dataclass
+class MergeOutcome:
+    merged: bool
+    commit: str | None = None
+    conflicts: list[str] = field(default_factory=list)
+    changed_files: list[str] = field(default_factory=list)
+    discovery_id: int | None = None
+
+
+class WorkspaceService:
+    def __init__(self, uow: UnitOfWork, *, root: Path | str | None = None) -> None:
+        self.uow = uow
+        self.root = Path(root) if root else get_settings().home / "workspaces"
+
+    # -- preparing ---------------------------------------------------------------
+    def prepare(self, task_id: int, agent_id: str) -> Workspace:
+        """The agent's worktree for ``task_id``, created or repaired as needed, on its branch."""
+        ws = self._describe(task_id, agent_id)
+        with self._lock(f"repo-{slug(str(ws.repo), 80)}"):
+            self._ensure_ticket_branch(ws.repo, ws.ticket_id)
+            repaired = self._ensure_worktree(ws.repo, ws.path, ws.branch, ws.ticket_branch)
+        if repaired:
+            ws = Workspace(**{**ws.__dict__, "repaired": True})
+        with self.uow:
+            self.uow.emit("workspace.repaired" if repaired else "workspace.prepared", "task", task_id,
+                          ticket_id=ws.ticket_id, phase_id=ws.phase_id,
+                          payload={"branch": ws.branch, "path": str(ws.path), "agent_id": agent_id})
+        return ws
+
+    def _describe(self, task_id: int, agent_id: str) -> Workspace:
+        with self.uow:
+            session = self.uow.session
+            task = session.get(Task, int(task_id))
+            if task is None:
+                raise NotFound("task", task_id)
+            agent = session.get(Agent, agent_id)
+            project = session.get(Project, task.project_id)
+            if not project.repo_path:
+                raise InvalidInput(f"project {project.name!r} has no repository (set its repo_path)")
+            repo = Path(project.repo_path).resolve()
+            branch = agent_branch(task.phase_id, agent_id, task.id)
+            path = self.root / slug(project.name) / branch
+            return Workspace(repo=repo, path=path.resolve(), branch=branch,
+                             ticket_branch=ticket_branch(task.ticket_id), ticket_id=task.ticket_id,
+                             task_id=task.id, phase_id=task.phase_id, agent_id=agent_id,
+                             agent_name=agent.name if agent else agent_id)
+
+    def _ensure_ticket_branch(self, repo: Path, ticket_id: int) -> None:
+        if not (repo / ".git").exists():
+            raise InvalidInput(f"{repo} is not a git repository")
+        name = ticket_branch(ticket_id)
+        if not _branch_exists(repo, name):
+            git(repo, "branch", name, default_branch(repo))
+
+    def _ensure_worktree(self, repo: Path, path: Path, branch: str, base: str) -> bool:
+        """Make ``path`` a healthy worktree on ``branch``; return True when something was repaired."""
+        git(repo, "worktree", "prune")
+        if path.exists() and _is_worktree_on(path, branch):
+            return False
+        repaired = path.exists() or _branch_exists(repo, branch)
+        if path.exists():
+            # Broken (not a worktree, or on another branch): keep it aside for a human, never reuse it.
+            path.rename(path.with_name(f"{path.name}.broken-{int(time.time() * 1000)}"))
+            git(repo, "worktree", "prune")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if _branch_exists(repo, branch):
+            git(repo, "worktree", "add", str(path), branch)
+        else:
+            git(repo, "worktree", "add", "-b", branch, str(path), base)
+        return repaired
+
+    # -- finishing ---------------------------------------------------------------
+    def commit(self, ws: Workspace, message: str) -> str | None:
+        """Commit everything in the worktree with the task's trailers; None when nothing changed."""
+        git(ws.path, "add", "--all")
+        if not git(ws.path, "status", "--porcelain"):
+            return None
+        git(ws.path, "commit", "--no-verify", "-m", message, "--trailer", f"Phase: {ws.phase_id}",
+            "--trailer", f"Task: {ws.task_id}", env=_identity(ws.agent_name))
+        return git(ws.path, "rev-parse", "HEAD").strip()
+
+    def integrate(self, ws: Workspace, *, summary: str = "") -> MergeOutcome:
+        """Commit leftovers and merge the agent's branch into ``ticket/<id>``.
+
+        On a conflict the merge is aborted, the branch keeps the work and an
+        ``integration_issue`` discovery is recorded with the conflicting files.
+        """
+        self.commit(ws, summary or f"Work on task {ws.task_id} left uncommitted by the agent")
+        with self._integration_lock(ws):
+            target = self._integration_worktree(ws)
+            changed = git(target, "diff", "--name-only", f"HEAD...{ws.branch}").split()
+            if not changed and _is_ancestor(ws.repo, ws.branch, ws.ticket_branch):
+                return MergeOutcome(merged=True, commit=git(target, "rev-parse", "HEAD").strip())
+            message = f"Merge {ws.branch} into {ws.ticket_branch}"
+            proc_ok = self._merge(target, ws, message)
+            if proc_ok:
+                outcome = MergeOutcome(True, git(target, "rev-parse", "HEAD").strip(), changed_files=changed)
+            else:
+                conflicts = git(target, "diff", "--name-only", "--diff-filter=U").split()
+                git(target, "merge", "--abort")
+                outcome = MergeOutcome(False, conflicts=conflicts, changed_files=changed)
+        self._record_merge(ws, outcome)
+        return outcome
+
+    def _merge(self, target: Path, ws: Workspace, message: str) -> bool:
+        proc = subprocess.run(
+            ["git", "merge", "--no-ff", "--no-edit", "-m", message, "-m", f"Phase: {ws.phase_id}\nTask: {ws.task_id}",
+             ws.branch], cwd=str(target), capture_output=True, text=True, timeout=GIT_TIMEOUT,
+            env={**os.environ, **_identity("phaseloom")})
+        return proc.returncode == 0
+
+    def _record_merge(self, ws: Workspace, outcome: MergeOutcome) -> None:
+        common = dict(ticket_id=ws.ticket_id, phase_id=ws.phase_id)
+        with self.uow:
+            if outcome.merged:
+                self.uow.emit("workspace.merged", "task", ws.task_id, **common,
+                              payload={"branch": ws.branch, "into": ws.ticket_branch, "commit": outcome.commit,
+                                       "files": outcome.changed_files})
+                return
+            self.uow.emit("workspace.merge_conflict", "task", ws.task_id, **common,
+                          payload={"branch": ws.branch, "into": ws.ticket_branch, "files": outcome.conflicts})
+            outcome.discovery_id = self._report_conflict(ws, outcome.conflicts)
+
+    def _report_conflict(self, ws: Workspace, conflicts: list[str]) -> int | None:
+        try:
+            from phaseloom.services.discovery import DiscoveryService
+        except ImportError:  # discovery not installed: the event above still records the conflict
+            return None
+        description = (f"Merging {ws.branch} into {ws.ticket_branch} conflicts in: {', '.join(conflicts)}. "
+                       f"The merge was aborted; the work is on branch {ws.branch}.")
+        found = DiscoveryService(self.uow).record_discovery(ws.task_id, "integration_issue", description,
+                                                            ticket_id=ws.ticket_id)
+        return getattr(found, "id", None)
+
+    def integration_path(self, repo: Path | str, ticket_id: int) -> Path:
+        """Where ``ticket/<id>`` is checked out for merging (and for gates to read the merged files)."""
+        return (self.root / "_integration" / f"{slug(Path(repo).name)}-ticket-{ticket_id}").resolve()
+
+    def integration_worktree(self, repo: Path | str, ticket_id: int) -> Path:
+        """The ticket's integration worktree, created (with its branch) or repaired as needed."""
+        repo = Path(repo).resolve()
+        path = self.integration_path(repo, ticket_id)
+        with self._lock(f"repo-{slug(str(repo), 80)}"):
+            self._ensure_ticket_branch(repo, ticket_id)
+            self._ensure_worktree(repo, path, ticket_branch(ticket_id), ticket_branch(ticket_id))
+        return path
+
+    def _integration_worktree(self, ws: Workspace) -> Path:
+        path = self.integration_worktree(ws.repo, ws.ticket_id)
+        if git(path, "status", "--porcelain"):
+            # Only phaseloom writes here; leftovers mean an interrupted merge, so start clean.
+            git(path, "merge", "--abort", check=False)
+            git(path, "reset", "--hard", "HEAD")
+        return path
+
+    def _integration_lock(self, ws: Workspace):
+        return self._lock(f"{slug(ws.repo.name)}-ticket-{ws.ticket_id}")
+
+    @contextmanager
+    def _lock(self, name: str):
+        """An exclusive lock across threads and processes on this machine (git's own locks fail, not wait)."""
+        lock_path = self.root / "_locks" / f"{name}.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def remove(self, ws: Workspace) -> None:
+        """Drop the worktree (the branch and its commits stay)."""
+        git(ws.repo, "worktree", "remove", "--force", str(ws.path), check=False)
+        if ws.path.exists():
+            shutil.rmtree(ws.path)
+        git(ws.repo, "worktree", "prune")
+
+
+def default_branch(repo: Path) -> str:
+    """The branch new ticket branches start from: the repository's checked-out branch, or main/master."""
+    head = git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip()
+    if head and _branch_exists(repo, head):
+        return head
+    for name in ("main", "master"):
+        if _branch_exists(repo, name):
+            return name
+    raise InvalidInput(f"{repo} has no commits on a default branch to start ticket branches from")
+
+
+def _branch_exists(repo: Path, name: str) -> bool:
+    return bool(git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}", check=False).strip())
+
+
+def _is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
+    proc = subprocess.run(["git", "merge-base", "--is-ancestor", ancestor, descendant], cwd=str(repo),
+                          capture_output=True, timeout=GIT_TIMEOUT)
+    return proc.returncode == 0
+
+
+def _is_worktree_on(path: Path, branch: str) -> bool:
+    if not (path / ".git").is_file():
+        return False
+    top = git(path, "rev-parse", "--show-toplevel", check=False).strip()
+    if not top or Path(top).resolve() != path.resolve():
+        return False
+    return git(path, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip() == branch

@@ -1,0 +1,82 @@
+"""``phaseloom workflow …`` and ``phaseloom phases list`` as a user runs them: real subprocesses, SQLite file."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+CORPUS = ROOT / "tests" / "data" / "bad_workflows"
+
+
+def command(tmp_path, *args) -> list[str]:
+    return [sys.executable, "-m", "phaseloom.cli.app", "--database-url", f"sqlite:///{tmp_path}/p.db", *args]
+
+
+def run(tmp_path, *args, check=True):
+    proc = subprocess.run(command(tmp_path, *args), cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "COLUMNS": "200"})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def test_load_list_show_and_phases_for_every_format(tmp_path):
+    assert "hephaestus_bugfix v1: created (5 phases)" in run(tmp_path, "workflow", "load",
+                                                              str(EXAMPLES / "hephaestus_bugfix")).stdout
+    assert "code_first_review v1: created" in run(tmp_path, "workflow", "load",
+                                                   str(EXAMPLES / "code_first_workflow.py")).stdout
+    listed = run(tmp_path, "workflow", "list").stdout
+    assert "hephaestus_bugfix" in listed and "free_form" in listed and "code_first_review" in listed
+    shown = run(tmp_path, "workflow", "show", "hephaestus_bugfix").stdout
+    assert "PHASE_FIND_ROOT_CAUSE" in shown and "any (free-form)" in shown
+    phases = run(tmp_path, "phases", "list", "--workflow", "code_first_review").stdout
+    assert phases.index("PHASE_WRITE_CODE") < phases.index("PHASE_REVIEW") < phases.index("PHASE_DONE")
+
+
+def test_reload_is_a_no_op_and_changes_need_overwrite(tmp_path):
+    flow = tmp_path / "flow.yaml"
+    flow.write_text("phases:\n  - {id: PHASE_A, allowed_transitions: [PHASE_DONE]}\n"
+                    "  - {id: PHASE_DONE, is_terminal: true}\n")
+    assert "flow v1: created" in run(tmp_path, "workflow", "load", str(flow)).stdout
+    assert "flow v1: unchanged" in run(tmp_path, "workflow", "load", str(flow)).stdout
+    flow.write_text(flow.read_text().replace("PHASE_A,", "PHASE_A, description: changed,"))
+    refused = run(tmp_path, "workflow", "load", str(flow), check=False)
+    assert refused.returncode == 2 and "overwrite" in refused.stderr and "Traceback" not in refused.stderr
+    assert "flow v2: updated" in run(tmp_path, "workflow", "load", str(flow), "--overwrite").stdout
+
+
+def test_validate_writes_nothing(tmp_path):
+    out = run(tmp_path, "workflow", "validate", str(EXAMPLES / "hephaestus_bugfix")).stdout
+    assert "valid workflow hephaestus_bugfix (free_form, 5 phases" in out
+    assert "hephaestus_bugfix" not in run(tmp_path, "workflow", "list").stdout
+
+
+def _dump(db: Path) -> list[str]:
+    connection = sqlite3.connect(db)
+    try:
+        return list(connection.iterdump())
+    finally:
+        connection.close()
+
+
+@pytest.mark.slow
+def test_every_bad_workflow_is_refused_and_the_database_is_unchanged(tmp_path):
+    run(tmp_path, "init")
+    before = _dump(tmp_path / "p.db")
+    bad = sorted(p for p in CORPUS.iterdir() if p.name != "README.md")
+    # All at once: they only read the database, and one at a time would cost a second each.
+    procs = {p: subprocess.Popen(command(tmp_path, "workflow", "load", "--overwrite", str(p)), cwd=tmp_path,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in bad}
+    for path, proc in procs.items():
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 2, (path.name, stderr)
+        assert stderr.startswith("error: workflow is invalid") and str(path) in stderr, stderr
+        assert "Traceback" not in stderr
+    assert _dump(tmp_path / "p.db") == before

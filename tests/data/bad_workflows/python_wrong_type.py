@@ -1,0 +1,1 @@
+workflow = ["not", "a", "workflow"]

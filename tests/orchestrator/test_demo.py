@@ -1,0 +1,67 @@
+"""End to end: ``phaseloom demo``'s path, asserted on the final state of the database and the repository."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from sqlalchemy import select
+
+from phaseloom.db.engine import Database
+from phaseloom.db.models import Artifact, GateResult, PhaseHistory, Task, ValidationReview
+from phaseloom.orchestrator.demo import run_demo
+from phaseloom.services.unit_of_work import UnitOfWork
+
+FULL_PATH = ["PHASE_BACKLOG", "PHASE_REQUIREMENTS", "PHASE_DESIGN", "PHASE_IMPLEMENTATION", "PHASE_TESTING",
+             "PHASE_DEPLOYMENT", "PHASE_DONE"]
+GATED = FULL_PATH[:-1]
+
+
+@pytest.mark.slow
+def test_demo_runs_two_tickets_to_done(tmp_path):
+    summary = run_demo(tmp_path / "demo", max_seconds=150)
+
+    assert summary.all_done, summary.tickets
+    assert summary.seconds < 150
+    assert [t["path"] for t in summary.tickets] == [FULL_PATH, FULL_PATH]
+    db = Database.connect(summary.database_url)
+    try:
+        with UnitOfWork(db, readonly=True) as uow:
+            s = uow.session
+            for ticket in summary.tickets:
+                passed = set(s.scalars(select(GateResult.phase_id).where(GateResult.ticket_id == ticket["id"],
+                                                                         GateResult.passed.is_(True))))
+                assert passed >= set(GATED), f"ticket {ticket['id']} gates passed: {passed}"
+                history = s.scalars(select(PhaseHistory).where(PhaseHistory.ticket_id == ticket["id"])).all()
+                assert all(h.initiated_by for h in history) and len(history) == len(FULL_PATH)
+            tasks = s.scalars(select(Task)).all()
+            assert {t.status for t in tasks} == {"completed"}
+            assert any(t.retry_count == 1 and t.phase_id == "PHASE_DESIGN" for t in tasks)  # the retried failure
+            assert any(t.task_type == "discovery" for t in tasks)  # the discovery branch
+            reviews = s.scalars(select(ValidationReview).order_by(ValidationReview.id)).all()
+            by_task: dict[int, list[str]] = {}
+            for r in reviews:
+                by_task.setdefault(r.task_id, []).append(r.state)
+            assert ["needs_work", "approved"] in by_task.values()
+            artifact_paths = set(s.scalars(select(Artifact.path)))
+            assert {"requirements.md", "design.md", "test_report.md"} <= artifact_paths
+    finally:
+        db.dispose()
+
+    repo = summary.repo
+    for ticket in summary.tickets:
+        files = subprocess.run(["git", "ls-tree", "-r", "--name-only", f"ticket/{ticket['id']}"], cwd=repo,
+                               capture_output=True, text=True, check=True).stdout.split()
+        for expected in ("requirements.md", "design.md", f"src/feature_{ticket['id']}/core.py", "test_report.md",
+                         "RELEASE_NOTES.md"):
+            assert expected in files, (ticket["id"], expected, files)
+        report = subprocess.run(["git", "show", f"ticket/{ticket['id']}:test_report.md"], cwd=repo,
+                                capture_output=True, text=True, check=True).stdout
+        assert "**PASSED**" in report
+    branches = subprocess.run(["git", "branch", "--format=%(refname:short)"], cwd=repo, capture_output=True,
+                              text=True, check=True).stdout.split()
+    for branch in (b for b in branches if b.startswith("phase-")):
+        ticket_branches = [f"ticket/{t['id']}" for t in summary.tickets]
+        merged = [tb for tb in ticket_branches if subprocess.run(
+            ["git", "merge-base", "--is-ancestor", branch, tb], cwd=repo).returncode == 0]
+        assert merged, f"{branch} was never merged into a ticket branch"

@@ -1,0 +1,125 @@
+"""The command runtime with real subprocesses; presets checked against golden files."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from phaseloom.domain.errors import InvalidInput
+from phaseloom.runtimes.base import settle
+from phaseloom.runtimes.command import CommandRuntime, render_argv
+from phaseloom.runtimes.presets import PRESETS
+from phaseloom.services.queue import QueueService
+from tests.runtimes.conftest import make_assignment
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def assert_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1" or not path.exists():
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+def test_render_keeps_each_value_one_argument():
+    argv = render_argv("codex exec {prompt_file} --note '{prompt}'", {"prompt": "two words", "prompt_file": "/p f"})
+    assert argv == ["codex", "exec", "/p f", "--note", "two words"]
+    with pytest.raises(InvalidInput, match="unknown placeholder"):
+        render_argv(["x", "{nope}"], {})
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_preset_argv_and_config_golden(name, tmp_path):
+    from types import SimpleNamespace
+
+    task = SimpleNamespace(id=7, ticket_id=3, phase_id="PHASE_IMPLEMENTATION")
+    workdir = tmp_path / "wt"
+    workdir.mkdir()
+    runtime = CommandRuntime(preset_name=name)
+    argv, env, run_dir = runtime.prepare(make_assignment(task, SimpleNamespace(id="a1"), workdir,
+                                                         instructions="Do the task."))
+    files = {p.name: p.read_text() for p in sorted(run_dir.iterdir()) if p.name != "instructions.md"}
+    extra_env = {k: v for k, v in env.items() if k not in os.environ or os.environ[k] != v}
+    rendered = json.dumps({"argv": argv, "files": files, "env": extra_env}, indent=2, sort_keys=True)
+    assert_golden(f"preset_{name}.json", rendered.replace(str(tmp_path), "<tmp>") + "\n")
+    assert "tok-123" not in json.dumps(files)  # the token is passed by variable, never written to disk
+    assert env["PHASELOOM_AGENT_TOKEN"] == "tok-123" and env["PHASELOOM_TASK_ID"] == "7"
+
+
+AGENT = """
+import os, pathlib, sys
+pathlib.Path("greet.py").write_text("def greet():\\n    return 'hi'\\n")
+print("task", os.environ["PHASELOOM_TASK_ID"], "mcp", os.environ["PHASELOOM_MCP_URL"])
+print(open(sys.argv[1]).read().splitlines()[0])
+sys.exit(int(sys.argv[2]))
+"""
+
+
+def test_successful_agent_completes_the_task(uow, claimed, tmp_path):
+    task, agent = claimed
+    workdir = tmp_path / "wt"
+    workdir.mkdir()
+    runtime = CommandRuntime([sys.executable, "-c", AGENT, "{prompt_file}", "0"])
+    assignment = make_assignment(task, agent, workdir)
+    outcome = settle(uow, assignment, runtime.run(assignment))
+    assert outcome.completed and outcome.final_status == "completed" and not outcome.reported_by_agent
+    assert (workdir / "greet.py").exists()
+    log = assignment.log_path.read_text()
+    assert f"task {task.id} mcp http://127.0.0.1:8765/mcp" in log and "# Do it" in log
+    assert QueueService(uow).get(task.id).result["exit_code"] == 0
+
+
+def test_non_zero_exit_is_a_classified_retryable_failure(uow, claimed, tmp_path):
+    task, agent = claimed
+    (tmp_path / "wt").mkdir()
+    assignment = make_assignment(task, agent, tmp_path / "wt")
+    outcome = CommandRuntime([sys.executable, "-c", AGENT, "{prompt_file}", "3"]).run(assignment)
+    assert (outcome.completed, outcome.error_class, outcome.exit_code) == (False, "exit_code", 3)
+    settle(uow, assignment, outcome)
+    back = QueueService(uow).get(task.id)
+    assert back.status == "pending" and back.retry_count == 1 and "exit_code" in back.error
+
+
+def test_timeout_kills_the_agent(claimed, tmp_path):
+    task, agent = claimed
+    (tmp_path / "wt").mkdir()
+    ticks = []
+    assignment = make_assignment(task, agent, tmp_path / "wt", timeout_seconds=0.6, on_tick=lambda: ticks.append(1))
+    started = time.monotonic()
+    outcome = CommandRuntime([sys.executable, "-c", "import time; time.sleep(60)"]).run(assignment)
+    assert outcome.error_class == "timeout" and not outcome.completed
+    assert time.monotonic() - started < 8
+
+
+def test_missing_program_is_a_permanent_failure(claimed, tmp_path):
+    task, agent = claimed
+    (tmp_path / "wt").mkdir()
+    outcome = CommandRuntime(["definitely-not-an-agent-cli"]).run(make_assignment(task, agent, tmp_path / "wt"))
+    assert (outcome.error_class, outcome.retryable) == ("not_found", False)
+
+
+REPORTING_AGENT = """
+import sys
+from phaseloom.db.engine import Database
+from phaseloom.services.agent_work import AgentWorkService
+from phaseloom.services.unit_of_work import UnitOfWork
+db = Database.connect(sys.argv[1])
+AgentWorkService(UnitOfWork(db)).complete(sys.argv[2], "done through the service", ["greet.py"])
+sys.exit(1)  # a crash after reporting must not undo the reported result
+"""
+
+
+def test_what_the_agent_reported_wins_over_the_exit_code(uow, db_url, claimed, tmp_path):
+    task, agent = claimed
+    (tmp_path / "wt").mkdir()
+    assignment = make_assignment(task, agent, tmp_path / "wt")
+    runtime = CommandRuntime([sys.executable, "-c", REPORTING_AGENT, db_url, agent.id])
+    outcome = settle(uow, assignment, runtime.run(assignment))
+    assert outcome.reported_by_agent and outcome.final_status == "completed"
+    assert QueueService(uow).get(task.id).result["summary"] == "done through the service"

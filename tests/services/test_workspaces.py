@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from phaseloom.db.models import Project, SystemEvent
+from phaseloom.domain.errors import InvalidInput
+from phaseloom.services.agents import AgentService
+from phaseloom.services.queue import QueueService
+from phaseloom.services.tickets import TicketService
+from phaseloom.services.workspaces import WorkspaceService, agent_branch, git, slug
+
+
+def make_repo(path: Path) -> Path:
+    path.mkdir(parents=True)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    (path / "README.md").write_text("# app\n")
+    (path / "app.py").write_text("VALUE = 1\n")
+    subprocess.run(["git", "add", "-A"], cwd=path, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "initial"], cwd=path, check=True, env=env)
+    return path
+
+
+@pytest.fixture
+def setup(uow, project, tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    with uow:
+        uow.session.get(Project, project.id).repo_path = str(repo)
+    ticket = TicketService(uow).create_ticket(project.id, "Add feature")
+    queue = QueueService(uow)
+    agents = AgentService(uow)
+    return dict(repo=repo, ticket=ticket, queue=queue, agents=agents,
+                service=WorkspaceService(uow, root=tmp_path / "workspaces"))
+
+
+def _task(s, phase="PHASE_IMPLEMENTATION", title="build", agent_name="impl"):
+    task = s["queue"].create_task(s["ticket"].id, phase, title)
+    agent = s["agents"].register_agent(agent_name, agent_id=f"{agent_name}-a1b2c3")
+    return task, agent
+
+
+def test_branch_names_are_slugged():
+    assert slug("PHASE_IMPLEMENTATION") == "implementation"
+    assert agent_branch("PHASE_IMPLEMENTATION", "A1B2C3", 7) == "phase-implementation-a1b2c3-t7"
+
+
+def test_prepare_creates_ticket_branch_and_worktree_then_merges_with_trailers(setup):
+    s = setup
+    task, agent = _task(s)
+    ws = s["service"].prepare(task.id, agent.id)
+    assert ws.branch == f"phase-implementation-impl-a1b2c3-t{task.id}"
+    assert git(ws.path, "symbolic-ref", "--short", "HEAD").strip() == ws.branch
+    assert git(s["repo"], "rev-parse", "ticket/1").strip() == git(s["repo"], "rev-parse", "main").strip()
+
+    (ws.path / "src").mkdir()
+    (ws.path / "src" / "feature.py").write_text("def feature():\n    return 42\n")  # left uncommitted
+    outcome = s["service"].integrate(ws, summary="Implement the feature")
+
+    assert outcome.merged and outcome.changed_files == ["src/feature.py"]
+    assert git(s["repo"], "show", "ticket/1:src/feature.py").startswith("def feature")
+    body = git(s["repo"], "log", "-1", "--format=%B", ws.branch)
+    assert f"Phase: PHASE_IMPLEMENTATION\nTask: {task.id}" in body
+    assert git(s["repo"], "log", "-1", "--format=%an", ws.branch).strip() == "impl"
+    assert "src/feature.py" not in git(s["repo"], "ls-tree", "-r", "--name-only", "main")  # main untouched
+
+
+def test_conflicting_merge_is_aborted_and_recorded(setup, uow):
+    s = setup
+    first, a1 = _task(s, title="one", agent_name="one")
+    second, a2 = _task(s, title="two", agent_name="two")
+    ws1 = s["service"].prepare(first.id, a1.id)
+    ws2 = s["service"].prepare(second.id, a2.id)
+    (ws1.path / "app.py").write_text("VALUE = 2\n")
+    (ws2.path / "app.py").write_text("VALUE = 3\n")
+    assert s["service"].integrate(ws1).merged
+    before = git(s["repo"], "rev-parse", "ticket/1").strip()
+
+    outcome = s["service"].integrate(ws2)
+
+    assert not outcome.merged and outcome.conflicts == ["app.py"]
+    assert git(s["repo"], "rev-parse", "ticket/1").strip() == before
+    assert git(s["repo"], "show", f"{ws2.branch}:app.py") == "VALUE = 3\n"  # the work stays on its branch
+    with uow:
+        events = uow.session.scalars(select(SystemEvent).where(
+            SystemEvent.event_type == "workspace.merge_conflict")).all()
+        assert [e.payload["files"] for e in events] == [["app.py"]]
+        try:
+            from phaseloom.db.models import TaskDiscovery
+        except ImportError:
+            return
+        found = uow.session.scalars(select(TaskDiscovery)).all()
+    if outcome.discovery_id is not None:
+        assert [(d.discovery_type, d.source_task_id) for d in found] == [("integration_issue", second.id)]
+        assert "app.py" in found[0].description
+    # a later, non-conflicting merge still works: the integration worktree was left clean
+    third, a3 = _task(s, title="three", agent_name="three")
+    ws3 = s["service"].prepare(third.id, a3.id)
+    (ws3.path / "NOTES.md").write_text("notes\n")
+    assert s["service"].integrate(ws3).merged
+
+
+def test_broken_or_missing_worktree_is_repaired_not_reused(setup):
+    s = setup
+    task, agent = _task(s)
+    ws = s["service"].prepare(task.id, agent.id)
+    (ws.path / "done.txt").write_text("kept\n")
+    s["service"].commit(ws, "partial work")
+
+    # A crash wiped the worktree's git link: the folder is there but broken.
+    (ws.path / ".git").unlink()
+    again = s["service"].prepare(task.id, agent.id)
+    assert again.repaired and (again.path / "done.txt").read_text() == "kept\n"
+    assert git(again.path, "symbolic-ref", "--short", "HEAD").strip() == ws.branch
+    assert list(again.path.parent.glob(f"{again.path.name}.broken-*"))  # set aside for a human
+
+    # Deleted entirely: recreated from the branch.
+    import shutil
+    shutil.rmtree(again.path)
+    third = s["service"].prepare(task.id, agent.id)
+    assert third.repaired and (third.path / "done.txt").exists()
+    # Healthy: reused as is.
+    assert not s["service"].prepare(task.id, agent.id).repaired
+
+
+def test_reported_paths_are_confined_to_the_worktree(setup, tmp_path):
+    s = setup
+    task, agent = _task(s)
+    ws = s["service"].prepare(task.id, agent.id)
+    (ws.path / "docs").mkdir()
+    assert ws.relative("docs/x.md") == "docs/x.md"
+    assert ws.confine("docs") == (ws.path / "docs").resolve()
+    for bad in ("../repo/app.py", "/etc/passwd", "docs/../../x", ""):
+        with pytest.raises(InvalidInput):
+            ws.confine(bad)
+    (tmp_path / "secret.txt").write_text("s")
+    (ws.path / "link").symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(InvalidInput, match="outside"):
+        ws.confine("link")
+
+
+def test_project_without_repository_is_refused(uow, project, tmp_path):
+    ticket = TicketService(uow).create_ticket(project.id, "t")
+    task = QueueService(uow).create_task(ticket.id, "PHASE_DESIGN", "d")
+    agent = AgentService(uow).register_agent("a")
+    with pytest.raises(InvalidInput, match="no repository"):
+        WorkspaceService(uow, root=tmp_path).prepare(task.id, agent.id)
