@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,16 +26,12 @@ class TaskExecutor:
     def __init__(self, db: Database, config: "OrchestratorConfig") -> None:
         self.db = db
         self.config = config
-        self.cancelled = threading.Event()
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db)
 
     def workspaces(self) -> WorkspaceService:
         return WorkspaceService(self.uow(), root=self.config.workspace_root)
-
-    def cancel_all(self) -> None:
-        self.cancelled.set()
 
     def integration_path(self, project_id: int, ticket_id: int) -> Path | None:
         with self.uow() as uow:

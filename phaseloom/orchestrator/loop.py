@@ -79,6 +79,10 @@ class Orchestrator:
         self._stop = threading.Event()
         self._agents: dict[str, PoolSpec] = {}
         self._running: dict[str, Future] = {}
+        # What each ticket's phase looked like when its gate was last checked: a gate is checked
+        # again only after something changed, not on every tick.
+        self._checked: dict[int, tuple] = {}
+        self._last_heartbeat = 0.0
         size = sum(p.size for p in config.pools)
         self._pool = ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix="phaseloom-agent")
         self.executor = TaskExecutor(db, config)
@@ -128,7 +132,6 @@ class Orchestrator:
         running = list(self._running.values())
         if running:
             wait(running, timeout=self.config.grace_seconds)
-        self.executor.cancel_all()  # runs still going are told to stop; their tasks are released below
         agents = AgentService(self.uow())
         for agent_id in list(self._agents):
             released = agents.deregister(agent_id, reason="orchestrator stopped")
@@ -145,8 +148,10 @@ class Orchestrator:
         AgentService(self.uow()).mark_stale_agents(self.config.stale_agent_seconds)
         if self.config.manage_tickets:
             self.progress_tickets()
-        for agent_id in list(self._agents):
-            AgentService(self.uow()).heartbeat(agent_id)
+        if time.monotonic() - self._last_heartbeat > self.config.stale_agent_seconds / 4:
+            for agent_id in list(self._agents):
+                AgentService(self.uow()).heartbeat(agent_id)
+            self._last_heartbeat = time.monotonic()
         return self._dispatch()
 
     def _dispatch(self) -> int:
@@ -178,9 +183,12 @@ class Orchestrator:
                 counts = dict(uow.session.execute(
                     select(Task.status, func.count()).where(Task.ticket_id == ticket_id, Task.phase_id == phase_id)
                     .group_by(Task.status)).all())
+            # ... or every half minute, for changes no task shows (a person ticking a done definition).
+            signature = (phase_id, tuple(sorted(counts.items())), int(time.monotonic() // 30))
             if not counts:
                 ProgressService(self.uow()).start_ticket(ticket_id, created_by="orchestrator")
-            elif not any(counts.get(s) for s in _OPEN):
+            elif not any(counts.get(s) for s in _OPEN) and self._checked.get(ticket_id) != signature:
+                self._checked[ticket_id] = signature
                 workspace = self.executor.integration_path(project_id, ticket_id)
                 ProgressService(self.uow()).check_and_progress(ticket_id, workspace, initiated_by="orchestrator")
 

@@ -152,6 +152,20 @@ def test_an_idle_client_gets_heartbeat_pings(db):
         assert receive(ws, timeout=2)["type"] == "ping"
 
 
+def test_a_redis_bus_delivers_a_write_announced_by_another_process(db, redis_url):
+    from phaseloom.services.event_bus import RedisBus
+
+    with LiveServer(db, event_bus=redis_url, event_poll_seconds=60) as live, open_ws(live) as ws:
+        until_ready(ws)
+        time.sleep(0.3)  # the server's SUBSCRIBE starts with the first client
+        other_process_bus = RedisBus(redis_url)
+        uow = other_process_bus.attach(UnitOfWork(db))
+        with uow:
+            uow.emit("announced.on.redis", "thing", 1)
+        other_process_bus.close()
+        assert next_event(ws, timeout=3)["event_type"] == "announced.on.redis"
+
+
 def _stalled_client(port: int) -> socket.socket:
     """A WebSocket client that completes the handshake and then never reads.
 

@@ -66,17 +66,18 @@ def _dump(db: Path) -> list[str]:
         connection.close()
 
 
+# One of each kind; tests/loaders/test_bad_workflows.py checks every file of the corpus in-process.
+REPRESENTATIVE = ["syntax_error.yaml", "alias_bomb.yaml", "non_utf8.yaml", "unknown_transition.yaml",
+                  "folder_bad_phase", "raises.py"]
+
+
 @pytest.mark.slow
-def test_every_bad_workflow_is_refused_and_the_database_is_unchanged(tmp_path):
+def test_bad_workflows_are_refused_and_the_database_is_unchanged(tmp_path):
     run(tmp_path, "init")
     before = _dump(tmp_path / "p.db")
-    bad = sorted(p for p in CORPUS.iterdir() if p.name != "README.md")
-    # All at once: they only read the database, and one at a time would cost a second each.
-    procs = {p: subprocess.Popen(command(tmp_path, "workflow", "load", "--overwrite", str(p)), cwd=tmp_path,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in bad}
-    for path, proc in procs.items():
-        _, stderr = proc.communicate(timeout=120)
-        assert proc.returncode == 2, (path.name, stderr)
-        assert stderr.startswith("error: workflow is invalid") and str(path) in stderr, stderr
-        assert "Traceback" not in stderr
+    for name in REPRESENTATIVE:
+        proc = run(tmp_path, "workflow", "load", "--overwrite", str(CORPUS / name), check=False)
+        assert proc.returncode == 2, (name, proc.stderr)
+        assert proc.stderr.startswith("error: workflow is invalid") and str(CORPUS / name) in proc.stderr
+        assert "Traceback" not in proc.stderr
     assert _dump(tmp_path / "p.db") == before

@@ -73,4 +73,4 @@ def test_linting_is_linear_in_the_number_of_phases():
     chain.append(phase("PHASE_20000", 20_000, terminal=True))
     started = time.perf_counter()
     assert lint(*chain) == []
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 5.0  # quadratic would take minutes

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from sqlalchemy import select
 
 from phaseloom.db.models import Agent
@@ -53,6 +54,7 @@ def test_finished_run_completes_and_the_next_tick_dispatches_nothing(db, uow, pr
     assert (tmp_path / "logs" / f"task-{task.id}.log").read_text().strip().endswith("ok")
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_sigterm_stops_a_worker_process_cleanly(db_url, tmp_path):
     env = {**os.environ, "PHASELOOM_HOME": str(tmp_path / "home")}
     proc = subprocess.Popen([sys.executable, "-m", "phaseloom.cli.app", "worker", "--database-url", db_url,

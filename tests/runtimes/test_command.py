@@ -20,6 +20,16 @@ from tests.runtimes.conftest import make_assignment
 GOLDEN = Path(__file__).parent / "golden"
 
 
+@pytest.fixture
+def db_url(tmp_path, sqlite_template):
+    """SQLite only: git, subprocesses and HTTP behave the same whatever the database."""
+    import shutil
+
+    path = tmp_path / "phaseloom.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
 def assert_golden(name: str, text: str) -> None:
     path = GOLDEN / name
     if os.environ.get("UPDATE_GOLDEN") == "1" or not path.exists():

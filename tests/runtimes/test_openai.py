@@ -19,6 +19,16 @@ from phaseloom.services.queue import QueueService
 from tests.runtimes.conftest import make_assignment
 
 
+@pytest.fixture
+def db_url(tmp_path, sqlite_template):
+    """SQLite only: git, subprocesses and HTTP behave the same whatever the database."""
+    import shutil
+
+    path = tmp_path / "phaseloom.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
 def tool_call(call_id: str, name: str, **arguments) -> dict:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
 

@@ -15,6 +15,16 @@ from phaseloom.services.tickets import TicketService
 from phaseloom.services.workspaces import WorkspaceService, agent_branch, git, slug
 
 
+@pytest.fixture
+def db_url(tmp_path, sqlite_template):
+    """SQLite only: git, subprocesses and HTTP behave the same whatever the database."""
+    import shutil
+
+    path = tmp_path / "phaseloom.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
 def make_repo(path: Path) -> Path:
     path.mkdir(parents=True)
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",

@@ -1,0 +1,57 @@
+"""Memory types and rank fusion: pure rules of the memory search."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+
+RRF_K = 60
+NEAR_DUPLICATE_COSINE = 0.95
+
+
+class MemoryType(str, enum.Enum):
+    ERROR_FIX = "error_fix"
+    DISCOVERY = "discovery"
+    DECISION = "decision"
+    LEARNING = "learning"
+    WARNING = "warning"
+    CODEBASE_KNOWLEDGE = "codebase_knowledge"
+
+    @classmethod
+    def parse(cls, value: "str | MemoryType") -> "MemoryType":
+        from phaseloom.domain.errors import InvalidInput
+
+        try:
+            return cls(value.value if isinstance(value, MemoryType) else str(value).lower())
+        except ValueError:
+            names = ", ".join(t.value for t in cls)
+            raise InvalidInput(f"unknown memory type {value!r}; expected one of {names}") from None
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> list[tuple[int, float]]:
+    """Fuse ranked id lists: each id scores ``sum(1 / (k + rank))`` over the lists it appears in (rank from 1).
+
+    Ties keep the order of first appearance, so fusing one list returns it unchanged.
+    """
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda pair: -pair[1])
+
+
+_WORD = re.compile(r"[A-Za-z0-9_]{2,}")
+_STOP = frozenset(
+    "the a an and or of to in on for with is are was were be by at it this that from as how what why when "
+    "which who do does did not no can we i you our".split()
+)
+
+
+def keyword_terms(query: str, limit: int = 24) -> list[str]:
+    """Words worth matching in a keyword search: lower-cased, de-duplicated, stop words dropped."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(query.lower()):
+        if word not in _STOP:
+            seen.setdefault(word, None)
+    return list(seen)[:limit]

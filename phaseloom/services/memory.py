@@ -1,0 +1,226 @@
+"""Task memory: agents save what they learned; others find it by meaning and by words.
+
+Search is hybrid: a semantic list (cosine over MiniLM embeddings, from an in-memory index kept
+in step with the table) and a keyword list (SQLite FTS5 bm25, PostgreSQL ts_rank), fused with
+Reciprocal Rank Fusion. Without the embedding model installed, search is keyword-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select, text, update
+
+from phaseloom.db.models import Task
+from phaseloom.db.models.base import utcnow
+from phaseloom.db.models.memory import TaskMemory
+from phaseloom.domain.errors import InvalidInput, NotFound
+from phaseloom.domain.memory import NEAR_DUPLICATE_COSINE, MemoryType, keyword_terms, reciprocal_rank_fusion
+from phaseloom.services.embeddings import Embedder, default_embedder, from_blob, to_blob
+from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.services.vector_index import MemoryFilter, VectorIndex, index_for
+
+SearchMode = Literal["hybrid", "semantic", "keyword"]
+CANDIDATES = 50
+_UNSET = object()
+
+
+@dataclass(frozen=True)
+class SaveOutcome:
+    memory: TaskMemory
+    action: Literal["created", "merged"]
+
+
+@dataclass(frozen=True)
+class MemoryHit:
+    memory: TaskMemory
+    score: float
+    semantic_rank: int | None
+    keyword_rank: int | None
+
+
+class MemoryService:
+    def __init__(self, uow: UnitOfWork, embedder: Embedder | None | object = _UNSET,
+                 index: VectorIndex | None = None) -> None:
+        self.uow = uow
+        self.embedder: Embedder | None = default_embedder() if embedder is _UNSET else embedder  # type: ignore
+        self.index = index or index_for(uow.db.url)
+
+    # -- saving ------------------------------------------------------------------
+    def save_memory(self, content: str, memory_type: str, **fields) -> SaveOutcome:
+        """Save a memory; a near-duplicate (cosine >= 0.95 in the project) updates the existing one.
+
+        ``fields``: project_id or task_id (one is needed; a task gives its project, ticket and phase),
+        ticket_id, phase_id, agent_id, goal, result, feedback, related_files, tags.
+        """
+        return self.save_memories([dict(fields, content=content, memory_type=memory_type)])[0]
+
+    def save_memories(self, items: list[dict]) -> list[SaveOutcome]:
+        """Save several memories in one transaction, embedding them in one batch."""
+        for item in items:
+            if not str(item.get("content", "")).strip():
+                raise InvalidInput("a memory needs content")
+            MemoryType.parse(item.get("memory_type", ""))
+        vectors = (self.embedder.embed([_embedding_text(i["content"], i.get("goal", ""), i.get("result", ""))
+                                        for i in items]) if self.embedder else [None] * len(items))
+        with self.uow:
+            fresh: list[tuple[object, TaskMemory]] = []  # this call's rows, not yet in the shared index
+            outcomes = [self._save_one(dict(item), vector, fresh) for item, vector in zip(items, vectors)]
+            return outcomes
+
+    def _save_one(self, item: dict, vector, fresh: list) -> SaveOutcome:
+        session = self.uow.session
+        task_id, project_id = item.get("task_id"), item.get("project_id")
+        ticket_id, phase_id = item.get("ticket_id"), item.get("phase_id")
+        if task_id is not None:
+            task = session.get(Task, int(task_id))
+            if task is None:
+                raise NotFound("task", task_id)
+            project_id, ticket_id, phase_id = task.project_id, task.ticket_id, task.phase_id
+        if project_id is None:
+            raise InvalidInput("a memory needs a project (or a task)")
+        content, goal = item["content"], item.get("goal", "")
+        result, feedback = item.get("result", ""), item.get("feedback", "")
+        files, labels = list(item.get("related_files") or []), list(item.get("tags") or [])
+        search_text = "\n".join(x for x in (content, goal, result, feedback, " ".join(labels), " ".join(files)) if x)
+        duplicate = self._near_duplicate(vector, project_id, fresh) if vector is not None else None
+        if duplicate is not None:
+            duplicate.times_seen += 1
+            duplicate.content, duplicate.search_text = content, search_text
+            duplicate.goal, duplicate.result, duplicate.feedback = goal, result, feedback
+            duplicate.updated_at = utcnow()
+            session.flush()
+            self.uow.emit("memory.merged", "memory", duplicate.id, project_id=project_id, ticket_id=ticket_id,
+                          phase_id=phase_id, payload={"times_seen": duplicate.times_seen})
+            return SaveOutcome(duplicate, "merged")
+        kind = MemoryType.parse(item["memory_type"])
+        memory = TaskMemory(
+            project_id=project_id, ticket_id=ticket_id, task_id=task_id, phase_id=phase_id,
+            agent_id=item.get("agent_id"), memory_type=kind.value, content=content, goal=goal, result=result,
+            feedback=feedback, related_files=files, tags=labels, search_text=search_text,
+            embedding=to_blob(vector) if vector is not None else None,
+            embedding_model=self.embedder.name if self.embedder else None,
+        )
+        session.add(memory)
+        session.flush()
+        if vector is not None:
+            fresh.append((vector, memory))
+        self.uow.emit("memory.saved", "memory", memory.id, project_id=project_id, ticket_id=ticket_id,
+                      phase_id=phase_id, payload={"memory_type": kind.value})
+        return SaveOutcome(memory, "created")
+
+    def _near_duplicate(self, vector, project_id: int, fresh: list) -> TaskMemory | None:
+        for other, memory in fresh:
+            if memory.project_id == project_id and float(other @ vector) >= NEAR_DUPLICATE_COSINE:
+                return memory
+        self._sync_index()
+        best = self.index.search(vector, MemoryFilter(project_id=project_id), 1)
+        if best and best[0][1] >= NEAR_DUPLICATE_COSINE:
+            return self.uow.session.get(TaskMemory, best[0][0])
+        return None
+
+    # -- searching ---------------------------------------------------------------
+    def search(self, query: str, *, project_id: int | None = None, phase_id: str | None = None,
+               memory_type: str | None = None, ticket_id: int | None = None, limit: int = 10,
+               mode: SearchMode = "hybrid") -> list[MemoryHit]:
+        if not query.strip():
+            raise InvalidInput("a memory search needs a query")
+        flt = MemoryFilter(project_id, phase_id, MemoryType.parse(memory_type).value if memory_type else None,
+                           ticket_id)
+        with self.uow:
+            semantic = self.semantic_ranking(query, flt) if mode != "keyword" else []
+            keyword = self.keyword_ranking(query, flt) if mode != "semantic" else []
+            fused = reciprocal_rank_fusion([r for r in (semantic, keyword) if r])[:limit]
+            rows = {m.id: m for m in self.uow.session.scalars(
+                select(TaskMemory).where(TaskMemory.id.in_([i for i, _ in fused])))}
+            sem_rank = {i: r for r, i in enumerate(semantic, 1)}
+            key_rank = {i: r for r, i in enumerate(keyword, 1)}
+            return [MemoryHit(rows[i], score, sem_rank.get(i), key_rank.get(i)) for i, score in fused if i in rows]
+
+    def semantic_ranking(self, query: str, flt: MemoryFilter, n: int = CANDIDATES) -> list[int]:
+        if self.embedder is None:
+            return []
+        vector = self.embedder.embed([query])[0]
+        return self.semantic_ranking_for_vector(vector, flt, n)
+
+    def semantic_ranking_for_vector(self, vector, flt: MemoryFilter, n: int = CANDIDATES) -> list[int]:
+        self._sync_index()
+        return [i for i, _ in self.index.search(vector, flt, n)]
+
+    def keyword_ranking(self, query: str, flt: MemoryFilter, n: int = CANDIDATES) -> list[int]:
+        terms = keyword_terms(query)
+        if not terms:
+            return []
+        where, params = _filter_sql(flt)
+        params["n"] = n
+        if self.uow.backend == "postgresql":
+            params["q"] = " | ".join(terms)
+            sql = ("SELECT m.id FROM task_memories m, to_tsquery('english', :q) q "
+                   f"WHERE m.search_vector @@ q{where} ORDER BY ts_rank(m.search_vector, q) DESC, m.id LIMIT :n")
+        else:
+            params["q"] = " OR ".join(f'"{t}"' for t in terms)
+            sql = ("SELECT m.id FROM task_memories_fts f JOIN task_memories m ON m.id = f.rowid "
+                   f"WHERE task_memories_fts MATCH :q{where} ORDER BY bm25(task_memories_fts), m.id LIMIT :n")
+        return [row[0] for row in self.uow.session.execute(text(sql), params)]
+
+    def _sync_index(self) -> None:
+        # Read committed rows only, in a session of its own: a rolled-back insert must never
+        # reach the shared index.
+        with self.uow.db.sessions() as session:
+            session.connection(execution_options={"phaseloom_readonly": True})
+            self.index.sync(session)
+
+    # -- using -------------------------------------------------------------------
+    def memories_for_task(self, task_id: int, *, limit: int = 20, budget_chars: int = 4000) -> list[MemoryHit]:
+        """The memories to preload into a task's instructions: its phase and ticket first, within a budget."""
+        with self.uow:
+            task = self.uow.session.get(Task, int(task_id))
+            if task is None:
+                raise NotFound("task", task_id)
+            query = f"{task.title}\n{task.description}"
+            hits = self.search(query, project_id=task.project_id, phase_id=task.phase_id, limit=limit)
+            seen = {h.memory.id for h in hits}
+            if len(hits) < limit:
+                extra = self.search(query, project_id=task.project_id, limit=limit)
+                hits += [h for h in extra if h.memory.id not in seen][: limit - len(hits)]
+            kept, used = [], 0
+            for hit in hits:
+                used += len(hit.memory.content)
+                if used > budget_chars and kept:
+                    break
+                kept.append(hit)
+            self.record_use([h.memory.id for h in kept])
+            return kept
+
+    def record_use(self, memory_ids: list[int]) -> None:
+        if not memory_ids:
+            return
+        with self.uow:
+            self.uow.session.execute(update(TaskMemory).where(TaskMemory.id.in_(memory_ids))
+                                     .values(times_used=TaskMemory.times_used + 1)
+                                     .execution_options(synchronize_session=False))
+
+    def get(self, memory_id: int) -> TaskMemory:
+        with self.uow:
+            memory = self.uow.session.get(TaskMemory, int(memory_id))
+            if memory is None:
+                raise NotFound("memory", memory_id)
+            return memory
+
+    def embedding_of(self, memory: TaskMemory):
+        return from_blob(memory.embedding) if memory.embedding else None
+
+
+def _embedding_text(content: str, goal: str, result: str) -> str:
+    return " ".join(x for x in (goal, content, result) if x)
+
+
+def _filter_sql(flt: MemoryFilter) -> tuple[str, dict]:
+    clauses, params = [], {}
+    for column, value in (("project_id", flt.project_id), ("phase_id", flt.phase_id),
+                          ("memory_type", flt.memory_type), ("ticket_id", flt.ticket_id)):
+        if value is not None:
+            clauses.append(f"m.{column} = :{column}")
+            params[column] = value
+    return ("".join(f" AND {c}" for c in clauses), params)

@@ -1,0 +1,100 @@
+"""A ticket's whole life over HTTP, the board, and custom phases."""
+
+from __future__ import annotations
+
+from tests.api.conftest import bearer, register_agent
+
+
+def test_full_ticket_flow_over_http(client, tiny):
+    agent_id, token = register_agent(client, "worker", capabilities=["python"], project_id=tiny["id"])
+    ticket = client.post("/api/tickets", json={"project": "p", "title": "Build it", "priority": "HIGH"}).json()
+    assert (ticket["phase_id"], ticket["status"], ticket["column"]) == ("PHASE_TODO", "todo", "todo")
+
+    task = client.post("/api/tasks", json={"ticket_id": ticket["id"], "phase_id": "PHASE_TODO", "title": "Plan",
+                                           "required_capabilities": ["python"]}).json()
+    assert task["status"] == "pending" and task["priority"] == "HIGH"
+    claimed = client.post("/api/tasks/claim", json={"lease_seconds": 60}, headers=bearer(token)).json()["task"]
+    assert claimed["id"] == task["id"] and claimed["status"] == "claimed"
+    assert client.post("/api/tasks/claim", json={}, headers=bearer(token)).json() == {"task": None}
+    started = client.post(f"/api/tasks/{task['id']}/start", headers=bearer(token)).json()
+    assert started["status"] == "running"
+    assert client.post(f"/api/tasks/{task['id']}/heartbeat", json={"lease_seconds": 120},
+                       headers=bearer(token)).status_code == 200
+    assert client.post(f"/api/agents/{agent_id}/heartbeat", headers=bearer(token)).json()["status"] == "busy"
+
+    for target in ("PHASE_DOING", "PHASE_BLOCKED"):
+        body = {"to_phase_id": target} if target != "PHASE_BLOCKED" else None
+        if body:
+            response = client.post(f"/api/tickets/{ticket['id']}/transition", json=body, headers=bearer(token))
+        else:
+            response = client.post(f"/api/tickets/{ticket['id']}/block", json={"reason": "waiting on API key"},
+                                   headers=bearer(token))
+        assert response.status_code == 200, response.text
+    blocked = client.get(f"/api/tickets/{ticket['id']}").json()
+    assert blocked["blocked_reason"] == "waiting on API key" and blocked["return_phase_id"] == "PHASE_DOING"
+    unblocked = client.post(f"/api/tickets/{ticket['id']}/unblock", json={}, headers=bearer(token)).json()
+    assert unblocked["phase_id"] == "PHASE_DOING" and unblocked["blocked_reason"] is None
+
+    done = client.post(f"/api/tasks/{task['id']}/complete", json={"result": {"summary": "planned"}},
+                       headers=bearer(token)).json()
+    assert done["status"] == "completed" and done["result"] == {"summary": "planned"}
+    finished = client.post("/api/board/move", json={"ticket_id": ticket["id"], "column_id": "done"},
+                           headers=bearer(token)).json()
+    assert finished["phase_id"] == "PHASE_DONE" and finished["is_done"] is True
+
+    history = client.get(f"/api/tickets/{ticket['id']}/history").json()
+    assert [h["to_phase_id"] for h in history] == [
+        "PHASE_TODO", "PHASE_DOING", "PHASE_BLOCKED", "PHASE_DOING", "PHASE_DONE"]
+    board = client.get("/api/board/p").json()
+    assert {c["id"]: c["wip_use"] for c in board["columns"]}["done"] == 1
+    listed = client.get("/api/tasks", params={"ticket_id": ticket["id"], "status": "completed"}).json()
+    assert [t["id"] for t in listed["items"]] == [task["id"]]
+
+
+def test_lists_are_paginated(client, tiny):
+    for i in range(5):
+        client.post("/api/tickets", json={"project": "p", "title": f"t{i}"})
+    first = client.get("/api/tickets", params={"project": "p", "limit": 2}).json()
+    assert [t["title"] for t in first["items"]] == ["t0", "t1"] and first["next_offset"] == 2
+    last = client.get("/api/tickets", params={"project": "p", "limit": 2, "offset": 4}).json()
+    assert [t["title"] for t in last["items"]] == ["t4"] and last["next_offset"] is None
+    workflows = client.get("/api/workflows", params={"limit": 1}).json()
+    assert workflows["items"][0]["name"] == "tiny" and workflows["limit"] == 1
+    assert client.get("/api/projects").json()["items"][0]["name"] == "p"
+    assert client.get("/api/agents").json()["items"] == []
+
+
+def test_custom_phase_create_update_delete(client, tiny):
+    created = client.post("/api/phases", json={"workflow": "tiny", "id": "PHASE_REVIEW", "name": "Review",
+                                               "sequence_order": 1, "allowed_transitions": ["PHASE_DONE"],
+                                               "transitions_from": ["PHASE_DOING"]})
+    assert created.status_code == 201, created.text
+    assert created.json()["name"] == "Review"
+    doing = client.get("/api/phases/PHASE_DOING", params={"workflow": "tiny"}).json()
+    assert "PHASE_REVIEW" in doing["allowed_transitions"]
+    assert client.get("/api/workflows/tiny").json()["version"] == 2
+
+    # A phase nothing can reach is refused, as the loader would refuse it.
+    orphan = client.post("/api/phases", json={"workflow": "tiny", "id": "PHASE_ORPHAN",
+                                              "allowed_transitions": ["PHASE_DONE"]})
+    assert orphan.status_code == 422 and "unreachable" in orphan.json()["error"]["message"]
+    duplicate = client.post("/api/phases", json={"workflow": "tiny", "id": "PHASE_REVIEW",
+                                                 "transitions_from": ["PHASE_DOING"]})
+    assert duplicate.status_code == 409
+
+    updated = client.put("/api/phases/PHASE_REVIEW", params={"workflow": "tiny"},
+                         json={"phase_prompt": "Review the diff.", "done_definitions": ["approved"]})
+    assert updated.status_code == 200 and updated.json()["phase_prompt"] == "Review the diff."
+    assert updated.json()["name"] == "Review"
+
+    # In use by a ticket: refused; once unused: deleted, and transitions to it are gone.
+    ticket = client.post("/api/tickets", json={"project": "p", "title": "t"}).json()
+    for target in ("PHASE_DOING", "PHASE_REVIEW"):
+        client.post(f"/api/tickets/{ticket['id']}/transition", json={"to_phase_id": target})
+    refused = client.delete("/api/phases/PHASE_REVIEW", params={"workflow": "tiny"})
+    assert refused.status_code == 409 and "tickets" in refused.json()["error"]["message"]
+    client.post(f"/api/tickets/{ticket['id']}/transition", json={"to_phase_id": "PHASE_DONE"})
+    assert client.delete("/api/phases/PHASE_REVIEW", params={"workflow": "tiny"}).status_code == 204
+    doing = client.get("/api/phases/PHASE_DOING", params={"workflow": "tiny"}).json()
+    assert "PHASE_REVIEW" not in doing["allowed_transitions"]
+    assert client.get("/api/phases/PHASE_REVIEW", params={"workflow": "tiny"}).status_code == 404

@@ -1,0 +1,92 @@
+"""Memory: saving, near-duplicates, keyword/semantic/hybrid search on both backends."""
+
+from __future__ import annotations
+
+import pytest
+
+from phaseloom.domain.errors import InvalidInput
+from phaseloom.services.embeddings import embedding_available, default_embedder
+from phaseloom.services.memory import MemoryService
+from phaseloom.services.queue import QueueService
+from phaseloom.services.tickets import TicketService
+from phaseloom.services.vector_index import VectorIndex
+
+needs_model = pytest.mark.skipif(not embedding_available(), reason="phaseloom[memory] (embedding model) not installed")
+
+
+@pytest.fixture
+def keyword_only(uow):
+    return MemoryService(uow, embedder=None, index=VectorIndex())
+
+
+@pytest.fixture
+def semantic(uow):
+    return MemoryService(uow, embedder=default_embedder(), index=VectorIndex())
+
+
+def test_keyword_search_finds_by_words_and_filters(keyword_only, project):
+    keyword_only.save_memory("Fixed RedisTimeoutError by raising socket_timeout", "error_fix",
+                             project_id=project.id, phase_id="PHASE_IMPLEMENTATION")
+    keyword_only.save_memory("Decided to store sessions in PostgreSQL", "decision", project_id=project.id,
+                             phase_id="PHASE_DESIGN")
+    hits = keyword_only.search("redis timeout", project_id=project.id)
+    assert [h.memory.memory_type for h in hits] == ["error_fix"]
+    assert hits[0].keyword_rank == 1 and hits[0].semantic_rank is None
+    assert keyword_only.search("redis timeout", project_id=project.id, phase_id="PHASE_DESIGN") == []
+    assert keyword_only.search("sessions", project_id=project.id, memory_type="decision")[0].memory.phase_id == \
+        "PHASE_DESIGN"
+
+
+def test_memory_from_a_task_takes_its_ticket_and_phase(keyword_only, uow, project):
+    ticket = TicketService(uow).create_ticket(project.id, "t")
+    task = QueueService(uow).create_task(ticket.id, "PHASE_TESTING", "run tests")
+    saved = keyword_only.save_memory("pytest needs -p no:cacheprovider in CI", "learning", task_id=task.id)
+    assert (saved.memory.project_id, saved.memory.ticket_id, saved.memory.phase_id) == (
+        project.id, ticket.id, "PHASE_TESTING")
+
+
+def test_bad_input_is_refused(keyword_only, project):
+    with pytest.raises(InvalidInput, match="unknown memory type"):
+        keyword_only.save_memory("x", "gossip", project_id=project.id)
+    with pytest.raises(InvalidInput, match="needs content"):
+        keyword_only.save_memory("  ", "learning", project_id=project.id)
+    with pytest.raises(InvalidInput, match="needs a project"):
+        keyword_only.save_memory("x", "learning")
+
+
+@needs_model
+def test_near_duplicate_updates_instead_of_copying(semantic, project):
+    first = semantic.save_memory("The CSV export fails on non-ASCII names; encode as UTF-8.", "error_fix",
+                                 project_id=project.id)
+    again = semantic.save_memory("The CSV export fails on non-ASCII names; encode as UTF-8!", "error_fix",
+                                 project_id=project.id)
+    assert (first.action, again.action) == ("created", "merged")
+    assert again.memory.id == first.memory.id and again.memory.times_seen == 2
+    other = semantic.save_memory("Use a read replica for the reporting dashboard queries.", "decision",
+                                 project_id=project.id)
+    assert other.action == "created"
+
+
+@needs_model
+def test_semantic_search_matches_meaning_without_shared_words(semantic, project):
+    semantic.save_memory("Login page broke because the CSRF cookie was not sent by Safari", "error_fix",
+                         project_id=project.id)
+    semantic.save_memory("Invoice totals are rounded half-even to the cent", "decision", project_id=project.id)
+    hits = semantic.search("sign-in form rejected on Apple's browser", project_id=project.id, mode="semantic")
+    assert "CSRF" in hits[0].memory.content
+
+
+@needs_model
+def test_memories_for_task_preloads_its_phase_first_within_budget(semantic, uow, project):
+    ticket = TicketService(uow).create_ticket(project.id, "Add login")
+    task = QueueService(uow).create_task(ticket.id, "PHASE_IMPLEMENTATION", "Implement login form")
+    semantic.save_memories([
+        {"content": "Login form must debounce submit", "memory_type": "learning", "project_id": project.id,
+         "phase_id": "PHASE_IMPLEMENTATION"},
+        {"content": "Login requirements were signed off by security", "memory_type": "decision",
+         "project_id": project.id, "phase_id": "PHASE_REQUIREMENTS"},
+    ])
+    hits = semantic.memories_for_task(task.id, limit=20)
+    assert hits[0].memory.phase_id == "PHASE_IMPLEMENTATION"
+    assert {h.memory.phase_id for h in hits} == {"PHASE_IMPLEMENTATION", "PHASE_REQUIREMENTS"}
+    assert semantic.get(hits[0].memory.id).times_used == 1
