@@ -5,10 +5,17 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 DEFAULT_DATABASE_URL = "sqlite:///./.phaseloom/phaseloom.db"
+
+
+class ModelPrice(BaseModel):
+    """What a model costs, per million tokens; the ``pricing`` key ``default`` covers unlisted models."""
+
+    input_per_million: float = Field(default=0.0, ge=0)
+    output_per_million: float = Field(default=0.0, ge=0)
 
 
 class Settings(BaseSettings):
@@ -26,6 +33,10 @@ class Settings(BaseSettings):
     ws_heartbeat_seconds: float = Field(default=15.0, gt=0, description="idle time before /ws sends a ping")
     ws_queue_size: int = Field(default=1000, ge=10, description="events a /ws client may lag before it is dropped")
     home: Path = Field(default=Path(".phaseloom"), description="folder for logs, workspaces and the SQLite file")
+    pricing: dict[str, ModelPrice] = Field(
+        default_factory=lambda: {"default": ModelPrice()},
+        description="model name -> price per million input/output tokens; 'default' for any other model")
+    currency: str = Field(default="USD", description="the currency of pricing, cost records and budgets")
 
     @classmethod
     def settings_customise_sources(

@@ -13,7 +13,7 @@ from phaseloom.schemas.api import ErrorBody
 
 ROUTERS = ("workflows", "phases", "projects", "tickets", "tasks", "agents", "board")
 # Routers of capabilities that may not be installed in every build; each is a module with ``router``.
-OPTIONAL_ROUTERS = ("events", "discoveries", "graph", "artifacts", "gates", "mcp_policies")
+OPTIONAL_ROUTERS = ("events", "discoveries", "graph", "artifacts", "gates", "mcp_policies", "ui", "memories")
 
 _ERRORS = {status: {"model": ErrorBody, "description": text} for status, text in (
     (401, "missing or invalid bearer token"), (403, "the token may not do this"), (404, "unknown id"),

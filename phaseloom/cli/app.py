@@ -55,6 +55,10 @@ from phaseloom.cli import agents as _agents_cli, run as _run_cli  # noqa: E402
 app.add_typer(_agents_cli.app, name="agent")
 _run_cli.register(app)
 
+from phaseloom.cli import memory as _memory_cli  # noqa: E402
+
+app.add_typer(_memory_cli.app, name="memory")
+
 
 def main() -> None:
     """Run the CLI; a domain error is one line on stderr and exit code 2 (``--debug`` for the traceback)."""

@@ -16,8 +16,11 @@ from phaseloom.config import Settings
 from phaseloom.db.engine import Database
 from phaseloom.domain.errors import PhaseloomError
 from phaseloom.mcp.identity import current_agent_id
+from phaseloom.mcp.memory_tools import MemoryTools
 from phaseloom.schemas import mcp as out
+from phaseloom.schemas.costs import UsageRecorded
 from phaseloom.services.agent_work import AgentWorkService
+from phaseloom.services.costs import CostService
 from phaseloom.services.discovery import DiscoveryService
 from phaseloom.services.gates import GateService
 from phaseloom.services.instructions import AgentTool
@@ -53,7 +56,7 @@ def _ticket(view: Any) -> out.TicketInfo:
     return out.TicketInfo.model_validate(view)
 
 
-class PhaseloomTools:
+class PhaseloomTools(MemoryTools):
     """The tool functions, bound to one database; every call runs in its own unit of work."""
 
     def __init__(self, db: Database, settings: Settings) -> None:
@@ -69,7 +72,8 @@ class PhaseloomTools:
     def functions(self) -> list[Callable[..., Any]]:
         return [self.get_my_task, self.get_phase_instructions, self.create_task, self.change_ticket_status,
                 self.report_discovery, self.complete_task, self.fail_task, self.heartbeat, self.submit_validation,
-                self.tick_done_definition, self.get_ticket, self.list_phases, self.add_ticket_comment]
+                self.tick_done_definition, self.get_ticket, self.list_phases, self.add_ticket_comment,
+                self.save_memory, self.find_memories, self.report_usage]
 
     def summaries(self) -> tuple[AgentTool, ...]:
         return tuple(AgentTool(f.__name__, (f.__doc__ or "").strip().splitlines()[0]) for f in self.functions())
@@ -193,6 +197,19 @@ class PhaseloomTools:
         return out.DoneDefinitionOutcome(ticket_id=task.ticket_id, phase_id=task.phase_id, definition=item.text,
                                          ticked=[i.text for i in checklist if i.ticked],
                                          remaining=[i.text for i in checklist if not i.ticked])
+
+    # -- costs -----------------------------------------------------------------------
+    def report_usage(self, model: Annotated[str, Field(min_length=1, max_length=200)],
+                     input_tokens: Annotated[int, Field(ge=0)], output_tokens: Annotated[int, Field(ge=0)],
+                     task_id: TaskId = None) -> UsageRecorded:
+        """Report the tokens one of your model calls used, so its cost counts against the budgets."""
+        agent_id = current_agent_id()
+        task = self._work().current_task(agent_id, task_id)
+        record = CostService(self._uow(), self.settings).record_usage(task.id, agent_id, model, input_tokens,
+                                                                      output_tokens, source="mcp")
+        return UsageRecorded(task_id=task.id, model=record.model, input_tokens=record.input_tokens,
+                             output_tokens=record.output_tokens, amount=record.amount, currency=record.currency,
+                             message=f"recorded {record.amount:.6f} {record.currency} on task {task.id}")
 
 
 def register_tools(server: Any, tools: PhaseloomTools) -> list[str]:

@@ -63,6 +63,7 @@ class OrchestratorConfig:
     lease_seconds: float = 300.0
     stale_agent_seconds: float = 120.0
     grace_seconds: float = 30.0
+    diagnose_every_seconds: float = 300.0  # 0: never look for stuck tickets from the loop
     manage_tickets: bool = True
     workspace_root: Path | None = None
     log_dir: Path = Path(".phaseloom/logs")
@@ -83,6 +84,7 @@ class Orchestrator:
         # again only after something changed, not on every tick.
         self._checked: dict[int, tuple] = {}
         self._last_heartbeat = 0.0
+        self._last_diagnosis = time.monotonic()
         size = sum(p.size for p in config.pools)
         self._pool = ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix="phaseloom-agent")
         self.executor = TaskExecutor(db, config)
@@ -148,11 +150,21 @@ class Orchestrator:
         AgentService(self.uow()).mark_stale_agents(self.config.stale_agent_seconds)
         if self.config.manage_tickets:
             self.progress_tickets()
+            self._diagnose_now_and_then()
         if time.monotonic() - self._last_heartbeat > self.config.stale_agent_seconds / 4:
             for agent_id in list(self._agents):
                 AgentService(self.uow()).heartbeat(agent_id)
             self._last_heartbeat = time.monotonic()
         return self._dispatch()
+
+    def _diagnose_now_and_then(self) -> None:
+        every = self.config.diagnose_every_seconds
+        if not every or time.monotonic() - self._last_diagnosis < every:
+            return
+        self._last_diagnosis = time.monotonic()
+        from phaseloom.services.diagnostics import DiagnosticsService
+
+        DiagnosticsService(self.uow()).diagnose(project_id=self.config.project_id)
 
     def _dispatch(self) -> int:
         dispatched = 0

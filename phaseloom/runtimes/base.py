@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from phaseloom.domain.costs import UsageReport
 from phaseloom.domain.tasks import ACTIVE_STATUSES
 from phaseloom.services.unit_of_work import UnitOfWork
 
@@ -54,6 +55,8 @@ class RunOutcome:
     exit_code: int | None = None
     artifacts: list[str] = field(default_factory=list)
     usage: dict[str, int] = field(default_factory=dict)
+    # Priced into cost records by settle() (see phaseloom.domain.costs for the line agents print).
+    usage_reports: list[UsageReport] = field(default_factory=list)
     reported_by_agent: bool = False
     final_status: str | None = None
 
@@ -82,6 +85,10 @@ def settle(uow: UnitOfWork, assignment: Assignment, outcome: RunOutcome) -> RunO
     with uow:
         queue = QueueService(uow)
         task = queue.get(assignment.task_id)
+        if outcome.usage_reports:  # what the run cost counts however the task ends
+            from phaseloom.services.costs import CostService
+
+            CostService(uow).record_reports(task.id, assignment.agent_id, outcome.usage_reports)
         if task.status not in _ACTIVE:
             outcome.reported_by_agent = True
             outcome.final_status = task.status

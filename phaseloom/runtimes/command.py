@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from phaseloom.domain.costs import UsageReport, parse_usage_lines
 from phaseloom.domain.errors import InvalidInput
 from phaseloom.runtimes.base import Assignment, RunOutcome
 from phaseloom.runtimes.presets import RenderedConfig, preset
@@ -70,6 +71,14 @@ class CommandRuntime:
         return argv, env, run_dir
 
     def run(self, assignment: Assignment) -> RunOutcome:
+        """Run the agent; usage lines it prints (``{"phaseloom_usage": …}``) become the outcome's usage reports."""
+        assignment.log_path.parent.mkdir(parents=True, exist_ok=True)
+        offset = assignment.log_path.stat().st_size if assignment.log_path.exists() else 0
+        outcome = self._run(assignment)
+        outcome.usage_reports = _usage_reports(assignment.log_path, offset)
+        return outcome
+
+    def _run(self, assignment: Assignment) -> RunOutcome:
         argv, env, _ = self.prepare(assignment)
         assignment.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(assignment.log_path, "ab") as log:
@@ -121,6 +130,16 @@ def _stop(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def _usage_reports(path: Path, offset: int) -> list[UsageReport]:
+    """The usage lines this run printed (the log is shared by every attempt, so read from ``offset``)."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(offset)
+            return parse_usage_lines(log.read().decode(errors="replace"))
+    except OSError:
+        return []
 
 
 def _tail(path: Path) -> str:

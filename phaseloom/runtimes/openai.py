@@ -107,7 +107,22 @@ class OpenAIRuntime:
         body = response.json()
         for key in session.usage:
             session.usage[key] += int((body.get("usage") or {}).get(key) or 0)
+        self._record_cost(body, session)
         return body["choices"][0]["message"]
+
+    def _record_cost(self, body: dict[str, Any], session: _Session) -> None:
+        """One cost record per response that reports usage; a bookkeeping error never stops the run."""
+        usage = body.get("usage") or {}
+        if not usage:
+            return
+        from phaseloom.services.costs import CostService
+
+        try:
+            CostService(UnitOfWork(self.db)).record_usage(
+                session.assignment.task_id, session.assignment.agent_id, self.model,
+                int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), source="openai")
+        except PhaseloomError:
+            pass
 
     def _call(self, call: dict[str, Any], session: _Session) -> str:
         name = call.get("function", {}).get("name", "")

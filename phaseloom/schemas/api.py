@@ -349,3 +349,69 @@ class BoardMove(_In):
     column_id: PhaseId
     force: bool = False
     reason: Text(2000) = ""
+
+
+# -- discoveries, artifacts, gates ---------------------------------------------
+class DiscoveryCreate(_In):
+    """Something found while working; ``spawn_phase_id`` queues a task for it in any phase."""
+
+    source_task_id: Id | None = None
+    ticket_id: Id | None = Field(default=None, description="needed when there is no source task")
+    discovery_type: Text(50, min_length=1)
+    description: Text(10_000, min_length=1)
+    spawn_phase_id: PhaseId | None = None
+    spawn_description: LongText | None = None
+    priority_boost: bool = False
+
+
+class DiscoveryOut(_Out):
+    id: int
+    ticket_id: int
+    project_id: int
+    source_task_id: int | None
+    source_phase_id: str | None
+    discovery_type: str
+    description: str
+    spawn_phase_id: str | None
+    spawned_task_ids: list[int]
+    priority_boost: bool
+    status: str
+    created_by: str
+    created_at: datetime
+
+
+class ArtifactOut(_Out):
+    id: int
+    ticket_id: int
+    phase_id: str
+    task_id: int | None
+    artifact_type: str
+    path: str
+    content_hash: str
+    size: int
+    created_at: datetime
+
+
+class ChecklistItemOut(_Out):
+    index: int
+    text: str
+    ticked: bool
+    evidence: str
+    ticked_by: str
+    ticked_at: datetime | None
+
+
+class GateResultOut(_Out):
+    id: int
+    phase_id: str
+    passed: bool
+    outcomes: list[dict[str, Any]]
+    blocking_reasons: list[str]
+    created_at: datetime
+
+
+class GateStatusOut(BaseModel):
+    ticket_id: int
+    phase_id: str
+    latest_result: GateResultOut | None
+    done_definitions: list[ChecklistItemOut]

@@ -65,9 +65,12 @@ class GraphService:
         history = self.uow.session.scalars(select(PhaseHistory).where(
             PhaseHistory.ticket_id.in_(ticket_ids), PhaseHistory.from_phase_id.is_not(None))
             .order_by(PhaseHistory.id)).all()
+        by_ticket: dict[int, list[Task]] = {}
+        for task in tasks:
+            by_ticket.setdefault(task.ticket_id, []).append(task)
         edges = []
         for move in history:
-            mine = [t for t in tasks if t.ticket_id == move.ticket_id]
+            mine = by_ticket.get(move.ticket_id, [])
             before = [t for t in mine if t.phase_id == move.from_phase_id and t.created_at <= move.created_at]
             after = [t for t in mine if t.phase_id == move.to_phase_id and t.created_at >= move.created_at]
             if before and after:

@@ -18,9 +18,11 @@ from sqlalchemy import bindparam, exists, func, literal_column, or_, select, upd
 from phaseloom.config import Settings, get_settings
 from phaseloom.db.models import Agent, Task, TaskCapability, TaskDependency, Ticket
 from phaseloom.db.models.base import utcnow
+from phaseloom.db.models.costs import Budget
 from phaseloom.domain.errors import InvalidInput, NotFound, TaskNotClaimable
 from phaseloom.domain.priorities import Priority, claim_score
 from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus, backoff_delay
+from phaseloom.services.budgets import budget_covers
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
@@ -283,4 +285,8 @@ def _eligible(by_phase: bool, by_project: bool, reviews_only: bool = False):
         query = query.where(Task.task_type.in_(("validation", "result_validation")))
     missing = exists().where(TaskCapability.task_id == Task.id,
                              TaskCapability.capability.not_in(bindparam("claim_capabilities", expanding=True)))
-    return query.where(or_(Task.capability_count == 0, ~missing))
+    # No exhausted budget covers the task (its project, ticket, phase or the claiming agent): a
+    # probe of the flag on the small budgets table, never a sum over cost records.
+    over_budget = exists().where(Budget.exhausted.is_(True), budget_covers(
+        Task.project_id, Task.ticket_id, Task.phase_id, bindparam("claim_agent")))
+    return query.where(or_(Task.capability_count == 0, ~missing), ~over_budget)

@@ -83,14 +83,17 @@ class VectorIndex:
                 mask &= self._phases == flt.phase_id
             if flt.memory_type is not None:
                 mask &= self._types == flt.memory_type
-            candidates = np.flatnonzero(mask)
-            if not len(candidates):
+            available = int(mask.sum())
+            if not available:
                 return []
-            scores = self._vectors[candidates] @ query.astype(np.float32)
-            top = min(limit, len(candidates))
+            # Score every row and mask afterwards: one matrix-vector product is cheaper than
+            # copying the selected rows out of the matrix first.
+            scores = self._vectors @ query.astype(np.float32)
+            scores[~mask] = -np.inf
+            top = min(limit, available)
             best = np.argpartition(-scores, top - 1)[:top]
             best = best[np.argsort(-scores[best])]
-            return [(int(self._ids[candidates[i]]), float(scores[i])) for i in best]
+            return [(int(self._ids[i]), float(scores[i])) for i in best]
 
 
 _indexes: dict[str, VectorIndex] = {}

@@ -98,3 +98,27 @@ def test_custom_phase_create_update_delete(client, tiny):
     doing = client.get("/api/phases/PHASE_DOING", params={"workflow": "tiny"}).json()
     assert "PHASE_REVIEW" not in doing["allowed_transitions"]
     assert client.get("/api/phases/PHASE_REVIEW", params={"workflow": "tiny"}).status_code == 404
+
+
+def test_discovery_spawns_a_task_and_shows_in_graph_gate_and_artifacts(client, tiny):
+    agent_id, token = register_agent(client, "finder")
+    ticket = client.post("/api/tickets", json={"project": "p", "title": "t"}).json()
+    client.post("/api/tasks", json={"ticket_id": ticket["id"], "phase_id": "PHASE_TODO", "title": "look"})
+    task = client.post("/api/tasks/claim", json={}, headers=bearer(token)).json()["task"]
+
+    found = client.post("/api/discoveries", headers=bearer(token), json={
+        "source_task_id": task["id"], "discovery_type": "bug_found", "description": "off by one in the parser",
+        "spawn_phase_id": "PHASE_DOING"})
+    assert found.status_code == 201, found.text
+    spawned = found.json()["spawned_task_ids"]
+    assert len(spawned) == 1 and client.get(f"/api/tasks/{spawned[0]}").json()["phase_id"] == "PHASE_DOING"
+    listed = client.get("/api/discoveries", params={"ticket_id": ticket["id"]}).json()["items"]
+    assert [d["id"] for d in listed] == [found.json()["id"]]
+
+    graph = client.get("/api/graph", params={"ticket_id": ticket["id"]}).json()
+    assert {n["id"] for n in graph["nodes"]} == {f"task:{task['id']}", f"task:{spawned[0]}"} and graph["edges"]
+    assert client.get("/api/graph").status_code == 422
+    gate = client.get(f"/api/tickets/{ticket['id']}/gate").json()
+    assert gate["phase_id"] == "PHASE_TODO" and gate["latest_result"] is None
+    assert client.get(f"/api/tickets/{ticket['id']}/artifacts").json()["items"] == []
+    assert client.get("/api/tickets/999/artifacts").status_code == 404

@@ -9,6 +9,7 @@ import sys
 import time
 
 import httpx
+import pytest
 
 CLI = [sys.executable, "-m", "phaseloom.cli.app"]
 
@@ -36,6 +37,7 @@ def _wait_until_serving(proc: subprocess.Popen, base: str) -> None:
     raise AssertionError("serve did not answer within 30 s")
 
 
+@pytest.mark.slow
 def test_init_token_then_serve_over_real_http(db_url, tmp_path):
     env = _env(db_url, tmp_path)
     init = subprocess.run([*CLI, "init"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
@@ -60,6 +62,13 @@ def test_init_token_then_serve_over_real_http(db_url, tmp_path):
             assert moved.json()["phase_id"] == "PHASE_REQUIREMENTS"
             assert http.get("/openapi.json").json()["info"]["title"] == "phaseloom"
             assert httpx.get(f"{base}/api/tickets", timeout=10).status_code == 401
+        rotated = subprocess.run([*CLI, "token", "create-admin"], env=env, cwd=tmp_path, capture_output=True,
+                                 text=True, timeout=60)
+        new_token = rotated.stdout.strip().splitlines()[-1]
+        assert new_token.startswith("plt_admin_") and new_token != token
+        assert httpx.get(f"{base}/api/tickets", headers=headers, timeout=10).status_code == 401
+        fresh = httpx.get(f"{base}/api/tickets", headers={"Authorization": f"Bearer {new_token}"}, timeout=10)
+        assert fresh.status_code == 200
     finally:
         proc.terminate()
         proc.wait(10)

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from phaseloom.db.models import Agent, SystemEvent, Task
+from phaseloom.db.models import Agent, SystemEvent
 from phaseloom.db.models.base import utcnow
 from phaseloom.domain.errors import Conflict, InvalidInput, NotFound
 from phaseloom.services.agents import AgentService

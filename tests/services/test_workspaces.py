@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from phaseloom.db.models import Project, SystemEvent
+from phaseloom.db.models import Project, SystemEvent, TaskDiscovery
 from phaseloom.domain.errors import InvalidInput
 from phaseloom.services.agents import AgentService
 from phaseloom.services.queue import QueueService
@@ -100,14 +100,10 @@ def test_conflicting_merge_is_aborted_and_recorded(setup, uow):
         events = uow.session.scalars(select(SystemEvent).where(
             SystemEvent.event_type == "workspace.merge_conflict")).all()
         assert [e.payload["files"] for e in events] == [["app.py"]]
-        try:
-            from phaseloom.db.models import TaskDiscovery
-        except ImportError:
-            return
         found = uow.session.scalars(select(TaskDiscovery)).all()
-    if outcome.discovery_id is not None:
-        assert [(d.discovery_type, d.source_task_id) for d in found] == [("integration_issue", second.id)]
-        assert "app.py" in found[0].description
+    assert [(d.id, d.discovery_type, d.source_task_id) for d in found] == [
+        (outcome.discovery_id, "integration_issue", second.id)]
+    assert "app.py" in found[0].description and ws2.branch in found[0].description
     # a later, non-conflicting merge still works: the integration worktree was left clean
     third, a3 = _task(s, title="three", agent_name="three")
     ws3 = s["service"].prepare(third.id, a3.id)

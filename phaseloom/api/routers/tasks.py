@@ -46,7 +46,8 @@ def list_tasks(uow: Uow, _caller: Caller, settings: AppSettings, ticket_id: IdFi
 
 
 @router.get("/{task_id}", response_model=TaskOut)
-def show_task(task_id: TaskId, uow: Uow, _caller: Caller, settings: AppSettings) -> TaskOut:
+def show_task(task_id: TaskId, uow: Uow, caller: Caller, settings: AppSettings) -> TaskOut:
+    AuthService(uow).authorize_task(caller, task_id)  # an agent reads only its own tasks
     return TaskOut.model_validate(QueueService(uow, settings).get(task_id))
 
 

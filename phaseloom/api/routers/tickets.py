@@ -34,12 +34,14 @@ def list_tickets(uow: Uow, _caller: Caller, project: Filter = None, phase_id: Fi
 
 
 @router.get("/{ticket_id}", response_model=TicketOut)
-def show_ticket(ticket_id: TicketId, uow: Uow, _caller: Caller) -> TicketOut:
+def show_ticket(ticket_id: TicketId, uow: Uow, caller: Caller) -> TicketOut:
+    AuthService(uow).authorize_ticket(caller, ticket_id)  # an agent reads only tickets it works on
     return TicketOut.model_validate(TicketService(uow).get(ticket_id))
 
 
 @router.get("/{ticket_id}/history", response_model=list[HistoryOut])
-def ticket_history(ticket_id: TicketId, uow: Uow, _caller: Caller):
+def ticket_history(ticket_id: TicketId, uow: Uow, caller: Caller):
+    AuthService(uow).authorize_ticket(caller, ticket_id)
     return TicketService(uow).history(ticket_id)
 
 

@@ -1,0 +1,54 @@
+"""``/api/memories``: save what was learned; search it by meaning and by words."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from phaseloom.api.deps import Caller, Uow
+from phaseloom.domain.errors import InvalidInput
+from phaseloom.schemas.api import MAX_ID
+from phaseloom.schemas.memory import MemoryCreate, MemoryOut, MemorySaved, MemorySearchResult, MemoryTypeName, hit_out
+from phaseloom.services.auth import AuthService
+from phaseloom.services.memory import MemoryService
+
+router = APIRouter(prefix="/api/memories", tags=["memories"])
+IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+
+
+@router.post("", response_model=MemorySaved, status_code=201)
+def save_memory(body: MemoryCreate, uow: Uow, caller: Caller) -> MemorySaved:
+    """Save a memory for a task (agents: their own tasks) or a project (admin)."""
+    if body.task_id is None and body.project_id is None:
+        raise InvalidInput("a memory needs a task_id or a project_id")
+    with uow:
+        if body.task_id is not None:
+            AuthService(uow).authorize_task(caller, body.task_id)
+        else:
+            caller.require_admin()
+        saved = MemoryService(uow).save_memory(
+            body.content, body.memory_type, task_id=body.task_id, project_id=body.project_id,
+            agent_id=caller.agent_id, goal=body.goal, result=body.result, feedback=body.feedback,
+            related_files=body.related_files, tags=body.tags)
+        return MemorySaved(memory=MemoryOut.model_validate(saved.memory), action=saved.action)
+
+
+@router.get("", response_model=MemorySearchResult)
+def find_memories(uow: Uow, caller: Caller, q: Annotated[str, Query(min_length=1, max_length=2000)],
+                  project_id: IdFilter = None, ticket_id: IdFilter = None,
+                  phase_id: Annotated[str | None, Query(max_length=100)] = None,
+                  memory_type: MemoryTypeName | None = None,
+                  limit: Annotated[int, Query(ge=1, le=100)] = 10,
+                  mode: Literal["hybrid", "semantic", "keyword"] = "hybrid") -> MemorySearchResult:
+    """Hybrid search (semantic + keyword, fused with Reciprocal Rank Fusion); filters narrow it."""
+    if not caller.is_admin:
+        if project_id is None:
+            raise InvalidInput("agents search within a project: pass project_id")
+        if caller.project_id is not None and caller.project_id != project_id:
+            caller.require_admin()
+    service = MemoryService(uow)
+    hits = service.search(q, project_id=project_id, ticket_id=ticket_id, phase_id=phase_id,
+                          memory_type=memory_type, limit=limit, mode=mode)
+    return MemorySearchResult(query=q, mode=mode, semantic_available=service.embedder is not None,
+                              hits=[hit_out(h) for h in hits])

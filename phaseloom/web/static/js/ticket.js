@@ -1,0 +1,80 @@
+// One ticket: phase history, current gate, artifacts, discoveries, reviews and tasks.
+
+import { api, coalesce, el, params, say, when } from "./api.js";
+import { live } from "./live.js";
+
+const root = document.getElementById("ticket");
+const ticketId = Number(params().get("id"));
+
+function section(title, id, ...content) {
+  return el("section", { class: "panel", "aria-labelledby": id }, el("h2", { id }, title), ...content);
+}
+
+function table(caption, headers, rows) {
+  if (!rows.length) return el("p", {}, `No ${caption.toLowerCase()}.`);
+  return el("table", { class: "table" }, el("caption", { class: "visually-hidden" }, caption),
+    el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, rows.map((cells) => el("tr", {}, cells.map((c) => el("td", {}, c))))));
+}
+
+function gateView(gate, checklist) {
+  const parts = [];
+  if (!gate) parts.push(el("p", {}, "The gate of this phase has not been validated yet."));
+  else {
+    parts.push(el("p", { class: gate.passed ? "outcome-pass" : "outcome-fail" },
+      `${gate.phase_id}: ${gate.passed ? "passed" : "not passed"} (${when(gate.at)})`));
+    parts.push(el("ul", {}, gate.outcomes.map((o) => el("li", { class: o.passed ? "outcome-pass" : "outcome-fail" },
+      `${o.passed ? "✔" : "✘"} ${o.criterion || o.type || o.name || "criterion"}${o.reason || o.message ? `: ${o.reason || o.message}` : ""}`))));
+    if (gate.blocking_reasons.length) {
+      parts.push(el("h3", {}, "Blocking"), el("ul", {}, gate.blocking_reasons.map((r) => el("li", { class: "error" }, r))));
+    }
+  }
+  if (checklist.length) {
+    parts.push(el("h3", {}, "Done definitions"), el("ul", {}, checklist.map((c) =>
+      el("li", {}, `${c.ticked ? "☑" : "☐"} ${c.text}${c.evidence ? ` — ${c.evidence}` : ""}`))));
+  }
+  return parts;
+}
+
+function artifactButton(artifact) {
+  if (!artifact.has_text) return artifact.path;
+  return el("button", { type: "button", class: "link", onclick: async () => {
+    const data = await api(`/api/ui/tickets/${ticketId}/artifacts/${artifact.id}`);
+    const viewer = document.getElementById("artifact-view");
+    viewer.replaceChildren(el("h3", {}, data.path), el("pre", {}, data.text + (data.truncated ? "\n…" : "")));
+    viewer.hidden = false;
+  } }, artifact.path);
+}
+
+function render(page) {
+  const t = page.ticket;
+  document.title = `#${t.id} ${t.title} · phaseloom`;
+  root.replaceChildren(
+    el("h1", {}, `#${t.id} ${t.title} `, el("span", {}, `· ${t.phase_name} · ${t.priority}`)),
+    el("p", {}, el("a", { href: `/graph?ticket=${t.id}` }, "Workflow graph of this ticket")),
+    t.description ? el("p", {}, t.description) : "",
+    t.blocked_reason ? el("p", { class: "error" }, `Blocked: ${t.blocked_reason}`) : "",
+    section("Phase history", "h-history", el("ol", { class: "timeline" }, page.history.map((h) =>
+      el("li", {}, el("strong", {}, h.to_phase), h.from_phase ? ` from ${h.from_phase}` : "",
+        ` · ${when(h.at)} · by ${h.initiated_by}${h.forced ? " (forced)" : ""}${h.reason ? ` — ${h.reason}` : ""}`)))),
+    section("Current gate", "h-gate", ...gateView(page.gate, page.done_definitions)),
+    section("Tasks", "h-tasks", table("Tasks", ["Task", "Phase", "Status", "Agent", "Log"], page.tasks.map((k) => [
+      `#${k.id} ${k.title}`, k.phase_id, el("span", { "data-task-status": k.id }, k.status), k.agent || "",
+      k.error ? el("pre", { class: "error" }, k.error) : k.log ? el("pre", {}, k.log) : ""]))),
+    section("Discoveries", "h-discoveries", table("Discoveries", ["Type", "Description", "From", "Spawned in", "Status"],
+      page.discoveries.map((d) => [d.type, d.description, d.source_phase_id || "", d.spawn_phase_id || "", d.status]))),
+    section("Validation reviews", "h-reviews", table("Reviews", ["Task", "Iteration", "State", "Feedback", "Validator"],
+      page.reviews.map((r) => [r.task_id ? `#${r.task_id}` : "", String(r.iteration), r.state, r.feedback, r.validator || ""]))),
+    section("Artifacts", "h-artifacts", table("Artifacts", ["Path", "Phase", "Type", "Size"],
+      page.artifacts.map((a) => [artifactButton(a), a.phase_id, a.type, `${a.size} B`])),
+      el("div", { id: "artifact-view", hidden: true })));
+  root.dataset.loaded = "true";
+}
+
+const refresh = coalesce(async () => render(await api(`/api/ui/tickets/${ticketId}`)), 150);
+
+if (!ticketId) say("No ticket given: open this page from the board.");
+else {
+  refresh();
+  live({ filter: { ticket_id: ticketId }, onEvent: refresh, onReady: ({ first }) => { if (!first) refresh(); } });
+}

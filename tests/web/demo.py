@@ -1,0 +1,92 @@
+"""A small demo board built through the services, and a real server for the browser tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import uvicorn
+
+from phaseloom.api.app import create_app
+from phaseloom.config import Settings
+from phaseloom.db.engine import Database
+from phaseloom.loaders.sources import load_workflow_source, shipped_workflow
+from phaseloom.services.agents import AgentService
+from phaseloom.services.auth import AuthService
+from phaseloom.services.discovery import DiscoveryService
+from phaseloom.services.projects import ProjectService
+from phaseloom.services.queue import QueueService
+from phaseloom.services.tickets import TicketService
+from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.services.workflows import WorkflowService
+
+
+@dataclass
+class Demo:
+    admin_token: str
+    project_id: int
+    testing_ticket: int   # in PHASE_TESTING ("testing" column), with a discovery back to implementation
+    backlog_ticket: int   # in PHASE_BACKLOG ("backlog" column)
+    running_task: int     # claimed by agent "ana", in the testing ticket
+    spawned_task: int     # spawned by the discovery in PHASE_IMPLEMENTATION
+
+
+def seed_demo(db: Database) -> Demo:
+    """Two tickets in different phases, a few tasks with a dependency, an agent and a bug discovery."""
+    uow = UnitOfWork(db)
+    WorkflowService(uow).save_document(load_workflow_source(shipped_workflow("software_development")))
+    project = ProjectService(uow).create_project("demo", "software_development")
+    tickets, queue = TicketService(uow), QueueService(uow)
+    login = tickets.create_ticket("demo", "Login page", priority="HIGH")
+    search = tickets.create_ticket("demo", "Search box", priority="LOW")
+    requirements = queue.create_task(login.id, "PHASE_REQUIREMENTS", "Write login requirements")
+    for phase in ("PHASE_REQUIREMENTS", "PHASE_DESIGN", "PHASE_IMPLEMENTATION"):
+        tickets.transition(login.id, phase)
+    design = queue.create_task(login.id, "PHASE_DESIGN", "Design the login form", depends_on=[requirements.id])
+    build = queue.create_task(login.id, "PHASE_IMPLEMENTATION", "Build the login form", depends_on=[design.id])
+    tickets.transition(login.id, "PHASE_TESTING")
+    test = queue.create_task(login.id, "PHASE_TESTING", "Test the login form", depends_on=[build.id])
+    AgentService(uow).register_agent("ana", agent_id="ana", project_id=project.id)
+    for expected in (requirements.id, design.id, build.id):  # dependencies make them ready one by one
+        done = queue.claim_next_task("ana")
+        assert done is not None and done.id == expected
+        queue.complete_task(done.id, "ana", {"summary": f"finished {done.title}"})
+    claimed = queue.claim_next_task("ana")
+    assert claimed is not None and claimed.id == test.id
+    discovery = DiscoveryService(uow).record_discovery(
+        test.id, "bug_found", "Password field accepts empty input", spawn_phase_id="PHASE_IMPLEMENTATION")
+    admin = AuthService(uow).create_admin_token(label="web tests")
+    return Demo(admin, project.id, login.id, search.id, test.id, discovery.spawned_task_ids[0])
+
+
+class UiServer:
+    """``create_app`` served by uvicorn on 127.0.0.1 in a background thread."""
+
+    def __init__(self, db: Database) -> None:
+        self.app = create_app(db, Settings(database_url=db.url, ws_heartbeat_seconds=5))
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self) -> "UiServer":
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
