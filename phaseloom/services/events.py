@@ -5,9 +5,10 @@ The ``system_events`` table is the only source of truth. A bus (see
 the table from the last id it saw; so a lost wake-up costs latency, never an event, and a
 periodic poll catches whatever no bus announced (another process on SQLite, a broker outage).
 
-Ids are handed out in commit order (SQLite has one writer; on PostgreSQL the unit of work
-serialises event inserts with an advisory lock), so "everything after id N" is a complete,
-ordered answer at any moment.
+Every read sees ids in commit order (SQLite has one writer; on PostgreSQL event writers hold
+an advisory lock shared until they commit and a reader takes it exclusively, see
+:func:`phaseloom.services.unit_of_work.wait_for_event_writers`), so "everything after id N" is
+a complete, ordered answer at any moment.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy import func, select
 from phaseloom.db.engine import Database
 from phaseloom.db.models import SystemEvent
 from phaseloom.domain.errors import InvalidInput
-from phaseloom.services.unit_of_work import UnitOfWork, event_as_dict
+from phaseloom.services.unit_of_work import UnitOfWork, event_as_dict, wait_for_event_writers
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +85,13 @@ class EventLog:
         stmt = select(SystemEvent).where(SystemEvent.id > since_id)
         stmt = (event_filter or EventFilter()).where(stmt).order_by(SystemEvent.id).limit(limit)
         with self.uow:
+            wait_for_event_writers(self.uow.session)
             return [event_as_dict(e) for e in self.uow.session.scalars(stmt)]
 
     def latest_id(self) -> int:
         """The id of the newest event, 0 when there is none."""
         with self.uow:
+            wait_for_event_writers(self.uow.session)
             return int(self.uow.session.scalar(select(func.max(SystemEvent.id))) or 0)
 
 

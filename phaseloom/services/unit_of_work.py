@@ -101,10 +101,11 @@ class UnitOfWork:
         if not self._pending_events:
             return []
         if session.get_bind().dialect.name == "postgresql":
-            # Event ids must be assigned in commit order, or a reader polling "since id N"
-            # could skip an event whose transaction committed after a higher id. Holding this
-            # lock from the insert to the commit serialises just that short window.
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _EVENT_ORDER_LOCK})
+            # A reader polling "since id N" must never see event N+2 committed while N+1 is
+            # still in flight. Writers hold this lock *shared* from the insert to the commit
+            # (so they never wait for each other); a reader takes it exclusively for its read
+            # (see wait_for_event_writers), which waits out exactly the in-flight writers.
+            session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _EVENT_ORDER_LOCK})
         session.add_all(self._pending_events)
         session.flush()
         rows = [event_as_dict(e) for e in self._pending_events]
@@ -121,6 +122,16 @@ class UnitOfWork:
             return
         for listener in list(self.after_commit):
             listener(events)
+
+
+def wait_for_event_writers(session: Session) -> None:
+    """Before reading the outbox on PostgreSQL: wait until no transaction is between inserting
+    events and committing them, and keep new ones out until this read transaction ends.
+
+    SQLite needs nothing: it has a single writer, so ids are always assigned in commit order.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _EVENT_ORDER_LOCK})
 
 
 def event_as_dict(event: SystemEvent) -> dict[str, Any]:

@@ -38,6 +38,7 @@ def test_gate_check_discovery_and_graph(tmp_path):
     better = run(tmp_path, "gate", "check", "1", "-w", str(workspace), check=False)
     assert better.returncode == 1 and "requirements.md was not found" not in better.stdout
     assert "✓ artifacts[0].criteria[1] (required_sections)" in better.stdout
+    assert "✗ tasks (require_tasks_completed)" in better.stdout
 
     recorded = run(tmp_path, "discovery", "record", "bug_found", "login crashes on empty email", "--task", "1",
                    "--spawn-phase", "PHASE_IMPLEMENTATION", "--boost").stdout
@@ -45,11 +46,6 @@ def test_gate_check_discovery_and_graph(tmp_path):
     listed = run(tmp_path, "discovery", "list", "--ticket", "1", "--type", "bug_found", "--status", "open").stdout
     assert "bug_found" in listed and "PHASE_IMPLEMENTATION" in listed and "login crashes" in listed
 
-    bad_phase = run(tmp_path, "discovery", "record", "bug_found", "x", "--task", "1", "--spawn-phase", "NOPE",
-                    check=False)
-    assert bad_phase.returncode == 2 and bad_phase.stderr.startswith("error: unknown phase 'NOPE'")
-
     graph = json.loads(run(tmp_path, "graph", "1", "--format", "json").stdout)
     assert [e["type"] for e in graph["edges"]] == ["discovery"]
     assert "-.->|bug_found|" in run(tmp_path, "graph", "1").stdout
-    assert run(tmp_path, "graph", "1", "-f", "dot").stdout.startswith("digraph workflow {")

@@ -7,7 +7,6 @@ import importlib.util
 import re
 
 import httpx
-import pytest
 from fastapi.routing import APIRoute
 from sqlalchemy import inspect, select, text
 
@@ -94,15 +93,9 @@ def test_tokens_never_sit_in_the_database_in_plaintext(db, scene):
     assert len(hashes) == 2 and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes)
 
 
-@pytest.mark.parametrize("token", ["plt_agent_alice", "plt_admin_1.x", "plt_agent_nobody.abc",
-                                   "plt_admin_99999999999.abc", "x" * 600])
-def test_forged_and_malformed_tokens_are_401(scene, token):
-    response = httpx.get(f"{scene.base}/api/tickets", headers={"Authorization": f"Bearer {token}"}, timeout=10)
-    assert response.status_code == 401
-
-
-def test_an_agent_token_with_a_wrong_secret_is_refused_even_with_the_right_id(scene):
-    forged = scene.alice.token.rpartition(".")[0] + ".A" + scene.alice.token.rpartition(".")[2][1:]
-    assert forged != scene.alice.token
-    response = httpx.get(f"{scene.base}/api/tasks/{scene.alice.task_id}", headers=bearer(forged), timeout=10)
-    assert response.status_code == 401
+def test_forged_and_malformed_tokens_are_401(scene):
+    for token in ("plt_agent_alice", "plt_admin_1.x", "plt_agent_nobody.abc", "plt_admin_99999999999.abc",
+                  "x" * 600, scene.alice.token + "x",
+                  scene.alice.token.rpartition(".")[0] + "." + scene.bob.token.rpartition(".")[2]):
+        response = httpx.get(f"{scene.base}/api/tickets", headers=bearer(token), timeout=10)
+        assert response.status_code == 401, token
