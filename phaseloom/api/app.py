@@ -14,6 +14,7 @@ from phaseloom.schemas.api import ErrorBody
 ROUTERS = ("workflows", "phases", "projects", "tickets", "tasks", "agents", "board")
 # Routers of capabilities that may not be installed in every build; each is a module with ``router``.
 OPTIONAL_ROUTERS = ("events", "discoveries", "graph", "artifacts", "gates", "mcp_policies", "ui", "memories")
+OPTIONAL_ROUTERS += ("costs", "stats")  # costs, budgets and the phase table (issue 8)
 
 _ERRORS = {status: {"model": ErrorBody, "description": text} for status, text in (
     (401, "missing or invalid bearer token"), (403, "the token may not do this"), (404, "unknown id"),
@@ -46,4 +47,7 @@ def create_app(db: Database, settings: Settings | None = None) -> FastAPI:
     from phaseloom.mcp.http import mount_mcp
 
     mount_mcp(app, db, app.state.settings)  # MCP over streamable HTTP at /mcp
+    from phaseloom.api.metrics import mount_metrics
+
+    mount_metrics(app, db)  # Prometheus at /metrics, read from the database
     return app

@@ -76,6 +76,11 @@ async def _statement_error(request: Request, exc: StatementError) -> JSONRespons
     if isinstance(exc, DataError) or isinstance(exc.orig, (OverflowError, ValueError)):
         return error_response(422, "invalid_input", "a value in the request cannot be stored "
                                                     "(out of range or not allowed characters)")
+    from phaseloom.db.retry import is_transient
+
+    if is_transient(exc):  # the pool reconnects on a later request; tell the client to come back
+        return error_response(503, "database_unavailable", "the database is unreachable; retry shortly",
+                              {"Retry-After": "1"})
     return await _server_error(request, exc)
 
 

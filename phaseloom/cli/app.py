@@ -58,6 +58,9 @@ _run_cli.register(app)
 from phaseloom.cli import memory as _memory_cli  # noqa: E402
 
 app.add_typer(_memory_cli.app, name="memory")
+from phaseloom.cli import costs as _costs_cli  # noqa: E402
+
+_costs_cli.register(app)
 
 
 def main() -> None:

@@ -48,18 +48,22 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from phaseloom.api.app import create_app
-        from phaseloom.api.deps import is_loopback
         from phaseloom.domain.errors import Conflict
         from phaseloom.services.auth import AuthService
 
         db = state.database()
-        if not _is_local(host, is_loopback) and not AuthService(state.uow(readonly=True)).has_admin_token():
+        if not _is_local(host) and not AuthService(state.uow(readonly=True)).has_admin_token():
             raise Conflict(f"refusing to serve on {host} without auth; run 'phaseloom token create-admin' first "
                            "(or bind 127.0.0.1)")
         settings = state.settings
         err_console.print(f"phaseloom serving on http://{host}:{port} (docs at /docs)", highlight=False)
+        from phaseloom.api.log_redaction import install_log_redaction
+
+        install_log_redaction()  # /ws?token=… must not reach the access log
         uvicorn.run(create_app(db, settings), host=host, port=port, log_level=settings.log_level.lower())
 
 
-def _is_local(host: str, is_loopback) -> bool:
+def _is_local(host: str) -> bool:
+    from phaseloom.api.deps import is_loopback
+
     return host == "localhost" or is_loopback(host)

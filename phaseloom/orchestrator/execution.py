@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from phaseloom.db.engine import Database
+from phaseloom.db.retry import call_with_retry
 from phaseloom.db.models import Project, Task
 from phaseloom.domain.errors import PhaseloomError, TaskNotClaimable
 from phaseloom.runtimes.base import Assignment, RunOutcome, Runtime, settle
@@ -40,7 +41,8 @@ class TaskExecutor:
 
     def execute(self, task_id: int, agent_id: str, runtime: Runtime) -> RunOutcome:
         """Run ``task_id`` (already claimed by ``agent_id``) and apply the outcome."""
-        task = QueueService(self.uow()).start_task(task_id, agent_id)
+        task = call_with_retry(lambda: QueueService(self.uow()).start_task(task_id, agent_id),
+                               what="starting a task")
         try:
             workspace, workdir = self._workspace(task, agent_id)
             assignment = self._assignment(task, agent_id, workdir)
@@ -54,7 +56,9 @@ class TaskExecutor:
             outcome.summary += "" if merge.merged else f" (merge conflict in {', '.join(merge.conflicts)})"
         elif workspace is not None:
             self.workspaces().commit(workspace, f"Partial work on task {task_id} (attempt failed)")
-        outcome = self._settle(task, agent_id, assignment, outcome)
+        # The work is done: losing its outcome to a database restart would make it run again.
+        ran = outcome
+        outcome = call_with_retry(lambda: self._settle(task, agent_id, assignment, ran), what="settling a task")
         AgentService(self.uow()).record_run(agent_id, succeeded=outcome.completed, error=outcome.error)
         if outcome.final_status == "completed" and self.config.manage_tickets:
             from phaseloom.services.progress import ProgressService

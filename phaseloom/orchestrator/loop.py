@@ -27,6 +27,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from phaseloom.db.engine import Database
+from phaseloom.db.retry import call_with_retry
 from phaseloom.db.models import Project, Task, Ticket
 from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
 from phaseloom.orchestrator.execution import TaskExecutor
@@ -119,7 +120,7 @@ class Orchestrator:
         deadline = time.monotonic() + max_seconds if max_seconds else None
         try:
             while not self._stop.is_set():
-                self.tick()
+                call_with_retry(self.tick, what="orchestrator tick")  # rides out a database restart
                 if until and not self._running and until():
                     break
                 if deadline and time.monotonic() > deadline:
@@ -136,7 +137,8 @@ class Orchestrator:
             wait(running, timeout=self.config.grace_seconds)
         agents = AgentService(self.uow())
         for agent_id in list(self._agents):
-            released = agents.deregister(agent_id, reason="orchestrator stopped")
+            released = call_with_retry(lambda a=agent_id: agents.deregister(a, reason="orchestrator stopped"),
+                                       what="deregistering agents")
             if released:
                 log.info("released tasks %s held by %s", released, agent_id)
         self._pool.shutdown(wait=False, cancel_futures=True)

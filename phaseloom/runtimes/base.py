@@ -94,7 +94,12 @@ def settle(uow: UnitOfWork, assignment: Assignment, outcome: RunOutcome) -> RunO
             outcome.final_status = task.status
             return outcome
         if outcome.completed:
+            previous_error, attempts_failed = task.error, task.retry_count
             task = queue.complete_task(task.id, assignment.agent_id, outcome.result())
+            from phaseloom.services.memory import remember_completed_task
+
+            remember_completed_task(uow, task, outcome.summary, agent_id=assignment.agent_id,
+                                    previous_error=previous_error, attempts_failed=attempts_failed)
         else:
             error = f"{outcome.error_class or 'failed'}: {outcome.error or 'the agent failed'}"
             task = queue.fail_task(task.id, assignment.agent_id, error, retryable=outcome.retryable)

@@ -51,7 +51,7 @@ class BudgetIn(BaseModel):
     limit: float = Field(ge=0, le=1e12)
     alert_threshold: float = Field(default=0.8, gt=0, le=1)
     project: int | str | None = Field(default=None, description="project id or name (project/phase scopes)")
-    ticket_id: int | None = Field(default=None, ge=1, le=2**62)
+    ticket_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
     phase_id: str | None = Field(default=None, min_length=1, max_length=100)
     agent_id: str | None = Field(default=None, min_length=1, max_length=64)
 

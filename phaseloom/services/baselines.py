@@ -4,8 +4,8 @@ For each (agent type, phase) the baseline is the last ``window`` finished tasks:
 their cost, and their agents' error rate. A task whose duration or cost lies more than
 ``sigmas`` standard deviations from the mean of the *other* tasks of its baseline (so an outlier
 cannot hide itself by inflating the spread), with at least ``min_sample`` of them, raises an
-``anomaly.detected`` event. So does an agent whose recent failure rate is that far from its
-baseline's (binomial spread), recorded against its latest task. Each anomaly is stored, keyed by
+``anomaly.detected`` event. So does an agent whose recent failure rate is that far above its
+peers' (binomial spread), recorded against its latest task. Each anomaly is stored, keyed by
 (task, metric), so detection can run as often as wanted and still raises it once.
 """
 
@@ -152,7 +152,8 @@ class BaselineService:
             # flawless baseline from calling any single failure infinitely unlikely.
             p = min(max(base, 1 / len(others)), 1 - 1 / len(others))
             std = math.sqrt(p * (1 - p) / len(agent_tasks))
-            if _off(rate, base, std, self.sigmas):
+            # One-sided: an agent failing less often than its peers is no cause for alarm.
+            if rate > base and _off(rate, base, std, self.sigmas):
                 found.append(_anomaly(agent_tasks[0], "error_rate", rate, base, std, len(others)))
         return found
 
@@ -194,7 +195,8 @@ def anomaly_view(anomaly: Anomaly) -> dict:
     sigmas = (abs(anomaly.value - anomaly.baseline_mean) / anomaly.baseline_stddev
               if anomaly.baseline_stddev else None)
     return {"task_id": anomaly.task_id, "phase_id": anomaly.phase_id, "agent_type": anomaly.agent_type,
-            "metric": anomaly.metric, "value": round(anomaly.value, 6), "baseline_mean": round(anomaly.baseline_mean, 6),
+            "metric": anomaly.metric, "value": round(anomaly.value, 6),
+            "baseline_mean": round(anomaly.baseline_mean, 6),
             "baseline_stddev": round(anomaly.baseline_stddev, 6),
             "sigmas": None if sigmas is None else round(sigmas, 2), "sample_size": anomaly.sample_size,
             "created_at": anomaly.created_at.isoformat() if anomaly.created_at else None}

@@ -133,7 +133,7 @@ class BudgetService:
         session = self.uow.session
         if scope not in BUDGET_SCOPES:
             raise InvalidInput(f"unknown budget scope {scope!r}; use one of {', '.join(BUDGET_SCOPES)}")
-        project_id = self._project_id(project) if project is not None else None
+        project_id = project_id_of(session, project)
         if scope == "project" and project_id is None:
             raise InvalidInput("a project budget needs a project")
         if scope == "ticket":
@@ -152,14 +152,6 @@ class BudgetService:
             return {"agent_id": agent_id}
         return {"project_id": project_id}
 
-    def _project_id(self, project: int | str) -> int:
-        column = Project.id if isinstance(project, int) or str(project).isdigit() else Project.name
-        key = int(project) if column is Project.id else project
-        found = self.uow.session.scalar(select(Project.id).where(column == key))
-        if found is None:
-            raise NotFound("project", project)
-        return found
-
     def _spent_so_far(self, budget: Budget) -> float:
         # A scan of the scope's cost records, once, when the budget is created.
         covered = {"project": CostRecord.project_id == budget.project_id,
@@ -171,6 +163,18 @@ class BudgetService:
                 covered = and_(covered, CostRecord.project_id == budget.project_id)
         return float(self.uow.session.scalar(select(func.coalesce(func.sum(CostRecord.amount), 0.0))
                                              .where(covered)) or 0.0)
+
+
+def project_id_of(session, project: int | str | None) -> int | None:
+    """A project's id from its id or name (None stays None)."""
+    if project is None:
+        return None
+    by_id = isinstance(project, int) or str(project).isdigit()
+    found = session.scalar(select(Project.id).where(
+        Project.id == int(project) if by_id else Project.name == project))
+    if found is None:
+        raise NotFound("project", project)
+    return found
 
 
 def budget_view(budget: Budget) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from phaseloom.db.models.costs import CostRecord
 from phaseloom.db.models.base import utcnow
 from phaseloom.domain.costs import UsageReport, price_of
 from phaseloom.domain.errors import InvalidInput, NotFound
-from phaseloom.services.budgets import BudgetService
+from phaseloom.services.budgets import BudgetService, project_id_of
 from phaseloom.services.unit_of_work import UnitOfWork
 
 GROUPS = {"phase": CostRecord.phase_id, "ticket": CostRecord.ticket_id, "project": CostRecord.project_id,
@@ -83,12 +83,13 @@ class CostService:
                     for r in reports]
 
     def totals(self, group_by: str = "phase", *, since: datetime | None = None, until: datetime | None = None,
-               project_id: int | None = None) -> list[CostGroup]:
+               project: int | str | None = None) -> list[CostGroup]:
         """Spending grouped by phase, ticket, project, agent or model, most expensive first."""
         column = GROUPS.get(group_by)
         if column is None:
             raise InvalidInput(f"cannot group costs by {group_by!r}; use one of {', '.join(GROUPS)}")
         with self.uow:
+            project_id = project_id_of(self.uow.session, project)
             amount = func.sum(CostRecord.amount)
             query = (select(column, amount, func.sum(CostRecord.input_tokens), func.sum(CostRecord.output_tokens),
                             func.count(CostRecord.id)).group_by(column).order_by(amount.desc(), column))

@@ -80,6 +80,10 @@ def embedding_available() -> bool:
 def default_embedder() -> Embedder | None:
     """The shared MiniLM embedder, or None (said once in the log) when the memory extra is missing."""
     global _default, _warned
+    from phaseloom.config import get_settings
+
+    if not get_settings().memory_semantic:
+        return None
     if _default is not None:
         return _default
     if embedding_available():

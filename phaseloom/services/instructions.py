@@ -157,6 +157,17 @@ class CauseSection:
                 for r in rows if (r.feedback or "").strip()]
 
 
+class _MemoryProvider:
+    """Preloaded memories (see :class:`phaseloom.services.memory.MemorySection`), imported lazily."""
+
+    title = "What other agents learned"
+
+    def render(self, ctx: InstructionContext) -> str | None:
+        from phaseloom.services.memory import MemorySection
+
+        return MemorySection().render(ctx)
+
+
 DEFAULT_SECTIONS: tuple[InstructionSection, ...] = (
     _Section("Phase", _phase),
     _Section("Instructions", _prompt),
@@ -167,6 +178,7 @@ DEFAULT_SECTIONS: tuple[InstructionSection, ...] = (
     _Section("Expected outputs", _outputs),
     _Section("What happens next", _next),
     _Section("Tools you may use", _tools),
+    _MemoryProvider(),
 )
 
 

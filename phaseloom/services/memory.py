@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
 from phaseloom.db.models import Task
 from phaseloom.db.models.base import utcnow
@@ -48,22 +48,27 @@ class MemoryService:
         self.index = index or index_for(uow.db.url)
 
     # -- saving ------------------------------------------------------------------
-    def save_memory(self, content: str, memory_type: str, **fields) -> SaveOutcome:
+    def save_memory(self, content: str, memory_type: str, *, defer_embedding: bool = False,
+                    **fields) -> SaveOutcome:
         """Save a memory; a near-duplicate (cosine >= 0.95 in the project) updates the existing one.
 
         ``fields``: project_id or task_id (one is needed; a task gives its project, ticket and phase),
         ticket_id, phase_id, agent_id, goal, result, feedback, related_files, tags.
+        ``defer_embedding`` stores it keyword-searchable at once and leaves the embedding (and the
+        near-duplicate check) to :meth:`embed_pending`, so hot paths never load the model.
         """
-        return self.save_memories([dict(fields, content=content, memory_type=memory_type)])[0]
+        items = [dict(fields, content=content, memory_type=memory_type)]
+        return self.save_memories(items, defer_embedding=defer_embedding)[0]
 
-    def save_memories(self, items: list[dict]) -> list[SaveOutcome]:
+    def save_memories(self, items: list[dict], *, defer_embedding: bool = False) -> list[SaveOutcome]:
         """Save several memories in one transaction, embedding them in one batch."""
         for item in items:
             if not str(item.get("content", "")).strip():
                 raise InvalidInput("a memory needs content")
             MemoryType.parse(item.get("memory_type", ""))
+        embed = self.embedder is not None and not defer_embedding
         vectors = (self.embedder.embed([_embedding_text(i["content"], i.get("goal", ""), i.get("result", ""))
-                                        for i in items]) if self.embedder else [None] * len(items))
+                                        for i in items]) if embed else [None] * len(items))
         with self.uow:
             fresh: list[tuple[object, TaskMemory]] = []  # this call's rows, not yet in the shared index
             outcomes = [self._save_one(dict(item), vector, fresh) for item, vector in zip(items, vectors)]
@@ -100,7 +105,7 @@ class MemoryService:
             agent_id=item.get("agent_id"), memory_type=kind.value, content=content, goal=goal, result=result,
             feedback=feedback, related_files=files, tags=labels, search_text=search_text,
             embedding=to_blob(vector) if vector is not None else None,
-            embedding_model=self.embedder.name if self.embedder else None,
+            embedding_model=self.embedder.name if vector is not None else None,
         )
         session.add(memory)
         session.flush()
@@ -121,6 +126,35 @@ class MemoryService:
         return None
 
     # -- searching ---------------------------------------------------------------
+    def embed_pending(self, *, project_id: int | None = None, batch: int = 256) -> int:
+        """Embed memories saved with ``defer_embedding`` (merging near-duplicates); return how many."""
+        if self.embedder is None:
+            return 0
+        done = 0
+        with self.uow:
+            session = self.uow.session
+            query = select(TaskMemory).where(TaskMemory.embedding.is_(None)).order_by(TaskMemory.id).limit(batch)
+            if project_id is not None:
+                query = query.where(TaskMemory.project_id == project_id)
+            pending = list(session.scalars(query))
+            if not pending:
+                return 0
+            vectors = self.embedder.embed([_embedding_text(m.content, m.goal, m.result) for m in pending])
+            fresh: list[tuple[object, TaskMemory]] = []
+            for memory, vector in zip(pending, vectors):
+                duplicate = self._near_duplicate(vector, memory.project_id, fresh)
+                if duplicate is not None and duplicate.id != memory.id:
+                    duplicate.times_seen += memory.times_seen
+                    duplicate.content, duplicate.search_text = memory.content, memory.search_text
+                    duplicate.updated_at = utcnow()
+                    session.delete(memory)
+                else:
+                    memory.embedding, memory.embedding_model = to_blob(vector), self.embedder.name
+                    fresh.append((vector, memory))
+                done += 1
+            session.flush()
+        return done
+
     def search(self, query: str, *, project_id: int | None = None, phase_id: str | None = None,
                memory_type: str | None = None, ticket_id: int | None = None, limit: int = 10,
                mode: SearchMode = "hybrid") -> list[MemoryHit]:
@@ -128,6 +162,11 @@ class MemoryService:
             raise InvalidInput("a memory search needs a query")
         flt = MemoryFilter(project_id, phase_id, MemoryType.parse(memory_type).value if memory_type else None,
                            ticket_id)
+        if self.embedder is not None and mode != "keyword" and not self.uow.active:
+            # Memories saved with deferred embeddings become semantically searchable here; in
+            # a transaction of its own, committed before the index reads committed rows.
+            while self.embed_pending(project_id=project_id):
+                pass
         with self.uow:
             semantic = self.semantic_ranking(query, flt) if mode != "keyword" else []
             keyword = self.keyword_ranking(query, flt) if mode != "semantic" else []
@@ -224,3 +263,37 @@ def _filter_sql(flt: MemoryFilter) -> tuple[str, dict]:
             clauses.append(f"m.{column} = :{column}")
             params[column] = value
     return ("".join(f" AND {c}" for c in clauses), params)
+
+
+def remember_completed_task(uow: UnitOfWork, task: Task, summary: str, *, agent_id: str | None,
+                            previous_error: str | None, attempts_failed: int) -> None:
+    """What a runtime leaves behind when a task completes: an execution summary, and an error fix
+    when earlier attempts had failed. Embeddings are deferred so the run loop never loads the model."""
+    service = MemoryService(uow, embedder=None)
+    common = dict(task_id=task.id, agent_id=agent_id, goal=task.title, defer_embedding=True)
+    text = summary.strip() or f"Completed: {task.title}"
+    service.save_memory(text, MemoryType.LEARNING.value, result="completed", **common)
+    if attempts_failed and previous_error:
+        service.save_memory(f"{task.title}: failed {attempts_failed} time(s) with '{previous_error[:300]}', "
+                            f"then succeeded: {text}", MemoryType.ERROR_FIX.value,
+                            feedback=previous_error[:1000], **common)
+
+
+class MemorySection:
+    """Instructions section: the most relevant memories for the task's phase and ticket, compact."""
+
+    title = "What other agents learned"
+
+    def __init__(self, limit: int = 20, budget_chars: int = 4000) -> None:
+        self.limit, self.budget_chars = limit, budget_chars
+
+    def render(self, ctx) -> str | None:
+        uow = ctx.uow
+        count = uow.session.scalar(select(func.count()).select_from(TaskMemory)
+                                   .where(TaskMemory.project_id == ctx.task.project_id))
+        if not count:
+            return None
+        hits = MemoryService(uow).memories_for_task(ctx.task.id, limit=self.limit, budget_chars=self.budget_chars)
+        lines = [f"- [{h.memory.memory_type}{', ' + h.memory.phase_id if h.memory.phase_id else ''}] "
+                 f"{' '.join(h.memory.content.split())[:400]}" for h in hits]
+        return "\n".join(lines) or None

@@ -16,8 +16,8 @@ from sqlalchemy import Float, case, cast, func, select
 
 from phaseloom.db.models import BoardColumnRow, Project, Task, Ticket
 from phaseloom.db.models.base import utcnow
-from phaseloom.domain.errors import NotFound
 from phaseloom.domain.tasks import ACTIVE_STATUSES
+from phaseloom.services.budgets import project_id_of
 from phaseloom.services.unit_of_work import UnitOfWork
 
 DEFAULT_WINDOW = timedelta(days=1)
@@ -111,7 +111,7 @@ class StatsService:
         since = since or now - DEFAULT_WINDOW
         hours = max((now - since).total_seconds() / 3600, 1e-9)
         with self.uow:
-            project_id = self._project_id(project)
+            project_id = project_id_of(self.uow.session, project)
             stats: dict[str, PhaseStats] = {}
 
             def phase(phase_id: str) -> PhaseStats:
@@ -187,16 +187,6 @@ class StatsService:
             order_query = order_query.where(PhaseRow.workflow_id == workflow_id)
         order = dict(self.uow.session.execute(order_query).all())
         return sorted(phases, key=lambda p: (order.get(p.phase_id, 10**6), p.phase_id))
-
-    def _project_id(self, project: int | str | None) -> int | None:
-        if project is None:
-            return None
-        column = Project.id if isinstance(project, int) or str(project).isdigit() else Project.name
-        found = self.uow.session.scalar(select(Project.id).where(column == (
-            int(project) if column is Project.id else project)))
-        if found is None:
-            raise NotFound("project", project)
-        return found
 
 
 def percentile(values: list[float], pct: float) -> float:

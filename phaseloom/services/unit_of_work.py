@@ -42,6 +42,11 @@ class UnitOfWork:
         return self._session
 
     @property
+    def active(self) -> bool:
+        """True inside a ``with uow:`` block (a transaction is open)."""
+        return self._depth > 0
+
+    @property
     def backend(self) -> str:
         return self.db.backend
 

@@ -90,3 +90,43 @@ def test_memories_for_task_preloads_its_phase_first_within_budget(semantic, uow,
     assert hits[0].memory.phase_id == "PHASE_IMPLEMENTATION"
     assert {h.memory.phase_id for h in hits} == {"PHASE_IMPLEMENTATION", "PHASE_REQUIREMENTS"}
     assert semantic.get(hits[0].memory.id).times_used == 1
+
+
+def test_settled_runs_leave_a_summary_and_an_error_fix(uow, project, tmp_path):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from phaseloom.db.models import Task
+    from phaseloom.db.models.base import utcnow
+    from phaseloom.runtimes.base import Assignment, RunOutcome, settle
+    from phaseloom.services.agents import AgentService
+
+    ticket = TicketService(uow).create_ticket(project.id, "Add login")
+    queue = QueueService(uow)
+    task = queue.create_task(ticket.id, "PHASE_REQUIREMENTS", "Write requirements", max_retries=2)
+    agent = AgentService(uow).register_agent("a1")
+    assignment = Assignment(task.id, agent.id, ticket.id, "PHASE_REQUIREMENTS", tmp_path, "", tmp_path / "log")
+    queue.claim_next_task(agent.id)
+    settle(uow, assignment, RunOutcome(completed=False, error="rate limited by the provider", retryable=True))
+    with uow:
+        uow.session.execute(update(Task).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    queue.claim_next_task(agent.id)
+    settle(uow, assignment, RunOutcome(completed=True, summary="wrote requirements.md with acceptance criteria"))
+    memories = MemoryService(uow, embedder=None, index=VectorIndex())
+    kinds = {h.memory.memory_type: h.memory for h in memories.search("requirements", project_id=project.id)}
+    assert kinds["learning"].content == "wrote requirements.md with acceptance criteria"
+    assert "rate limited" in kinds["error_fix"].content and kinds["error_fix"].phase_id == "PHASE_REQUIREMENTS"
+
+
+def test_instructions_preload_project_memories(uow, project):
+    from phaseloom.services.instructions import build_instructions
+
+    ticket = TicketService(uow).create_ticket(project.id, "Add login")
+    task = QueueService(uow).create_task(ticket.id, "PHASE_IMPLEMENTATION", "Implement login form")
+    assert "What other agents learned" not in build_instructions(uow, task.id)
+    MemoryService(uow, embedder=None).save_memory("Login form must debounce submit", "learning",
+                                                   project_id=project.id, phase_id="PHASE_IMPLEMENTATION")
+    text = build_instructions(uow, task.id)
+    assert "## What other agents learned" in text
+    assert "- [learning, PHASE_IMPLEMENTATION] Login form must debounce submit" in text

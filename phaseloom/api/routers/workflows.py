@@ -7,6 +7,7 @@ from pathlib import Path as FilePath
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from phaseloom.api.deps import Admin, Caller, Limit, Offset, Uow
 from phaseloom.domain.errors import WorkflowInvalid, WorkflowProblem
@@ -52,7 +53,6 @@ async def upload_workflow(
                                       description="name when the document has none")] = None,
 ) -> LoadOutcomeOut:
     raw = await request.body()
-    from starlette.concurrency import run_in_threadpool
 
     def save() -> LoadOutcomeOut:
         document = parse_workflow_upload(raw, name)
