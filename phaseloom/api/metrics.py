@@ -101,7 +101,8 @@ def _counter(name: str, doc: str, labels: list[str], rows) -> Metric:
 router = APIRouter(tags=["metrics"])
 
 
-@router.get("/metrics", response_class=Response, summary="Prometheus metrics, read from the database")
+# Out of the OpenAPI schema: it is Prometheus text, not part of the JSON API.
+@router.get("/metrics", response_class=Response, include_in_schema=False)
 def metrics(request: Request, _caller: Caller) -> Response:
     return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from phaseloom.db.engine import Database
-from phaseloom.db.retry import call_with_retry
+from phaseloom.db.retry import call_with_retry, is_transient
 from phaseloom.db.models import Project, Task
 from phaseloom.domain.errors import PhaseloomError, TaskNotClaimable
 from phaseloom.runtimes.base import Assignment, RunOutcome, Runtime, settle
@@ -41,6 +41,22 @@ class TaskExecutor:
 
     def execute(self, task_id: int, agent_id: str, runtime: Runtime) -> RunOutcome:
         """Run ``task_id`` (already claimed by ``agent_id``) and apply the outcome."""
+        try:
+            return self._execute(task_id, agent_id, runtime)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # The database went away mid-task: hand the task back as soon as it returns, rather
+            # than leave it claimed until its lease runs out.
+            error = f"database connection lost during the task: {str(exc).splitlines()[0][:200]}"
+            try:
+                call_with_retry(lambda: QueueService(self.uow()).fail_task(task_id, agent_id, error, retryable=True),
+                                what="returning a task")
+            except PhaseloomError:  # already settled, or already taken back by the lease reaper
+                pass
+            return RunOutcome(False, error=error, error_class="database")
+
+    def _execute(self, task_id: int, agent_id: str, runtime: Runtime) -> RunOutcome:
         task = call_with_retry(lambda: QueueService(self.uow()).start_task(task_id, agent_id),
                                what="starting a task")
         try:

@@ -7,6 +7,7 @@ Reciprocal Rank Fusion. Without the embedding model installed, search is keyword
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -194,14 +195,31 @@ class MemoryService:
         where, params = _filter_sql(flt)
         params["n"] = n
         if self.uow.backend == "postgresql":
-            params["q"] = " | ".join(terms)
-            sql = ("SELECT m.id FROM task_memories m, to_tsquery('english', :q) q "
-                   f"WHERE m.search_vector @@ q{where} ORDER BY ts_rank(m.search_vector, q) DESC, m.id LIMIT :n")
+            return self._postgres_keyword_ranking(terms, where, params)
         else:
             params["q"] = " OR ".join(f'"{t}"' for t in terms)
             sql = ("SELECT m.id FROM task_memories_fts f JOIN task_memories m ON m.id = f.rowid "
                    f"WHERE task_memories_fts MATCH :q{where} ORDER BY bm25(task_memories_fts), m.id LIMIT :n")
         return [row[0] for row in self.uow.session.execute(text(sql), params)]
+
+    def _postgres_keyword_ranking(self, terms: list[str], where: str, params: dict) -> list[int]:
+        """ts_rank knows nothing of how rare a word is (bm25 does), so weight each matched word by
+        its inverse document frequency, counted through the GIN index, and break ties by ts_rank."""
+        session = self.uow.session
+        term_params = {f"t{i}": t for i, t in enumerate(terms)}
+        counts = session.execute(text("SELECT " + ", ".join(
+            f"(SELECT count(*) FROM task_memories m WHERE m.search_vector @@ to_tsquery('english', :t{i}){where})"
+            for i in range(len(terms))) + f", (SELECT count(*) FROM task_memories m WHERE true{where})"),
+            {**params, **term_params}).one()
+        total = max(int(counts[-1]), 1)
+        weights = {f"w{i}": math.log(1 + (total - c + 0.5) / (c + 0.5)) for i, c in enumerate(counts[:-1])}
+        score = " + ".join(f"CASE WHEN m.search_vector @@ to_tsquery('english', :t{i}) THEN :w{i} ELSE 0 END"
+                           for i in range(len(terms)))
+        sql = ("SELECT m.id FROM task_memories m, to_tsquery('english', :q) q "
+               f"WHERE m.search_vector @@ q{where} ORDER BY {score} DESC, ts_rank(m.search_vector, q) DESC, m.id "
+               "LIMIT :n")
+        rows = session.execute(text(sql), {**params, **term_params, **weights, "q": " | ".join(terms)})
+        return [row[0] for row in rows]
 
     def _sync_index(self) -> None:
         # Read committed rows only, in a session of its own: a rolled-back insert must never

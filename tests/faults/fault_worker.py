@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--lease", type=float, default=30.0)
     parser.add_argument("--agents", type=int, default=1)
-    parser.add_argument("--poll", type=float, default=0.05)
+    parser.add_argument("--poll", type=float, default=0.1)
     parser.add_argument("--home", default=".")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")

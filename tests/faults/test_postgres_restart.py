@@ -19,7 +19,7 @@ from tests.faults.support import PrivateCluster, Processes, postgres_bin, prepar
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(postgres_bin() is None, reason="needs PostgreSQL binaries (initdb, pg_ctl)")]
-TICKETS = 8
+TICKETS = 4
 
 
 @pytest.fixture
@@ -43,8 +43,8 @@ def test_everything_reconnects_after_a_postgres_restart(cluster, tmp_path):
         procs.serve("serve", cluster.url, port)
         procs.worker("orchestrator", cluster.url, "--role", "orchestrator")
         for n in range(2):
-            procs.worker(f"worker{n}", cluster.url, "--delay", "0.15", "--lease", "20")
-        wait_for(lambda: sum(r[2] == "completed" for r in runs_per_task(db).values()) >= 6, 30, "the run to get going")
+            procs.worker(f"worker{n}", cluster.url, "--delay", "0.15", "--lease", "8")
+        wait_for(lambda: sum(r[2] == "completed" for r in runs_per_task(db).values()) >= 4, 30, "the run to get going")
 
         cluster.stop("fast")  # every connection of every process is cut
         down = httpx.get(f"{base}/api/tickets", headers={"Authorization": f"Bearer {token}"}, timeout=10)

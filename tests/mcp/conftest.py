@@ -28,7 +28,7 @@ from phaseloom.services.tickets import TicketService
 
 ALL_TOOLS = {"get_my_task", "get_phase_instructions", "create_task", "change_ticket_status", "report_discovery",
              "complete_task", "fail_task", "heartbeat", "submit_validation", "tick_done_definition", "get_ticket",
-             "list_phases", "add_ticket_comment"}
+             "list_phases", "add_ticket_comment", "save_memory", "find_memories"}
 ALL_TOOLS = ALL_TOOLS | {"report_usage"}  # costs (issue 8)
 DENIED_IN_REQUIREMENTS = {"change_ticket_status", "submit_validation"}
 

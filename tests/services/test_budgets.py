@@ -154,3 +154,18 @@ def test_a_workflow_out_of_budget_halts_with_tasks_pending_and_continues_after_a
     assert statuses() == ["completed"] * 5
     assert BudgetService(uow).get(budget.id).spent == pytest.approx(5.0)
     assert sum(g.records for g in CostService(uow).totals("project")) == 5
+
+
+def test_concurrent_charges_lose_nothing_and_report_the_crossing_once(db, uow, project, ticket):
+    from concurrent.futures import ThreadPoolExecutor
+
+    task = QueueService(uow).create_task(ticket.id, "PHASE_REQUIREMENTS", "busy")
+    budget = BudgetService(uow).create("project", 10.0, project=project.id)
+
+    def charge(_n: int) -> None:
+        spend(UnitOfWork(db), task.id, 0.5)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(charge, range(40)))
+    assert BudgetService(uow).get(budget.id).spent == pytest.approx(20.0)
+    assert len(events(uow, "cost.budget.exceeded")) == 1 and len(events(uow, "cost.budget.warning")) == 1

@@ -50,7 +50,10 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "ALTER TABLE task_memories ADD COLUMN search_vector tsvector "
-            "GENERATED ALWAYS AS (to_tsvector('english', search_text)) STORED"
+            # Split paths and identifiers (geo/lookup.py) into words, as SQLite's unicode61 does:
+            # PostgreSQL's parser would keep a path as one token no query word matches.
+            "GENERATED ALWAYS AS (to_tsvector('english', "
+            "regexp_replace(search_text, '[^[:alnum:]]+', ' ', 'g'))) STORED"
         )
         op.execute("CREATE INDEX ix_task_memories_search ON task_memories USING gin (search_vector)")
     else:
