@@ -1,0 +1,33 @@
+"""``/api/memories``: save and search over HTTP, with the same errors as every route."""
+
+from __future__ import annotations
+
+from tests.api.conftest import bearer, register_agent
+
+
+def test_admin_saves_for_a_project_and_searches(client, tiny):
+    project_id = tiny["id"]
+    created = client.post("/api/memories", json={"content": "Migrations must run before the worker starts",
+                                                  "memory_type": "learning", "project_id": project_id,
+                                                  "tags": ["deploy"]})
+    assert created.status_code == 201 and created.json()["action"] == "created"
+    found = client.get("/api/memories", params={"q": "worker migrations", "project_id": project_id,
+                                                "mode": "keyword"})
+    assert found.status_code == 200
+    body = found.json()
+    assert body["mode"] == "keyword"
+    assert [h["memory"]["content"] for h in body["hits"]] == ["Migrations must run before the worker starts"]
+    assert body["hits"][0]["keyword_rank"] == 1
+
+
+def test_bad_input_and_scoping(client, tiny):
+    project_id = tiny["id"]
+    assert client.post("/api/memories", json={"content": "x", "memory_type": "gossip",
+                                              "project_id": project_id}).status_code == 422
+    missing = client.post("/api/memories", json={"content": "x", "memory_type": "learning"})
+    assert missing.status_code == 422 and "task_id or a project_id" in missing.json()["error"]["message"]
+    assert client.get("/api/memories", params={"q": ""}).status_code == 422
+    _, token = register_agent(client, "a1")
+    as_agent = client.post("/api/memories", json={"content": "x", "memory_type": "learning",
+                                                  "project_id": project_id}, headers=bearer(token))
+    assert as_agent.status_code == 403
