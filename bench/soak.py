@@ -105,11 +105,12 @@ def claim_timings_ms(db: Database) -> tuple[list[float], list[float]]:
     return claims, waits
 
 
-def soak(backend: str, tickets: int, workers: int, *, timeout: float, quiet: bool = False) -> SoakResult:
+def soak(backend: str, tickets: int, workers: int, *, timeout: float, quiet: bool = False,
+         memory_semantic: bool = False) -> SoakResult:
     folder = Path(tempfile.mkdtemp(prefix=f"phaseloom-soak-{backend}-"))
     url, drop = fresh_database(backend, folder)
     db = Database.connect(url)
-    procs = Processes(folder)
+    procs = Processes(folder, {"PHASELOOM_MEMORY_SEMANTIC": str(memory_semantic).lower()})
     try:
         prepare(db, folder, tickets, project="soak")
         token = AuthService(UnitOfWork(db)).create_admin_token()
@@ -160,11 +161,14 @@ def main() -> None:
     parser.add_argument("--pg-workers", type=int, default=4)
     parser.add_argument("--sqlite-workers", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--memory-semantic", action="store_true",
+                        help="let agents' instructions embed a memory query per task (off: keyword memory only)")
     args = parser.parse_args()
     plan = [("postgresql", args.pg_workers), ("sqlite", args.sqlite_workers)]
     for backend, workers in plan:
         if args.backend in (backend, "both"):
-            print(soak(backend, args.tickets, workers, timeout=args.timeout).line(), flush=True)
+            print(soak(backend, args.tickets, workers, timeout=args.timeout,
+                       memory_semantic=args.memory_semantic).line(), flush=True)
     print("all tickets DONE; every task ran once plus its recorded retries; outbox gapless and fully replayed")
 
 

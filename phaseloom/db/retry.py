@@ -42,7 +42,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """The pause before retry ``attempt`` (1-based): full jitter over the capped exponential."""
-        ceiling = min(self.cap_seconds, self.base_seconds * (2 ** max(0, attempt - 1)))
+        ceiling = min(self.cap_seconds, self.base_seconds * (2 ** min(max(0, attempt - 1), 30)))
         return random.uniform(ceiling / 2, ceiling)
 
 

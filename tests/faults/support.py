@@ -80,7 +80,9 @@ class Processes:
 
     def __init__(self, folder: Path, env: dict[str, str] | None = None) -> None:
         self.folder = folder
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        # Semantic memory search embeds each task's query with a local model: seconds of import and
+        # CPU per process that these tests, about the database and processes, do not need.
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "PHASELOOM_MEMORY_SEMANTIC": "false", **(env or {})}
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start(self, name: str, argv: list[str], **env: str) -> subprocess.Popen:

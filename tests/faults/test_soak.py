@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
-TICKETS = int(os.environ.get("PHASELOOM_SOAK_TICKETS", "8"))
+TICKETS = int(os.environ.get("PHASELOOM_SOAK_TICKETS", "10"))
 
 
 def _soak_module():

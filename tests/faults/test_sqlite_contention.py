@@ -18,7 +18,7 @@ from phaseloom.services.workflows import WorkflowService
 from phaseloom.loaders.sources import load_workflow_source
 from tests.api.conftest import TINY_WORKFLOW
 
-WRITERS, ROUNDS = 3, 60
+WRITERS, ROUNDS = 3, 40
 
 
 @pytest.fixture

@@ -70,3 +70,11 @@ def test_no_token_appears_in_serve_logs_or_in_system_events(db, db_url, tmp_path
         events = [" ".join(map(str, row)) for row in conn.execute(text("SELECT * FROM system_events"))]
     assert any("auth.admin_token_created" in e for e in events)
     assert not [s[:6] for s in secrets if any(s in e for e in events)], "a token secret is in system_events"
+
+
+def test_the_log_scrubber_redacts_query_tokens_and_bare_tokens_but_nothing_else():
+    from phaseloom.api.log_redaction import REDACTED, redact
+
+    assert redact("GET /ws?since=4&token=abc.def-1 HTTP/1.1") == f"GET /ws?since=4&token={REDACTED} HTTP/1.1"
+    assert redact("bad token plt_agent_a1b2.Zx_9-q in header") == f"bad token {REDACTED} in header"
+    assert redact("GET /api/tickets?project=p HTTP/1.1") == "GET /api/tickets?project=p HTTP/1.1"
