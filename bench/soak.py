@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -152,6 +153,7 @@ def soak(backend: str, tickets: int, workers: int, *, timeout: float, quiet: boo
         procs.close()
         db.dispose()
         drop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ transaction and handed to ``after_commit`` listeners only once the commit succee
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,8 @@ from sqlalchemy.orm import Session
 from phaseloom.db.engine import Database
 from phaseloom.db.models import SystemEvent
 from phaseloom.db.models.base import utcnow
+
+log = logging.getLogger(__name__)
 
 # Any constant works; it only has to be the same in every process writing events.
 _EVENT_ORDER_LOCK = 0x7068_6173  # "phas"
@@ -69,6 +72,7 @@ class UnitOfWork:
             if exc_type is None and not self.readonly:
                 delivered = self._write_events(session)
                 session.commit()
+                self._announce(delivered)
                 self._notify(delivered)
             elif exc_type is not None:
                 session.rollback()
@@ -115,12 +119,23 @@ class UnitOfWork:
         session.flush()
         rows = [event_as_dict(e) for e in self._pending_events]
         self._pending_events = []
-        if session.get_bind().dialect.name == "postgresql":
-            # Sent inside the transaction, so PostgreSQL delivers it exactly when the events
-            # become visible, to every listening process, whoever wrote them.
-            session.execute(text("SELECT pg_notify(:channel, :last_id)"),
-                            {"channel": EVENT_NOTIFY_CHANNEL, "last_id": str(rows[-1]["id"])})
         return rows
+
+    def _announce(self, events: list[dict[str, Any]]) -> None:
+        """Wake every listening process (PostgreSQL LISTEN/NOTIFY) once the events are committed.
+
+        Not sent inside the transaction: PostgreSQL serialises the commits of all transactions
+        that NOTIFY, which would cap the whole system at one commit at a time. A lost wake-up
+        costs latency only: listeners also poll the outbox.
+        """
+        if not events or self.db.backend != "postgresql":
+            return
+        try:
+            with self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("SELECT pg_notify(:channel, :last_id)"),
+                             {"channel": EVENT_NOTIFY_CHANNEL, "last_id": str(events[-1]["id"])})
+        except Exception:  # noqa: BLE001 - the events are committed; delivery falls back to polling
+            log.warning("could not NOTIFY %s; listeners will catch up by polling", EVENT_NOTIFY_CHANNEL)
 
     def _notify(self, events: list[dict[str, Any]]) -> None:
         if not events:

@@ -30,6 +30,9 @@ def document_hash(document: WorkflowDocument) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_WORKFLOW_CACHE: dict[tuple, d.Workflow] = {}
+
+
 class WorkflowService:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
@@ -121,8 +124,25 @@ class WorkflowService:
             return self._row(name_or_id).id
 
     def by_id(self, workflow_id: int) -> d.Workflow:
+        """The workflow as a domain value; cached per process, keyed by what changes on every edit.
+
+        Every claim, completion and transition needs it, and building it costs three queries and
+        hundreds of objects; checking that the cached copy is current costs one indexed lookup.
+        """
         with self.uow:
-            return workflow_from_row(self._row(workflow_id))
+            stamp = self.uow.session.execute(
+                select(WorkflowRow.version, WorkflowRow.content_hash, WorkflowRow.updated_at)
+                .where(WorkflowRow.id == int(workflow_id))).one_or_none()
+            if stamp is None:
+                raise NotFound("workflow", workflow_id)
+            key = (self.uow.db.url, int(workflow_id), *stamp)
+            cached = _WORKFLOW_CACHE.get(key)
+            if cached is None:
+                cached = workflow_from_row(self._row(workflow_id))
+                if len(_WORKFLOW_CACHE) > 256:
+                    _WORKFLOW_CACHE.clear()
+                _WORKFLOW_CACHE[key] = cached
+            return cached
 
     def list(self) -> list[dict]:
         with self.uow:
