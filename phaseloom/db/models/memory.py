@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from phaseloom.db.models.base import Base, utcnow
@@ -17,7 +17,11 @@ class TaskMemory(Base):
     """
 
     __tablename__ = "task_memories"
-    __table_args__ = (Index("ix_task_memories_project_phase", "project_id", "phase_id"),)
+    __table_args__ = (
+        Index("ix_task_memories_project_phase", "project_id", "phase_id"),
+        Index("ix_task_memories_unembedded", "project_id", "id",
+              sqlite_where=text("embedding IS NULL"), postgresql_where=text("embedding IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))

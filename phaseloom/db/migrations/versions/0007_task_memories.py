@@ -47,6 +47,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_task_memories")),
     )
     op.create_index("ix_task_memories_project_phase", "task_memories", ["project_id", "phase_id"])
+    # Finds the few memories still waiting for an embedding without scanning the table.
+    op.create_index("ix_task_memories_unembedded", "task_memories", ["project_id", "id"],
+                    sqlite_where=sa.text("embedding IS NULL"), postgresql_where=sa.text("embedding IS NULL"))
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "ALTER TABLE task_memories ADD COLUMN search_vector tsvector "
@@ -83,5 +86,6 @@ def downgrade() -> None:
         for trigger in ("insert", "delete", "update"):
             op.execute(f"DROP TRIGGER IF EXISTS task_memories_fts_{trigger}")
         op.execute("DROP TABLE IF EXISTS task_memories_fts")
+    op.drop_index("ix_task_memories_unembedded", table_name="task_memories")
     op.drop_index("ix_task_memories_project_phase", table_name="task_memories")
     op.drop_table("task_memories")
