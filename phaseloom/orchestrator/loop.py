@@ -149,6 +149,9 @@ class Orchestrator:
         """One round of housekeeping and dispatch; returns how many tasks were dispatched."""
         self._collect_finished()
         QueueService(self.uow()).reap_expired_leases()
+        from phaseloom.services.retries import RetryService
+
+        RetryService(self.uow()).fail_timed_out_tasks()  # a run past its timeout is a retryable failure
         AgentService(self.uow()).mark_stale_agents(self.config.stale_agent_seconds)
         if self.config.manage_tickets:
             self.progress_tickets()
