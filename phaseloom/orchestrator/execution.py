@@ -62,7 +62,7 @@ class TaskExecutor:
         try:
             workspace, workdir = self._workspace(task, agent_id)
             assignment = self._assignment(task, agent_id, workdir)
-            outcome = _run_safely(runtime, assignment)
+            outcome = _run_safely(self._runtime_for(task, runtime), assignment)
         except PhaseloomError as exc:  # e.g. the repository is unusable: a failure the queue can retry
             workspace, assignment = None, None
             outcome = RunOutcome(False, error=str(exc), error_class="workspace")
@@ -82,6 +82,15 @@ class TaskExecutor:
             ProgressService(self.uow()).on_task_completed(task_id, self.integration_path(task.project_id,
                                                                                         task.ticket_id))
         return outcome
+
+    def _runtime_for(self, task: Task, pool_runtime: Runtime) -> Runtime:
+        """A runtime declared in the workflow (per phase, or workflow-wide) wins over the pool's."""
+        if task.task_type == "validation":
+            return pool_runtime  # reviews stay with the validator pool's own runtime
+        from phaseloom.orchestrator.runtimes import configured_runtime
+        from phaseloom.services.workflows import WorkflowService
+
+        return configured_runtime(WorkflowService(self.uow()).by_id(task.workflow_id), task.phase_id) or pool_runtime
 
     def _settle(self, task: Task, agent_id: str, assignment: Assignment | None, outcome: RunOutcome) -> RunOutcome:
         if assignment is None:

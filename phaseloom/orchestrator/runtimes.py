@@ -41,3 +41,25 @@ def runtime_factory(db: Database, *, plan=None, command: str | None = None) -> C
         raise InvalidInput(f"unknown runtime {spec.runtime!r}; use scripted, command[:preset] or openai")
 
     return build
+
+
+def runtime_from_setting(setting) -> Runtime:
+    """The runtime a workflow file asks for: ``"command:<preset>"`` or ``{"command": <argv template>}``.
+
+    Declared per phase (``configuration.runtime``) or for the whole workflow (``settings.runtime``); it
+    wins over the runtime of the pool whose agent claimed the task.
+    """
+    from phaseloom.runtimes.command import CommandRuntime
+
+    if isinstance(setting, str) and setting.startswith("command:"):
+        return CommandRuntime(preset_name=setting.partition(":")[2])
+    if isinstance(setting, dict) and set(setting) <= {"command", "env"} and setting.get("command"):
+        return CommandRuntime(setting["command"], env=setting.get("env"))
+    raise InvalidInput(f"unknown runtime setting {setting!r}: use 'command:<preset>' or "
+                       "{command: [argv template…], env: {…}}")
+
+
+def configured_runtime(workflow, phase_id: str) -> Runtime | None:
+    """The runtime the workflow declares for ``phase_id``, or None to use the pool's."""
+    setting = workflow.phase(phase_id).configuration.extra.get("runtime") or workflow.settings.get("runtime")
+    return runtime_from_setting(setting) if setting else None
