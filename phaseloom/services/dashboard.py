@@ -133,7 +133,22 @@ class DashboardService:
                              "validator": r.validator_agent_id, "at": iso(r.reviewed_at or r.created_at)}
                             for r in ValidationService(self.uow).reviews(ticket_id=ticket_id)],
                 "tasks": [task_json(t) for t in QueueService(self.uow).list(ticket_id=ticket_id, limit=1000)],
+                "costs": self._ticket_costs(ticket_id),
             }
+
+    def _ticket_costs(self, ticket_id: int) -> list[dict[str, Any]]:
+        """What the ticket's model calls cost, per phase and model."""
+        from phaseloom.db.models.costs import CostRecord
+
+        rows = self.uow.session.execute(
+            select(CostRecord.phase_id, CostRecord.model, CostRecord.currency, func.sum(CostRecord.amount),
+                   func.sum(CostRecord.input_tokens), func.sum(CostRecord.output_tokens))
+            .where(CostRecord.ticket_id == ticket_id)
+            .group_by(CostRecord.phase_id, CostRecord.model, CostRecord.currency)
+            .order_by(CostRecord.phase_id, CostRecord.model))
+        return [{"phase_id": phase, "model": model, "currency": currency, "amount": float(amount or 0),
+                 "input_tokens": int(i or 0), "output_tokens": int(o or 0)}
+                for phase, model, currency, amount, i, o in rows]
 
     def artifact_text(self, ticket_id: int, artifact_id: int) -> dict[str, Any]:
         with self.uow:

@@ -10,7 +10,11 @@ from tests.web.demo import seed_demo
 
 
 def test_ui_endpoints_serve_the_demo(db):
+    from phaseloom.services.costs import CostService
+    from phaseloom.services.unit_of_work import UnitOfWork
+
     demo = seed_demo(db)
+    CostService(UnitOfWork(db)).record_usage(demo.running_task, None, "gpt-test", 1000, 500)
     app = create_app(db, Settings(database_url=db.url))
     with TestClient(app, headers={"Authorization": f"Bearer {demo.admin_token}"}) as client:
         page = client.get("/")
@@ -29,6 +33,8 @@ def test_ui_endpoints_serve_the_demo(db):
         ticket = client.get(f"/api/ui/tickets/{demo.testing_ticket}").json()
         assert [h["to_phase"] for h in ticket["history"]][-1] == "PHASE_TESTING"
         assert ticket["discoveries"][0]["type"] == "bug_found"
+        assert [(c["model"], c["input_tokens"], c["output_tokens"]) for c in ticket["costs"]] == [
+            ("gpt-test", 1000, 500)]
         assert client.get("/api/ui/agents").json()[0]["current_task"]["id"] == demo.running_task
         assert client.get("/api/ui/board", params={"project": "demo"},
                           headers={"Authorization": "Bearer wrong.token"}).status_code == 401

@@ -65,6 +65,9 @@ function render(page) {
       page.discoveries.map((d) => [d.type, d.description, d.source_phase_id || "", d.spawn_phase_id || "", d.status]))),
     section("Validation reviews", "h-reviews", table("Reviews", ["Task", "Iteration", "State", "Feedback", "Validator"],
       page.reviews.map((r) => [r.task_id ? `#${r.task_id}` : "", String(r.iteration), r.state, r.feedback, r.validator || ""]))),
+    section("Costs", "h-costs", page.costs.length ? table("Costs", ["Phase", "Model", "Tokens in / out", "Amount"],
+      page.costs.map((c) => [c.phase_id, c.model, `${c.input_tokens} / ${c.output_tokens}`,
+        `${c.amount.toFixed(4)} ${c.currency}`])) : el("p", {}, "No model calls recorded for this ticket.")),
     section("Artifacts", "h-artifacts", table("Artifacts", ["Path", "Phase", "Type", "Size"],
       page.artifacts.map((a) => [artifactButton(a), a.phase_id, a.type, `${a.size} B`])),
       el("div", { id: "artifact-view", hidden: true })));
