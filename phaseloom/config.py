@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         default_factory=lambda: {"default": ModelPrice()},
         description="model name -> price per million input/output tokens; 'default' for any other model")
     currency: str = Field(default="USD", description="the currency of pricing, cost records and budgets")
+    guardian_interval_seconds: float = Field(default=60.0, ge=0, description="seconds between Guardian rounds; 0 disables")
+    guardian_judge_base_url: str = Field(default="", description="OpenAI-compatible endpoint of the Guardian's LLM judge")
+    guardian_judge_model: str = Field(default="", description="model the Guardian's LLM judge asks")
+    guardian_judge_api_key: str = Field(default="", description="bearer token for the Guardian's judge endpoint")
 
     @classmethod
     def settings_customise_sources(

@@ -61,6 +61,9 @@ app.add_typer(_memory_cli.app, name="memory")
 from phaseloom.cli import costs as _costs_cli  # noqa: E402
 
 _costs_cli.register(app)
+from phaseloom.cli import guardian as _guardian_cli  # noqa: E402
+
+_guardian_cli.register(app)
 
 
 def main() -> None:

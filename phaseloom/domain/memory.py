@@ -55,3 +55,23 @@ def keyword_terms(query: str, limit: int = 24) -> list[str]:
         if word not in _STOP:
             seen.setdefault(word, None)
     return list(seen)[:limit]
+
+
+def affordable_terms(terms: Sequence[str], counts: Sequence[int], budget: int) -> list[str]:
+    """The query words worth an OR query, given how many documents each matches (counts may be capped).
+
+    Rarest first, words are kept while the documents they match add up to at most ``budget``; the
+    rarest matching word is always kept. Common words add little to a bm25 / IDF ranking but most of
+    its cost (an OR over them touches tens of thousands of rows), so dropping them keeps the top of
+    the ranking while bounding the work. Words matching nothing are dropped. Query order is kept.
+    """
+    kept: set[str] = set()
+    spent = 0
+    for term, count in sorted(zip(terms, counts), key=lambda pair: pair[1]):
+        if count <= 0:
+            continue
+        if kept and spent + count > budget:
+            break
+        kept.add(term)
+        spent += count
+    return [t for t in terms if t in kept]

@@ -85,7 +85,8 @@ class PhaseloomTools(MemoryTools):
         if task is None:
             return out.MyTaskResult(task=None, claimed_now=False, message="no task is ready for you; ask again later")
         verb = "claimed" if claimed_now else "you already hold"
-        return out.MyTaskResult(task=_task(task), claimed_now=claimed_now, message=f"{verb} task {task.id}")
+        return out.MyTaskResult(task=_task(task), claimed_now=claimed_now, message=f"{verb} task {task.id}",
+                                steering_notes=self._steering_notes())
 
     def get_phase_instructions(self, task_id: TaskId = None) -> out.PhaseInstructions:
         """Read what your task's phase expects: prompt, done definitions, expected outputs, next steps."""
@@ -96,7 +97,13 @@ class PhaseloomTools(MemoryTools):
             description=phase.description, prompt=phase.phase_prompt, done_definitions=list(phase.done_definitions),
             expected_outputs=[{"type": o.type, "pattern": o.pattern, "required": o.required}
                               for o in phase.expected_outputs],
-            next_steps=list(phase.next_steps_guide), allowed_transitions=found.allowed_transitions, text=found.text)
+            next_steps=list(phase.next_steps_guide), allowed_transitions=found.allowed_transitions, text=found.text,
+            steering_notes=self._steering_notes())
+
+    def _steering_notes(self) -> list[str]:
+        from phaseloom.services.guardian import GuardianService
+
+        return GuardianService(self._uow(), settings=self.settings, judge=False).deliver_notes(current_agent_id())
 
     def complete_task(self, result: Annotated[str, Field(description="what you did, in a few sentences")],
                       artifacts: Annotated[list[str], Field(description="paths of files you produced")] = [],  # noqa: B006

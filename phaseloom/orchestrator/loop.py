@@ -65,6 +65,7 @@ class OrchestratorConfig:
     stale_agent_seconds: float = 120.0
     grace_seconds: float = 30.0
     diagnose_every_seconds: float = 300.0  # 0: never look for stuck tickets from the loop
+    guardian_interval_seconds: float | None = None  # None: from settings; 0: no Guardian rounds
     manage_tickets: bool = True
     workspace_root: Path | None = None
     log_dir: Path = Path(".phaseloom/logs")
@@ -86,6 +87,7 @@ class Orchestrator:
         self._checked: dict[int, tuple] = {}
         self._last_heartbeat = 0.0
         self._last_diagnosis = time.monotonic()
+        self._last_guardian = time.monotonic()
         size = sum(p.size for p in config.pools)
         self._pool = ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix="phaseloom-agent")
         self.executor = TaskExecutor(db, config)
@@ -156,6 +158,7 @@ class Orchestrator:
         if self.config.manage_tickets:
             self.progress_tickets()
             self._diagnose_now_and_then()
+            self._guard_now_and_then()
         if time.monotonic() - self._last_heartbeat > self.config.stale_agent_seconds / 4:
             for agent_id in list(self._agents):
                 AgentService(self.uow()).heartbeat(agent_id)
@@ -170,6 +173,20 @@ class Orchestrator:
         from phaseloom.services.diagnostics import DiagnosticsService
 
         DiagnosticsService(self.uow()).diagnose(project_id=self.config.project_id)
+
+    def _guard_now_and_then(self) -> None:
+        from phaseloom.config import get_settings
+        from phaseloom.services.guardian import GuardianService
+
+        every = self.config.guardian_interval_seconds
+        every = get_settings().guardian_interval_seconds if every is None else every
+        if not every or time.monotonic() - self._last_guardian < every:
+            return
+        self._last_guardian = time.monotonic()
+        try:
+            GuardianService(self.uow(), log_dir=self.config.log_dir).assess_running()
+        except Exception:  # noqa: BLE001 - a Guardian failure must not stop the loop that runs the work
+            log.exception("Guardian round failed")
 
     def _dispatch(self) -> int:
         dispatched = 0

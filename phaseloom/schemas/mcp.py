@@ -80,6 +80,7 @@ class MyTaskResult(BaseModel):
     task: TaskInfo | None = Field(description="the agent's current task, or null when the queue had nothing for it")
     claimed_now: bool = Field(description="true when this call claimed the task")
     message: str
+    steering_notes: list[str] = Field(default_factory=list, description="Guardian notes for you; each shown once")
 
 
 class PhaseInstructions(BaseModel):
@@ -94,6 +95,7 @@ class PhaseInstructions(BaseModel):
     next_steps: list[str]
     allowed_transitions: list[str]
     text: str = Field(description="the same instructions rendered as one Markdown document")
+    steering_notes: list[str] = Field(default_factory=list, description="Guardian notes for you; each shown once")
 
 
 class TicketInfo(BaseModel):

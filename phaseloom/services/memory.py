@@ -17,13 +17,16 @@ from phaseloom.db.models import Task
 from phaseloom.db.models.base import utcnow
 from phaseloom.db.models.memory import TaskMemory
 from phaseloom.domain.errors import InvalidInput, NotFound
-from phaseloom.domain.memory import NEAR_DUPLICATE_COSINE, MemoryType, keyword_terms, reciprocal_rank_fusion
+from phaseloom.domain.memory import (NEAR_DUPLICATE_COSINE, MemoryType, affordable_terms, keyword_terms,
+                                     reciprocal_rank_fusion)
 from phaseloom.services.embeddings import Embedder, default_embedder, from_blob, to_blob
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.vector_index import MemoryFilter, VectorIndex, index_for
 
 SearchMode = Literal["hybrid", "semantic", "keyword"]
 CANDIDATES = 50
+# Rows a keyword OR query may match before its commonest words are left out.
+KEYWORD_BUDGET = 5000
 _UNSET = object()
 
 
@@ -46,7 +49,8 @@ class MemoryService:
                  index: VectorIndex | None = None) -> None:
         self.uow = uow
         self.embedder: Embedder | None = default_embedder() if embedder is _UNSET else embedder  # type: ignore
-        self.index = index or index_for(uow.db.url)
+        # Not ``index or …``: an empty index has length 0 and would be swapped for the shared one.
+        self.index = index if index is not None else index_for(uow.db.url)
 
     # -- saving ------------------------------------------------------------------
     def save_memory(self, content: str, memory_type: str, *, defer_embedding: bool = False,
@@ -189,13 +193,22 @@ class MemoryService:
         return [i for i, _ in self.index.search(vector, flt, n)]
 
     def keyword_ranking(self, query: str, flt: MemoryFilter, n: int = CANDIDATES) -> list[int]:
+        """Ids ranked by words: bm25 on SQLite, IDF-weighted match then ts_rank on PostgreSQL.
+
+        Only the rarer query words go into the OR query (see ``affordable_terms``): a word that
+        thousands of memories contain barely moves a bm25 / IDF ranking but dominates its cost.
+        """
         terms = keyword_terms(query)
+        if not terms:
+            return []
+        counts = dict(zip(terms, self._term_counts(terms)))
+        terms = affordable_terms(terms, list(counts.values()), KEYWORD_BUDGET)
         if not terms:
             return []
         where, params = _filter_sql(flt)
         params["n"] = n
         if self.uow.backend == "postgresql":
-            return self._postgres_keyword_ranking(terms, where, params)
+            return self._postgres_keyword_ranking(terms, counts, where, params)
         params["q"] = " OR ".join(f'"{t}"' for t in terms)
         params["k"] = n * 4
         # FTS5 ranks fastest on its own (ORDER BY rank LIMIT k keeps a small heap); filters are
@@ -211,17 +224,41 @@ class MemoryService:
                 f"WHERE task_memories_fts MATCH :q{where} ORDER BY bm25(task_memories_fts), m.id LIMIT :n")
         return [row[0] for row in self.uow.session.execute(text(full), params)]
 
-    def _postgres_keyword_ranking(self, terms: list[str], where: str, params: dict) -> list[int]:
-        """ts_rank knows nothing of how rare a word is (bm25 does), so weight each matched word by
-        its inverse document frequency, counted through the GIN index, and break ties by ts_rank."""
+    def _term_counts(self, terms: list[str]) -> list[int]:
+        """How many memories (in all projects, as bm25 counts them) contain each word, capped just
+        above the budget: a capped count stops reading the index early."""
         session = self.uow.session
+        params = {f"t{i}": (t if self.uow.backend == "postgresql" else f'"{t}"') for i, t in enumerate(terms)}
+        params["cap"] = KEYWORD_BUDGET + 1
+        if self.uow.backend == "postgresql":
+            count = ("(SELECT count(*) FROM (SELECT 1 FROM task_memories WHERE search_vector @@ "
+                     "to_tsquery('english', :t{i}) LIMIT :cap) c)")
+            # With a LIMIT the planner prefers a sequential scan that stops early; for a common
+            # word that reads most of the table, the GIN index is far cheaper.
+            session.execute(text("SELECT set_config('enable_seqscan', 'off', true)"))
+        else:
+            count = ("(SELECT count(*) FROM (SELECT 1 FROM task_memories_fts WHERE task_memories_fts "
+                     "MATCH :t{i} LIMIT :cap))")
+        try:
+            row = session.execute(text("SELECT " + ", ".join(count.format(i=i) for i in range(len(terms)))),
+                                  params).one()
+        finally:
+            if self.uow.backend == "postgresql":
+                session.execute(text("SELECT set_config('enable_seqscan', 'on', true)"))
+        return [int(c) for c in row]
+
+    def _postgres_keyword_ranking(self, terms: list[str], counts: dict[str, int], where: str,
+                                  params: dict) -> list[int]:
+        """ts_rank knows nothing of how rare a word is (bm25 does), so weight each matched word by
+        its inverse document frequency and break ties by ts_rank."""
+        session = self.uow.session
+        # The table's size from its id range: exact unless rows were deleted, and free (count(*)
+        # reads the whole table); like bm25 on SQLite, frequencies are table-wide.
+        total = max(int(session.scalar(text("SELECT coalesce(max(id) - min(id) + 1, 1) FROM task_memories"))),
+                    max(counts.values()), 1)
         term_params = {f"t{i}": t for i, t in enumerate(terms)}
-        counts = session.execute(text("SELECT " + ", ".join(
-            f"(SELECT count(*) FROM task_memories m WHERE m.search_vector @@ to_tsquery('english', :t{i}){where})"
-            for i in range(len(terms))) + f", (SELECT count(*) FROM task_memories m WHERE true{where})"),
-            {**params, **term_params}).one()
-        total = max(int(counts[-1]), 1)
-        weights = {f"w{i}": math.log(1 + (total - c + 0.5) / (c + 0.5)) for i, c in enumerate(counts[:-1])}
+        weights = {f"w{i}": math.log(1 + (total - counts[t] + 0.5) / (counts[t] + 0.5))
+                   for i, t in enumerate(terms)}
         score = " + ".join(f"CASE WHEN m.search_vector @@ to_tsquery('english', :t{i}) THEN :w{i} ELSE 0 END"
                            for i in range(len(terms)))
         sql = ("SELECT m.id FROM task_memories m, to_tsquery('english', :q) q "

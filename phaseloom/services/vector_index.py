@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from phaseloom.db.models.memory import TaskMemory
@@ -45,6 +45,9 @@ class VectorIndex:
         """Load rows added since the last sync; return how many were added."""
         added = 0
         with self._lock:
+            newest = session.scalar(select(func.max(TaskMemory.id))) or 0
+            if newest < self._last_id:  # the table was emptied or restored: start again
+                self._reset()
             while True:
                 rows = session.execute(
                     select(TaskMemory.id, TaskMemory.embedding, TaskMemory.project_id, TaskMemory.ticket_id,
@@ -58,6 +61,15 @@ class VectorIndex:
                 added += len(rows)
                 if len(rows) < batch:
                     return added
+
+    def _reset(self) -> None:
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._vectors = np.zeros((0, self.dimensions), dtype=np.float32)
+        self._projects = np.zeros(0, dtype=np.int64)
+        self._tickets = np.zeros(0, dtype=np.int64)
+        self._phases = np.zeros(0, dtype=object)
+        self._types = np.zeros(0, dtype=object)
+        self._last_id = 0
 
     def _append(self, rows) -> None:
         vectors = np.frombuffer(b"".join(r.embedding for r in rows), dtype=np.float32).reshape(len(rows), -1)

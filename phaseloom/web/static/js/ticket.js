@@ -68,6 +68,9 @@ function render(page) {
     section("Costs", "h-costs", page.costs.length ? table("Costs", ["Phase", "Model", "Tokens in / out", "Amount"],
       page.costs.map((c) => [c.phase_id, c.model, `${c.input_tokens} / ${c.output_tokens}`,
         `${c.amount.toFixed(4)} ${c.currency}`])) : el("p", {}, "No model calls recorded for this ticket.")),
+    section("Guardian", "h-guardian", table("Guardian assessments", ["When", "Task", "Agent", "Score", "Judge", "Intervention", "Reasons"],
+      (page.guardian || []).map((g) => [when(g.at), `#${g.task_id}`, g.agent_id, g.score.toFixed(2), g.judge,
+        g.intervention, el("ul", {}, g.reasons.map((r) => el("li", {}, r)))]))),
     section("Artifacts", "h-artifacts", table("Artifacts", ["Path", "Phase", "Type", "Size"],
       page.artifacts.map((a) => [artifactButton(a), a.phase_id, a.type, `${a.size} B`])),
       el("div", { id: "artifact-view", hidden: true })));
