@@ -22,16 +22,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class LiveServer:
-    """``create_app(db, settings)`` served by uvicorn in a background thread."""
+class ThreadedServer:
+    """Any ASGI app served by uvicorn on 127.0.0.1 (a free port) in a background thread.
 
-    def __init__(self, db, **settings) -> None:
-        self.settings = Settings(database_url=db.url, **settings)
-        self.app = create_app(db, self.settings)
+    ``url`` is the base URL plus ``path`` (``/mcp`` for the MCP tests, nothing for the others).
+    """
+
+    def __init__(self, app, *, path: str = "") -> None:
+        self.app = app
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="on"))
+        self.path = path
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     @property
@@ -39,12 +42,16 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def url(self) -> str:
+        return self.http + self.path
+
+    @property
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self):
         self.thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 15
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("uvicorn did not start")
@@ -55,6 +62,14 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(10)
         self.sock.close()
+
+
+class LiveServer(ThreadedServer):
+    """``create_app(db, settings)`` served by uvicorn in a background thread."""
+
+    def __init__(self, db, **settings) -> None:
+        self.settings = Settings(database_url=db.url, **settings)
+        super().__init__(create_app(db, self.settings))
 
 
 def start_serve(db_url: str, ports: list[int], home, **env) -> list[subprocess.Popen]:

@@ -5,19 +5,12 @@ Workers in PHASE_REQUIREMENTS may not move tickets or submit validations (deny w
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import threading
-import time
 from dataclasses import dataclass
 
-import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 
+from phaseloom.api.app import create_app
 from phaseloom.config import Settings
 from phaseloom.db.models import SystemEvent
 from phaseloom.schemas.mcp import McpPolicySpec
@@ -25,6 +18,7 @@ from phaseloom.services.auth import AuthService
 from phaseloom.services.mcp_policies import McpPolicyService
 from phaseloom.services.queue import QueueService
 from phaseloom.services.tickets import TicketService
+from tests.api.live_server import ThreadedServer
 
 ALL_TOOLS = {"get_my_task", "get_phase_instructions", "create_task", "change_ticket_status", "report_discovery",
              "complete_task", "fail_task", "heartbeat", "submit_validation", "tick_done_definition", "get_ticket",
@@ -67,66 +61,8 @@ def denied_events(uow) -> list[SystemEvent]:
         return list(uow.session.scalars(select(SystemEvent).where(SystemEvent.event_type == "mcp.tool_denied")))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ServerThread:
-    """uvicorn serving an ASGI app on 127.0.0.1 in a background thread."""
-
-    def __init__(self, app) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
-    def __enter__(self) -> "ServerThread":
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture
 def mcp_http(db):
-    """The MCP server over streamable HTTP at ``/mcp`` on 127.0.0.1 (the FastAPI app when it exists)."""
-    settings = Settings(database_url=db.url)
-    try:
-        from phaseloom.api.app import create_app
-    except ImportError:
-        from phaseloom.mcp.http import mcp_asgi_app
-
-        app = mcp_asgi_app(db, settings)
-    else:
-        app = create_app(db, settings)
-    with ServerThread(app) as server:
+    """The MCP server over streamable HTTP at ``/mcp`` of the app, on 127.0.0.1."""
+    with ThreadedServer(create_app(db, Settings(database_url=db.url)), path="/mcp") as server:
         yield server
-
-
-def start_serve(db_url: str, port: int, home) -> subprocess.Popen:
-    """``phaseloom serve`` as its own process; returns once it answers /api/health."""
-    env = {**os.environ, "PHASELOOM_DATABASE_URL": db_url, "PHASELOOM_HOME": str(home)}
-    proc = subprocess.Popen([sys.executable, "-m", "phaseloom.cli.app", "serve", "--port", str(port)], env=env,
-                            cwd=str(home), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"serve did not start: {proc.stderr.read().decode()[-2000:]}")

@@ -12,7 +12,8 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from phaseloom.services.queue import QueueService
 from phaseloom.services.ticket_comments import TicketCommentService
-from tests.mcp.conftest import ALL_TOOLS, DENIED_IN_REQUIREMENTS, denied_events, free_port, start_serve
+from tests.api.live_server import free_port, start_serve, stop
+from tests.mcp.conftest import ALL_TOOLS, DENIED_IN_REQUIREMENTS, denied_events
 
 
 def client_for(url: str, token: str) -> Client:
@@ -114,7 +115,7 @@ def test_http_without_a_valid_agent_token_is_401(mcp_http, scene):
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_phaseloom_serve_subprocess_serves_mcp(db_url, scene, uow, tmp_path):
     port = free_port()
-    proc = start_serve(db_url, port, tmp_path)
+    proc = start_serve(db_url, [port], tmp_path)[0]
     try:
         async def session():
             async with client_for(f"http://127.0.0.1:{port}/mcp", scene.token) as client:
@@ -125,8 +126,7 @@ def test_phaseloom_serve_subprocess_serves_mcp(db_url, scene, uow, tmp_path):
 
         claimed, tools, done = asyncio.run(session())
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop(proc)
     assert claimed.structured_content["task"]["id"] == scene.task_id
     assert tools == ALL_TOOLS - DENIED_IN_REQUIREMENTS
     assert not done.is_error and QueueService(uow).get(scene.task_id).status == "completed"

@@ -12,7 +12,7 @@ import pytest
 
 from phaseloom.db.engine import Database
 from tests.conftest import service_unavailable
-from tests.web.demo import CHROMIUM, CHROMIUM_ARGS, UiServer, seed_demo
+from tests.web.demo import CHROMIUM, CHROMIUM_ARGS, seed_demo, ui_server
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +36,7 @@ def site(sqlite_template, tmp_path):
     shutil.copy(sqlite_template, path)
     db = Database.connect(f"sqlite:///{path}")
     demo = seed_demo(db)
-    with UiServer(db) as server:
+    with ui_server(db) as server:
         yield server, demo, db
     db.dispose()
 

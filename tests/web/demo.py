@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from dataclasses import dataclass
 
-import uvicorn
 
 from phaseloom.api.app import create_app
 from phaseloom.config import Settings
@@ -21,6 +17,7 @@ from phaseloom.services.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
+from tests.api.live_server import ThreadedServer
 
 
 @dataclass
@@ -61,30 +58,9 @@ def seed_demo(db: Database) -> Demo:
     return Demo(admin, project.id, login.id, search.id, test.id, discovery.spawned_task_ids[0])
 
 
-class UiServer:
+def ui_server(db: Database) -> ThreadedServer:
     """``create_app`` served by uvicorn on 127.0.0.1 in a background thread."""
-
-    def __init__(self, db: Database) -> None:
-        self.app = create_app(db, Settings(database_url=db.url, ws_heartbeat_seconds=5))
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self) -> "UiServer":
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
+    return ThreadedServer(create_app(db, Settings(database_url=db.url, ws_heartbeat_seconds=5)))
 
 
 CHROMIUM = "/usr/bin/chromium"
