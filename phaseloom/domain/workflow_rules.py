@@ -13,6 +13,14 @@ from phaseloom.domain.phases import BLOCKED_PHASE, Workflow, WorkflowMode
 FieldPath = tuple[str | int, ...]
 
 
+def dotted(path: FieldPath) -> str:
+    """A field path as people read it: ``("phases", 2, "id")`` → ``phases[2].id``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 def lint_workflow(workflow: Workflow) -> list[tuple[FieldPath, str]]:
     """Every problem with ``workflow``, in document order. Linear in the size of the workflow."""
     problems: list[tuple[FieldPath, str]] = []

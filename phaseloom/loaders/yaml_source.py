@@ -13,6 +13,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from phaseloom.domain.errors import WorkflowInvalid, WorkflowProblem
+from phaseloom.domain.workflow_rules import dotted
 
 MAX_FILE_BYTES = 512 * 1024  # real workflows are a few KB; parsing costs ~7 µs per byte
 MAX_ALIASES = 100
@@ -116,13 +117,6 @@ def line_of(data: Any, path: tuple) -> int | None:
     if line is None and hasattr(data, "lc"):
         line = data.lc.line + 1
     return line
-
-
-def dotted(path: tuple) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 Location = tuple[str, "int | None", str]

@@ -12,7 +12,7 @@ from phaseloom.db.mapping import phase_to_row_values, workflow_from_row
 from phaseloom.db.models import BoardColumnRow, PhaseRow, Project, Task, Ticket, WorkflowRow
 from phaseloom.domain import phases as d
 from phaseloom.domain.errors import Conflict, NotFound, WorkflowInvalid, WorkflowProblem
-from phaseloom.domain.workflow_rules import lint_workflow
+from phaseloom.domain.workflow_rules import dotted, lint_workflow
 from phaseloom.schemas.workflow import WorkflowDocument
 from phaseloom.services.unit_of_work import UnitOfWork
 
@@ -44,7 +44,7 @@ class WorkflowService:
         :class:`Conflict` when the name exists with other content and ``overwrite`` is off.
         """
         workflow = document.to_domain()
-        problems = [WorkflowProblem(msg, field=_dotted(path), file=source) for path, msg in lint_workflow(workflow)]
+        problems = [WorkflowProblem(msg, field=dotted(path), file=source) for path, msg in lint_workflow(workflow)]
         if problems:
             raise WorkflowInvalid(problems)
         digest = document_hash(document)
@@ -174,10 +174,3 @@ class WorkflowService:
         if row is None:
             raise NotFound("workflow", name_or_id)
         return row
-
-
-def _dotted(path: tuple) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
