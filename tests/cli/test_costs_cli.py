@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -16,15 +13,7 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.db.models.costs import CostRecord
 from phaseloom.services.costs import CostService
 from phaseloom.services.unit_of_work import UnitOfWork
-
-
-def run(tmp_path, *args, check=True):
-    env = {**os.environ, "PHASELOOM_DATABASE_URL": f"sqlite:///{tmp_path}/p.db", "COLUMNS": "200"}
-    proc = subprocess.run([sys.executable, "-m", "phaseloom.cli.app", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
-    return proc
+from tests.cli.support import run
 
 
 def test_costs_by_group_and_window_budgets_and_stats(tmp_path):

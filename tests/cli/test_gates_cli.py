@@ -3,20 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 from tests.services.test_gates import REQUIREMENTS
-
-
-def run(tmp_path, *args, check=True):
-    env = {**os.environ, "PHASELOOM_DATABASE_URL": f"sqlite:///{tmp_path}/p.db", "COLUMNS": "200"}
-    proc = subprocess.run([sys.executable, "-m", "phaseloom.cli.app", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
-    return proc
+from tests.cli.support import run
 
 
 def test_gate_check_discovery_and_graph(tmp_path):

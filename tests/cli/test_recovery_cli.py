@@ -5,9 +5,6 @@ The set-up happens in-process on the same SQLite file; only the commands under t
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -21,20 +18,12 @@ from phaseloom.services.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
+from tests.cli.support import run
 
 HUNT = {"name": "hunt", "mode": "free_form",
         "settings": {"has_result": True, "on_result_found": "stop_all", "result_criteria": "names the cause"},
         "phases": [{"id": "PHASE_SEARCH", "sequence_order": 0},
                    {"id": "PHASE_DONE", "sequence_order": 1, "is_terminal": True}]}
-
-
-def run(tmp_path, *args, check=True):
-    env = {**os.environ, "PHASELOOM_DATABASE_URL": f"sqlite:///{tmp_path}/p.db", "COLUMNS": "200"}
-    proc = subprocess.run([sys.executable, "-m", "phaseloom.cli.app", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
-    return proc
 
 
 @pytest.fixture
