@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from phaseloom.domain.costs import UsageReport
+from phaseloom.domain.resources import ResourceUsage
 from phaseloom.domain.tasks import ACTIVE_STATUSES
 from phaseloom.services.unit_of_work import UnitOfWork
 
@@ -57,6 +58,8 @@ class RunOutcome:
     usage: dict[str, int] = field(default_factory=dict)
     # Priced into cost records by settle() (see phaseloom.domain.costs for the line agents print).
     usage_reports: list[UsageReport] = field(default_factory=list)
+    # CPU time and peak memory of the agent's process, for runtimes that run one (stored by settle()).
+    resources: ResourceUsage | None = None
     reported_by_agent: bool = False
     final_status: str | None = None
 
@@ -89,6 +92,10 @@ def settle(uow: UnitOfWork, assignment: Assignment, outcome: RunOutcome) -> RunO
             from phaseloom.services.costs import CostService
 
             CostService(uow).record_reports(task.id, assignment.agent_id, outcome.usage_reports)
+        if outcome.resources is not None:
+            from phaseloom.services.baselines import BaselineService
+
+            BaselineService(uow).record_resources(task.id, assignment.agent_id, assignment.attempt, outcome.resources)
         if task.status not in _ACTIVE:
             outcome.reported_by_agent = True
             outcome.final_status = task.status

@@ -7,6 +7,10 @@ instructions), ``{prompt_file}`` (the same, in a file), ``{workdir}``, ``{run_di
 one argument, whatever spaces it holds. Output goes to the task's log; the exit code decides
 completion, unless the agent already reported through the API or MCP (then that result wins,
 see :func:`phaseloom.runtimes.base.settle`).
+
+The agent is reaped with ``os.wait4``, so the outcome carries the CPU time and peak memory of
+exactly that process (and of the children it waited for; detached descendants are not counted).
+Where ``os.wait4`` does not exist the outcome says the figures were not measurable.
 """
 
 from __future__ import annotations
@@ -15,17 +19,21 @@ import os
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from phaseloom.domain.costs import UsageReport, parse_usage_lines
 from phaseloom.domain.errors import InvalidInput
+from phaseloom.domain.resources import ResourceUsage, from_rusage
 from phaseloom.runtimes.base import Assignment, RunOutcome
 from phaseloom.runtimes.presets import RenderedConfig, preset
 
 TICK_SECONDS = 10.0
 KILL_GRACE_SECONDS = 5.0
 _LOG_TAIL = 2000
+_POLL_MAX_SECONDS = 0.05
+_CAN_MEASURE = hasattr(os, "wait4")
 
 
 class _Values(dict):
@@ -94,42 +102,77 @@ class CommandRuntime:
             except PermissionError:
                 return RunOutcome(False, error=f"agent command {argv[0]!r} is not executable",
                                   error_class="not_found", retryable=False)
-            code = self._wait(proc, assignment)
-        tail = _tail(assignment.log_path)
-        if code is None:
-            return RunOutcome(False, error=f"the agent ran longer than {assignment.timeout_seconds:g}s and was stopped",
-                              error_class="timeout", summary=tail)
-        if code == 0:
-            return RunOutcome(True, summary=tail or "the agent finished", exit_code=0)
-        return RunOutcome(False, error=f"the agent exited with code {code}: {tail[-500:]}", error_class="exit_code",
-                          exit_code=code, summary=tail)
+            code, resources = self._wait(proc, assignment)
+        outcome = _outcome(code, assignment, _tail(assignment.log_path))
+        outcome.resources = resources
+        return outcome
 
-    def _wait(self, proc: subprocess.Popen, assignment: Assignment) -> int | None:
-        """The exit code, or None when the run timed out (the process group is then killed)."""
+    def _wait(self, proc: subprocess.Popen, assignment: Assignment) -> tuple[int | None, ResourceUsage]:
+        """The exit code (None when the run timed out and its process group was killed) and what it used."""
         deadline = time.monotonic() + assignment.timeout_seconds
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                _stop(proc)
-                return None
+                return None, _stop(proc)
             try:
-                return proc.wait(timeout=min(TICK_SECONDS, remaining))
+                return _reap(proc, min(TICK_SECONDS, remaining))
             except subprocess.TimeoutExpired:
                 if assignment.on_tick:
                     assignment.on_tick()
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, None)):
+def _outcome(code: int | None, assignment: Assignment, tail: str) -> RunOutcome:
+    if code is None:
+        return RunOutcome(False, error=f"the agent ran longer than {assignment.timeout_seconds:g}s and was stopped",
+                          error_class="timeout", summary=tail)
+    if code == 0:
+        return RunOutcome(True, summary=tail or "the agent finished", exit_code=0)
+    return RunOutcome(False, error=f"the agent exited with code {code}: {tail[-500:]}", error_class="exit_code",
+                      exit_code=code, summary=tail)
+
+
+def _reap(proc: subprocess.Popen, timeout: float | None) -> tuple[int, ResourceUsage]:
+    """Wait for the agent like ``proc.wait`` (raising TimeoutExpired), but through ``os.wait4``.
+
+    ``getrusage(RUSAGE_CHILDREN)`` would mix in every other child this process reaped meanwhile
+    (parallel agents, git); ``wait4`` reports this child alone.
+    """
+    if not _CAN_MEASURE:
+        return proc.wait(timeout=timeout), ResourceUsage.unmeasured(f"os.wait4 is not available on {sys.platform}")
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.0005
+    while True:
         try:
-            os.killpg(proc.pid, sig)
+            pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere (SIGCHLD ignored): as Popen.wait, call it exit 0
+            proc.returncode = 0
+            return 0, ResourceUsage.unmeasured("the agent was reaped before the runtime could measure it")
+        if pid == proc.pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+            return proc.returncode, from_rusage(rusage, sys.platform)
+        if deadline is not None and time.monotonic() >= deadline:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        time.sleep(delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, _POLL_MAX_SECONDS)
+
+
+def _stop(proc: subprocess.Popen) -> ResourceUsage:
+    """Stop the agent: SIGTERM, then SIGKILL after a grace period; what it used until then."""
+    _signal(proc, signal.SIGTERM)
+    try:
+        return _reap(proc, KILL_GRACE_SECONDS)[1]
+    except subprocess.TimeoutExpired:
+        _signal(proc, signal.SIGKILL)
+        return _reap(proc, None)[1]
+
+
+def _signal(proc: subprocess.Popen, sig: int) -> None:
+    # Its process group, and the agent itself in case it left the group (its pid is ours until reaped).
+    for send in (os.killpg, os.kill):
+        try:
+            send(proc.pid, sig)
         except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+            pass
 
 
 def _usage_reports(path: Path, offset: int) -> list[UsageReport]:

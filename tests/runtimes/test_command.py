@@ -133,3 +133,60 @@ def test_what_the_agent_reported_wins_over_the_exit_code(uow, db_url, claimed, t
     outcome = settle(uow, assignment, runtime.run(assignment))
     assert outcome.reported_by_agent and outcome.final_status == "completed"
     assert QueueService(uow).get(task.id).result["summary"] == "done through the service"
+
+
+HUNGRY_AGENT = """
+import time
+block = bytearray(96 * 1024 * 1024)  # zero pages cost nothing until written: touch every one
+for i in range(0, len(block), 4096):
+    block[i] = 1
+end = time.process_time() + 0.4
+while time.process_time() < end:
+    pass
+"""
+
+
+def test_the_agents_cpu_time_and_peak_memory_are_recorded_with_its_run(uow, claimed, tmp_path):
+    from sqlalchemy import select
+
+    from phaseloom.db.models.resources import RunResources
+
+    task, agent = claimed
+    (tmp_path / "wt").mkdir()
+    assignment = make_assignment(task, agent, tmp_path / "wt", attempt=2)
+    outcome = settle(uow, assignment, CommandRuntime([sys.executable, "-c", HUNGRY_AGENT]).run(assignment))
+    assert outcome.completed
+    with uow:
+        [row] = uow.session.scalars(select(RunResources).where(RunResources.task_id == task.id)).all()
+        assert (row.agent_id, row.attempt, row.unmeasured_reason) == (agent.id, 2, "")
+        # The busy loop alone is 0.4 s of CPU; the touched block alone is 96 MiB resident.
+        assert 0.4 <= row.cpu_seconds < 10
+        assert 96 * 1024 <= row.peak_memory_kib < 1024 * 1024
+
+
+def test_a_stopped_agent_is_still_measured(claimed, tmp_path):
+    task, agent = claimed
+    (tmp_path / "wt").mkdir()
+    assignment = make_assignment(task, agent, tmp_path / "wt", timeout_seconds=1.0)
+    burn = "import time\nwhile True: time.process_time()"
+    outcome = CommandRuntime([sys.executable, "-c", burn]).run(assignment)
+    assert outcome.error_class == "timeout"
+    assert outcome.resources.cpu_seconds > 0.3 and outcome.resources.peak_memory_kib > 0
+
+
+def test_without_wait4_nothing_is_measured_and_the_run_says_so(uow, claimed, tmp_path, monkeypatch):
+    from sqlalchemy import select
+
+    from phaseloom.db.models.resources import RunResources
+    from phaseloom.runtimes import command
+
+    monkeypatch.setattr(command, "_CAN_MEASURE", False)  # as on a platform without os.wait4
+    task, agent = claimed
+    (tmp_path / "wt").mkdir()
+    assignment = make_assignment(task, agent, tmp_path / "wt")
+    outcome = settle(uow, assignment, CommandRuntime([sys.executable, "-c", "pass"]).run(assignment))
+    assert outcome.completed
+    with uow:
+        row = uow.session.scalar(select(RunResources).where(RunResources.task_id == task.id))
+        assert (row.cpu_seconds, row.peak_memory_kib) == (None, None)
+        assert "os.wait4 is not available" in row.unmeasured_reason
