@@ -1,9 +1,11 @@
 """Rolling baselines per (agent type, phase), and the anomalies that stray from them.
 
 For each (agent type, phase) the baseline is the last ``window`` finished tasks: their duration,
-their cost, and their agents' error rate. A task whose duration or cost lies more than
-``sigmas`` standard deviations from the mean of the *other* tasks of its baseline (so an outlier
-cannot hide itself by inflating the spread), with at least ``min_sample`` of them, raises an
+their cost, the CPU time and peak memory of their latest run where the runtime measured them (the
+``command`` runtime does, see :class:`~phaseloom.db.models.resources.RunResources`), and their
+agents' error rate. A task whose duration, cost, CPU time or peak memory lies more than ``sigmas``
+standard deviations from the mean of the *other* tasks of its baseline (so an outlier cannot hide
+itself by inflating the spread), with at least ``min_sample`` of them, raises an
 ``anomaly.detected`` event. So does an agent whose recent failure rate is that far above its
 peers' (binomial spread), recorded against its latest task. Each anomaly is stored, keyed by
 (task, metric), so detection can run as often as wanted and still raises it once.
@@ -22,6 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from phaseloom.db.models import Agent, Task
 from phaseloom.db.models.base import utcnow
 from phaseloom.db.models.costs import Anomaly, CostRecord
+from phaseloom.db.models.resources import RunResources
+from phaseloom.domain.resources import ResourceUsage
 from phaseloom.services.stats import task_duration
 from phaseloom.services.unit_of_work import UnitOfWork
 
@@ -38,10 +42,14 @@ class FinishedTask:
     failed: bool
     duration: float | None
     cost: float
+    cpu_seconds: float | None = None  # None: not measured (no process, or not measurable there)
+    peak_memory_kib: float | None = None
 
 
 @dataclass(frozen=True)
 class Baseline:
+    """Means and spreads over the group's tasks; duration, CPU and memory over completed ones only."""
+
     agent_type: str
     phase_id: str
     tasks: int
@@ -50,6 +58,11 @@ class Baseline:
     error_rate: float
     mean_cost: float
     stddev_cost: float
+    measured_runs: int = 0  # completed tasks whose CPU time was measured
+    mean_cpu_seconds: float | None = None
+    stddev_cpu_seconds: float | None = None
+    mean_peak_memory_kib: float | None = None
+    stddev_peak_memory_kib: float | None = None
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -68,12 +81,15 @@ class BaselineService:
             groups = self._groups()
         out = []
         for (agent_type, phase_id), tasks in sorted(groups.items()):
-            durations = [t.duration for t in tasks if not t.failed and t.duration is not None]
-            costs = [t.cost for t in tasks]
-            d_mean, d_std = _mean_std(durations) if durations else (None, None)
-            c_mean, c_std = _mean_std(costs)
+            completed = [t for t in tasks if not t.failed]
+            d_mean, d_std = _mean_std([t.duration for t in completed])
+            c_mean, c_std = _mean_std([t.cost for t in tasks])
+            cpu_mean, cpu_std = _mean_std([t.cpu_seconds for t in completed])
+            mem_mean, mem_std = _mean_std([t.peak_memory_kib for t in completed])
             out.append(Baseline(agent_type, phase_id, len(tasks), d_mean, d_std,
-                                sum(t.failed for t in tasks) / len(tasks), c_mean, c_std))
+                                sum(t.failed for t in tasks) / len(tasks), c_mean or 0.0, c_std or 0.0,
+                                sum(t.cpu_seconds is not None for t in completed), cpu_mean, cpu_std,
+                                mem_mean, mem_std))
         return out
 
     def detect(self) -> list[Anomaly]:
@@ -83,8 +99,21 @@ class BaselineService:
             for tasks in self._groups().values():
                 found += self._outliers(tasks, "duration", lambda t: None if t.failed else t.duration)
                 found += self._outliers(tasks, "cost", lambda t: t.cost)
+                # A failed run's CPU and memory say how it failed, not what the work takes.
+                found += self._outliers(tasks, "cpu_seconds", lambda t: None if t.failed else t.cpu_seconds)
+                found += self._outliers(tasks, "peak_memory_kib", lambda t: None if t.failed else t.peak_memory_kib)
                 found += self._error_rates(tasks)
             return [a for a in found if self._store(a)]
+
+    def record_resources(self, task_id: int, agent_id: str, attempt: int, usage: ResourceUsage) -> RunResources:
+        """Store what one run of the task's agent used (figures it could not measure stay None)."""
+        with self.uow:
+            row = RunResources(task_id=task_id, agent_id=agent_id, attempt=attempt, cpu_seconds=usage.cpu_seconds,
+                               peak_memory_kib=usage.peak_memory_kib,
+                               unmeasured_reason=usage.unmeasured_reason[:300], created_at=utcnow())
+            self.uow.session.add(row)
+            self.uow.session.flush()
+            return row
 
     def recent_anomalies(self, *, project_id: int | None = None, since: datetime | None = None,
                          limit: int = 50) -> list[dict]:
@@ -101,17 +130,23 @@ class BaselineService:
         session = self.uow.session
         cost = (select(CostRecord.task_id, func.sum(CostRecord.amount).label("amount"))
                 .group_by(CostRecord.task_id).subquery())
+        # The latest run of each task is the one that finished it.
+        latest_run = (select(RunResources.task_id, func.max(RunResources.id).label("id"))
+                      .group_by(RunResources.task_id).subquery())
         query = (select(Task.id, Task.project_id, Task.phase_id, func.coalesce(Agent.agent_type, "unknown"),
                         Task.assigned_agent_id, Task.status, cast(task_duration(self.uow.backend), Float),
-                        func.coalesce(cost.c.amount, 0.0))
+                        func.coalesce(cost.c.amount, 0.0), RunResources.cpu_seconds, RunResources.peak_memory_kib)
                  .outerjoin(Agent, Agent.id == Task.assigned_agent_id)
                  .outerjoin(cost, cost.c.task_id == Task.id)
+                 .outerjoin(latest_run, latest_run.c.task_id == Task.id)
+                 .outerjoin(RunResources, RunResources.id == latest_run.c.id)
                  .where(Task.status.in_(("completed", "failed")), Task.completed_at >= utcnow() - LOOKBACK)
                  .order_by(Task.completed_at.desc(), Task.id.desc()))
         groups: dict[tuple[str, str], list[FinishedTask]] = defaultdict(list)
         for row in session.execute(query):
             task = FinishedTask(row[0], row[1], row[2], row[3], row[4], row[5] == "failed",
-                                None if row[6] is None else max(0.0, float(row[6])), float(row[7] or 0.0))
+                                None if row[6] is None else max(0.0, float(row[6])), float(row[7] or 0.0),
+                                _float_or_none(row[8]), _float_or_none(row[9]))
             group = groups[(task.agent_type, task.phase_id)]
             if len(group) < self.window:
                 group.append(task)
@@ -173,9 +208,17 @@ class BaselineService:
         return True
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
+    """Mean and population spread of the known values; (None, None) when none is known."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return None, None
+    mean = sum(known) / len(known)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in known) / len(known))
+
+
+def _float_or_none(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def _off(value: float, mean: float, std: float, sigmas: float) -> bool:
