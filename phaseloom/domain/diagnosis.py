@@ -16,6 +16,7 @@ IDLE = "idle"
 GATE_FAILING = "gate_failing"
 TASKS_FAILING = "tasks_failing"
 VALIDATION_EXHAUSTED = "validation_exhausted"
+AGENT_MISALIGNED = "agent_misaligned"  # the Guardian saw an agent drift from its phase, round after round
 
 # Words that point at a phase even when its id and name do not contain them.
 _PHASE_HINTS: dict[str, tuple[str, ...]] = {

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from phaseloom.domain.diagnosis import AGENT_MISALIGNED, StuckVerdict
 from phaseloom.domain.gates import glob_regex
 
 INTERVENTIONS = ("none", "steer", "diagnose")
@@ -144,3 +145,14 @@ def steering_text(reasons: tuple[str, ...] | list[str], phase_id: str, patterns:
     lines.append("Re-read your phase instructions (get_phase_instructions), then continue, or call fail_task "
                  "with the reason if you cannot make progress.")
     return "\n".join(lines)
+
+
+def misalignment_verdict(ticket_id: int, task_id: int, agent_id: str, phase_id: str, streak: int, score: float,
+                         reasons: tuple[str, ...] | list[str]) -> StuckVerdict:
+    """The diagnosis the Guardian asks for once an agent stayed misaligned ``streak`` assessments in a row."""
+    evidence = [f"agent {agent_id} on task {task_id} ({phase_id}) was misaligned {streak} times in a row "
+                f"(latest score {score:.2f})", *reasons]
+    return StuckVerdict(ticket_id, AGENT_MISALIGNED, evidence,
+                        f"Find out why the work of task {task_id} keeps drifting from {phase_id} (see the evidence): "
+                        "unclear instructions, a missing input or a tool the phase lacks. Fix that cause, then "
+                        "steer the agent or fail the task so the work is retried.")

@@ -3,10 +3,15 @@
 Each round looks at every running task: its events, its log file, the files changed in its
 worktree and the tools it was refused, scores them with :mod:`phaseloom.domain.guardian` (plus an
 optional LLM judge), stores a :class:`GuardianAssessment` and intervenes — a steering note the agent
-reads on its next tool call (rate-limited per agent), and a ``diagnostic_no_result`` discovery once
-misalignment persists. It never stops or kills an agent, and leaves young runs alone.
+reads on its next tool call (rate-limited per agent), and, once misalignment persists, a diagnosis
+of the ticket through :class:`~phaseloom.services.diagnostics.DiagnosticsService` (a ``Diagnosis``
+row and a HIGH-priority recovery task), subject to that service's guards: a cooldown per ticket, a
+cap on diagnoses, nothing new while a recovery task is open. One diagnosis per misaligned streak;
+while the guards hold it back, each assessment says why and the Guardian asks again next round. It
+never stops or kills an agent, and leaves young runs alone.
 
-Heartbeats are not progress: an orchestrator heartbeats its agents whatever they are doing.
+Heartbeats are not progress: an orchestrator heartbeats its agents whatever they are doing, and a
+diagnosis of the ticket (with the recovery task it queues) is about the agent, not done by it.
 """
 
 from __future__ import annotations
@@ -16,15 +21,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from phaseloom.config import Settings, get_settings
-from phaseloom.db.models import SystemEvent, Task
+from phaseloom.db.models import Diagnosis, SystemEvent, Task
 from phaseloom.db.models.base import utcnow
 from phaseloom.db.models.gates import Artifact
 from phaseloom.db.models.guardian import GuardianAssessment, SteeringNote
 from phaseloom.domain import guardian as rules
 from phaseloom.domain.phases import Phase
+from phaseloom.services.diagnostics import DISCOVERY_TYPE as DIAGNOSTIC_DISCOVERY
+from phaseloom.services.diagnostics import DiagnosticsService
 from phaseloom.services.guardian_judge import JudgeUnavailable, LlmJudge
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
@@ -33,7 +40,7 @@ log = logging.getLogger(__name__)
 # Bookkeeping the system does around a run; none of it shows the agent doing anything.
 _NOT_ACTIVITY = ("task.claimed", "task.started", "workspace.prepared", "workspace.repaired", "task.failed")
 _LOG_TAIL_CHARS = 2000
-_OWN_PREFIX = "Guardian:"
+INFERRED_FROM = "guardian"  # how the Guardian's diagnoses are marked in the diagnoses table
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class _Observed:
     agent_id: str
     ticket_id: int
     phase: Phase
+    started: datetime
     trajectory: rules.Trajectory
     log_tail: str
 
@@ -110,17 +118,34 @@ class GuardianService:
             .where(GuardianAssessment.task_id == seen.task_id, GuardianAssessment.agent_id == seen.agent_id)
             .order_by(GuardianAssessment.id.desc()).limit(self.policy.diagnose_after)))
         streak = rules.misaligned_streak([assessment.score, *earlier], self.policy.aligned_threshold)
-        diagnosed = session.scalar(select(GuardianAssessment.id).where(
-            GuardianAssessment.task_id == seen.task_id, GuardianAssessment.intervention == "diagnose").limit(1))
         last_note = session.scalar(select(SteeringNote.created_at).where(SteeringNote.agent_id == seen.agent_id)
                                    .order_by(SteeringNote.created_at.desc()).limit(1))
-        choice = rules.choose_intervention(assessment.score, streak, last_note_at=_aware(last_note),
-                                           already_diagnosed=diagnosed is not None, now=now, policy=self.policy)
+        reasons = list(assessment.reasons)
+
+        def choose(already_diagnosed: bool) -> str:
+            return rules.choose_intervention(assessment.score, streak, last_note_at=_aware(last_note),
+                                             already_diagnosed=already_diagnosed, now=now, policy=self.policy)
+
+        choice = choose(self._diagnosed_in_streak(seen))
+        if choice == "diagnose":
+            diagnosed, what = self._diagnose(seen, assessment, streak, now)
+            assessment.reasons = [*reasons, what]
+            if not diagnosed:
+                choice = choose(already_diagnosed=True)
         if choice == "steer":
-            self._steer(seen, list(assessment.reasons), now)
-        elif choice == "diagnose":
-            self._diagnose(seen, assessment, streak)
+            self._steer(seen, reasons, now)
         return choice
+
+    def _diagnosed_in_streak(self, seen: _Observed) -> bool:
+        """Whether the Guardian diagnosed the ticket since this agent was last aligned (or its run began)."""
+        session = self.uow.session
+        last_aligned = session.scalar(select(func.max(GuardianAssessment.created_at)).where(
+            GuardianAssessment.task_id == seen.task_id, GuardianAssessment.agent_id == seen.agent_id,
+            GuardianAssessment.score >= self.policy.aligned_threshold))
+        since = max(seen.started, _aware(last_aligned) or seen.started)
+        return session.scalar(select(Diagnosis.id).where(
+            Diagnosis.ticket_id == seen.ticket_id, Diagnosis.inferred_from == INFERRED_FROM,
+            Diagnosis.created_at >= since).limit(1)) is not None
 
     def _steer(self, seen: _Observed, reasons: list[str], now: datetime) -> None:
         patterns = tuple(o.pattern for o in seen.phase.expected_outputs)
@@ -130,14 +155,18 @@ class GuardianService:
         self.uow.emit("guardian.steered", "task", seen.task_id, ticket_id=seen.ticket_id, phase_id=seen.phase.id,
                       payload={"agent_id": seen.agent_id, "text": note.text[:500]})
 
-    def _diagnose(self, seen: _Observed, assessment: GuardianAssessment, streak: int) -> None:
-        from phaseloom.services.discovery import DiscoveryService
-
-        description = (f"{_OWN_PREFIX} agent {seen.agent_id} on task {seen.task_id} ({seen.phase.id}) was misaligned "
-                       f"{streak} times in a row (latest score {assessment.score:.2f}): "
-                       + "; ".join(assessment.reasons))
-        DiscoveryService(self.uow).record_discovery(seen.task_id, "diagnostic_no_result", description,
-                                                    created_by="guardian")
+    def _diagnose(self, seen: _Observed, assessment: GuardianAssessment, streak: int,
+                  now: datetime) -> tuple[bool, str]:
+        """Ask for a diagnosis of the ticket; whether one was recorded, and what happened in words."""
+        verdict = rules.misalignment_verdict(seen.ticket_id, seen.task_id, seen.agent_id, seen.phase.id, streak,
+                                             assessment.score, assessment.reasons)
+        outcome = DiagnosticsService(self.uow).record_diagnosis(verdict, phase_id=seen.phase.id,
+                                                                inferred_from=INFERRED_FROM, now=now)
+        if not outcome.diagnosed:
+            return False, f"diagnosis held back by the diagnostics guards: {outcome.reason}"
+        tasks = ", ".join(str(i) for i in outcome.recovery_task_ids) or "none"
+        return True, (f"diagnosis {outcome.diagnosis_id} recorded; recovery task(s) {tasks} "
+                      f"queued in {seen.phase.id}")
 
     # -- observing ---------------------------------------------------------------
     def _observe(self, task_id: int, now: datetime) -> _Observed | None:
@@ -163,7 +192,8 @@ class GuardianService:
                 expected_patterns=tuple(o.pattern for o in phase.expected_outputs),
                 denied_tools=tuple(str(e.payload.get("tool", "?")) for e in events
                                    if e.event_type == "mcp.tool_denied"))
-            return _Observed(task.id, task.assigned_agent_id, task.ticket_id, phase, trajectory, _tail(log_path))
+            return _Observed(task.id, task.assigned_agent_id, task.ticket_id, phase, started, trajectory,
+                             _tail(log_path))
 
     def _events(self, task: Task, started: datetime) -> list[SystemEvent]:
         """The task's events (failures of all attempts), and the ticket's and agent's since this run began."""
@@ -172,10 +202,10 @@ class GuardianService:
             SystemEvent.ticket_id == task.ticket_id,
             and_(SystemEvent.entity_type == "agent", SystemEvent.entity_id == task.assigned_agent_id)))
         found = self.uow.session.scalars(
-            select(SystemEvent).where(or_(mine, since), SystemEvent.event_type.not_like("guardian.%"))
+            select(SystemEvent).where(or_(mine, since), SystemEvent.event_type.not_like("guardian.%"),
+                                      SystemEvent.event_type != "diagnosis.recorded")
             .order_by(SystemEvent.id.desc()).limit(500))
-        # The Guardian's own diagnostics are not the agent's progress.
-        return [e for e in found if not str((e.payload or {}).get("description", "")).startswith(_OWN_PREFIX)]
+        return [e for e in found if not _about_a_diagnosis(e)]
 
     def _files_touched(self, task: Task, events: list[SystemEvent]) -> list[str]:
         """Files changed in the task's worktree when it has one; else the artifacts recorded for it."""
@@ -213,6 +243,13 @@ class GuardianService:
             for note in pending:
                 note.delivered_at = utcnow()
             return [n.text for n in pending]
+
+
+def _about_a_diagnosis(event: SystemEvent) -> bool:
+    """The discovery a diagnosis records and the recovery task it queues: not the agent's progress."""
+    payload = event.payload or {}
+    return (payload.get("type") == DIAGNOSTIC_DISCOVERY
+            or str(payload.get("title", "")).startswith(f"{DIAGNOSTIC_DISCOVERY}:"))
 
 
 def _judge_context(seen: _Observed, verdict: rules.RuleVerdict) -> str:

@@ -4,13 +4,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from sqlalchemy import update
+
 from phaseloom.config import Settings
 from phaseloom.db.models import SystemEvent, Task
 from phaseloom.db.models.base import utcnow
 from phaseloom.db.models.guardian import SteeringNote
 from phaseloom.services.agents import AgentService
 from phaseloom.services.dashboard import DashboardService
-from phaseloom.services.discovery import DiscoveryService
+from phaseloom.services.diagnostics import DiagnosticsService
 from phaseloom.services.guardian import GuardianService
 from phaseloom.services.guardian_judge import LlmJudge
 from phaseloom.services.queue import QueueService
@@ -38,8 +40,8 @@ def guardian(uow, tmp_path, judge=None):
     return GuardianService(uow, settings=NO_JUDGE, log_dir=tmp_path, judge=judge)
 
 
-def diagnostics(uow, ticket_id):
-    return DiscoveryService(uow).list(ticket_id=ticket_id, discovery_type="diagnostic_no_result")
+def diagnoses(uow, ticket_id):
+    return DiagnosticsService(uow).list(ticket_id=ticket_id)
 
 
 def test_a_stuck_agent_scores_low_gets_one_note_per_cooldown_and_one_diagnostic(uow, running, tmp_path):
@@ -55,13 +57,22 @@ def test_a_stuck_agent_scores_low_gets_one_note_per_cooldown_and_one_diagnostic(
     second = guardian(uow, tmp_path).assess_running(now=at + timedelta(seconds=60))
     assert second[0].intervention == "none"
     assert len(GuardianService(uow).notes("runner-1")) == 1
-    assert diagnostics(uow, task.ticket_id) == []
+    assert diagnoses(uow, task.ticket_id) == []
     third = guardian(uow, tmp_path).assess_running(now=at + timedelta(seconds=120))
     assert third[0].intervention == "diagnose"
     fourth = guardian(uow, tmp_path).assess_running(now=at + timedelta(seconds=400))
-    assert fourth[0].intervention == "steer"  # cooldown over; never a second diagnostic
-    found = diagnostics(uow, task.ticket_id)
-    assert len(found) == 1 and found[0].source_task_id == task.id and "misaligned 3 times" in found[0].description
+    assert fourth[0].intervention == "steer"  # note cooldown over; one diagnosis per misaligned streak
+    [diagnosis] = diagnoses(uow, task.ticket_id)
+    assert (diagnosis.trigger, diagnosis.inferred_from, diagnosis.inferred_phase_id) == (
+        "agent_misaligned", "guardian", "PHASE_IMPLEMENTATION")
+    assert diagnosis.evidence[0] == (f"agent runner-1 on task {task.id} (PHASE_IMPLEMENTATION) was misaligned "
+                                     "3 times in a row (latest score 0.50)")
+    assert any(e.startswith("no progress for 1120 s") for e in diagnosis.evidence)
+    [recovery_id] = diagnosis.recovery_task_ids
+    recovery = QueueService(uow).get(recovery_id)
+    assert (recovery.status, recovery.priority, recovery.phase_id) == ("pending", "HIGH", "PHASE_IMPLEMENTATION")
+    assert f"Recover ticket {task.ticket_id}" in recovery.description
+    assert f"diagnosis {diagnosis.id} recorded; recovery task(s) {recovery_id} queued" in third[0].reasons[-1]
     assert len(GuardianService(uow).notes("runner-1")) == 2
     assert [a.intervention for a in GuardianService(uow).assessments(ticket_id=task.ticket_id)] == [
         "steer", "diagnose", "none", "steer"]
@@ -139,3 +150,43 @@ def test_notes_are_delivered_once(uow, running, tmp_path):
     assert GuardianService(uow).deliver_notes("runner-1") == []
     with uow:
         assert uow.session.scalar(select(SteeringNote.delivered_at)) is not None
+
+
+def test_a_second_streak_within_the_cooldown_is_not_diagnosed_again(uow, running, tmp_path):
+    task, started = running
+    at = started + timedelta(seconds=1000)
+    rounds = [guardian(uow, tmp_path).assess_running(now=at + timedelta(seconds=s))[0] for s in (0, 60, 120)]
+    assert [a.intervention for a in rounds] == ["steer", "none", "diagnose"]
+    [diagnosis] = diagnoses(uow, task.ticket_id)
+    fixer = AgentService(uow).register_agent("fixer", agent_id="fixer-1")  # the recovery task gets done
+    queue = QueueService(uow)
+    assert queue.claim_next_task(fixer.id).id == diagnosis.recovery_task_ids[0]
+    queue.start_task(diagnosis.recovery_task_ids[0], fixer.id)
+    queue.complete_task(diagnosis.recovery_task_ids[0], fixer.id, {"summary": "clarified the phase prompt"})
+
+    log = tmp_path / f"task-{task.id}.log"  # the agent makes progress: the streak ends
+    log.write_text("working again\n")
+    aligned_at = at + timedelta(seconds=200)
+    os.utime(log, (aligned_at.timestamp(),) * 2)
+    assert guardian(uow, tmp_path).assess_running(now=aligned_at)[0].score == 1.0
+
+    # ... and stalls again: a second streak of three, 20 minutes after the diagnosis.
+    again = [guardian(uow, tmp_path).assess_running(now=aligned_at + timedelta(seconds=s))[0]
+             for s in (700, 760, 1320)]
+    assert [a.score for a in again] == [0.5, 0.5, 0.5]
+    assert [a.intervention for a in again] == ["steer", "none", "steer"]  # no second diagnosis: the cooldown
+    assert again[2].reasons[-1].startswith("diagnosis held back by the diagnostics guards: diagnosed 1400s ago; "
+                                           "cooldown is 3600s")
+    assert len(diagnoses(uow, task.ticket_id)) == 1
+
+
+def test_the_guardians_own_diagnosis_is_not_the_agents_progress(uow, running, tmp_path):
+    task, _ = running
+    with uow:  # the run began 1000 s ago, so the rounds happen now, among the diagnosis's own events
+        earlier = utcnow() - timedelta(seconds=1000)
+        uow.session.execute(update(Task).where(Task.id == task.id).values(started_at=earlier))
+        uow.session.execute(update(SystemEvent).values(created_at=earlier))
+    now = utcnow()
+    rounds = [guardian(uow, tmp_path).assess_running(now=now + timedelta(seconds=s))[0] for s in (0, 60, 120, 400)]
+    assert [a.intervention for a in rounds] == ["steer", "none", "diagnose", "steer"]
+    assert rounds[3].score == 0.5 and rounds[3].reasons[0].startswith("no progress for 1400 s")
