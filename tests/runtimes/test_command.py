@@ -171,7 +171,8 @@ def test_a_stopped_agent_is_still_measured(claimed, tmp_path):
     burn = "import time\nwhile True: time.process_time()"
     outcome = CommandRuntime([sys.executable, "-c", burn]).run(assignment)
     assert outcome.error_class == "timeout"
-    assert outcome.resources.cpu_seconds > 0.3 and outcome.resources.peak_memory_kib > 0
+    # Up to a second of busy loop; a busy machine may grant it less, but never nothing.
+    assert outcome.resources.cpu_seconds > 0.05 and outcome.resources.peak_memory_kib > 0
 
 
 def test_without_wait4_nothing_is_measured_and_the_run_says_so(uow, claimed, tmp_path, monkeypatch):
