@@ -7,11 +7,13 @@ failing with "database is locked" when a reader upgrades to a writer.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -29,14 +31,45 @@ def _prepare_sqlite_path(url: str) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_db_engine(url: str, *, busy_timeout_ms: int = 30_000, echo: bool = False) -> Engine:
+def create_db_engine(url: str, *, busy_timeout_ms: int = 30_000, echo: bool = False,
+                     idle_ping_seconds: float | None = None) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         _prepare_sqlite_path(url)
         engine = create_engine(url, echo=echo, connect_args={"timeout": busy_timeout_ms / 1000})
         _configure_sqlite(engine, busy_timeout_ms)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(url, echo=echo, pool_size=5, max_overflow=10)
+    _ping_when_idle(engine, after_seconds=IDLE_PING_SECONDS if idle_ping_seconds is None else idle_ping_seconds)
+    return engine
+
+
+IDLE_PING_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: Engine, *, after_seconds: float) -> None:
+    """Test a pooled connection before use only when it sat idle for ``after_seconds``.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip per transaction, a
+    fifth of a busy worker's claim-and-complete. A connection that was used moments ago is
+    alive as far as a ping could tell; one that failed anyway raises, and SQLAlchemy then
+    discards the pool's connections (and the caller retries, as after any lost connection).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection, record):
+        record.info["phaseloom_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection, record, _proxy):
+        idle_since = record.info.get("phaseloom_idle_since")
+        if idle_since is None or time.monotonic() - idle_since < after_seconds:
+            return
+        try:
+            dbapi_connection.execute("SELECT 1")
+            dbapi_connection.rollback()
+        except Exception as error:  # noqa: BLE001 - any failure means: use another connection
+            raise DisconnectionError(f"pooled connection failed its ping: {error}") from error
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -70,8 +103,9 @@ class Database:
         return self.engine.dialect.name
 
     @classmethod
-    def connect(cls, url: str, *, busy_timeout_ms: int = 30_000) -> "Database":
-        engine = create_db_engine(url, busy_timeout_ms=busy_timeout_ms)
+    def connect(cls, url: str, *, busy_timeout_ms: int = 30_000, idle_ping_seconds: float | None = None) -> "Database":
+        """``idle_ping_seconds``: PostgreSQL connections idle this long are tested before use."""
+        engine = create_db_engine(url, busy_timeout_ms=busy_timeout_ms, idle_ping_seconds=idle_ping_seconds)
         return cls(url=url, engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
 
     def dispose(self) -> None:

@@ -6,9 +6,9 @@ message, or be down for an hour, and no subscriber misses an event.
 
 - :class:`InProcessBus` wakes listeners in this process when a unit of work attached to it
   commits. The default on SQLite; writes from other processes arrive with the next poll.
-- :class:`PostgresBus` also hears PostgreSQL ``NOTIFY``, which every unit of work on
-  PostgreSQL sends in the transaction that writes events, so every ``serve`` instance and
-  worker on any machine hears every event, whoever wrote it.
+- :class:`PostgresBus` also hears PostgreSQL ``NOTIFY``, which every process on PostgreSQL
+  sends after committing events (:mod:`phaseloom.services.announcer`, one per burst), so
+  every ``serve`` instance and worker on any machine hears every event, whoever wrote it.
 - :class:`RedisBus` publishes each commit's last event id on a Redis channel and listens to it
   (``PHASELOOM_EVENT_BUS=redis://…``). Only processes using the bus publish; the poll covers
   the others.
@@ -28,7 +28,8 @@ from sqlalchemy.engine import make_url
 from phaseloom.config import Settings
 from phaseloom.db.engine import Database
 from phaseloom.domain.errors import InvalidInput
-from phaseloom.services.unit_of_work import EVENT_NOTIFY_CHANNEL, UnitOfWork
+from phaseloom.services.announcer import EVENT_NOTIFY_CHANNEL
+from phaseloom.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 

@@ -5,30 +5,26 @@ On PostgreSQL the sub-select takes ``FOR UPDATE SKIP LOCKED`` so concurrent work
 each other's rows; on SQLite the write transaction is ``BEGIN IMMEDIATE``, which already makes
 the statement exclusive. Readiness (``status = 'pending' AND unmet_dependencies = 0``) is the
 predicate of a partial index ordered by score, so the cost of a claim does not grow with the
-number of pending tasks.
+number of pending tasks. On PostgreSQL the claim and the plain completion each write their
+event in the same statement (:mod:`phaseloom.services.queue_statements`).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import lru_cache
 
-from sqlalchemy import bindparam, exists, func, literal_column, or_, select, update
+from psycopg.types.json import Json
+from sqlalchemy import func, select, update
 
 from phaseloom.config import Settings, get_settings
-from phaseloom.db.models import Agent, Task, TaskCapability, TaskDependency, Ticket
+from phaseloom.db.models import Task, TaskCapability, TaskDependency, Ticket
 from phaseloom.db.models.base import utcnow
-from phaseloom.db.models.costs import Budget
 from phaseloom.domain.errors import InvalidInput, NotFound, TaskNotClaimable
 from phaseloom.domain.priorities import Priority, claim_score
 from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus, backoff_delay
-from phaseloom.services.budgets import budget_covers
+from phaseloom.services import queue_statements as statements
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
-
-# Literal SQL (not bound parameters) so both planners can match the partial index predicate.
-READY = literal_column("tasks.status = 'pending' AND tasks.unmet_dependencies = 0")
-
 
 class QueueService:
     def __init__(self, uow: UnitOfWork, settings: Settings | None = None) -> None:
@@ -90,26 +86,48 @@ class QueueService:
     def claim_next_task(self, agent_id: str, *, lease_seconds: float | None = None) -> Task | None:
         """Claim the best eligible task for ``agent_id``, or return None when there is none."""
         with self.uow:
-            session = self.uow.session
-            agent = session.execute(select(Agent.id, Agent.phase_id, Agent.project_id, Agent.capabilities,
-                                           Agent.agent_type).where(Agent.id == agent_id)).first()
-            if agent is None:
-                raise NotFound("agent", agent_id)
+            agent = self._claiming_agent(agent_id)
             now = utcnow()
-            lease = timedelta(seconds=lease_seconds or self.settings.lease_seconds)
-            claimed = session.execute(
-                _claim_statement(bool(agent.phase_id), bool(agent.project_id), agent.agent_type == "validator"),
-                {"claim_agent": agent.id, "claim_now": now, "claim_lease_until": now + lease,
-                 "claim_phase": agent.phase_id, "claim_project": agent.project_id,
-                 "claim_capabilities": list(agent.capabilities or [])},
-            ).scalar_one_or_none()
-            if claimed is None:
-                return None
-            self.uow.emit("task.assigned", "task", claimed.id, project_id=claimed.project_id,
-                          ticket_id=claimed.ticket_id, phase_id=claimed.phase_id,
-                          payload={"agent_id": agent.id, "attempt": claimed.retry_count + 1})
+            params = {"claim_agent": agent.id, "claim_now": now,
+                      "claim_lease_until": now + timedelta(seconds=lease_seconds or self.settings.lease_seconds),
+                      "claim_phase": agent.phase_id, "claim_project": agent.project_id,
+                      "claim_capabilities": list(agent.capabilities or [])}
+            shape = (bool(agent.phase_id), bool(agent.project_id), agent.agent_type == "validator")
+            if self.uow.backend == "postgresql":
+                return self._claim_with_event(shape, params)
+            claimed = self.uow.session.execute(statements.claim_statement(*shape), params).scalar_one_or_none()
+            if claimed is not None:
+                self.uow.emit("task.assigned", "task", claimed.id, project_id=claimed.project_id,
+                              ticket_id=claimed.ticket_id, phase_id=claimed.phase_id,
+                              payload={"agent_id": agent.id, "attempt": claimed.retry_count + 1})
             return claimed
 
+    def _claiming_agent(self, agent_id: str) -> statements.ClaimingAgent:
+        if self.uow.backend == "postgresql":
+            found = statements.postgres_claiming_agent().rows(self.uow.session, agent_id=agent_id)
+        else:
+            found = self.uow.session.connection().execute(statements.CLAIMING_AGENT, {"agent_id": agent_id}).all()
+        if not found:
+            raise NotFound("agent", agent_id)
+        return statements.ClaimingAgent(*found[0])
+
+    def _claim_with_event(self, shape: tuple[bool, bool, bool], params: dict) -> Task | None:
+        """PostgreSQL: the claim and its event in one statement (services/queue_statements.py)."""
+        rows = statements.postgres_claim(*shape).rows(self.uow.session, event_at=params["claim_now"],
+                                                      **_for_shape(shape, params))
+        if not rows:
+            return None
+        *columns, event_id = rows[0]
+        task = statements.adopt_task(self.uow.session, columns)
+        self._delivered(event_id, "task.assigned", task, params["claim_now"],
+                        {"agent_id": params["claim_agent"], "attempt": task.retry_count + 1})
+        return task
+
+    def _delivered(self, event_id: int, event_type: str, task: Task, at, payload: dict) -> None:
+        self.uow.add_written_event({
+            "id": event_id, "event_type": event_type, "entity_type": "task", "entity_id": str(task.id),
+            "project_id": task.project_id, "ticket_id": task.ticket_id, "phase_id": task.phase_id,
+            "payload": payload, "created_at": at.isoformat()})
 
     # -- working -----------------------------------------------------------------
     def start_task(self, task_id: int, agent_id: str) -> Task:
@@ -130,6 +148,10 @@ class QueueService:
 
     def complete_task(self, task_id: int, agent_id: str | None, result: dict | None = None) -> Task:
         with self.uow:
+            if self.uow.backend == "postgresql":
+                completed = self._complete_with_event(task_id, agent_id, result)
+                if completed is not None:
+                    return completed
             task = self._owned(task_id, agent_id)
             from phaseloom.services.validation import ValidationService
 
@@ -137,6 +159,26 @@ class QueueService:
             if not ValidationService(self.uow).intercept_completion(task, result):
                 self._finish(task, result)
             return task
+
+    def _complete_with_event(self, task_id: int, agent_id: str | None, result: dict | None) -> Task | None:
+        """PostgreSQL: a plain completion as one statement; None leaves the case to the general path.
+
+        The general path handles everything else exactly as on SQLite: an unknown task, one not
+        owned or not active (with the precise error), a validator's verdict, and work in a phase
+        that requires review.
+        """
+        now = utcnow()
+        params = {"task_id": int(task_id), "result": Json(result or {}), "event_at": now}
+        if agent_id is not None:
+            params["agent_id"] = agent_id
+        rows = statements.postgres_complete(agent_id is not None).rows(self.uow.session, **params)
+        if not rows:
+            return None
+        *columns, event_id = rows[0]
+        task = statements.adopt_task(self.uow.session, columns)
+        self._delivered(event_id, "task.completed", task, now,
+                        {"agent_id": task.assigned_agent_id, "task_type": task.task_type})
+        return task
 
     def _finish(self, task: Task, result: dict | None) -> None:
         session = self.uow.session
@@ -251,42 +293,8 @@ class QueueService:
         return task
 
 
-@lru_cache(maxsize=8)
-def _claim_statement(by_phase: bool, by_project: bool, reviews_only: bool = False):
-    """The claim, built once per shape: a claim is hot, and building the expression cost as much as running it."""
-    best = _eligible(by_phase, by_project, reviews_only).order_by(Task.score.desc(), Task.id).limit(1)
-    best = best.with_for_update(skip_locked=True, of=Task)
-    return (
-        update(Task)
-        .where(Task.id == best.scalar_subquery(), Task.status == TaskStatus.PENDING.value)
-        .values(status=TaskStatus.CLAIMED.value, assigned_agent_id=bindparam("claim_agent"),
-                claimed_at=bindparam("claim_now"), lease_expires_at=bindparam("claim_lease_until"))
-        .returning(Task)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def _eligible(by_phase: bool, by_project: bool, reviews_only: bool = False):
-    """Ready, due, ticket unblocked, capabilities covered; ordered by the caller over the ready index.
-
-    ``reviews_only``: a validator agent claims validation tasks only, so it never does work it
-    would then be barred from reviewing.
-    """
-    query = (
-        select(Task.id)
-        .join(Ticket, Ticket.id == Task.ticket_id)
-        .where(READY, Task.next_attempt_at <= bindparam("claim_now"), Ticket.open_blockers == 0)
-    )
-    if by_phase:
-        query = query.where(Task.phase_id == bindparam("claim_phase"))
-    if by_project:
-        query = query.where(Task.project_id == bindparam("claim_project"))
-    if reviews_only:
-        query = query.where(Task.task_type.in_(("validation", "result_validation")))
-    missing = exists().where(TaskCapability.task_id == Task.id,
-                             TaskCapability.capability.not_in(bindparam("claim_capabilities", expanding=True)))
-    # No exhausted budget covers the task (its project, ticket, phase or the claiming agent): a
-    # probe of the flag on the small budgets table, never a sum over cost records.
-    over_budget = exists().where(Budget.exhausted.is_(True), budget_covers(
-        Task.project_id, Task.ticket_id, Task.phase_id, bindparam("claim_agent")))
-    return query.where(or_(Task.capability_count == 0, ~missing), ~over_budget)
+def _for_shape(shape: tuple[bool, bool, bool], params: dict) -> dict:
+    """Only the parameters the statement of this shape binds (a phase-less agent binds no phase)."""
+    by_phase, by_project, _ = shape
+    return {k: v for k, v in params.items()
+            if (k != "claim_phase" or by_phase) and (k != "claim_project" or by_project)}

@@ -18,13 +18,12 @@ from sqlalchemy.orm import Session
 from phaseloom.db.engine import Database
 from phaseloom.db.models import SystemEvent
 from phaseloom.db.models.base import utcnow
+from phaseloom.services.announcer import announcer_for
 
 log = logging.getLogger(__name__)
 
 # Any constant works; it only has to be the same in every process writing events.
-_EVENT_ORDER_LOCK = 0x7068_6173  # "phas"
-# PostgreSQL NOTIFY channel announcing committed events (payload: the last event id).
-EVENT_NOTIFY_CHANNEL = "phaseloom_events"
+EVENT_ORDER_LOCK = 0x7068_6173  # "phas"
 
 CommitListener = Callable[[list[dict[str, Any]]], None]
 
@@ -37,6 +36,7 @@ class UnitOfWork:
         self._session: Session | None = None
         self._depth = 0
         self._pending_events: list[SystemEvent] = []
+        self._written_events: list[dict[str, Any]] = []
 
     @property
     def session(self) -> Session:
@@ -57,6 +57,7 @@ class UnitOfWork:
         if self._depth == 0:
             self._session = self.db.sessions()
             self._pending_events = []
+            self._written_events = []
             if self.readonly:
                 self._session.connection(execution_options={"phaseloom_readonly": True})
         self._depth += 1
@@ -106,36 +107,37 @@ class UnitOfWork:
             )
         )
 
+    def add_written_event(self, event: dict[str, Any]) -> None:
+        """Deliver after commit an event a statement already inserted (shaped like :func:`event_as_dict`).
+
+        For hot paths that insert their event in the same statement as the change it records.
+        """
+        self._written_events.append(event)
+
     def _write_events(self, session: Session) -> list[dict[str, Any]]:
+        # Events inserted by statements drew their ids first, so they lead the id order.
+        written, self._written_events = self._written_events, []
         if not self._pending_events:
-            return []
+            return written
         if session.get_bind().dialect.name == "postgresql":
             # A reader polling "since id N" must never see event N+2 committed while N+1 is
             # still in flight. Writers hold this lock *shared* from the insert to the commit
             # (so they never wait for each other); a reader takes it exclusively for its read
             # (see wait_for_event_writers), which waits out exactly the in-flight writers.
-            session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _EVENT_ORDER_LOCK})
+            session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": EVENT_ORDER_LOCK})
         session.add_all(self._pending_events)
         session.flush()
         rows = [event_as_dict(e) for e in self._pending_events]
         self._pending_events = []
-        return rows
+        return written + rows
 
     def _announce(self, events: list[dict[str, Any]]) -> None:
         """Wake every listening process (PostgreSQL LISTEN/NOTIFY) once the events are committed.
 
-        Not sent inside the transaction: PostgreSQL serialises the commits of all transactions
-        that NOTIFY, which would cap the whole system at one commit at a time. A lost wake-up
-        costs latency only: listeners also poll the outbox.
+        A lost wake-up costs latency only: listeners also poll the outbox.
         """
-        if not events or self.db.backend != "postgresql":
-            return
-        try:
-            with self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text("SELECT pg_notify(:channel, :last_id)"),
-                             {"channel": EVENT_NOTIFY_CHANNEL, "last_id": str(events[-1]["id"])})
-        except Exception:  # noqa: BLE001 - the events are committed; delivery falls back to polling
-            log.warning("could not NOTIFY %s; listeners will catch up by polling", EVENT_NOTIFY_CHANNEL)
+        if events and self.db.backend == "postgresql":
+            announcer_for(self.db.engine).announce(events[-1]["id"])
 
     def _notify(self, events: list[dict[str, Any]]) -> None:
         if not events:
@@ -151,7 +153,7 @@ def wait_for_event_writers(session: Session) -> None:
     SQLite needs nothing: it has a single writer, so ids are always assigned in commit order.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _EVENT_ORDER_LOCK})
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EVENT_ORDER_LOCK})
 
 
 def event_as_dict(event: SystemEvent) -> dict[str, Any]:

@@ -8,6 +8,7 @@ own description of the queue, never from the database's maintained counters.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import count
@@ -181,8 +182,17 @@ def test_equal_scores_are_claimed_first_come_first_served(uow, project):
 
 # -- the plan: the claim walks the ready index and stops, whatever the queue length ------------
 
-def captured_claim(db, queue: QueueService, agent_id: str) -> tuple[str, object]:
-    """Run a real claim and return the UPDATE statement and parameters it sent."""
+def captured_claim(db, queue: QueueService, agent_id: str, caplog=None) -> tuple[str, object]:
+    """Run a real claim and return the claim statement and parameters it sent.
+
+    SQLite's claim goes through SQLAlchemy (seen by its cursor events); PostgreSQL's runs on
+    the driver connection and is logged at DEBUG instead.
+    """
+    if db.backend == "postgresql":
+        with caplog.at_level(logging.DEBUG, logger="phaseloom.services.queue_statements"):
+            assert queue.claim_next_task(agent_id) is not None
+        claims = [r for r in caplog.records if getattr(r, "sql", "").lstrip().startswith("WITH changed AS")]
+        return claims[-1].sql, claims[-1].params
     sent = []
 
     def grab(conn, cursor, statement, parameters, context, executemany):
@@ -199,7 +209,7 @@ def captured_claim(db, queue: QueueService, agent_id: str) -> tuple[str, object]
 
 @pytest.mark.parametrize("phase_id, index", [(None, "ix_tasks_ready_score_id"),
                                              ("PHASE_REQUIREMENTS", "ix_tasks_ready_phase_score_id")])
-def test_claim_plan_uses_the_ready_index_without_sorting(db, uow, project, phase_id, index):
+def test_claim_plan_uses_the_ready_index_without_sorting(db, uow, project, phase_id, index, caplog):
     ticket = TicketService(uow).create_ticket(project.id, "plan")
     for n in range(5):
         TicketService(uow).create_ticket(project.id, f"other {n}")
@@ -209,7 +219,7 @@ def test_claim_plan_uses_the_ready_index_without_sorting(db, uow, project, phase
     with db.engine.begin() as conn:
         if db.backend == "postgresql":
             conn.exec_driver_sql("ANALYZE")
-    statement, params = captured_claim(db, queue, agent.id)
+    statement, params = captured_claim(db, queue, agent.id, caplog)
     with db.engine.connect() as conn:
         if db.backend == "sqlite":
             plan = "\n".join(row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))

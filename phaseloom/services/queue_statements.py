@@ -1,0 +1,229 @@
+"""The queue's statements: which tasks an agent may claim, and PostgreSQL's one-statement steps.
+
+The eligibility rule (:func:`eligible`) is written once and serves both backends. On SQLite a
+claim is the ORM ``UPDATE … RETURNING`` of :func:`claim_statement`. On PostgreSQL the hot steps
+are single data-modifying statements that also write their outbox event:
+
+- :func:`postgres_claim` — claim the best task *and* insert its ``task.assigned`` event;
+- :func:`postgres_complete` — complete a task, release its dependents *and* insert its
+  ``task.completed`` event.
+
+They run as :class:`DriverStatement`: compiled by SQLAlchemy once per shape, then executed on
+the psycopg connection of the unit of work's transaction. SQLAlchemy's per-statement work
+(compiling the cache key, result processing, ORM bookkeeping) cost more client CPU than the
+database spent on the statement; with several workers per core that CPU *is* the throughput
+(docs/benchmarks.md, "Task queue").
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from sqlalchemy import (ARRAY, JSON, DateTime, String, all_, bindparam, cast, exists, func, insert, literal,
+                        literal_column, or_, select, true, update)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session, attributes, configure_mappers, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
+
+from phaseloom.db.models import Agent, PhaseRow, SystemEvent, Task, TaskCapability, TaskDependency, Ticket
+from phaseloom.db.models.costs import Budget
+from phaseloom.domain.tasks import TaskStatus
+from phaseloom.services.budgets import budget_covers
+from phaseloom.services.unit_of_work import EVENT_ORDER_LOCK
+
+log = logging.getLogger(__name__)
+
+# Literal SQL (not bound parameters) so both planners can match the partial index predicate.
+READY = literal_column("tasks.status = 'pending' AND tasks.unmet_dependencies = 0")
+REVIEW_TASK_TYPES = ("validation", "result_validation")
+ACTIVE_TASK_STATUSES = (TaskStatus.CLAIMED.value, TaskStatus.RUNNING.value)
+TASK_COLUMNS = tuple(Task.__table__.c)
+_TASK_KEYS = tuple(Task.__mapper__.get_property_by_column(c).key for c in TASK_COLUMNS)
+_EVENT_COLUMNS = ["event_type", "entity_type", "entity_id", "project_id", "ticket_id", "phase_id", "payload",
+                  "created_at"]
+
+
+def eligible(by_phase: bool, by_project: bool, reviews_only: bool = False, *, capabilities_as_array: bool = False):
+    """Ready, due, ticket unblocked, capabilities covered, no exhausted budget; ids of such tasks.
+
+    ``reviews_only``: a validator agent claims validation tasks only, so it never does work it
+    would then be barred from reviewing. ``capabilities_as_array`` binds the agent's
+    capabilities as one PostgreSQL array (a prepared statement needs a fixed shape) instead of
+    an expanding ``IN`` list.
+    """
+    query = (
+        select(Task.id)
+        .join(Ticket, Ticket.id == Task.ticket_id)
+        .where(READY, Task.next_attempt_at <= bindparam("claim_now"), Ticket.open_blockers == 0)
+    )
+    if by_phase:
+        query = query.where(Task.phase_id == bindparam("claim_phase"))
+    if by_project:
+        query = query.where(Task.project_id == bindparam("claim_project"))
+    if reviews_only:
+        query = query.where(or_(*(Task.task_type == t for t in REVIEW_TASK_TYPES)))
+    if capabilities_as_array:
+        uncovered = TaskCapability.capability != all_(bindparam("claim_capabilities", type_=ARRAY(String)))
+    else:
+        uncovered = TaskCapability.capability.not_in(bindparam("claim_capabilities", expanding=True))
+    missing = exists().where(TaskCapability.task_id == Task.id, uncovered)
+    # No exhausted budget covers the task (its project, ticket, phase or the claiming agent): a
+    # probe of the flag on the small budgets table, never a sum over cost records.
+    over_budget = exists().where(Budget.exhausted.is_(True), budget_covers(
+        Task.project_id, Task.ticket_id, Task.phase_id, bindparam("claim_agent")))
+    return query.where(or_(Task.capability_count == 0, ~missing), ~over_budget)
+
+
+def _claim_update(by_phase: bool, by_project: bool, reviews_only: bool, *, capabilities_as_array: bool):
+    best = (eligible(by_phase, by_project, reviews_only, capabilities_as_array=capabilities_as_array)
+            .order_by(Task.score.desc(), Task.id).limit(1).with_for_update(skip_locked=True, of=Task))
+    return (
+        update(Task)
+        .where(Task.id == best.scalar_subquery(), Task.status == TaskStatus.PENDING.value)
+        .values(status=TaskStatus.CLAIMED.value, assigned_agent_id=bindparam("claim_agent"),
+                claimed_at=bindparam("claim_now"), lease_expires_at=bindparam("claim_lease_until"))
+    )
+
+
+@lru_cache(maxsize=8)
+def claim_statement(by_phase: bool, by_project: bool, reviews_only: bool = False):
+    """The portable claim (SQLite): one ``UPDATE … WHERE id = (best eligible) RETURNING`` task."""
+    return (_claim_update(by_phase, by_project, reviews_only, capabilities_as_array=False)
+            .returning(Task).execution_options(synchronize_session=False))
+
+
+class ClaimingAgent(NamedTuple):
+    id: str
+    phase_id: str | None
+    project_id: int | None
+    capabilities: list[str] | None
+    agent_type: str
+
+
+CLAIMING_AGENT = select(Agent.id, Agent.phase_id, Agent.project_id, Agent.capabilities, Agent.agent_type).where(
+    Agent.id == bindparam("agent_id"))
+
+
+# -- PostgreSQL: one statement per step, event included -------------------------------------------
+class DriverStatement:
+    """A statement compiled once for PostgreSQL and run on the session's psycopg connection.
+
+    Constant parameters are bound at compile time; :meth:`rows` supplies the variable ones.
+    """
+
+    def __init__(self, statement) -> None:
+        compiled = statement.compile(dialect=postgresql.psycopg.dialect())
+        self.sql = compiled.string
+        self.required = frozenset(name for name, bind in compiled.binds.items() if bind.required)
+        self.constants = {k: v for k, v in compiled.params.items() if k not in self.required}
+
+    def rows(self, session: Session, **params: Any) -> list[tuple]:
+        if missing := self.required - params.keys():
+            raise TypeError(f"missing statement parameters: {', '.join(sorted(missing))}")
+        session.flush()  # the ORM would autoflush before a query; this bypasses it, so flush here
+        params = {**self.constants, **params}
+        if log.isEnabledFor(logging.DEBUG):  # SQLAlchemy's echo does not see these statements
+            log.debug("driver statement", extra={"sql": self.sql, "params": params})
+        driver = session.connection().connection.driver_connection
+        return driver.execute(self.sql, params).fetchall()
+
+
+def _event_source(source, event_type: str, task_row, payload):
+    """SELECT the columns of one outbox row per row of ``source``, taking the event-order lock first.
+
+    The lock (see :mod:`phaseloom.services.unit_of_work`) is joined in so that it is held
+    before the event's id is drawn from the sequence.
+    """
+    lock = select(func.pg_advisory_xact_lock_shared(EVENT_ORDER_LOCK).label("locked")).subquery("event_order")
+    return select(literal(event_type), literal("task"), cast(task_row.id, String), task_row.project_id,
+                  task_row.ticket_id, task_row.phase_id, payload, bindparam("event_at", type_=DateTime(timezone=True))
+                  ).select_from(source.join(lock, true()))
+
+
+def _with_event(changed, event_type: str, payload_of, *, then=None):
+    """``changed`` (an UPDATE of one task) RETURNING the task, plus the event recording it.
+
+    ``then(changed_cte)`` may add CTEs that act on the changed row (they run only if it changed).
+    """
+    changed = changed.returning(*TASK_COLUMNS).cte("changed")
+    source = _event_source(changed, event_type, changed.c, payload_of(changed.c))
+    event = (insert(SystemEvent).from_select(_EVENT_COLUMNS, source)
+             .returning(SystemEvent.id).cte("event"))
+    query = select(changed, event.c.id.label("event_id")).select_from(changed.join(event, true()))
+    return query.add_cte(*then(changed)) if then else query
+
+
+@lru_cache(maxsize=8)
+def postgres_claim(by_phase: bool, by_project: bool, reviews_only: bool) -> DriverStatement:
+    """Claim the best eligible task and write its ``task.assigned`` event, in one statement."""
+    claim = _claim_update(by_phase, by_project, reviews_only, capabilities_as_array=True)
+    return DriverStatement(_with_event(claim, "task.assigned", lambda task: func.json_build_object(
+        "agent_id", bindparam("claim_agent", type_=String), "attempt", task.retry_count + 1)))
+
+
+@lru_cache(maxsize=1)
+def postgres_claiming_agent() -> DriverStatement:
+    """What decides which tasks an agent may claim (:class:`ClaimingAgent`)."""
+    return DriverStatement(CLAIMING_AGENT)
+
+
+# Not a review phase: a phase whose configuration could switch review on (any value of
+# ``requires_review`` but false or null) leaves the completion to the general path, where
+# services/validation.py reads the setting. A conservative pre-filter, not a second rule.
+_NO_REVIEW_CONFIGURED = ~exists().where(
+    PhaseRow.workflow_id == Task.workflow_id, PhaseRow.id == Task.phase_id,
+    literal_column("COALESCE(phases.configuration::jsonb -> 'requires_review', 'false') NOT IN ('false', 'null')"))
+
+
+@lru_cache(maxsize=2)
+def postgres_complete(check_owner: bool) -> DriverStatement:
+    """Complete a plain task, release the tasks waiting on it and write ``task.completed``, in one statement.
+
+    Returns no row unless the task is active (and, with ``check_owner``, assigned to
+    ``agent_id``), is not a review task and is in a phase that cannot require review: every
+    other case is the general path's, with its precise errors.
+    """
+    complete = (
+        update(Task)
+        .where(Task.id == bindparam("task_id"), or_(*(Task.status == s for s in ACTIVE_TASK_STATUSES)),
+               *(Task.task_type != t for t in REVIEW_TASK_TYPES), _NO_REVIEW_CONFIGURED)
+        .values(status=TaskStatus.COMPLETED.value, result=bindparam("result", type_=JSON),
+                completed_at=bindparam("event_at", type_=DateTime(timezone=True)), lease_expires_at=None,
+                error=None)
+    )
+    if check_owner:
+        # Written so no index matches it: the planner must find the task by its id, never by
+        # walking the agent's (ever longer) list of tasks when its statistics are stale.
+        complete = complete.where(func.coalesce(Task.assigned_agent_id, "") == bindparam("agent_id"))
+
+    def release_dependents(changed):
+        waiting = select(TaskDependency.task_id).where(TaskDependency.depends_on_id.in_(select(changed.c.id)))
+        return [update(Task).where(Task.id.in_(waiting))
+                .values(unmet_dependencies=Task.unmet_dependencies - 1).cte("released")]
+
+    return DriverStatement(_with_event(complete, "task.completed", lambda task: func.json_build_object(
+        "agent_id", task.assigned_agent_id, "task_type", task.task_type), then=release_dependents))
+
+
+def adopt_task(session: Session, values: tuple) -> Task:
+    """A :class:`Task` for a row a driver statement returned, as if the ORM had loaded it.
+
+    An instance the session already holds is refreshed in place, so nothing in the transaction
+    keeps reading the state from before the statement. Otherwise the new instance is detached
+    (it has its identity, so adding or merging it later never inserts it again); a later
+    ``session.get`` in the same transaction reads the row the statement wrote.
+    """
+    row = dict(zip(_TASK_KEYS, values))
+    task = session.identity_map.get(identity_key(Task, row["id"]))
+    if task is not None:
+        for key, value in row.items():
+            attributes.set_committed_value(task, key, value)
+        return task
+    configure_mappers()
+    task = Task.__mapper__.class_manager.new_instance()
+    # What the ORM's loader does: a fresh instance's loaded state is its __dict__, with no history.
+    attributes.instance_dict(task).update(row)
+    make_transient_to_detached(task)
+    return task

@@ -1,0 +1,73 @@
+"""PostgreSQL wake-ups: committed events announced by NOTIFY, a burst sharing one."""
+
+from __future__ import annotations
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from phaseloom.db.engine import Database
+from phaseloom.services.announcer import EVENT_NOTIFY_CHANNEL, announcer_for
+from phaseloom.services.unit_of_work import UnitOfWork
+
+
+def listener(url: str) -> psycopg.Connection:
+    conn = psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
+                           autocommit=True)
+    conn.execute(f"LISTEN {EVENT_NOTIFY_CHANNEL}")
+    return conn
+
+
+def heard(conn: psycopg.Connection, *, until: str) -> list[str]:
+    payloads = []
+    for note in conn.notifies(timeout=5):
+        payloads.append(note.payload)
+        if note.payload == until:
+            break
+    return payloads
+
+
+def test_a_commit_with_events_is_announced_with_its_last_event_id(pg_url):
+    db = Database.connect(pg_url)
+    conn = listener(pg_url)
+    try:
+        uow = UnitOfWork(db)
+        with uow:
+            uow.emit("first.thing", "test", 1)
+            uow.emit("second.thing", "test", 2)
+        last_id = str(max(uow.db.engine.connect().exec_driver_sql("SELECT id FROM system_events").scalars()))
+        assert heard(conn, until=last_id)[-1] == last_id
+    finally:
+        conn.close()
+        db.dispose()
+
+
+def test_a_burst_of_announcements_shares_notifies_and_ends_with_the_latest_id(pg_url):
+    db = Database.connect(pg_url)
+    conn = listener(pg_url)
+    try:
+        announcer = announcer_for(db.engine)
+        for event_id in range(1, 201):
+            announcer.announce(event_id)
+        assert announcer.flush(timeout=5)
+        payloads = heard(conn, until="200")
+        assert payloads[-1] == "200"
+        assert len(payloads) < 20, payloads  # 200 commits, a handful of wake-ups
+        assert [int(p) for p in payloads] == sorted(int(p) for p in payloads)
+    finally:
+        conn.close()
+        db.dispose()
+
+
+def test_announcing_an_older_id_never_moves_the_announcement_back(pg_url):
+    db = Database.connect(pg_url)
+    conn = listener(pg_url)
+    try:
+        announcer = announcer_for(db.engine)
+        announcer.announce(500)
+        announcer.announce(499)  # a slower thread's commit, announced late
+        assert announcer.flush(timeout=5)
+        assert heard(conn, until="500")[-1] == "500"
+        assert not list(conn.notifies(timeout=0.3))
+    finally:
+        conn.close()
+        db.dispose()
