@@ -58,7 +58,9 @@ def upgrade() -> None:
             "GENERATED ALWAYS AS (to_tsvector('english', "
             "regexp_replace(search_text, '[^[:alnum:]]+', ' ', 'g'))) STORED"
         )
-        op.execute("CREATE INDEX ix_task_memories_search ON task_memories USING gin (search_vector)")
+        # fastupdate off: see 000d (which turns it off on databases made before this line).
+        op.execute("CREATE INDEX ix_task_memories_search ON task_memories USING gin (search_vector) "
+                   "WITH (fastupdate = off)")
     else:
         op.execute(
             "CREATE VIRTUAL TABLE task_memories_fts USING fts5("
