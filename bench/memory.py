@@ -129,8 +129,10 @@ def run(backend: str, size: int, notes, base, queries, qvecs, workdir: Path, bas
         service = MemoryService(UnitOfWork(db), embedder=PrecomputedEmbedder(dict(zip(queries, qvecs))),
                                 index=VectorIndex())
         start = time.perf_counter()
-        with service.uow:
-            service._sync_index()  # first load of the index, reported separately
+        with service.uow:  # first load of the index (and, on PostgreSQL, the word counts), reported separately
+            service._sync_index()
+            if service.terms is not None:
+                service._sync_terms()
         load_s = time.perf_counter() - start
         ours = []
         for q in queries:

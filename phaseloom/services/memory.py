@@ -8,6 +8,7 @@ Reciprocal Rank Fusion. Without the embedding model installed, search is keyword
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +21,7 @@ from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.domain.memory import (NEAR_DUPLICATE_COSINE, MemoryType, affordable_terms, keyword_terms,
                                      reciprocal_rank_fusion)
 from phaseloom.services.embeddings import Embedder, default_embedder, from_blob, to_blob
+from phaseloom.services.term_statistics import TermStatistics, statistics_for
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.vector_index import MemoryFilter, VectorIndex, index_for
 
@@ -51,6 +53,7 @@ class MemoryService:
         self.embedder: Embedder | None = default_embedder() if embedder is _UNSET else embedder  # type: ignore
         # Not ``index or …``: an empty index has length 0 and would be swapped for the shared one.
         self.index = index if index is not None else index_for(uow.db.url)
+        self.terms: TermStatistics | None = statistics_for(uow.db.url) if uow.backend == "postgresql" else None
 
     # -- saving ------------------------------------------------------------------
     def save_memory(self, content: str, memory_type: str, *, defer_embedding: bool = False,
@@ -201,16 +204,18 @@ class MemoryService:
         terms = keyword_terms(query)
         if not terms:
             return []
-        counts = dict(zip(terms, self._term_counts(terms)))
-        terms = affordable_terms(terms, list(counts.values()), KEYWORD_BUDGET)
-        if not terms:
-            return []
         where, params = _filter_sql(flt)
         params["n"] = n
         if self.uow.backend == "postgresql":
-            return self._postgres_keyword_ranking(terms, counts, where, params)
+            return self._postgres_keyword_ranking(terms, where, params)
+        return self._sqlite_keyword_ranking(terms, where, params)
+
+    def _sqlite_keyword_ranking(self, terms: list[str], where: str, params: dict) -> list[int]:
+        terms = affordable_terms(terms, self._sqlite_term_counts(terms), KEYWORD_BUDGET)
+        if not terms:
+            return []
         params["q"] = " OR ".join(f'"{t}"' for t in terms)
-        params["k"] = n * 4
+        params["k"] = params["n"] * 4
         # FTS5 ranks fastest on its own (ORDER BY rank LIMIT k keeps a small heap); filters are
         # applied to that over-fetched top k, and only when they leave too few does the slower
         # filtered scan run.
@@ -218,61 +223,77 @@ class MemoryService:
                 f"ORDER BY rank LIMIT :k) f JOIN task_memories m ON m.id = f.rowid WHERE true{where} "
                 "ORDER BY f.rank, m.id LIMIT :n")
         found = [row[0] for row in self.uow.session.execute(text(fast), params)]
-        if len(found) == n or not where:
+        if len(found) == params["n"] or not where:
             return found
         full = ("SELECT m.id FROM task_memories_fts f JOIN task_memories m ON m.id = f.rowid "
                 f"WHERE task_memories_fts MATCH :q{where} ORDER BY bm25(task_memories_fts), m.id LIMIT :n")
         return [row[0] for row in self.uow.session.execute(text(full), params)]
 
-    def _term_counts(self, terms: list[str]) -> list[int]:
+    def _sqlite_term_counts(self, terms: list[str]) -> list[int]:
         """How many memories (in all projects, as bm25 counts them) contain each word, capped just
         above the budget: a capped count stops reading the index early."""
-        session = self.uow.session
-        params = {f"t{i}": (t if self.uow.backend == "postgresql" else f'"{t}"') for i, t in enumerate(terms)}
+        params = {f"t{i}": f'"{t}"' for i, t in enumerate(terms)}
         params["cap"] = KEYWORD_BUDGET + 1
-        if self.uow.backend == "postgresql":
-            count = ("(SELECT count(*) FROM (SELECT 1 FROM task_memories WHERE search_vector @@ "
-                     "to_tsquery('english', :t{i}) LIMIT :cap) c)")
-            # With a LIMIT the planner prefers a sequential scan that stops early; for a common
-            # word that reads most of the table, the GIN index is far cheaper.
-            session.execute(text("SELECT set_config('enable_seqscan', 'off', true)"))
-        else:
-            count = ("(SELECT count(*) FROM (SELECT 1 FROM task_memories_fts WHERE task_memories_fts "
-                     "MATCH :t{i} LIMIT :cap))")
-        try:
-            row = session.execute(text("SELECT " + ", ".join(count.format(i=i) for i in range(len(terms)))),
-                                  params).one()
-        finally:
-            if self.uow.backend == "postgresql":
-                session.execute(text("SELECT set_config('enable_seqscan', 'on', true)"))
+        count = ("(SELECT count(*) FROM (SELECT 1 FROM task_memories_fts WHERE task_memories_fts "
+                 "MATCH :t{i} LIMIT :cap))")
+        row = self.uow.session.execute(text("SELECT " + ", ".join(count.format(i=i) for i in range(len(terms)))),
+                                       params).one()
         return [int(c) for c in row]
 
-    def _postgres_keyword_ranking(self, terms: list[str], counts: dict[str, int], where: str,
-                                  params: dict) -> list[int]:
+    def _postgres_keyword_ranking(self, terms: list[str], where: str, params: dict) -> list[int]:
         """ts_rank knows nothing of how rare a word is (bm25 does), so weight each matched word by
         its inverse document frequency and break ties by ts_rank."""
-        session = self.uow.session
-        # The table's size from its id range: exact unless rows were deleted, and free (count(*)
-        # reads the whole table); like bm25 on SQLite, frequencies are table-wide.
-        total = max(int(session.scalar(text("SELECT coalesce(max(id) - min(id) + 1, 1) FROM task_memories"))),
-                    max(counts.values()), 1)
-        term_params = {f"t{i}": t for i, t in enumerate(terms)}
-        weights = {f"w{i}": math.log(1 + (total - counts[t] + 0.5) / (counts[t] + 0.5))
-                   for i, t in enumerate(terms)}
-        score = " + ".join(f"CASE WHEN m.search_vector @@ to_tsquery('english', :t{i}) THEN :w{i} ELSE 0 END"
-                           for i in range(len(terms)))
-        sql = ("SELECT m.id FROM task_memories m, to_tsquery('english', :q) q "
-               f"WHERE m.search_vector @@ q{where} ORDER BY {score} DESC, ts_rank(m.search_vector, q) DESC, m.id "
-               "LIMIT :n")
-        rows = session.execute(text(sql), {**params, **term_params, **weights, "q": " | ".join(terms)})
-        return [row[0] for row in rows]
+        total, counts = self._postgres_term_frequencies(terms)
+        affordable = set(affordable_terms(terms, counts, KEYWORD_BUDGET))
+        kept = [(t, c) for t, c in zip(terms, counts) if t in affordable]
+        if not kept:
+            return []
+        total = max(total, *(c for _, c in kept), 1)
+        # Each word's query is computed once in FROM (in the ORDER BY it would be per row).
+        queries = "".join(f", to_tsquery('english', :t{i}) q{i}" for i in range(len(kept)))
+        score = " + ".join(f"CASE WHEN m.search_vector @@ q{i} THEN :w{i} ELSE 0 END" for i in range(len(kept)))
+        order = f"{score} DESC, " if len(kept) > 1 else ""  # one word: the same weight for every match
+        sql = (f"SELECT m.id FROM task_memories m, to_tsquery('english', :q) q{queries} "
+               f"WHERE m.search_vector @@ q{where} ORDER BY {order}ts_rank(m.search_vector, q) DESC, m.id LIMIT :n")
+        params.update({f"t{i}": t for i, (t, _) in enumerate(kept)})
+        params.update({f"w{i}": math.log(1 + (total - c + 0.5) / (c + 0.5)) for i, (_, c) in enumerate(kept)})
+        params["q"] = " | ".join(t for t, _ in kept)
+        return [row[0] for row in self.uow.session.execute(text(sql), params)]
+
+    def _postgres_term_frequencies(self, terms: list[str]) -> tuple[int, list[int]]:
+        """Memories counted, and per word how many contain it (see ``term_statistics``).
+
+        A word's query ANDs its lexemes (``csrf_token`` is ``csrf`` and ``token``), so its count is
+        that of its rarest lexeme. A word without lexemes (a stop word) matches nothing: 0. One the
+        statistics have not seen yet (a memory newer than the last sync, or uncommitted) counts as 1:
+        rare, never absent, so such memories are still found.
+        """
+        self._sync_terms()
+        rows = self.uow.session.execute(text(
+            "SELECT w.position, tsvector_to_array(to_tsvector('english', w.word)) "
+            "FROM unnest(CAST(:words AS text[])) WITH ORDINALITY AS w(word, position)"), {"words": terms})
+        lexemes = {int(position): list(found) for position, found in rows}
+        every = sorted({lexeme for found in lexemes.values() for lexeme in found})
+        total, known = self.terms.frequencies(every)
+        documents = dict(zip(every, known))
+        return total, [max(1, min(documents[x] for x in lexemes[i])) if lexemes[i] else 0
+                       for i in range(1, len(terms) + 1)]
 
     def _sync_index(self) -> None:
+        with self._committed_rows() as session:
+            self.index.sync(session)
+
+    def _sync_terms(self) -> None:
+        with self._committed_rows() as session:
+            self.terms.sync(session)
+
+    @contextmanager
+    def _committed_rows(self):
         # Read committed rows only, in a session of its own: a rolled-back insert must never
-        # reach the shared index.
+        # reach the shared index or counts.
         with self.uow.db.sessions() as session:
             session.connection(execution_options={"phaseloom_readonly": True})
-            self.index.sync(session)
+            yield session
 
     # -- using -------------------------------------------------------------------
     def memories_for_task(self, task_id: int, *, limit: int = 20, budget_chars: int = 4000) -> list[MemoryHit]:
