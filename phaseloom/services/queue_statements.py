@@ -45,18 +45,24 @@ _EVENT_COLUMNS = ["event_type", "entity_type", "entity_id", "project_id", "ticke
                   "created_at"]
 
 
-def eligible(by_phase: bool, by_project: bool, reviews_only: bool = False, *, capabilities_as_array: bool = False):
+def eligible(by_phase: bool, by_project: bool, reviews_only: bool = False, *, for_postgres: bool = False):
     """Ready, due, ticket unblocked, capabilities covered, no exhausted budget; ids of such tasks.
 
     ``reviews_only``: a validator agent claims validation tasks only, so it never does work it
-    would then be barred from reviewing. ``capabilities_as_array`` binds the agent's
-    capabilities as one PostgreSQL array (a prepared statement needs a fixed shape) instead of
-    an expanding ``IN`` list.
+    would then be barred from reviewing.
+
+    ``for_postgres`` shapes the rule for a prepared statement: the agent's capabilities are one
+    array parameter (not an expanding ``IN`` list), and "due" compares with the database's
+    ``now()`` rather than a parameter. With a parameter there, PostgreSQL never trusted the
+    generic plan and re-planned every claim, doubling its server time; ``now()`` is
+    estimated the same way in both plans. (The database's clock and the workers' are the
+    same machine's, or NTP-close: a retry may become due a clock skew early or late.)
     """
+    due = Task.next_attempt_at <= (func.now() if for_postgres else bindparam("claim_now"))
     query = (
         select(Task.id)
         .join(Ticket, Ticket.id == Task.ticket_id)
-        .where(READY, Task.next_attempt_at <= bindparam("claim_now"), Ticket.open_blockers == 0)
+        .where(READY, due, Ticket.open_blockers == 0)
     )
     if by_phase:
         query = query.where(Task.phase_id == bindparam("claim_phase"))
@@ -64,7 +70,7 @@ def eligible(by_phase: bool, by_project: bool, reviews_only: bool = False, *, ca
         query = query.where(Task.project_id == bindparam("claim_project"))
     if reviews_only:
         query = query.where(or_(*(Task.task_type == t for t in REVIEW_TASK_TYPES)))
-    if capabilities_as_array:
+    if for_postgres:
         uncovered = TaskCapability.capability != all_(bindparam("claim_capabilities", type_=ARRAY(String)))
     else:
         uncovered = TaskCapability.capability.not_in(bindparam("claim_capabilities", expanding=True))
@@ -76,8 +82,8 @@ def eligible(by_phase: bool, by_project: bool, reviews_only: bool = False, *, ca
     return query.where(or_(Task.capability_count == 0, ~missing), ~over_budget)
 
 
-def _claim_update(by_phase: bool, by_project: bool, reviews_only: bool, *, capabilities_as_array: bool):
-    best = (eligible(by_phase, by_project, reviews_only, capabilities_as_array=capabilities_as_array)
+def _claim_update(by_phase: bool, by_project: bool, reviews_only: bool, *, for_postgres: bool):
+    best = (eligible(by_phase, by_project, reviews_only, for_postgres=for_postgres)
             .order_by(Task.score.desc(), Task.id).limit(1).with_for_update(skip_locked=True, of=Task))
     return (
         update(Task)
@@ -90,7 +96,7 @@ def _claim_update(by_phase: bool, by_project: bool, reviews_only: bool, *, capab
 @lru_cache(maxsize=8)
 def claim_statement(by_phase: bool, by_project: bool, reviews_only: bool = False):
     """The portable claim (SQLite): one ``UPDATE … WHERE id = (best eligible) RETURNING`` task."""
-    return (_claim_update(by_phase, by_project, reviews_only, capabilities_as_array=False)
+    return (_claim_update(by_phase, by_project, reviews_only, for_postgres=False)
             .returning(Task).execution_options(synchronize_session=False))
 
 
@@ -110,20 +116,26 @@ CLAIMING_AGENT = select(Agent.id, Agent.phase_id, Agent.project_id, Agent.capabi
 class DriverStatement:
     """A statement compiled once for PostgreSQL and run on the session's psycopg connection.
 
-    Constant parameters are bound at compile time; :meth:`rows` supplies the variable ones.
+    Constants (statuses, ``LIMIT 1``, event names) are written into the SQL as literals; only
+    the values that vary are parameters. That matters: psycopg prepares a statement after a
+    few runs, and PostgreSQL keeps re-planning a prepared statement whose plan hinges on a
+    parameter (an unknown ``LIMIT``), which cost more server time than running it.
     """
 
     def __init__(self, statement) -> None:
         compiled = statement.compile(dialect=postgresql.psycopg.dialect())
-        self.sql = compiled.string
+        sql = compiled.string
         self.required = frozenset(name for name, bind in compiled.binds.items() if bind.required)
-        self.constants = {k: v for k, v in compiled.params.items() if k not in self.required}
+        for name, bind in compiled.binds.items():
+            if name not in self.required:
+                literal = compiled.render_literal_value(bind.effective_value, bind.type)
+                sql = sql.replace(f"%({name})s", literal.replace("%", "%%"))
+        self.sql = sql
 
     def rows(self, session: Session, **params: Any) -> list[tuple]:
         if missing := self.required - params.keys():
             raise TypeError(f"missing statement parameters: {', '.join(sorted(missing))}")
         session.flush()  # the ORM would autoflush before a query; this bypasses it, so flush here
-        params = {**self.constants, **params}
         if log.isEnabledFor(logging.DEBUG):  # SQLAlchemy's echo does not see these statements
             log.debug("driver statement", extra={"sql": self.sql, "params": params})
         driver = session.connection().connection.driver_connection
@@ -158,7 +170,7 @@ def _with_event(changed, event_type: str, payload_of, *, then=None):
 @lru_cache(maxsize=8)
 def postgres_claim(by_phase: bool, by_project: bool, reviews_only: bool) -> DriverStatement:
     """Claim the best eligible task and write its ``task.assigned`` event, in one statement."""
-    claim = _claim_update(by_phase, by_project, reviews_only, capabilities_as_array=True)
+    claim = _claim_update(by_phase, by_project, reviews_only, for_postgres=True)
     return DriverStatement(_with_event(claim, "task.assigned", lambda task: func.json_build_object(
         "agent_id", bindparam("claim_agent", type_=String), "attempt", task.retry_count + 1)))
 
