@@ -85,17 +85,16 @@ class QueueService:
     # -- claiming ----------------------------------------------------------------
     def claim_next_task(self, agent_id: str, *, lease_seconds: float | None = None) -> Task | None:
         """Claim the best eligible task for ``agent_id``, or return None when there is none."""
+        lease = timedelta(seconds=lease_seconds or self.settings.lease_seconds)
         with self.uow:
+            if self.uow.backend == "postgresql":
+                return self._claim_with_event(agent_id, lease)
             agent = self._claiming_agent(agent_id)
             now = utcnow()
-            params = {"claim_agent": agent.id, "claim_now": now,
-                      "claim_lease_until": now + timedelta(seconds=lease_seconds or self.settings.lease_seconds),
-                      "claim_phase": agent.phase_id, "claim_project": agent.project_id,
-                      "claim_capabilities": list(agent.capabilities or [])}
-            shape = (bool(agent.phase_id), bool(agent.project_id), agent.agent_type == "validator")
-            if self.uow.backend == "postgresql":
-                return self._claim_with_event(shape, params)
-            claimed = self.uow.session.execute(statements.claim_statement(*shape), params).scalar_one_or_none()
+            claimed = self.uow.session.execute(statements.claim_statement(*agent.shape), {
+                "claim_agent": agent.id, "claim_now": now, "claim_lease_until": now + lease,
+                "claim_phase": agent.phase_id, "claim_project": agent.project_id,
+                "claim_capabilities": list(agent.capabilities or [])}).scalar_one_or_none()
             if claimed is not None:
                 self.uow.emit("task.assigned", "task", claimed.id, project_id=claimed.project_id,
                               ticket_id=claimed.ticket_id, phase_id=claimed.phase_id,
@@ -108,20 +107,38 @@ class QueueService:
         else:
             found = self.uow.session.connection().execute(statements.CLAIMING_AGENT, {"agent_id": agent_id}).all()
         if not found:
+            _KNOWN_AGENTS.pop((self.uow.db.url, agent_id), None)
             raise NotFound("agent", agent_id)
-        return statements.ClaimingAgent(*found[0])
+        agent = _KNOWN_AGENTS[(self.uow.db.url, agent_id)] = statements.ClaimingAgent(*found[0])
+        return agent
 
-    def _claim_with_event(self, shape: tuple[bool, bool, bool], params: dict) -> Task | None:
-        """PostgreSQL: the claim and its event in one statement (services/queue_statements.py)."""
-        rows = statements.postgres_claim(*shape).rows(self.uow.session, event_at=params["claim_now"],
-                                                      **_for_shape(shape, params))
+    def _claim_with_event(self, agent_id: str, lease: timedelta) -> Task | None:
+        """PostgreSQL: the claim and its event in one statement (services/queue_statements.py).
+
+        The agent's claim-relevant fields are remembered per process; the statement claims
+        only while they still match the row, so a changed agent costs one re-read, never a
+        claim under stale rules.
+        """
+        agent = _KNOWN_AGENTS.get((self.uow.db.url, agent_id)) or self._claiming_agent(agent_id)
+        rows = self._run_claim(agent, lease)
         if not rows:
-            return None
+            current = self._claiming_agent(agent_id)  # nothing claimable, or the agent changed
+            if current == agent:
+                return None
+            agent, rows = current, self._run_claim(current, lease)
+            if not rows:
+                return None
         *columns, event_id = rows[0]
         task = statements.adopt_task(self.uow.session, columns)
-        self._delivered(event_id, "task.assigned", task, params["claim_now"],
-                        {"agent_id": params["claim_agent"], "attempt": task.retry_count + 1})
+        self._delivered(event_id, "task.assigned", task, task.claimed_at,
+                        {"agent_id": agent.id, "attempt": task.retry_count + 1})
         return task
+
+    def _run_claim(self, agent: statements.ClaimingAgent, lease: timedelta) -> list[tuple]:
+        now = utcnow()
+        return statements.postgres_claim(*agent.shape).rows(
+            self.uow.session, claim_now=now, claim_lease_until=now + lease, event_at=now,
+            **statements.claim_parameters(agent))
 
     def _delivered(self, event_id: int, event_type: str, task: Task, at, payload: dict) -> None:
         self.uow.add_written_event({
@@ -293,8 +310,5 @@ class QueueService:
         return task
 
 
-def _for_shape(shape: tuple[bool, bool, bool], params: dict) -> dict:
-    """Only the parameters the statement of this shape binds (a phase-less agent binds no phase)."""
-    by_phase, by_project, _ = shape
-    return {k: v for k, v in params.items()
-            if (k != "claim_phase" or by_phase) and (k != "claim_project" or by_project)}
+# (database url, agent id) -> the agent's claim-relevant fields, as last read in this process.
+_KNOWN_AGENTS: dict[tuple[str, str], statements.ClaimingAgent] = {}

@@ -21,9 +21,11 @@ import logging
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import (ARRAY, JSON, DateTime, String, all_, bindparam, cast, exists, func, insert, literal,
+from psycopg.types.json import Json
+from sqlalchemy import (ARRAY, JSON, DateTime, Integer, String, all_, bindparam, cast, exists, func, insert, literal,
                         literal_column, or_, select, true, update)
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, attributes, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
@@ -101,11 +103,31 @@ def claim_statement(by_phase: bool, by_project: bool, reviews_only: bool = False
 
 
 class ClaimingAgent(NamedTuple):
+    """What decides which tasks an agent may claim."""
+
     id: str
     phase_id: str | None
     project_id: int | None
     capabilities: list[str] | None
     agent_type: str
+
+    @property
+    def shape(self) -> tuple[bool, bool, bool]:
+        """(phase-specialised, project-bound, validator): one claim statement per shape."""
+        return bool(self.phase_id), bool(self.project_id), self.agent_type == "validator"
+
+
+def claim_parameters(agent: ClaimingAgent) -> dict[str, Any]:
+    """The agent's values for :func:`postgres_claim` of its shape, including the unchanged-agent guard."""
+    by_phase, by_project, _ = agent.shape
+    params = {"claim_agent": agent.id, "claim_capabilities": list(agent.capabilities or []),
+              "agent_phase": agent.phase_id, "agent_project": agent.project_id, "agent_type": agent.agent_type,
+              "agent_capabilities": Json(agent.capabilities)}
+    if by_phase:
+        params["claim_phase"] = agent.phase_id
+    if by_project:
+        params["claim_project"] = agent.project_id
+    return params
 
 
 CLAIMING_AGENT = select(Agent.id, Agent.phase_id, Agent.project_id, Agent.capabilities, Agent.agent_type).where(
@@ -170,7 +192,14 @@ def _with_event(changed, event_type: str, payload_of, *, then=None):
 @lru_cache(maxsize=8)
 def postgres_claim(by_phase: bool, by_project: bool, reviews_only: bool) -> DriverStatement:
     """Claim the best eligible task and write its ``task.assigned`` event, in one statement."""
-    claim = _claim_update(by_phase, by_project, reviews_only, for_postgres=True)
+    # The caller's remembered agent fields must still be the row's (see QueueService._claim_with_event).
+    agent_unchanged = exists().where(
+        Agent.id == bindparam("claim_agent"),
+        Agent.phase_id.is_not_distinct_from(bindparam("agent_phase", type_=String)),
+        Agent.project_id.is_not_distinct_from(bindparam("agent_project", type_=Integer)),
+        Agent.agent_type == bindparam("agent_type", type_=String),
+        cast(Agent.capabilities, JSONB).is_not_distinct_from(bindparam("agent_capabilities", type_=JSONB)))
+    claim = _claim_update(by_phase, by_project, reviews_only, for_postgres=True).where(agent_unchanged)
     return DriverStatement(_with_event(claim, "task.assigned", lambda task: func.json_build_object(
         "agent_id", bindparam("claim_agent", type_=String), "attempt", task.retry_count + 1)))
 

@@ -54,6 +54,25 @@ def test_phase_specialised_and_capability_matching(uow, ticket):
     assert queue.claim_next_task(pythonista.id).id == needs_py.id
 
 
+def test_an_agent_registered_again_with_other_rules_claims_by_the_new_rules(uow, ticket):
+    """A worker process remembers its agents' claim rules; a change in the registry still wins at once."""
+    queue = QueueService(uow)
+    agents = AgentService(uow)
+    design = [queue.create_task(ticket.id, "PHASE_DESIGN", f"design {n}", priority="HIGH") for n in range(3)]
+    needs_py = queue.create_task(ticket.id, "PHASE_IMPLEMENTATION", "code", required_capabilities=["python"],
+                                 priority="CRITICAL")
+    tester = queue.create_task(ticket.id, "PHASE_TESTING", "test", priority="LOW")
+    agent = agents.register_agent("changing", phase_id="PHASE_DESIGN")
+    assert queue.claim_next_task(agent.id).id == design[0].id
+    # Design work is still waiting, but the agent now tests: claiming by its old rules would take design work.
+    agents.register_agent("changing", agent_id=agent.id, phase_id="PHASE_TESTING")
+    assert queue.claim_next_task(agent.id).id == tester.id
+    # Any phase now, with python: the critical task first.
+    agents.register_agent("changing", agent_id=agent.id, capabilities=["python"])
+    assert queue.claim_next_task(agent.id).id == needs_py.id
+    assert queue.claim_next_task(agent.id).id == design[1].id
+
+
 def test_tasks_of_a_ticket_blocked_by_another_are_held(uow, project):
     tickets = TicketService(uow)
     first = tickets.create_ticket(project.id, "first")
