@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from phaseloom.api.errors import install_error_handlers
 from phaseloom.config import Settings, get_settings
 from phaseloom.db.engine import Database
-from phaseloom.schemas.api import ErrorBody
+from phaseloom.schemas.api.common import ErrorBody
 
 ROUTERS = ("workflows", "phases", "projects", "tickets", "tasks", "agents", "board")
 # Routers of capabilities that may not be installed in every build; each is a module with ``router``.

@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from phaseloom.config import Settings
 from phaseloom.db.engine import Database
 from phaseloom.domain.errors import Unauthenticated
-from phaseloom.schemas.api import MAX_ID, MAX_PAGE
+from phaseloom.schemas.api.common import MAX_ID, MAX_PAGE
 from phaseloom.services.auth import ADMIN, AuthService, Principal
 from phaseloom.services.unit_of_work import UnitOfWork
 

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from phaseloom.domain.mcp_policy import McpPolicy
+from phaseloom.schemas.tickets import TicketInfo  # noqa: F401 - a tool result; the API's TicketOut extends it
 
 _PATTERN = Field(min_length=1, max_length=200)
 
@@ -96,22 +97,6 @@ class PhaseInstructions(BaseModel):
     allowed_transitions: list[str]
     text: str = Field(description="the same instructions rendered as one Markdown document")
     steering_notes: list[str] = Field(default_factory=list, description="Guardian notes for you; each shown once")
-
-
-class TicketInfo(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    project_id: int
-    title: str
-    description: str
-    priority: str
-    phase_id: str
-    phase_name: str
-    status: str
-    column: str | None
-    is_done: bool
-    blocked_reason: str | None
 
 
 class PhaseInfo(BaseModel):

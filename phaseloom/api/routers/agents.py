@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from phaseloom.api.deps import Admin, Caller, Limit, Offset, Uow
-from phaseloom.schemas.api import AgentOut, AgentRegister, AgentRegistered, Page, page_of
+from phaseloom.schemas.api.agents import AgentOut, AgentRegister, AgentRegistered
+from phaseloom.schemas.api.common import Page, page_of
 from phaseloom.services.agents import AgentService
 from phaseloom.services.auth import AuthService
 

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from phaseloom.api.deps import Caller, Limit, Offset, Uow
-from phaseloom.schemas.api import MAX_ID, ArtifactOut, Page, page_of
+from phaseloom.schemas.api.artifacts import ArtifactOut
+from phaseloom.schemas.api.common import MAX_ID, Page, page_of
 from phaseloom.services.artifacts import ArtifactService
 from phaseloom.services.tickets import TicketService
 

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from phaseloom.api.deps import Caller, Uow
-from phaseloom.schemas.api import BoardMove, BoardOut, ColumnOut, TicketOut
+from phaseloom.schemas.api.board import BoardMove, BoardOut, ColumnOut
+from phaseloom.schemas.api.tickets import TicketOut
 from phaseloom.services.auth import AuthService
 from phaseloom.services.board import BoardService
 from phaseloom.services.projects import ProjectService

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from phaseloom.api.deps import Admin, AppSettings, Caller, Uow
-from phaseloom.schemas.api import MAX_ID
+from phaseloom.schemas.api.common import MAX_ID
 from phaseloom.schemas.costs import BudgetChange, BudgetIn, BudgetOut, CostGroupOut, CostRecordOut, CostTotalsOut
 from phaseloom.services.budgets import BudgetService, budget_view
 from phaseloom.services.costs import CostService

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Path, Query
 
 from phaseloom.api.deps import Caller, Limit, Offset, Uow
 from phaseloom.domain.errors import InvalidInput
-from phaseloom.schemas.api import MAX_ID, DiscoveryCreate, DiscoveryOut, Page, page_of
+from phaseloom.schemas.api.common import MAX_ID, Page, page_of
+from phaseloom.schemas.api.discoveries import DiscoveryCreate, DiscoveryOut
 from phaseloom.services.auth import AuthService
 from phaseloom.services.discovery import DiscoveryService
 

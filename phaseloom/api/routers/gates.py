@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from phaseloom.api.deps import Caller, Uow
-from phaseloom.schemas.api import MAX_ID, ChecklistItemOut, GateResultOut, GateStatusOut
+from phaseloom.schemas.api.common import MAX_ID
+from phaseloom.schemas.api.gates import ChecklistItemOut, GateResultOut, GateStatusOut
 from phaseloom.services.gates import GateService
 from phaseloom.services.tickets import TicketService
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from phaseloom.api.deps import Caller, Uow
-from phaseloom.schemas.api import MAX_ID
+from phaseloom.schemas.api.common import MAX_ID
 from phaseloom.services.graph import GraphService
 
 router = APIRouter(prefix="/api/graph", tags=["graph"])

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import Field
 
 from phaseloom.api.deps import Admin, Limit, Offset, Uow
-from phaseloom.schemas.api import Page, page_of
+from phaseloom.schemas.api.common import Page, page_of
 from phaseloom.schemas.mcp import McpPolicyOut, McpPolicySpec, parse_workflow_policies
 from phaseloom.services.mcp_policies import McpPolicyService
 from phaseloom.services.workflows import WorkflowService

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from phaseloom.api.deps import Caller, Uow
 from phaseloom.domain.errors import InvalidInput
-from phaseloom.schemas.api import MAX_ID
+from phaseloom.schemas.api.common import MAX_ID
 from phaseloom.schemas.memory import MemoryCreate, MemoryOut, MemorySaved, MemorySearchResult, MemoryTypeName, hit_out
 from phaseloom.services.auth import AuthService
 from phaseloom.services.memory import MemoryService

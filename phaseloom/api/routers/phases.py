@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from phaseloom.api.deps import Admin, Caller, Limit, Offset, Uow
-from phaseloom.schemas.api import Page, PhaseCreate, PhaseOut, PhaseUpdate, page_of
+from phaseloom.schemas.api.common import Page, page_of
+from phaseloom.schemas.api.phases import PhaseCreate, PhaseOut, PhaseUpdate
 from phaseloom.schemas.workflow import PhaseSpec
 from phaseloom.services.phases import PhaseService
 

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from phaseloom.api.deps import Admin, Caller, Limit, Offset, Uow
-from phaseloom.schemas.api import Page, ProjectCreate, ProjectOut, page_of
+from phaseloom.schemas.api.common import Page, page_of
+from phaseloom.schemas.api.projects import ProjectCreate, ProjectOut
 from phaseloom.services.projects import ProjectService
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])

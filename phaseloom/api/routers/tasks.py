@@ -12,9 +12,8 @@ from fastapi import APIRouter, Path, Query
 
 from phaseloom.api.deps import AppSettings, Caller, Limit, Offset, Uow
 from phaseloom.domain.errors import InvalidInput
-from phaseloom.schemas.api import (
-    MAX_ID, ClaimOut, Page, TaskClaim, TaskComplete, TaskCreate, TaskFail, TaskHeartbeat, TaskOut, page_of,
-)
+from phaseloom.schemas.api.common import MAX_ID, Page, page_of
+from phaseloom.schemas.api.tasks import ClaimOut, TaskClaim, TaskComplete, TaskCreate, TaskFail, TaskHeartbeat, TaskOut
 from phaseloom.services.auth import AuthService
 from phaseloom.services.queue import QueueService
 

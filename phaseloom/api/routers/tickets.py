@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from phaseloom.api.deps import Admin, Caller, Limit, Offset, Uow
-from phaseloom.schemas.api import (
-    MAX_ID, HistoryOut, Page, TicketBlock, TicketCreate, TicketOut, TicketTransition, TicketUnblock, page_of,
+from phaseloom.schemas.api.common import MAX_ID, Page, page_of
+from phaseloom.schemas.api.tickets import (
+    HistoryOut, TicketBlock, TicketCreate, TicketOut, TicketTransition, TicketUnblock,
 )
 from phaseloom.services.auth import AuthService
 from phaseloom.services.tickets import TicketService

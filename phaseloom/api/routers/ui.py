@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse
 
 from phaseloom.api.deps import Caller, Uow
 from phaseloom.domain.errors import NotFound
-from phaseloom.schemas.api import MAX_ID
+from phaseloom.schemas.api.common import MAX_ID
 from phaseloom.services.dashboard import DashboardService
 
 WEB_ROOT = Path(__file__).resolve().parent.parent.parent / "web"

@@ -13,7 +13,8 @@ from phaseloom.api.deps import Admin, Caller, Limit, Offset, Uow
 from phaseloom.domain.errors import WorkflowInvalid, WorkflowProblem
 from phaseloom.loaders.sources import load_yaml_workflow
 from phaseloom.loaders.yaml_source import MAX_FILE_BYTES
-from phaseloom.schemas.api import LoadOutcomeOut, Page, WorkflowOut, WorkflowSummaryOut, page_of
+from phaseloom.schemas.api.common import Page, page_of
+from phaseloom.schemas.api.workflows import LoadOutcomeOut, WorkflowOut, WorkflowSummaryOut
 from phaseloom.schemas.workflow import WorkflowDocument
 from phaseloom.services.workflows import WorkflowService
 

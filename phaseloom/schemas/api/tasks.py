@@ -1,0 +1,74 @@
+"""Bodies of ``/api/tasks``: create, claim, heartbeat, complete and fail a task; a task as returned."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from phaseloom.schemas.api.common import Id, In, LongText, Out, PhaseId, Text
+
+LeaseSeconds = Annotated[float, Field(gt=0, le=86400)]
+
+
+class TaskCreate(In):
+    ticket_id: Id
+    phase_id: PhaseId
+    title: Text(500, min_length=1)
+    description: LongText = ""
+    priority: Text(20) | None = None
+    task_type: Text(50) = "work"
+    required_capabilities: list[Text(100)] = Field(default_factory=list, max_length=50)
+    depends_on: list[Id] = Field(default_factory=list, max_length=100)
+    max_retries: Annotated[int, Field(ge=0, le=100)] | None = None
+    timeout_seconds: Annotated[float, Field(gt=0, le=7 * 86400)] | None = None
+
+
+class TaskClaim(In):
+    agent_id: Text(64) | None = Field(default=None, description="required with an admin token")
+    lease_seconds: LeaseSeconds | None = None
+
+
+class TaskHeartbeat(In):
+    lease_seconds: LeaseSeconds | None = None
+
+
+class TaskComplete(In):
+    result: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskFail(In):
+    error: Text(10_000, min_length=1)
+    retryable: bool = True
+
+
+class TaskOut(Out):
+    id: int
+    ticket_id: int
+    project_id: int
+    phase_id: str
+    task_type: str
+    title: str
+    description: str
+    priority: str
+    status: str
+    required_capabilities: list[str]
+    unmet_dependencies: int
+    assigned_agent_id: str | None
+    lease_expires_at: datetime | None
+    retry_count: int
+    max_retries: int
+    next_attempt_at: datetime | None
+    result: dict[str, Any] | None
+    error: str | None
+    error_class: str | None
+    created_by: str
+    created_at: datetime
+    claimed_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class ClaimOut(BaseModel):
+    task: TaskOut | None
