@@ -12,6 +12,7 @@ from rich.live import Live
 from rich.table import Table
 
 from phaseloom.cli.context import console, state
+from phaseloom.domain.identifiers import is_number
 
 
 def _pools(workers: int, validators: int, runtime: str, phase_pools: list[str]):
@@ -20,7 +21,7 @@ def _pools(workers: int, validators: int, runtime: str, phase_pools: list[str]):
     pools = [PoolSpec("worker", size=workers, runtime=runtime)] if workers else []
     for item in phase_pools:
         phase, _, size = item.partition("=")
-        if not phase or not size.isdigit():
+        if not phase or not is_number(size):
             raise typer.BadParameter(f"--phase-pool takes PHASE=N, not {item!r}")
         pools.append(PoolSpec(phase.lower().removeprefix("phase_"), size=int(size), phase_id=phase, runtime=runtime))
     if validators:

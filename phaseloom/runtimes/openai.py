@@ -17,6 +17,7 @@ import httpx
 
 from phaseloom.db.engine import Database
 from phaseloom.domain.errors import PhaseloomError
+from phaseloom.domain.identifiers import is_number
 from phaseloom.runtimes.base import Assignment, RunOutcome
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.workspaces import confine_path
@@ -156,7 +157,7 @@ class OpenAIRuntime:
     def _tool_tick_done_definition(self, s: _Session, definition: str, evidence: str) -> str:
         from phaseloom.services.gates import GateService
 
-        item: int | str = int(definition) - 1 if definition.strip().isdigit() else definition
+        item: int | str = int(definition) - 1 if is_number(definition.strip()) else definition
         ticked = GateService(UnitOfWork(self.db)).tick_done_definition(
             s.assignment.ticket_id, item, evidence, by=f"agent:{s.assignment.agent_id}",
             phase_id=s.assignment.phase_id)

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from phaseloom.db.models import Agent, ApiToken, Task
 from phaseloom.db.models.base import utcnow
 from phaseloom.domain.errors import Forbidden, NotFound, Unauthenticated
+from phaseloom.domain.identifiers import is_number
 from phaseloom.services.unit_of_work import UnitOfWork
 
 ADMIN_PREFIX = "plt_admin_"
@@ -128,7 +129,7 @@ class AuthService:
 
     def _admin(self, ident: str, token: str) -> Principal:
         row = None
-        if ident.isdigit() and len(ident) < 10:
+        if is_number(ident) and len(ident) < 10:
             row = self.uow.session.get(ApiToken, int(ident))
         if not _matches(row.token_hash if row else None, token) or row.revoked_at is not None:
             raise Unauthenticated("invalid or revoked token")

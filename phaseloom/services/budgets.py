@@ -18,6 +18,7 @@ from phaseloom.db.models.costs import Budget, CostRecord
 from phaseloom.db.models.base import utcnow
 from phaseloom.domain.costs import BUDGET_SCOPES, threshold_crossings
 from phaseloom.domain.errors import InvalidInput, NotFound
+from phaseloom.domain.identifiers import is_number
 from phaseloom.services.unit_of_work import UnitOfWork
 
 DEFAULT_ALERT_THRESHOLD = 0.8
@@ -169,7 +170,7 @@ def project_id_of(session, project: int | str | None) -> int | None:
     """A project's id from its id or name (None stays None)."""
     if project is None:
         return None
-    by_id = isinstance(project, int) or str(project).isdigit()
+    by_id = isinstance(project, int) or is_number(str(project))
     found = session.scalar(select(Project.id).where(
         Project.id == int(project) if by_id else Project.name == project))
     if found is None:

@@ -21,6 +21,7 @@ from phaseloom.db.models.gates import DoneDefinitionCheck, GateApproval, GateRes
 from phaseloom.domain import gates as g
 from phaseloom.domain import phases as d
 from phaseloom.domain.errors import InvalidInput, NotFound
+from phaseloom.domain.identifiers import is_number
 from phaseloom.schemas.gates import GateSpec, parse_gate
 from phaseloom.services.artifacts import ArtifactService, confined_path, read_text, workspace_files
 from phaseloom.services.unit_of_work import UnitOfWork
@@ -236,7 +237,7 @@ class GateService:
 
 def _item_index(phase: d.Phase, item: int | str) -> int:
     items = phase.done_definitions
-    if isinstance(item, str) and not item.strip().isdigit():
+    if isinstance(item, str) and not is_number(item.strip()):
         if item in items:
             return items.index(item)
         raise InvalidInput(f"{phase.id} has no done definition {item!r}")
@@ -250,7 +251,7 @@ def _item_index(phase: d.Phase, item: int | str) -> int:
 def _approvable(gate: GateSpec, criterion: int | str, phase_id: str):
     text = str(criterion).strip()
     index_text = text.removeprefix("criteria[").removesuffix("]")
-    if not index_text.isdigit() or not 0 <= int(index_text) < len(gate.criteria):
+    if not is_number(index_text) or not 0 <= int(index_text) < len(gate.criteria):
         raise InvalidInput(f"the gate of {phase_id} has no criterion {text!r} "
                            f"(it has {len(gate.criteria)}; use its index, from 0)")
     spec = gate.criteria[int(index_text)]

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from phaseloom.db.models import Project, Ticket
 from phaseloom.domain.errors import Conflict, InvalidInput, NotFound
+from phaseloom.domain.identifiers import is_number
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
@@ -47,7 +48,7 @@ class ProjectService:
 
     def _row(self, name_or_id: str | int) -> Project:
         session = self.uow.session
-        if isinstance(name_or_id, int) or str(name_or_id).isdigit():
+        if isinstance(name_or_id, int) or is_number(str(name_or_id)):
             project = session.get(Project, int(name_or_id))
         else:
             project = session.scalar(select(Project).where(Project.name == name_or_id))

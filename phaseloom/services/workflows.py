@@ -12,6 +12,7 @@ from phaseloom.db.mapping import phase_to_row_values, workflow_from_row
 from phaseloom.db.models import BoardColumnRow, PhaseRow, Project, Task, Ticket, WorkflowRow
 from phaseloom.domain import phases as d
 from phaseloom.domain.errors import Conflict, NotFound, WorkflowInvalid, WorkflowProblem
+from phaseloom.domain.identifiers import is_number
 from phaseloom.domain.workflow_rules import dotted, lint_workflow
 from phaseloom.schemas.workflow import WorkflowDocument
 from phaseloom.services.unit_of_work import UnitOfWork
@@ -167,7 +168,7 @@ class WorkflowService:
 
     def _row(self, name_or_id: str | int) -> WorkflowRow:
         session = self.uow.session
-        if isinstance(name_or_id, int) or str(name_or_id).isdigit():
+        if isinstance(name_or_id, int) or is_number(str(name_or_id)):
             row = session.get(WorkflowRow, int(name_or_id))
         else:
             row = session.scalar(select(WorkflowRow).where(WorkflowRow.name == name_or_id))

@@ -23,6 +23,12 @@ def test_unknown_ids_are_404_with_kind(client, tiny):
     assert error_of(client.get("/api/no/such/route"), 404)["code"] == "not_found"
 
 
+def test_names_made_of_other_unicode_digits_are_names_not_ids(client, tiny):
+    """'²' passes str.isdigit() but is no number: it is looked up as a name (found by the API fuzzer)."""
+    for path, kind in (("/api/projects/²", "project"), ("/api/workflows/٣", "workflow")):
+        assert error_of(client.get(path), 404)["kind"] == kind
+
+
 def test_invalid_transition_is_409_listing_allowed_targets(client, tiny):
     ticket = client.post("/api/tickets", json={"project": "p", "title": "t"}).json()
     error = error_of(client.post(f"/api/tickets/{ticket['id']}/transition", json={"to_phase_id": "PHASE_DONE"}), 409)

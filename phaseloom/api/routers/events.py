@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from phaseloom.api.deps import Caller, websocket_principal
 from phaseloom.config import Settings, get_settings
 from phaseloom.domain.errors import Forbidden, PhaseloomError
+from phaseloom.domain.identifiers import is_number
 from phaseloom.services.auth import Principal
 from phaseloom.services.event_bus import InProcessBus, create_event_bus
 from phaseloom.services.events import MAX_PAGE, EventFilter, EventHub, EventLog, EventStream
@@ -139,7 +140,7 @@ def _ws_subscription(ws: WebSocket) -> tuple[EventFilter, int | None]:
         raw = params.get(name)
         if raw in (None, ""):
             return None
-        if not raw.isdigit() or not 0 <= int(raw) <= maximum:
+        if not is_number(raw) or not 0 <= int(raw) <= maximum:
             raise ValueError(f"{name} must be a whole number between 0 and {maximum}")
         return int(raw)
 
