@@ -7,7 +7,8 @@ For each queue size it prints claim latency (p50/p99) and single-process claim+c
 throughput for phaseloom's claim and for the reference design (load every pending task, filter
 and score each in Python, then a conditional UPDATE), and their ratio. On PostgreSQL it also runs
 4 worker processes draining a queue through ``QueueService`` and through a bare SQL loop of the
-same two steps (``UPDATE … FOR UPDATE SKIP LOCKED … RETURNING``, then ``UPDATE``), durable commits.
+same two steps (``UPDATE … FOR UPDATE SKIP LOCKED … RETURNING``, then ``UPDATE``), durable commits,
+and through phaseloom's own two statements driven by bare psycopg (what its SQL alone costs).
 """
 
 from __future__ import annotations
@@ -188,6 +189,34 @@ def bare_worker(url: str, agent_id: str, start, out) -> None:
     out.put(done)
 
 
+def statements_worker(url: str, agent_id: str, start, out) -> None:
+    """phaseloom's own PostgreSQL statements (claim + event, completion + event), driven with no
+    ORM, unit of work or session: what QueueService would cost if its Python cost nothing."""
+    import psycopg
+    from psycopg.types.json import Json
+
+    from phaseloom.services import queue_statements as statements
+
+    conn = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"))
+    agent = statements.ClaimingAgent(*conn.execute(statements.postgres_claiming_agent().sql,
+                                                   {"agent_id": agent_id}).fetchone())
+    claim, complete = statements.postgres_claim(*agent.shape), statements.postgres_complete(True)
+    done = 0
+    start.wait(60)
+    while True:
+        now = utcnow()
+        row = conn.execute(claim.sql, {"claim_now": now, "claim_lease_until": now, "event_at": now,
+                                       **statements.claim_parameters(agent)}).fetchone()
+        conn.commit()
+        if row is None:
+            break
+        conn.execute(complete.sql, {"task_id": row[0], "agent_id": agent_id, "result": Json({}),
+                                    "event_at": utcnow()}).fetchall()
+        conn.commit()
+        done += 1
+    out.put(done)
+
+
 def service_worker(url: str, agent_id: str, start, out) -> None:
     db = Database.connect(url)
     queue = QueueService(UnitOfWork(db))
@@ -223,7 +252,7 @@ def measure_workers(args) -> dict:
     try:
         results = {}
         for name, target in (("bare SQL loop", bare_worker), ("QueueService", service_worker),
-                             ("bare SQL loop (again)", bare_worker)):
+                             ("phaseloom SQL, no ORM", statements_worker), ("bare SQL loop (again)", bare_worker)):
             results[name] = drain(target, scratch, args.worker_tasks, args.workers)
         return results
     finally:
@@ -265,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, rate in results.items():
             print(f"{name:>22}: {rate:8.0f} tasks/s")
         print(f"{'QueueService / bare':>22}: {results['QueueService'] / bare:8.0%}")
+        print(f"{'its SQL alone / bare':>22}: {results['phaseloom SQL, no ORM'] / bare:8.0%}")
     return 0
 
 
