@@ -93,25 +93,10 @@ def demo_plan(first_ticket: int, second_ticket: int) -> ScriptPlan:
 def run_demo(folder: Path, *, max_seconds: float = 120.0, on_tick=None) -> DemoSummary:
     """Run the demo in ``folder`` (created if needed) and return what happened.
 
-    Memories are searched keyword-only while it runs, so the demo never waits for the embedding
-    model to load; ``phaseloom memory search`` embeds them afterwards.
+    The agents' instructions preload memories found by words only (``memory_semantic=False``), so
+    the demo never waits for the embedding model to load; ``phaseloom memory search`` embeds them
+    afterwards.
     """
-    from phaseloom.config import get_settings
-
-    previous = os.environ.get("PHASELOOM_MEMORY_SEMANTIC")
-    os.environ["PHASELOOM_MEMORY_SEMANTIC"] = "0"
-    get_settings.cache_clear()
-    try:
-        return _run_demo(folder, max_seconds=max_seconds, on_tick=on_tick)
-    finally:
-        if previous is None:
-            os.environ.pop("PHASELOOM_MEMORY_SEMANTIC", None)
-        else:
-            os.environ["PHASELOOM_MEMORY_SEMANTIC"] = previous
-        get_settings.cache_clear()
-
-
-def _run_demo(folder: Path, *, max_seconds: float, on_tick) -> DemoSummary:
     from phaseloom.services.progress import ProgressService
     from phaseloom.services.projects import ProjectService
     from phaseloom.services.tickets import TicketService
@@ -135,7 +120,7 @@ def _run_demo(folder: Path, *, max_seconds: float, on_tick) -> DemoSummary:
         pools=(PoolSpec("worker", size=2), PoolSpec("validator", size=1, agent_type="validator",
                                                      capabilities=("validation",))),
         project_id=project.id, poll_seconds=0.05, workspace_root=folder / "workspaces", log_dir=folder / "logs",
-        grace_seconds=10)
+        grace_seconds=10, memory_semantic=False)
     orchestrator = Orchestrator(db, runtime_factory(db, plan=demo_plan(*ids)), config)
 
     def finished() -> bool:

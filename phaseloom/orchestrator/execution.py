@@ -113,7 +113,8 @@ class TaskExecutor:
         return None, scratch
 
     def _assignment(self, task: Task, agent_id: str, workdir: Path) -> Assignment:
-        instructions = InstructionService(self.uow()).build_instructions(task.id)
+        builder = InstructionService(self.uow(), memory_semantic=self.config.memory_semantic)
+        instructions = builder.build_instructions(task.id)
         token = ""
         try:
             from phaseloom.services.auth import AuthService

@@ -67,6 +67,7 @@ class OrchestratorConfig:
     diagnose_every_seconds: float = 300.0  # 0: never look for stuck tickets from the loop
     guardian_interval_seconds: float | None = None  # None: from settings; 0: no Guardian rounds
     manage_tickets: bool = True
+    memory_semantic: bool = True  # False: instructions preload memories found by words only (no model load)
     workspace_root: Path | None = None
     log_dir: Path = Path(".phaseloom/logs")
     api_url: str = ""

@@ -45,7 +45,10 @@ TASK_TOOLS: tuple[AgentTool, ...] = (
 
 @dataclass(frozen=True)
 class InstructionContext:
-    """Everything a section may draw on; ``uow`` is open for providers that query more."""
+    """Everything a section may draw on; ``uow`` is open for providers that query more.
+
+    ``memory_semantic`` false: preloaded memories are found by their words only.
+    """
 
     uow: UnitOfWork
     task: Task
@@ -54,6 +57,7 @@ class InstructionContext:
     workflow: d.Workflow
     phase: d.Phase
     tools: tuple[AgentTool, ...]
+    memory_semantic: bool = True
 
 
 class InstructionSection(Protocol):
@@ -183,11 +187,19 @@ DEFAULT_SECTIONS: tuple[InstructionSection, ...] = (
 
 
 class InstructionService:
+    """Builds a task's instructions from ``sections`` (the defaults unless given).
+
+    ``memory_semantic=False`` finds the memories to preload by their words only, so building
+    instructions never waits for the embedding model (the demo runs so); the default searches as
+    configured (``memory_semantic`` in the settings).
+    """
+
     def __init__(self, uow: UnitOfWork, *, sections: tuple[InstructionSection, ...] | list | None = None,
-                 tools: tuple[AgentTool, ...] = TASK_TOOLS) -> None:
+                 tools: tuple[AgentTool, ...] = TASK_TOOLS, memory_semantic: bool = True) -> None:
         self.uow = uow
         self.sections = tuple(DEFAULT_SECTIONS if sections is None else sections)
         self.tools = tools
+        self.memory_semantic = memory_semantic
 
     def context(self, task_id: int) -> InstructionContext:
         with self.uow:
@@ -199,7 +211,7 @@ class InstructionService:
             project = session.get(Project, task.project_id)
             workflow = WorkflowService(self.uow).by_id(task.workflow_id)
             return InstructionContext(self.uow, task, ticket, project, workflow, workflow.phase(task.phase_id),
-                                      self.tools)
+                                      self.tools, self.memory_semantic)
 
     def build_instructions(self, task_id: int) -> str:
         """Render the Markdown instructions for ``task_id``."""

@@ -102,6 +102,8 @@ class MemoryService:
             duplicate.times_seen += 1
             duplicate.content, duplicate.search_text = content, search_text
             duplicate.goal, duplicate.result, duplicate.feedback = goal, result, feedback
+            # The text is replaced, so is its vector (the stamp trigger puts it in the index).
+            duplicate.embedding, duplicate.embedding_model = to_blob(vector), self.embedder.name
             duplicate.updated_at = utcnow()
             session.flush()
             self.uow.emit("memory.merged", "memory", duplicate.id, project_id=project_id, ticket_id=ticket_id,
@@ -154,6 +156,7 @@ class MemoryService:
                 if duplicate is not None and duplicate.id != memory.id:
                     duplicate.times_seen += memory.times_seen
                     duplicate.content, duplicate.search_text = memory.content, memory.search_text
+                    duplicate.embedding, duplicate.embedding_model = to_blob(vector), self.embedder.name
                     duplicate.updated_at = utcnow()
                     session.delete(memory)
                 else:
@@ -365,7 +368,10 @@ def remember_completed_task(uow: UnitOfWork, task: Task, summary: str, *, agent_
 
 
 class MemorySection:
-    """Instructions section: the most relevant memories for the task's phase and ticket, compact."""
+    """Instructions section: the most relevant memories for the task's phase and ticket, compact.
+
+    Searched by meaning and by words, or by words only when the context's ``memory_semantic`` is false.
+    """
 
     title = "What other agents learned"
 
@@ -378,7 +384,9 @@ class MemorySection:
                                    .where(TaskMemory.project_id == ctx.task.project_id))
         if not count:
             return None
-        hits = MemoryService(uow).memories_for_task(ctx.task.id, limit=self.limit, budget_chars=self.budget_chars)
+        embedder = default_embedder() if ctx.memory_semantic else None
+        hits = MemoryService(uow, embedder=embedder).memories_for_task(ctx.task.id, limit=self.limit,
+                                                                       budget_chars=self.budget_chars)
         lines = [f"- [{h.memory.memory_type}{', ' + h.memory.phase_id if h.memory.phase_id else ''}] "
                  f"{' '.join(h.memory.content.split())[:400]}" for h in hits]
         return "\n".join(lines) or None

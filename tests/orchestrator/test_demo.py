@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
 from sqlalchemy import select
 
+from phaseloom.config import get_settings
 from phaseloom.db.engine import Database
 from phaseloom.db.models import Artifact, GateResult, PhaseHistory, Task, ValidationReview
 from phaseloom.orchestrator.demo import run_demo
@@ -19,7 +21,10 @@ GATED = FULL_PATH[:-1]
 
 @pytest.mark.slow
 def test_demo_runs_two_tickets_to_done(tmp_path):
+    settings, environment = get_settings(), dict(os.environ)
     summary = run_demo(tmp_path / "demo", max_seconds=150)
+    # Keyword-only memory is passed down to the demo's orchestrator, not set process-wide.
+    assert get_settings() is settings and dict(os.environ) == environment
 
     assert summary.all_done, summary.tickets
     assert summary.seconds < 150

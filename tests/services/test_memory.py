@@ -130,3 +130,14 @@ def test_instructions_preload_project_memories(uow, project):
     text = build_instructions(uow, task.id)
     assert "## What other agents learned" in text
     assert "- [learning, PHASE_IMPLEMENTATION] Login form must debounce submit" in text
+
+
+@needs_model
+def test_instructions_without_semantic_memory_preload_only_memories_sharing_words(semantic, uow, project):
+    from phaseloom.services.instructions import InstructionService
+
+    ticket = TicketService(uow).create_ticket(project.id, "Add login")
+    task = QueueService(uow).create_task(ticket.id, "PHASE_IMPLEMENTATION", "Implement login form")
+    semantic.save_memory("Safari drops the CSRF cookie on sign-in", "error_fix", project_id=project.id)
+    assert "What other agents learned" not in InstructionService(uow, memory_semantic=False).build_instructions(task.id)
+    assert "Safari drops the CSRF cookie on sign-in" in InstructionService(uow).build_instructions(task.id)
