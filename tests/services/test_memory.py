@@ -9,7 +9,7 @@ from phaseloom.services.embeddings import embedding_available, default_embedder
 from phaseloom.services.memory import MemoryService
 from phaseloom.services.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.vector_index import VectorIndex
+from phaseloom.services.vector_index import MemoryFilter, VectorIndex
 
 needs_model = pytest.mark.skipif(not embedding_available(), reason="phaseloom[memory] (embedding model) not installed")
 
@@ -68,12 +68,37 @@ def test_near_duplicate_updates_instead_of_copying(semantic, project):
 
 
 @needs_model
+def test_a_merged_memory_is_searched_by_its_new_wording(semantic, project):
+    first = semantic.save_memory("The CSV export fails on non-ASCII names; encode as UTF-8.", "error_fix",
+                                 project_id=project.id)
+    wording = "The CSV export fails on non-ASCII names; encode it as UTF-8!"
+    merged = semantic.save_memory(wording, "error_fix", project_id=project.id)
+    assert merged.memory.id == first.memory.id
+    vector = semantic.embedder.embed([wording])[0]
+    assert semantic.embedding_of(semantic.get(first.memory.id)) @ vector == pytest.approx(1.0, abs=1e-5)
+    in_project = MemoryFilter(project_id=project.id)
+    assert semantic.semantic_ranking_for_vector(vector, in_project, 1) == [first.memory.id]  # syncs the index
+    assert semantic.index.search(vector, in_project, 1)[0][1] == pytest.approx(1.0, abs=1e-5)
+
+
+@needs_model
 def test_semantic_search_matches_meaning_without_shared_words(semantic, project):
     semantic.save_memory("Login page broke because the CSRF cookie was not sent by Safari", "error_fix",
                          project_id=project.id)
     semantic.save_memory("Invoice totals are rounded half-even to the cent", "decision", project_id=project.id)
     hits = semantic.search("sign-in form rejected on Apple's browser", project_id=project.id, mode="semantic")
     assert "CSRF" in hits[0].memory.content
+
+
+@needs_model
+def test_a_deferred_memory_is_found_by_meaning_after_newer_ones_were_indexed(semantic, project):
+    deferred = semantic.save_memory("Login page broke because the CSRF cookie was not sent by Safari", "error_fix",
+                                    project_id=project.id, defer_embedding=True)
+    semantic.save_memory("Invoice totals are rounded half-even to the cent", "decision", project_id=project.id)
+    # Its near-duplicate check loads the invoice memory into the index, past the deferred one's id.
+    semantic.save_memory("Use a read replica for the reporting dashboard queries", "decision", project_id=project.id)
+    hits = semantic.search("sign-in form rejected on Apple's browser", project_id=project.id, mode="semantic")
+    assert hits[0].memory.id == deferred.memory.id
 
 
 @needs_model

@@ -13,7 +13,8 @@ class TaskMemory(Base):
 
     The full-text index is not mapped here: SQLite keeps an FTS5 table over ``search_text``
     maintained by triggers, PostgreSQL a generated ``tsvector`` column with a GIN index
-    (see migration 0007).
+    (see migration 0007). Nor is ``embedding_stamp``, which triggers set when an embedding is
+    written and the vector index syncs by (see :mod:`phaseloom.db.embedding_stamps`).
     """
 
     __tablename__ = "task_memories"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from phaseloom.db.embedding_stamps import add_stamps, drop_stamps
+
 revision = "0007"
 down_revision = "0001"
 branch_labels = None
@@ -81,9 +83,12 @@ def upgrade() -> None:
             "VALUES ('delete', old.id, old.search_text); "
             "INSERT INTO task_memories_fts(rowid, search_text) VALUES (new.id, new.search_text); END"
         )
+    # Embedding stamps: see 000e (which adds them to databases made before this line).
+    add_stamps(op)
 
 
 def downgrade() -> None:
+    drop_stamps(op)
     if op.get_bind().dialect.name != "postgresql":
         for trigger in ("insert", "delete", "update"):
             op.execute(f"DROP TRIGGER IF EXISTS task_memories_fts_{trigger}")
