@@ -205,13 +205,13 @@ def statements_worker(url: str, agent_id: str, start, out) -> None:
     start.wait(60)
     while True:
         now = utcnow()
-        row = conn.execute(claim.sql, {"claim_now": now, "claim_lease_until": now, "event_at": now,
+        row = conn.execute(claim.sql, {"claim_now": now, "claim_lease_until": now,
                                        **statements.claim_parameters(agent)}).fetchone()
         conn.commit()
         if row is None:
             break
         conn.execute(complete.sql, {"task_id": row[0], "agent_id": agent_id, "result": Json({}),
-                                    "event_at": utcnow()}).fetchall()
+                                    "completed_at": utcnow()}).fetchall()
         conn.commit()
         done += 1
     out.put(done)

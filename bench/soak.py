@@ -92,8 +92,9 @@ def claim_timings_ms(db: Database) -> tuple[list[float], list[float]]:
     """Per first claim: (how long the claim statement took, how long the task waited in the queue).
 
     The claim stamps ``claimed_at`` just before its ``UPDATE … RETURNING`` and writes the
-    ``task.assigned`` event (``created_at``) just after it, in the same transaction, so their
-    difference is the claim itself; the wait is ``claimed_at`` minus the task's creation.
+    ``task.assigned`` event (``created_at``) just after it, in the same transaction (on
+    PostgreSQL in the same statement, stamped with the database's clock at the insert), so
+    their difference is the claim itself; the wait is ``claimed_at`` minus the task's creation.
     """
     with UnitOfWork(db, readonly=True) as uow:
         assigned = dict(uow.session.execute(select(SystemEvent.entity_id, SystemEvent.created_at)

@@ -44,7 +44,7 @@ def create_db_engine(url: str, *, busy_timeout_ms: int = 30_000, echo: bool = Fa
     return engine
 
 
-IDLE_PING_SECONDS = 5.0
+IDLE_PING_SECONDS = 1.0
 
 
 def _ping_when_idle(engine: Engine, *, after_seconds: float) -> None:

@@ -128,16 +128,16 @@ class QueueService:
             agent, rows = current, self._run_claim(current, lease)
             if not rows:
                 return None
-        *columns, event_id = rows[0]
+        *columns, event_id, event_at = rows[0]
         task = statements.adopt_task(self.uow.session, columns)
-        self._delivered(event_id, "task.assigned", task, task.claimed_at,
+        self._delivered(event_id, "task.assigned", task, event_at,
                         {"agent_id": agent.id, "attempt": task.retry_count + 1})
         return task
 
     def _run_claim(self, agent: statements.ClaimingAgent, lease: timedelta) -> list[tuple]:
         now = utcnow()
         return statements.postgres_claim(*agent.shape).rows(
-            self.uow.session, claim_now=now, claim_lease_until=now + lease, event_at=now,
+            self.uow.session, claim_now=now, claim_lease_until=now + lease,
             **statements.claim_parameters(agent))
 
     def _delivered(self, event_id: int, event_type: str, task: Task, at, payload: dict) -> None:
@@ -185,15 +185,15 @@ class QueueService:
         that requires review.
         """
         now = utcnow()
-        params = {"task_id": int(task_id), "result": Json(result or {}), "event_at": now}
+        params = {"task_id": int(task_id), "result": Json(result or {}), "completed_at": now}
         if agent_id is not None:
             params["agent_id"] = agent_id
         rows = statements.postgres_complete(agent_id is not None).rows(self.uow.session, **params)
         if not rows:
             return None
-        *columns, event_id = rows[0]
+        *columns, event_id, event_at = rows[0]
         task = statements.adopt_task(self.uow.session, columns)
-        self._delivered(event_id, "task.completed", task, now,
+        self._delivered(event_id, "task.completed", task, event_at,
                         {"agent_id": task.assigned_agent_id, "task_type": task.task_type})
         return task
 

@@ -172,7 +172,7 @@ def _event_source(source, event_type: str, task_row, payload):
     """
     lock = select(func.pg_advisory_xact_lock_shared(EVENT_ORDER_LOCK).label("locked")).subquery("event_order")
     return select(literal(event_type), literal("task"), cast(task_row.id, String), task_row.project_id,
-                  task_row.ticket_id, task_row.phase_id, payload, bindparam("event_at", type_=DateTime(timezone=True))
+                  task_row.ticket_id, task_row.phase_id, payload, func.clock_timestamp()
                   ).select_from(source.join(lock, true()))
 
 
@@ -184,8 +184,9 @@ def _with_event(changed, event_type: str, payload_of, *, then=None):
     changed = changed.returning(*TASK_COLUMNS).cte("changed")
     source = _event_source(changed, event_type, changed.c, payload_of(changed.c))
     event = (insert(SystemEvent).from_select(_EVENT_COLUMNS, source)
-             .returning(SystemEvent.id).cte("event"))
-    query = select(changed, event.c.id.label("event_id")).select_from(changed.join(event, true()))
+             .returning(SystemEvent.id, SystemEvent.created_at).cte("event"))
+    query = (select(changed, event.c.id.label("event_id"), event.c.created_at.label("event_created_at"))
+             .select_from(changed.join(event, true())))
     return query.add_cte(*then(changed)) if then else query
 
 
@@ -231,7 +232,7 @@ def postgres_complete(check_owner: bool) -> DriverStatement:
         .where(Task.id == bindparam("task_id"), or_(*(Task.status == s for s in ACTIVE_TASK_STATUSES)),
                *(Task.task_type != t for t in REVIEW_TASK_TYPES), _NO_REVIEW_CONFIGURED)
         .values(status=TaskStatus.COMPLETED.value, result=bindparam("result", type_=JSON),
-                completed_at=bindparam("event_at", type_=DateTime(timezone=True)), lease_expires_at=None,
+                completed_at=bindparam("completed_at", type_=DateTime(timezone=True)), lease_expires_at=None,
                 error=None)
     )
     if check_owner:
