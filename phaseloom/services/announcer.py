@@ -72,18 +72,24 @@ class PostgresAnnouncer:
                 connection.close()
 
     def _send(self, connection, last_id: int):
-        """NOTIFY on ``connection`` (a new one when None); returns the connection to reuse, or None."""
-        try:
-            connection = connection or self._engine.raw_connection()
-            cursor = connection.cursor()
-            cursor.execute("SELECT pg_notify(%s, %s)", (EVENT_NOTIFY_CHANNEL, str(last_id)))
-            connection.commit()
-            return connection
-        except Exception:  # noqa: BLE001 - the events are committed; delivery falls back to polling
-            log.warning("could not NOTIFY %s; listeners will catch up by polling", EVENT_NOTIFY_CHANNEL)
-            if connection is not None:
-                connection.invalidate()
-            return None
+        """NOTIFY on ``connection`` (a new one when None); returns the connection to reuse, or None.
+
+        A held connection that fails (the server restarted while it sat between bursts) is
+        replaced once before giving up.
+        """
+        for attempt in ("held", "fresh") if connection is not None else ("fresh",):
+            try:
+                connection = connection or self._engine.raw_connection()
+                connection.cursor().execute("SELECT pg_notify(%s, %s)", (EVENT_NOTIFY_CHANNEL, str(last_id)))
+                connection.commit()
+                return connection
+            except Exception:  # noqa: BLE001 - the events are committed; delivery falls back to polling
+                if connection is not None:
+                    connection.invalidate()
+                connection = None
+                if attempt == "fresh":
+                    log.warning("could not NOTIFY %s; listeners will catch up by polling", EVENT_NOTIFY_CHANNEL)
+        return None
 
 
 _ANNOUNCERS: weakref.WeakKeyDictionary[Engine, PostgresAnnouncer] = weakref.WeakKeyDictionary()

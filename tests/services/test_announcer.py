@@ -71,3 +71,21 @@ def test_announcing_an_older_id_never_moves_the_announcement_back(pg_url):
     finally:
         conn.close()
         db.dispose()
+
+
+def test_a_held_connection_that_died_between_bursts_is_replaced(pg_url):
+    db = Database.connect(pg_url)
+    conn = listener(pg_url)
+    try:
+        announcer = announcer_for(db.engine)
+        announcer.announce(7)
+        assert announcer.flush(timeout=5)
+        # Cut every other connection to this database, the announcer's held one among them.
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        announcer.announce(8)
+        assert announcer.flush(timeout=5)
+        assert heard(conn, until="8")[-1] == "8"
+    finally:
+        conn.close()
+        db.dispose()
