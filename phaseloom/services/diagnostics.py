@@ -33,6 +33,7 @@ from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 DISCOVERY_TYPE = "diagnostic_no_result"
+_BATCH = 1000  # tickets per round of queries (bound parameters stay well under SQLite's limit)
 _OPEN_STATUSES = [TaskStatus.PENDING.value, TaskStatus.CLAIMED.value, TaskStatus.RUNNING.value,
                   TaskStatus.UNDER_REVIEW.value]
 
@@ -72,8 +73,10 @@ class DiagnosticsService:
         now = now or utcnow()
         with self.uow:
             stuck = []
-            for ticket in self._open_tickets(project_id):
-                activity = self._activity(ticket)
+            tickets = self._open_tickets(project_id)
+            activities = self._activities(tickets)
+            for ticket in tickets:
+                activity = activities[ticket.id]
                 verdict = judge_activity(activity, now, idle_seconds=self.idle_seconds,
                                          recent_window=self.recent_window)
                 if verdict is not None:
@@ -179,22 +182,32 @@ class DiagnosticsService:
             query = query.where(Ticket.project_id == project_id)
         return list(self.uow.session.scalars(query))
 
-    def _activity(self, ticket: Ticket) -> TicketActivity:
-        session = self.uow.session
-        active, last_created, last_done = session.execute(
-            select(func.count().filter(Task.status.in_(_OPEN_STATUSES)), func.max(Task.created_at),
-                   func.max(Task.completed_at)).where(Task.ticket_id == ticket.id)).one()
-        moments = [_aware(m) for m in (ticket.updated_at, ticket.created_at, last_created, last_done) if m]
-        recent = session.execute(select(Task.status, Task.phase_id, Task.error).where(Task.ticket_id == ticket.id)
-                                 .order_by(Task.id.desc()).limit(self.recent_window)).all()
-        failed_phase = next((phase for status, phase, _ in recent if status == TaskStatus.FAILED.value), None)
-        gate = _latest_gate(session, ticket)
-        return TicketActivity(
-            ticket_id=ticket.id, phase_id=ticket.phase_id, active_tasks=active or 0, last_activity=max(moments),
-            recent_task_statuses=[r[0] for r in recent], last_failed_phase_id=failed_phase,
-            gate_failed=gate is not None and not gate.passed, gate_phase_id=gate.phase_id if gate else None,
-            gate_reasons=list(gate.blocking_reasons or []) if gate else [],
-            recent_errors=[r[2] for r in recent if r[2]])
+    def _activities(self, tickets: list[Ticket]) -> dict[int, TicketActivity]:
+        """What :func:`judge_activity` needs for each ticket: three queries however many tickets."""
+        activities = {}
+        for start in range(0, len(tickets), _BATCH):
+            batch = {t.id: t for t in tickets[start:start + _BATCH]}
+            counts = {row[0]: row[1:] for row in self.uow.session.execute(
+                select(Task.ticket_id, func.count().filter(Task.status.in_(_OPEN_STATUSES)),
+                       func.max(Task.created_at), func.max(Task.completed_at))
+                .where(Task.ticket_id.in_(batch)).group_by(Task.ticket_id))}
+            recent = self._recent_tasks(list(batch))
+            gates = _latest_gates(self.uow.session, list(batch))
+            for ticket_id, ticket in batch.items():
+                activities[ticket_id] = _activity(ticket, counts.get(ticket_id, (0, None, None)),
+                                                  recent.get(ticket_id, []), gates.get(ticket_id))
+        return activities
+
+    def _recent_tasks(self, ticket_ids: list[int]) -> dict[int, list[tuple]]:
+        """Each ticket's ``recent_window`` latest tasks (status, phase, error), newest first."""
+        newest_first = func.row_number().over(partition_by=Task.ticket_id, order_by=Task.id.desc())
+        ranked = (select(Task.ticket_id, Task.status, Task.phase_id, Task.error, newest_first.label("rank"))
+                  .where(Task.ticket_id.in_(ticket_ids)).subquery())
+        recent: dict[int, list[tuple]] = {}
+        for ticket_id, status, phase_id, error, _ in self.uow.session.execute(
+                select(ranked).where(ranked.c.rank <= self.recent_window).order_by(ranked.c.ticket_id, ranked.c.rank)):
+            recent.setdefault(ticket_id, []).append((status, phase_id, error))
+        return recent
 
     def _locate(self, ticket: Ticket, activity: TicketActivity, verdict: StuckVerdict) -> StuckTicket:
         """Where recovery belongs: the failing gate's phase, the failing tasks' phase, or a keyword guess."""
@@ -211,15 +224,30 @@ class DiagnosticsService:
                            phase_id, source)
 
 
-def _latest_gate(session, ticket: Ticket):
-    """The ticket's latest gate result in its current phase, when gates are installed."""
+def _activity(ticket: Ticket, counts: tuple, recent: list[tuple], gate) -> TicketActivity:
+    active, last_created, last_done = counts
+    moments = [_aware(m) for m in (ticket.updated_at, ticket.created_at, last_created, last_done) if m]
+    failed_phase = next((phase for status, phase, _ in recent if status == TaskStatus.FAILED.value), None)
+    return TicketActivity(
+        ticket_id=ticket.id, phase_id=ticket.phase_id, active_tasks=active or 0, last_activity=max(moments),
+        recent_task_statuses=[r[0] for r in recent], last_failed_phase_id=failed_phase,
+        gate_failed=gate is not None and not gate.passed, gate_phase_id=gate.phase_id if gate else None,
+        gate_reasons=list(gate.blocking_reasons or []) if gate else [],
+        recent_errors=[r[2] for r in recent if r[2]])
+
+
+def _latest_gates(session, ticket_ids: list[int]) -> dict:
+    """Each ticket's latest gate result in its current phase, when gates are installed."""
     try:
         from phaseloom.db.models.gates import GateResult
     except ImportError:  # gates are an optional part of the schema
-        return None
-    return session.scalar(select(GateResult).where(GateResult.ticket_id == ticket.id,
-                                                   GateResult.phase_id == ticket.phase_id)
-                          .order_by(GateResult.id.desc()).limit(1))
+        return {}
+    newest_first = func.row_number().over(partition_by=GateResult.ticket_id, order_by=GateResult.id.desc())
+    ranked = (select(GateResult.id, newest_first.label("rank"))
+              .join(Ticket, (Ticket.id == GateResult.ticket_id) & (Ticket.phase_id == GateResult.phase_id))
+              .where(GateResult.ticket_id.in_(ticket_ids)).subquery())
+    latest = select(GateResult).join(ranked, ranked.c.id == GateResult.id).where(ranked.c.rank == 1)
+    return {gate.ticket_id: gate for gate in session.scalars(latest)}
 
 
 def _aware(moment: datetime) -> datetime:

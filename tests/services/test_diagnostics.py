@@ -98,3 +98,27 @@ def test_recent_failures_point_at_their_phase_and_dry_run_writes_nothing(uow, pr
     [outcome] = diagnostics.diagnose(dry_run=True)
     assert (outcome.trigger, outcome.phase_id, outcome.diagnosed) == ("tasks_failing", "PHASE_DESIGN", False)
     assert diagnostics.list() == [] and queue.count_by_status() == {"failed": 3}
+
+
+def test_looking_for_stuck_tickets_costs_the_same_queries_for_3_or_30_tickets(db, uow, project, tickets):
+    from sqlalchemy import event
+
+    def statements_for_a_scan() -> int:
+        sent = []
+        listener = lambda *args: sent.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            assert service(uow).find_stuck_tickets(project_id=project.id) == []
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        return len(sent)
+
+    def add_busy_tickets(count: int) -> None:
+        for n in range(count):
+            ticket = tickets.create_ticket(project.id, f"busy {n}")
+            QueueService(uow).create_task(ticket.id, "PHASE_REQUIREMENTS", "in the queue")
+
+    add_busy_tickets(3)
+    few = statements_for_a_scan()
+    add_busy_tickets(27)
+    assert statements_for_a_scan() == few
