@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from phaseloom.db.embedding_stamps import add_stamps, drop_stamps
+from phaseloom.db.embedding_vectors import add_vectors, drop_vectors
 
 revision = "0007"
 down_revision = "0001"
@@ -85,9 +86,12 @@ def upgrade() -> None:
         )
     # Embedding stamps: see 000e (which adds them to databases made before this line).
     add_stamps(op)
+    # pgvector, where the extension exists: see 000f (which adds it to databases made before this line).
+    add_vectors(op)
 
 
 def downgrade() -> None:
+    drop_vectors(op)
     drop_stamps(op)
     if op.get_bind().dialect.name != "postgresql":
         for trigger in ("insert", "delete", "update"):
