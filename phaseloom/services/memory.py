@@ -1,8 +1,9 @@
 """Task memory: agents save what they learned; others find it by meaning and by words.
 
 Search is hybrid: a semantic list (cosine over MiniLM embeddings, from an in-memory index kept
-in step with the table) and a keyword list (SQLite FTS5 bm25, PostgreSQL ts_rank), fused with
-Reciprocal Rank Fusion. Without the embedding model installed, search is keyword-only.
+in step with the table, or on PostgreSQL with pgvector from the database's HNSW index) and a
+keyword list (SQLite FTS5 bm25, PostgreSQL ts_rank), fused with Reciprocal Rank Fusion. Without
+the embedding model installed, search is keyword-only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from phaseloom.db.models.memory import TaskMemory
 from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.domain.memory import (NEAR_DUPLICATE_COSINE, MemoryType, affordable_terms, keyword_terms,
                                      reciprocal_rank_fusion)
+from phaseloom.services import pgvector_search
 from phaseloom.services.embeddings import Embedder, default_embedder, from_blob, to_blob
 from phaseloom.services.term_statistics import TermStatistics, statistics_for
 from phaseloom.services.unit_of_work import UnitOfWork
@@ -129,8 +131,7 @@ class MemoryService:
         for other, memory in fresh:
             if memory.project_id == project_id and float(other @ vector) >= NEAR_DUPLICATE_COSINE:
                 return memory
-        self._sync_index()
-        best = self.index.search(vector, MemoryFilter(project_id=project_id), 1)
+        best = self._nearest(vector, MemoryFilter(project_id=project_id), 1)
         if best and best[0][1] >= NEAR_DUPLICATE_COSINE:
             return self.uow.session.get(TaskMemory, best[0][0])
         return None
@@ -195,8 +196,16 @@ class MemoryService:
         return self.semantic_ranking_for_vector(vector, flt, n)
 
     def semantic_ranking_for_vector(self, vector, flt: MemoryFilter, n: int = CANDIDATES) -> list[int]:
-        self._sync_index()
-        return [i for i, _ in self.index.search(vector, flt, n)]
+        return [i for i, _ in self._nearest(vector, flt, n)]
+
+    def _nearest(self, vector, flt: MemoryFilter, n: int) -> list[tuple[int, float]]:
+        """(id, cosine) of the ``n`` committed memories nearest ``vector``: by pgvector where the
+        database has it, else from the in-memory index."""
+        with self._committed_rows() as session:
+            if self.uow.backend == "postgresql" and pgvector_search.uses_pgvector(self.uow.db.url, session):
+                return pgvector_search.search(session, vector, flt, n)
+            self.index.sync(session)
+        return self.index.search(vector, flt, n)
 
     def keyword_ranking(self, query: str, flt: MemoryFilter, n: int = CANDIDATES) -> list[int]:
         """Ids ranked by words: bm25 on SQLite, IDF-weighted match then ts_rank on PostgreSQL.
@@ -281,10 +290,6 @@ class MemoryService:
         documents = dict(zip(every, known))
         return total, [max(1, min(documents[x] for x in lexemes[i])) if lexemes[i] else 0
                        for i in range(1, len(terms) + 1)]
-
-    def _sync_index(self) -> None:
-        with self._committed_rows() as session:
-            self.index.sync(session)
 
     def _sync_terms(self) -> None:
         with self._committed_rows() as session:

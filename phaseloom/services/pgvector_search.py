@@ -1,0 +1,89 @@
+"""The semantic search in PostgreSQL itself, on databases with pgvector (see
+:mod:`phaseloom.db.embedding_vectors`): ``ORDER BY embedding_vec <=> query`` on an HNSW index.
+
+HNSW applies the filters (project, phase, type, ticket) to the rows its scan yields, and the scan
+yields about ``hnsw.ef_search`` rows: with a selective filter fewer than ``limit`` may pass. So the
+search raises ``ef_search`` to cover the limit, and when it still returns fewer rows than match the
+filter, it orders every matching row by exact distance (a scan of the rows the filter selects,
+as the in-memory index does on every search).
+
+The query vector is sent as a ``'[x, …]'`` literal cast to ``vector``: no client library needed.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from phaseloom.services.vector_index import MemoryFilter
+
+# Candidates the HNSW scan keeps (pgvector's default is 40); raised to the limit when that is
+# higher, up to pgvector's maximum.
+EF_SEARCH, EF_SEARCH_MAX = 100, 1000
+_HAS_VECTORS = ("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector') "
+                "AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('task_memories') "
+                "AND attname = 'embedding_vec' AND NOT attisdropped)")
+
+
+def has_vectors(session: Session) -> bool:
+    """Whether this database has pgvector and the memories' vector column."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    return bool(session.scalar(text(_HAS_VECTORS)))
+
+
+_known: dict[str, bool] = {}
+_known_lock = threading.Lock()
+
+
+def uses_pgvector(database_url: str, session: Session) -> bool:
+    """:func:`has_vectors`, asked once per database per process (the schema changes only by migration)."""
+    with _known_lock:
+        if database_url not in _known:
+            _known[database_url] = has_vectors(session)
+        return _known[database_url]
+
+
+def search(session: Session, query: np.ndarray, flt: MemoryFilter, limit: int) -> list[tuple[int, float]]:
+    """The ``limit`` nearest memories matching ``flt``, by cosine similarity, nearest first.
+
+    Runs in ``session``'s transaction and sets ``hnsw.ef_search`` for the rest of it (``SET LOCAL``).
+    """
+    where, params = _filter_sql(flt)
+    params.update(query=_literal(query), limit=limit)
+    ef_search = min(max(EF_SEARCH, limit), EF_SEARCH_MAX)
+    session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)})
+    indexed = (f"SELECT id, embedding_vec <=> CAST(:query AS vector) AS distance FROM task_memories "
+               f"WHERE embedding_vec IS NOT NULL{where} ORDER BY embedding_vec <=> CAST(:query AS vector) LIMIT :limit")
+    found = session.execute(text(indexed), params).all()
+    if len(found) < limit and _matching(session, where, params) > len(found):
+        # ``+ 0``: an expression the index cannot order by, so every matching row is measured.
+        exact = (f"SELECT id, embedding_vec <=> CAST(:query AS vector) AS distance FROM task_memories "
+                 f"WHERE embedding_vec IS NOT NULL{where} "
+                 "ORDER BY (embedding_vec <=> CAST(:query AS vector)) + 0, id LIMIT :limit")
+        found = session.execute(text(exact), params).all()
+    return [(int(row.id), 1.0 - float(row.distance)) for row in found]
+
+
+def _matching(session: Session, where: str, params: dict) -> int:
+    """How many embedded rows match the filter, counted up to the limit (enough to decide)."""
+    return session.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM task_memories "
+                               f"WHERE embedding_vec IS NOT NULL{where} LIMIT :limit) AS matching"), params)
+
+
+def _filter_sql(flt: MemoryFilter) -> tuple[str, dict]:
+    clauses, params = [], {}
+    for column, value in (("project_id", flt.project_id), ("phase_id", flt.phase_id),
+                          ("memory_type", flt.memory_type), ("ticket_id", flt.ticket_id)):
+        if value is not None:
+            clauses.append(f" AND {column} = :{column}")
+            params[column] = value
+    return "".join(clauses), params
+
+
+def _literal(vector: np.ndarray) -> str:
+    # repr of a float32 round-trips (shortest form that parses back to the same float32).
+    return "[" + ",".join(repr(float(x)) for x in np.asarray(vector, dtype=np.float32)) + "]"
