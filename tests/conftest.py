@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -81,6 +82,26 @@ def pg_url(pg_server) -> str:
 
 
 @pytest.fixture(scope="session")
+def pgvector_url() -> str:
+    """A migrated database on a private PostgreSQL with pgvector (pgserver's build), for the
+    ``db_url`` parameter ``"pgvector"``: the test server has no pgvector."""
+    try:
+        import pgserver
+    except ImportError:
+        pytest.skip("pgserver (a PostgreSQL with pgvector, in phaseloom[test]) is not installed")
+    # Not under pytest's temporary directory: a concurrent pytest run prunes old ones, and would
+    # delete the data directory from under the running server.
+    server = pgserver.get_server(Path(tempfile.mkdtemp(prefix="phaseloom-pgvector-")), cleanup_mode="delete")
+    server.psql("CREATE DATABASE phaseloom_pgvector;")
+    url = server.get_uri("phaseloom_pgvector").replace("postgresql://", "postgresql+psycopg://", 1)
+    db = Database.connect(url)
+    upgrade(db.engine)
+    db.dispose()
+    yield url
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
     db = Database.connect(f"sqlite:///{path}")
@@ -97,12 +118,13 @@ def _truncate_all(db: Database) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path) -> str:
-    """A clean, migrated database URL on each backend."""
+    """A clean, migrated database URL on each backend (and PostgreSQL with pgvector for the tests
+    that ask for it: ``@pytest.mark.parametrize("db_url", ["pgvector"], indirect=True)``)."""
     if request.param == "sqlite":
         path = tmp_path / "phaseloom.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
-    url = request.getfixturevalue("pg_url")
+    url = request.getfixturevalue("pgvector_url" if request.param == "pgvector" else "pg_url")
     db = Database.connect(url)
     _truncate_all(db)
     db.dispose()

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from phaseloom.services import pgvector_search
 from phaseloom.services.embeddings import default_embedder, embedding_available
 from phaseloom.services.memory import MemoryService
 from phaseloom.services.vector_index import VectorIndex
@@ -57,6 +58,8 @@ def test_eval_set_is_big_enough():
     assert len(load("queries.jsonl")) >= 50
 
 
+# pgvector: the semantic list comes from PostgreSQL's HNSW index instead of the in-memory one.
+@pytest.mark.parametrize("db_url", ["sqlite", "postgresql", "pgvector"], indirect=True)
 def test_hybrid_recall_beats_each_list_and_reaches_080(uow, project, embedder, record_property):
     memories, queries = load("memories.jsonl"), load("queries.jsonl")
     service = MemoryService(uow, embedder=embedder, index=VectorIndex())
@@ -65,9 +68,12 @@ def test_hybrid_recall_beats_each_list_and_reaches_080(uow, project, embedder, r
          "project_id": project.id} for m in memories])
     assert all(o.action == "created" for o in outcomes)
     ids = {m["id"]: o.memory.id for m, o in zip(memories, outcomes)}
+    with uow.db.sessions() as session:
+        on_pgvector = pgvector_search.has_vectors(session)
     recall = {mode: recall_at_5(service, project.id, ids, queries, mode) for mode in ("semantic", "keyword", "hybrid")}
     record_property("recall_at_5", recall)
     print(f"recall@5 on {len(queries)} queries: {recall}")
     assert recall["hybrid"] >= recall["semantic"]
     assert recall["hybrid"] >= recall["keyword"]
     assert recall["hybrid"] >= 0.8
+    assert (len(service.index) == 0) == on_pgvector  # with pgvector the in-memory index is never loaded
