@@ -11,6 +11,7 @@ re-normalised, so 100k vectors are distinct but realistically distributed; texts
 with a numbered suffix. Usage::
 
     python bench/memory.py --sizes 10000 100000 --backend sqlite postgresql
+    python bench/memory.py --sizes 100000 --backend pgvector   # PostgreSQL + pgvector (pgserver)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -64,6 +66,13 @@ def fresh_database(backend: str, workdir: Path) -> tuple[Database, callable]:
         path = workdir / f"mem-{uuid.uuid4().hex[:6]}.db"
         db = Database.connect(f"sqlite:///{path}")
         return db, lambda: (db.dispose(), path.unlink(missing_ok=True))
+    if backend == "pgvector":  # a private PostgreSQL with the pgvector extension (pgserver's build)
+        import pgserver
+
+        server = pgserver.get_server(Path(tempfile.mkdtemp(prefix="plbench-pgvector-")), cleanup_mode="delete")
+        server.psql("CREATE DATABASE bench;")
+        db = Database.connect(server.get_uri("bench"))
+        return db, lambda: (db.dispose(), server.cleanup())
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     name = f"phaseloom_bench_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
@@ -129,10 +138,13 @@ def run(backend: str, size: int, notes, base, queries, qvecs, workdir: Path, bas
         service = MemoryService(UnitOfWork(db), embedder=PrecomputedEmbedder(dict(zip(queries, qvecs))),
                                 index=VectorIndex())
         start = time.perf_counter()
-        with service.uow:  # first load of the index (and, on PostgreSQL, the word counts), reported separately
-            service._sync_index()
-            if service.terms is not None:
-                service._sync_terms()
+        # First load of the vector index (none with pgvector) and, on PostgreSQL, of the word counts:
+        # reported separately.
+        with service._committed_rows() as session:
+            if backend != "pgvector":
+                service.index.sync(session)
+        if service.terms is not None:
+            service._sync_terms()
         load_s = time.perf_counter() - start
         ours = []
         for q in queries:

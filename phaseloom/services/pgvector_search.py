@@ -55,7 +55,11 @@ def search(session: Session, query: np.ndarray, flt: MemoryFilter, limit: int) -
     where, params = _filter_sql(flt)
     params.update(query=_literal(query), limit=limit)
     ef_search = min(max(EF_SEARCH, limit), EF_SEARCH_MAX)
-    session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)})
+    # enable_sort off: a table whose statistics are stale or missing (right after a bulk load, before
+    # autovacuum's ANALYZE) looks tiny to the planner, which then sorts every row by distance
+    # instead of walking the index (30 ms against 2 ms at 10k). Local to this transaction.
+    session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true), set_config('enable_sort', 'off', true)"),
+                    {"ef": str(ef_search)})
     indexed = (f"SELECT id, embedding_vec <=> CAST(:query AS vector) AS distance FROM task_memories "
                f"WHERE embedding_vec IS NOT NULL{where} ORDER BY embedding_vec <=> CAST(:query AS vector) LIMIT :limit")
     found = session.execute(text(indexed), params).all()
