@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -39,11 +39,28 @@ def is_up_to_date(engine: Engine) -> bool:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to every head revision, in one transaction per migration."""
+    """Bring the schema to every head revision, in one transaction per migration.
+
+    Then, on PostgreSQL, take up pgvector if it became available after migration ``000f`` ran
+    (Alembic runs a revision once; installing the extension later should need only this).
+    """
     with engine.begin() as connection:
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, "heads")
+        if connection.dialect.name == "postgresql":
+            _take_up_pgvector(connection)
+
+
+def _take_up_pgvector(connection) -> bool:
+    from alembic.operations import Operations
+
+    from phaseloom.db.embedding_vectors import add_vectors, has_vectors
+
+    operations = Operations(MigrationContext.configure(connection))
+    if not inspect(connection).has_table("task_memories") or has_vectors(operations):
+        return False
+    return add_vectors(operations)
 
 
 def ensure_schema(engine: Engine) -> bool:

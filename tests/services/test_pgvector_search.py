@@ -185,3 +185,19 @@ def test_a_role_that_may_not_create_the_extension_migrates_without_it(pgvector_u
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             connection.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+@on_pgvector
+def test_an_extension_installed_after_the_migrations_is_taken_up_by_the_next_upgrade(db, project):
+    # As if the database had been migrated before the server had pgvector: no vectors yet.
+    embedded = insert(db, project.id, [unit(5)])[0]
+    with db.engine.begin() as connection:
+        drop_vectors(Operations(MigrationContext.configure(connection)))
+    assert is_up_to_date(db.engine)  # Alembic itself has nothing left to run
+
+    upgrade(db.engine)  # what `phaseloom db upgrade` does
+
+    with db.sessions() as session:
+        assert pgvector_search.has_vectors(session)
+    assert np.array_equal(stored_vector(db, embedded), unit(5))
+    upgrade(db.engine)  # and a second run changes nothing

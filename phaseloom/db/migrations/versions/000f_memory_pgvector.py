@@ -7,7 +7,7 @@ The semantic search then orders by ``embedding_vec <=> query`` in the database i
 scanning a matrix kept in every process (see :mod:`phaseloom.db.embedding_vectors`). On PostgreSQL
 without the ``vector`` extension available (or a role that may not create it) and on SQLite this
 does nothing, and search stays on the in-memory index. An extension installed after this ran is
-not taken up by itself (Alembic runs a revision once): downgrade and upgrade this revision again.
+taken up by the next ``phaseloom db upgrade`` (:func:`phaseloom.db.migrate.upgrade`).
 
 Feature migrations are siblings (all revise 0001), so on a new database this may run before 0007:
 then there is no table yet, and 0007 adds the vectors itself.
