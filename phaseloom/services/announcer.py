@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 import weakref
@@ -103,6 +104,14 @@ def announcer_for(engine: Engine) -> PostgresAnnouncer:
         if announcer is None:
             announcer = _ANNOUNCERS[engine] = PostgresAnnouncer(engine)
         return announcer
+
+
+def _forget_after_fork() -> None:
+    """A forked child has none of its parent's threads (nor may it share its connections)."""
+    _ANNOUNCERS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 @atexit.register

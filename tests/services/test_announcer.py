@@ -89,3 +89,24 @@ def test_a_held_connection_that_died_between_bursts_is_replaced(pg_url):
     finally:
         conn.close()
         db.dispose()
+
+
+def test_a_forked_child_announces_with_its_own_thread(pg_url):
+    import os
+
+    db = Database.connect(pg_url)
+    conn = listener(pg_url)
+    try:
+        announcer_for(db.engine).announce(11)  # the parent's thread is running now
+        pid = os.fork()
+        if pid == 0:  # the child keeps the engine, not its pooled connections (SQLAlchemy's fork recipe)
+            db.engine.dispose(close=False)
+            child = announcer_for(db.engine)
+            child.announce(12)
+            os._exit(0 if child.flush(timeout=5) else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert heard(conn, until="12")[-1] == "12"
+    finally:
+        conn.close()
+        db.dispose()
