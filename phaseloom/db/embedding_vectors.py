@@ -60,8 +60,13 @@ def _create_extension(op) -> bool:
 
 
 def has_vectors(op) -> bool:
-    columns = sa.inspect(op.get_bind()).get_columns("task_memories")
-    return any(c["name"] == "embedding_vec" for c in columns)
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return False
+    # Asked of the catalogue, not the inspector, which warns that it does not know the vector type.
+    return bool(bind.scalar(sa.text(
+        "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('task_memories') "
+        "AND attname = 'embedding_vec' AND NOT attisdropped")))
 
 
 def add_vectors(op) -> bool:
