@@ -216,7 +216,7 @@ class MemoryService:
         terms = keyword_terms(query)
         if not terms:
             return []
-        where, params = _filter_sql(flt)
+        where, params = flt.sql("m")
         params["n"] = n
         if self.uow.backend == "postgresql":
             return self._postgres_keyword_ranking(terms, where, params)
@@ -346,16 +346,6 @@ class MemoryService:
 
 def _embedding_text(content: str, goal: str, result: str) -> str:
     return " ".join(x for x in (goal, content, result) if x)
-
-
-def _filter_sql(flt: MemoryFilter) -> tuple[str, dict]:
-    clauses, params = [], {}
-    for column, value in (("project_id", flt.project_id), ("phase_id", flt.phase_id),
-                          ("memory_type", flt.memory_type), ("ticket_id", flt.ticket_id)):
-        if value is not None:
-            clauses.append(f"m.{column} = :{column}")
-            params[column] = value
-    return ("".join(f" AND {c}" for c in clauses), params)
 
 
 def remember_completed_task(uow: UnitOfWork, task: Task, summary: str, *, agent_id: str | None,

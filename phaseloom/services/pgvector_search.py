@@ -52,7 +52,7 @@ def search(session: Session, query: np.ndarray, flt: MemoryFilter, limit: int) -
 
     Runs in ``session``'s transaction and sets ``hnsw.ef_search`` for the rest of it (``SET LOCAL``).
     """
-    where, params = _filter_sql(flt)
+    where, params = flt.sql()
     params.update(query=_literal(query), limit=limit)
     ef_search = min(max(EF_SEARCH, limit), EF_SEARCH_MAX)
     # enable_sort off: a table whose statistics are stale or missing (right after a bulk load, before
@@ -76,16 +76,6 @@ def _matching(session: Session, where: str, params: dict) -> int:
     """How many embedded rows match the filter, counted up to the limit (enough to decide)."""
     return session.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM task_memories "
                                f"WHERE embedding_vec IS NOT NULL{where} LIMIT :limit) AS matching"), params)
-
-
-def _filter_sql(flt: MemoryFilter) -> tuple[str, dict]:
-    clauses, params = [], {}
-    for column, value in (("project_id", flt.project_id), ("phase_id", flt.phase_id),
-                          ("memory_type", flt.memory_type), ("ticket_id", flt.ticket_id)):
-        if value is not None:
-            clauses.append(f" AND {column} = :{column}")
-            params[column] = value
-    return "".join(clauses), params
 
 
 def _literal(vector: np.ndarray) -> str:

@@ -59,6 +59,16 @@ class MemoryFilter:
     memory_type: str | None = None
     ticket_id: int | None = None
 
+    def sql(self, table: str = "") -> tuple[str, dict]:
+        """`` AND column = :column`` for every field set (columns prefixed ``table.`` when given), and the values."""
+        prefix = f"{table}." if table else ""
+        clauses, params = [], {}
+        for column in ("project_id", "phase_id", "memory_type", "ticket_id"):
+            if (value := getattr(self, column)) is not None:
+                clauses.append(f" AND {prefix}{column} = :{column}")
+                params[column] = value
+        return "".join(clauses), params
+
 
 @dataclass(frozen=True)
 class Snapshot:
