@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 import psycopg
+import pytest
 from sqlalchemy.engine import make_url
 
 from phaseloom.db.engine import Database
@@ -10,11 +13,21 @@ from phaseloom.services.announcer import EVENT_NOTIFY_CHANNEL, announcer_for
 from phaseloom.services.unit_of_work import UnitOfWork
 
 
-def listener(url: str) -> psycopg.Connection:
-    conn = psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
+@pytest.fixture
+def pg_db(pg_url):
+    db = Database.connect(pg_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def listening(pg_url):
+    """A connection LISTENing on the events channel."""
+    conn = psycopg.connect(make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False),
                            autocommit=True)
     conn.execute(f"LISTEN {EVENT_NOTIFY_CHANNEL}")
-    return conn
+    yield conn
+    conn.close()
 
 
 def heard(conn: psycopg.Connection, *, until: str) -> list[str]:
@@ -26,87 +39,56 @@ def heard(conn: psycopg.Connection, *, until: str) -> list[str]:
     return payloads
 
 
-def test_a_commit_with_events_is_announced_with_its_last_event_id(pg_url):
-    db = Database.connect(pg_url)
-    conn = listener(pg_url)
-    try:
-        uow = UnitOfWork(db)
-        with uow:
-            uow.emit("first.thing", "test", 1)
-            uow.emit("second.thing", "test", 2)
-        last_id = str(max(uow.db.engine.connect().exec_driver_sql("SELECT id FROM system_events").scalars()))
-        assert heard(conn, until=last_id)[-1] == last_id
-    finally:
-        conn.close()
-        db.dispose()
+def test_a_commit_with_events_is_announced_with_its_last_event_id(pg_db, listening):
+    uow = UnitOfWork(pg_db)
+    with uow:
+        uow.emit("first.thing", "test", 1)
+        uow.emit("second.thing", "test", 2)
+    with pg_db.engine.connect() as conn:
+        last_id = str(max(conn.exec_driver_sql("SELECT id FROM system_events").scalars()))
+    assert heard(listening, until=last_id)[-1] == last_id
 
 
-def test_a_burst_of_announcements_shares_notifies_and_ends_with_the_latest_id(pg_url):
-    db = Database.connect(pg_url)
-    conn = listener(pg_url)
-    try:
-        announcer = announcer_for(db.engine)
-        for event_id in range(1, 201):
-            announcer.announce(event_id)
-        assert announcer.flush(timeout=5)
-        payloads = heard(conn, until="200")
-        assert payloads[-1] == "200"
-        assert len(payloads) < 20, payloads  # 200 commits, a handful of wake-ups
-        assert [int(p) for p in payloads] == sorted(int(p) for p in payloads)
-    finally:
-        conn.close()
-        db.dispose()
+def test_a_burst_of_announcements_shares_notifies_and_ends_with_the_latest_id(pg_db, listening):
+    announcer = announcer_for(pg_db.engine)
+    for event_id in range(1, 201):
+        announcer.announce(event_id)
+    assert announcer.flush(timeout=5)
+    payloads = heard(listening, until="200")
+    assert payloads[-1] == "200"
+    assert len(payloads) < 20, payloads  # 200 commits, a handful of wake-ups
+    assert [int(p) for p in payloads] == sorted(int(p) for p in payloads)
 
 
-def test_announcing_an_older_id_never_moves_the_announcement_back(pg_url):
-    db = Database.connect(pg_url)
-    conn = listener(pg_url)
-    try:
-        announcer = announcer_for(db.engine)
-        announcer.announce(500)
-        announcer.announce(499)  # a slower thread's commit, announced late
-        assert announcer.flush(timeout=5)
-        assert heard(conn, until="500")[-1] == "500"
-        assert not list(conn.notifies(timeout=0.3))
-    finally:
-        conn.close()
-        db.dispose()
+def test_announcing_an_older_id_never_moves_the_announcement_back(pg_db, listening):
+    announcer = announcer_for(pg_db.engine)
+    announcer.announce(500)
+    announcer.announce(499)  # a slower thread's commit, announced late
+    assert announcer.flush(timeout=5)
+    assert heard(listening, until="500")[-1] == "500"
+    assert not list(listening.notifies(timeout=0.3))
 
 
-def test_a_held_connection_that_died_between_bursts_is_replaced(pg_url):
-    db = Database.connect(pg_url)
-    conn = listener(pg_url)
-    try:
-        announcer = announcer_for(db.engine)
-        announcer.announce(7)
-        assert announcer.flush(timeout=5)
-        # Cut every other connection to this database, the announcer's held one among them.
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-        announcer.announce(8)
-        assert announcer.flush(timeout=5)
-        assert heard(conn, until="8")[-1] == "8"
-    finally:
-        conn.close()
-        db.dispose()
+def test_a_held_connection_that_died_between_bursts_is_replaced(pg_db, listening):
+    announcer = announcer_for(pg_db.engine)
+    announcer.announce(7)
+    assert announcer.flush(timeout=5)
+    # Cut every other connection to this database, the announcer's held one among them.
+    listening.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    announcer.announce(8)
+    assert announcer.flush(timeout=5)
+    assert heard(listening, until="8")[-1] == "8"
 
 
-def test_a_forked_child_announces_with_its_own_thread(pg_url):
-    import os
-
-    db = Database.connect(pg_url)
-    conn = listener(pg_url)
-    try:
-        announcer_for(db.engine).announce(11)  # the parent's thread is running now
-        pid = os.fork()
-        if pid == 0:  # the child keeps the engine, not its pooled connections (SQLAlchemy's fork recipe)
-            db.engine.dispose(close=False)
-            child = announcer_for(db.engine)
-            child.announce(12)
-            os._exit(0 if child.flush(timeout=5) else 1)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        assert heard(conn, until="12")[-1] == "12"
-    finally:
-        conn.close()
-        db.dispose()
+def test_a_forked_child_announces_with_its_own_thread(pg_db, listening):
+    announcer_for(pg_db.engine).announce(11)  # the parent's thread is running now
+    pid = os.fork()
+    if pid == 0:  # the child keeps the engine, not its pooled connections (SQLAlchemy's fork recipe)
+        pg_db.engine.dispose(close=False)
+        child = announcer_for(pg_db.engine)
+        child.announce(12)
+        os._exit(0 if child.flush(timeout=5) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert heard(listening, until="12")[-1] == "12"
