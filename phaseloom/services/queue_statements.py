@@ -31,16 +31,15 @@ from sqlalchemy.orm.util import identity_key
 
 from phaseloom.db.models import Agent, PhaseRow, SystemEvent, Task, TaskCapability, TaskDependency, Ticket
 from phaseloom.db.models.costs import Budget
-from phaseloom.domain.tasks import TaskStatus
+from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
 from phaseloom.services.budgets import budget_covers
 from phaseloom.services.unit_of_work import EVENT_ORDER_LOCK
+from phaseloom.services.validation import VALIDATOR_TASK_TYPES
 
 log = logging.getLogger(__name__)
 
 # Literal SQL (not bound parameters) so both planners can match the partial index predicate.
 READY = literal_column("tasks.status = 'pending' AND tasks.unmet_dependencies = 0")
-REVIEW_TASK_TYPES = ("validation", "result_validation")
-ACTIVE_TASK_STATUSES = (TaskStatus.CLAIMED.value, TaskStatus.RUNNING.value)
 TASK_COLUMNS = tuple(Task.__table__.c)
 _TASK_KEYS = tuple(Task.__mapper__.get_property_by_column(c).key for c in TASK_COLUMNS)
 _EVENT_COLUMNS = ["event_type", "entity_type", "entity_id", "project_id", "ticket_id", "phase_id", "payload",
@@ -71,7 +70,7 @@ def eligible(by_phase: bool, by_project: bool, reviews_only: bool = False, *, fo
     if by_project:
         query = query.where(Task.project_id == bindparam("claim_project"))
     if reviews_only:
-        query = query.where(or_(*(Task.task_type == t for t in REVIEW_TASK_TYPES)))
+        query = query.where(or_(*(Task.task_type == t for t in VALIDATOR_TASK_TYPES)))
     if for_postgres:
         uncovered = TaskCapability.capability != all_(bindparam("claim_capabilities", type_=ARRAY(String)))
     else:
@@ -229,8 +228,8 @@ def postgres_complete(check_owner: bool) -> DriverStatement:
     """
     complete = (
         update(Task)
-        .where(Task.id == bindparam("task_id"), or_(*(Task.status == s for s in ACTIVE_TASK_STATUSES)),
-               *(Task.task_type != t for t in REVIEW_TASK_TYPES), _NO_REVIEW_CONFIGURED)
+        .where(Task.id == bindparam("task_id"), or_(*(Task.status == s.value for s in ACTIVE_STATUSES)),
+               *(Task.task_type != t for t in VALIDATOR_TASK_TYPES), _NO_REVIEW_CONFIGURED)
         .values(status=TaskStatus.COMPLETED.value, result=bindparam("result", type_=JSON),
                 completed_at=bindparam("completed_at", type_=DateTime(timezone=True)), lease_expires_at=None,
                 error=None)
