@@ -31,8 +31,11 @@ def _prepare_sqlite_path(url: str) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
+IDLE_PING_SECONDS = 1.0
+
+
 def create_db_engine(url: str, *, busy_timeout_ms: int = 30_000, echo: bool = False,
-                     idle_ping_seconds: float | None = None) -> Engine:
+                     idle_ping_seconds: float = IDLE_PING_SECONDS) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         _prepare_sqlite_path(url)
@@ -40,11 +43,8 @@ def create_db_engine(url: str, *, busy_timeout_ms: int = 30_000, echo: bool = Fa
         _configure_sqlite(engine, busy_timeout_ms)
         return engine
     engine = create_engine(url, echo=echo, pool_size=5, max_overflow=10)
-    _ping_when_idle(engine, after_seconds=IDLE_PING_SECONDS if idle_ping_seconds is None else idle_ping_seconds)
+    _ping_when_idle(engine, after_seconds=idle_ping_seconds)
     return engine
-
-
-IDLE_PING_SECONDS = 1.0
 
 
 def _ping_when_idle(engine: Engine, *, after_seconds: float) -> None:
@@ -103,7 +103,8 @@ class Database:
         return self.engine.dialect.name
 
     @classmethod
-    def connect(cls, url: str, *, busy_timeout_ms: int = 30_000, idle_ping_seconds: float | None = None) -> "Database":
+    def connect(cls, url: str, *, busy_timeout_ms: int = 30_000,
+                idle_ping_seconds: float = IDLE_PING_SECONDS) -> "Database":
         """``idle_ping_seconds``: PostgreSQL connections idle this long are tested before use."""
         engine = create_db_engine(url, busy_timeout_ms=busy_timeout_ms, idle_ping_seconds=idle_ping_seconds)
         return cls(url=url, engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))

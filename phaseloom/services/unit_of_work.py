@@ -8,7 +8,6 @@ transaction and handed to ``after_commit`` listeners only once the commit succee
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,8 +18,6 @@ from phaseloom.db.engine import Database
 from phaseloom.db.models import SystemEvent
 from phaseloom.db.models.base import utcnow
 from phaseloom.services.announcer import announcer_for
-
-log = logging.getLogger(__name__)
 
 # Any constant works; it only has to be the same in every process writing events.
 EVENT_ORDER_LOCK = 0x7068_6173  # "phas"
