@@ -8,22 +8,18 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from phaseloom.db.engine import Database
 from phaseloom.services.announcer import EVENT_NOTIFY_CHANNEL, announcer_for
 from phaseloom.services.unit_of_work import UnitOfWork
 
 
-@pytest.fixture
-def pg_db(pg_url):
-    db = Database.connect(pg_url)
-    yield db
-    db.dispose()
+# NOTIFY is PostgreSQL's: the shared ``db`` fixture, on its PostgreSQL parameter only.
+pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
 
 @pytest.fixture
-def listening(pg_url):
+def listening(db_url):
     """A connection LISTENing on the events channel."""
-    conn = psycopg.connect(make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False),
+    conn = psycopg.connect(make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False),
                            autocommit=True)
     conn.execute(f"LISTEN {EVENT_NOTIFY_CHANNEL}")
     yield conn
@@ -39,18 +35,18 @@ def heard(conn: psycopg.Connection, *, until: str) -> list[str]:
     return payloads
 
 
-def test_a_commit_with_events_is_announced_with_its_last_event_id(pg_db, listening):
-    uow = UnitOfWork(pg_db)
+def test_a_commit_with_events_is_announced_with_its_last_event_id(db, listening):
+    uow = UnitOfWork(db)
     with uow:
         uow.emit("first.thing", "test", 1)
         uow.emit("second.thing", "test", 2)
-    with pg_db.engine.connect() as conn:
+    with db.engine.connect() as conn:
         last_id = str(max(conn.exec_driver_sql("SELECT id FROM system_events").scalars()))
     assert heard(listening, until=last_id)[-1] == last_id
 
 
-def test_a_burst_of_announcements_shares_notifies_and_ends_with_the_latest_id(pg_db, listening):
-    announcer = announcer_for(pg_db.engine)
+def test_a_burst_of_announcements_shares_notifies_and_ends_with_the_latest_id(db, listening):
+    announcer = announcer_for(db.engine)
     for event_id in range(1, 201):
         announcer.announce(event_id)
     assert announcer.flush(timeout=5)
@@ -60,8 +56,8 @@ def test_a_burst_of_announcements_shares_notifies_and_ends_with_the_latest_id(pg
     assert [int(p) for p in payloads] == sorted(int(p) for p in payloads)
 
 
-def test_announcing_an_older_id_never_moves_the_announcement_back(pg_db, listening):
-    announcer = announcer_for(pg_db.engine)
+def test_announcing_an_older_id_never_moves_the_announcement_back(db, listening):
+    announcer = announcer_for(db.engine)
     announcer.announce(500)
     announcer.announce(499)  # a slower thread's commit, announced late
     assert announcer.flush(timeout=5)
@@ -69,8 +65,8 @@ def test_announcing_an_older_id_never_moves_the_announcement_back(pg_db, listeni
     assert not list(listening.notifies(timeout=0.3))
 
 
-def test_a_held_connection_that_died_between_bursts_is_replaced(pg_db, listening):
-    announcer = announcer_for(pg_db.engine)
+def test_a_held_connection_that_died_between_bursts_is_replaced(db, listening):
+    announcer = announcer_for(db.engine)
     announcer.announce(7)
     assert announcer.flush(timeout=5)
     # Cut every other connection to this database, the announcer's held one among them.
@@ -81,12 +77,12 @@ def test_a_held_connection_that_died_between_bursts_is_replaced(pg_db, listening
     assert heard(listening, until="8")[-1] == "8"
 
 
-def test_a_forked_child_announces_with_its_own_thread(pg_db, listening):
-    announcer_for(pg_db.engine).announce(11)  # the parent's thread is running now
+def test_a_forked_child_announces_with_its_own_thread(db, listening):
+    announcer_for(db.engine).announce(11)  # the parent's thread is running now
     pid = os.fork()
     if pid == 0:  # the child keeps the engine, not its pooled connections (SQLAlchemy's fork recipe)
-        pg_db.engine.dispose(close=False)
-        child = announcer_for(pg_db.engine)
+        db.engine.dispose(close=False)
+        child = announcer_for(db.engine)
         child.announce(12)
         os._exit(0 if child.flush(timeout=5) else 1)
     _, status = os.waitpid(pid, 0)
