@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from psycopg.types.json import Json
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from phaseloom.config import Settings, get_settings
 from phaseloom.db.models import Task, TaskCapability, TaskDependency, Ticket
@@ -86,9 +87,10 @@ class QueueService:
     def claim_next_task(self, agent_id: str, *, lease_seconds: float | None = None) -> Task | None:
         """Claim the best eligible task for ``agent_id``, or return None when there is none."""
         lease = timedelta(seconds=lease_seconds or self.settings.lease_seconds)
+        if self.uow.backend == "postgresql":
+            # Outside a caller's transaction each statement is its own (UnitOfWork.driver_rows).
+            return self._claim_with_event(agent_id, lease)
         with self.uow:
-            if self.uow.backend == "postgresql":
-                return self._claim_with_event(agent_id, lease)
             agent = self._claiming_agent(agent_id)
             now = utcnow()
             claimed = self.uow.session.execute(statements.claim_statement(*agent.shape), {
@@ -103,7 +105,7 @@ class QueueService:
 
     def _claiming_agent(self, agent_id: str) -> statements.ClaimingAgent:
         if self.uow.backend == "postgresql":
-            found = statements.postgres_claiming_agent().rows(self.uow.session, agent_id=agent_id)
+            found = statements.postgres_claiming_agent().rows(self.uow, agent_id=agent_id)
         else:
             found = self.uow.session.connection().execute(statements.CLAIMING_AGENT, {"agent_id": agent_id}).all()
         if not found:
@@ -129,7 +131,7 @@ class QueueService:
             if not rows:
                 return None
         *columns, event_id, event_at = rows[0]
-        task = statements.adopt_task(self.uow.session, columns)
+        task = statements.adopt_task(self._session_if_open(), columns)
         self._delivered(event_id, "task.assigned", task, event_at,
                         {"agent_id": agent.id, "attempt": task.retry_count + 1})
         return task
@@ -137,8 +139,11 @@ class QueueService:
     def _run_claim(self, agent: statements.ClaimingAgent, lease: timedelta) -> list[tuple]:
         now = utcnow()
         return statements.postgres_claim(*agent.shape).rows(
-            self.uow.session, claim_now=now, claim_lease_until=now + lease,
+            self.uow, claim_now=now, claim_lease_until=now + lease,
             **statements.claim_parameters(agent))
+
+    def _session_if_open(self) -> Session | None:
+        return self.uow.session if self.uow.active else None
 
     def _delivered(self, event_id: int, event_type: str, task: Task, at, payload: dict) -> None:
         self.uow.add_written_event({
@@ -164,11 +169,12 @@ class QueueService:
             return task
 
     def complete_task(self, task_id: int, agent_id: str | None, result: dict | None = None) -> Task:
+        if self.uow.backend == "postgresql":
+            # Outside a caller's transaction the statement is its own (UnitOfWork.driver_rows).
+            completed = self._complete_with_event(task_id, agent_id, result)
+            if completed is not None:
+                return completed
         with self.uow:
-            if self.uow.backend == "postgresql":
-                completed = self._complete_with_event(task_id, agent_id, result)
-                if completed is not None:
-                    return completed
             task = self._owned(task_id, agent_id)
             from phaseloom.services.validation import ValidationService
 
@@ -188,11 +194,11 @@ class QueueService:
         params = {"task_id": int(task_id), "result": Json(result or {}), "completed_at": now}
         if agent_id is not None:
             params["agent_id"] = agent_id
-        rows = statements.postgres_complete(agent_id is not None).rows(self.uow.session, **params)
+        rows = statements.postgres_complete(agent_id is not None).rows(self.uow, **params)
         if not rows:
             return None
         *columns, event_id, event_at = rows[0]
-        task = statements.adopt_task(self.uow.session, columns)
+        task = statements.adopt_task(self._session_if_open(), columns)
         self._delivered(event_id, "task.completed", task, event_at,
                         {"agent_id": task.assigned_agent_id, "task_type": task.task_type})
         return task

@@ -33,7 +33,7 @@ from phaseloom.db.models import Agent, PhaseRow, SystemEvent, Task, TaskCapabili
 from phaseloom.db.models.costs import Budget
 from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
 from phaseloom.services.budgets import budget_covers
-from phaseloom.services.unit_of_work import EVENT_ORDER_LOCK
+from phaseloom.services.unit_of_work import EVENT_ORDER_LOCK, UnitOfWork
 from phaseloom.services.validation import VALIDATOR_TASK_TYPES
 
 log = logging.getLogger(__name__)
@@ -153,14 +153,13 @@ class DriverStatement:
                 sql = sql.replace(f"%({name})s", literal.replace("%", "%%"))
         self.sql = sql
 
-    def rows(self, session: Session, **params: Any) -> list[tuple]:
+    def rows(self, uow: UnitOfWork, **params: Any) -> list[tuple]:
+        """Run in ``uow``'s open transaction, or as a transaction of its own outside one."""
         if missing := self.required - params.keys():
             raise TypeError(f"missing statement parameters: {', '.join(sorted(missing))}")
-        session.flush()  # the ORM would autoflush before a query; this bypasses it, so flush here
         if log.isEnabledFor(logging.DEBUG):  # SQLAlchemy's echo does not see these statements
             log.debug("driver statement", extra={"sql": self.sql, "params": params})
-        driver = session.connection().connection.driver_connection
-        return driver.execute(self.sql, params).fetchall()
+        return uow.driver_rows(self.sql, params)
 
 
 def _event_source(source, event_type: str, task_row, payload):
@@ -248,16 +247,17 @@ def postgres_complete(check_owner: bool) -> DriverStatement:
         "agent_id", task.assigned_agent_id, "task_type", task.task_type), then=release_dependents))
 
 
-def adopt_task(session: Session, values: tuple) -> Task:
+def adopt_task(session: Session | None, values: tuple) -> Task:
     """A :class:`Task` for a row a driver statement returned, as if the ORM had loaded it.
 
-    An instance the session already holds is refreshed in place, so nothing in the transaction
+    An instance ``session`` already holds is refreshed in place, so nothing in the transaction
     keeps reading the state from before the statement. Otherwise the new instance is detached
     (it has its identity, so adding or merging it later never inserts it again); a later
-    ``session.get`` in the same transaction reads the row the statement wrote.
+    ``session.get`` in the same transaction reads the row the statement wrote. ``session`` is
+    None after a statement that ran on its own.
     """
     row = dict(zip(_TASK_KEYS, values))
-    task = session.identity_map.get(identity_key(Task, row["id"]))
+    task = session.identity_map.get(identity_key(Task, row["id"])) if session is not None else None
     if task is not None:
         for key, value in row.items():
             attributes.set_committed_value(task, key, value)

@@ -4,11 +4,15 @@ Services call each other inside one ``with uow:`` block; only the outermost bloc
 (or rolls back on an exception), so a use-case that spans services is still one transaction.
 Events emitted during the block are written to the ``system_events`` outbox in that same
 transaction and handed to ``after_commit`` listeners only once the commit succeeded.
+
+A use-case that is one statement (the queue's claim and completion on PostgreSQL, each with its
+outbox event) may instead run through :meth:`UnitOfWork.driver_rows` outside any block: the
+statement is then a transaction of its own, with no ORM session around it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import text
@@ -105,11 +109,46 @@ class UnitOfWork:
         )
 
     def add_written_event(self, event: dict[str, Any]) -> None:
-        """Deliver after commit an event a statement already inserted (shaped like :func:`event_as_dict`).
+        """Deliver an event a statement already inserted (shaped like :func:`event_as_dict`).
 
-        For hot paths that insert their event in the same statement as the change it records.
+        For hot paths that insert their event in the same statement as the change it records:
+        inside a block it is delivered after the commit; after a statement run on its own
+        (:meth:`driver_rows` outside a block) it is committed already and delivered now.
         """
-        self._written_events.append(event)
+        if self.active:
+            self._written_events.append(event)
+        else:
+            self._announce([event])
+            self._notify([event])
+
+    def driver_rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple]:
+        """Run SQL written for the driver (psycopg, ``%(name)s`` parameters); return its rows.
+
+        Inside a ``with uow:`` block the statement joins the open transaction, after a flush
+        (the ORM would autoflush before a query; this bypasses it). Outside one, on PostgreSQL,
+        the statement is a transaction of its own: it runs in autocommit mode on a pooled
+        connection, and PostgreSQL commits it durably when it ends. That saves the ``BEGIN``
+        and ``COMMIT`` round trips and the ORM session, half of a queue worker's cost per
+        task (docs/benchmarks.md, "Task queue"); it is right only for a statement that is a
+        whole use-case on its own.
+        """
+        if self.active:
+            self.session.flush()
+            return self.session.connection().connection.driver_connection.execute(sql, params).fetchall()
+        if self.backend != "postgresql":
+            raise RuntimeError("a statement runs on its own only on PostgreSQL; open a 'with uow:' block")
+        pooled = self.db.engine.raw_connection()
+        driver = pooled.driver_connection
+        try:
+            driver.autocommit = True
+            rows = driver.execute(sql, params).fetchall()
+            driver.autocommit = False
+            return rows
+        except BaseException:
+            _restore_or_invalidate(pooled)
+            raise
+        finally:
+            pooled.close()
 
     def _write_events(self, session: Session) -> list[dict[str, Any]]:
         # Events inserted by statements drew their ids first, so they lead the id order.
@@ -141,6 +180,18 @@ class UnitOfWork:
             return
         for listener in list(self.after_commit):
             listener(events)
+
+
+def _restore_or_invalidate(pooled) -> None:
+    """After a failed statement run on its own: leave the connection as the pool lent it, or discard it."""
+    driver = pooled.driver_connection
+    try:
+        if not driver.broken:
+            driver.autocommit = False
+            return
+    except Exception:  # noqa: BLE001 - any failure here means the connection is not fit for reuse
+        pass
+    pooled.invalidate()
 
 
 def wait_for_event_writers(session: Session) -> None:
