@@ -126,8 +126,9 @@ class UnitOfWork:
 
         Inside a ``with uow:`` block the statement joins the open transaction, after a flush
         (the ORM would autoflush before a query; this bypasses it). Outside one, on PostgreSQL,
-        the statement is a transaction of its own: it runs in autocommit mode on a pooled
-        connection, and PostgreSQL commits it durably when it ends. That saves the ``BEGIN``
+        the statement is a transaction of its own: it runs on a connection in autocommit mode
+        (:class:`~phaseloom.db.engine.AutocommitConnections`), and PostgreSQL commits it
+        durably when it ends. That saves the ``BEGIN``
         and ``COMMIT`` round trips and the ORM session, half of a queue worker's cost per
         task (docs/benchmarks.md, "Task queue"); it is right only for a statement that is a
         whole use-case on its own.
@@ -135,20 +136,10 @@ class UnitOfWork:
         if self.active:
             self.session.flush()
             return self.session.connection().connection.driver_connection.execute(sql, params).fetchall()
-        if self.backend != "postgresql":
+        if self.db.autocommit is None:
             raise RuntimeError("a statement runs on its own only on PostgreSQL; open a 'with uow:' block")
-        pooled = self.db.engine.raw_connection()
-        driver = pooled.driver_connection
-        try:
-            driver.autocommit = True
-            rows = driver.execute(sql, params).fetchall()
-            driver.autocommit = False
-            return rows
-        except BaseException:
-            _restore_or_invalidate(pooled)
-            raise
-        finally:
-            pooled.close()
+        with self.db.autocommit.connection() as driver:
+            return driver.execute(sql, params).fetchall()
 
     def _write_events(self, session: Session) -> list[dict[str, Any]]:
         # Events inserted by statements drew their ids first, so they lead the id order.
@@ -180,18 +171,6 @@ class UnitOfWork:
             return
         for listener in list(self.after_commit):
             listener(events)
-
-
-def _restore_or_invalidate(pooled) -> None:
-    """After a failed statement run on its own: leave the connection as the pool lent it, or discard it."""
-    driver = pooled.driver_connection
-    try:
-        if not driver.broken:
-            driver.autocommit = False
-            return
-    except Exception:  # noqa: BLE001 - any failure here means the connection is not fit for reuse
-        pass
-    pooled.invalidate()
 
 
 def wait_for_event_writers(session: Session) -> None:

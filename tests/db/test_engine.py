@@ -49,3 +49,46 @@ def test_a_connection_used_moments_ago_is_not_pinged_and_a_failure_renews_the_po
         assert backend_pid(db) != pid
     finally:
         db.dispose()
+
+
+# -- autocommit connections (statements that are transactions of their own) -------------------
+def autocommit_pid(db: Database) -> int:
+    with db.autocommit.connection() as driver:
+        assert driver.autocommit is True
+        return driver.execute("SELECT pg_backend_pid()").fetchone()[0]
+
+
+def test_autocommit_connections_are_reused_and_replaced_when_they_died_while_idle(pg_url):
+    db = Database.connect(pg_url, idle_ping_seconds=0.05)
+    try:
+        pid = autocommit_pid(db)
+        assert autocommit_pid(db) == pid  # taken from the stack, not made anew
+        terminate(pg_url, pid)
+        assert autocommit_pid(db) not in (pid, None)  # idle long enough to be pinged: replaced, no error
+    finally:
+        db.dispose()
+
+
+def test_an_autocommit_connection_that_fails_in_use_is_discarded(pg_url):
+    import psycopg
+
+    db = Database.connect(pg_url, idle_ping_seconds=60)
+    try:
+        pid = autocommit_pid(db)
+        terminate(pg_url, pid)
+        with pytest.raises(psycopg.OperationalError):
+            autocommit_pid(db)
+        assert autocommit_pid(db) != pid
+        # A statement's own error leaves its connection fit for the next one.
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            with db.autocommit.connection() as driver:
+                driver.execute("SELECT 1 / 0")
+        assert autocommit_pid(db) != pid
+    finally:
+        db.dispose()
+
+
+def test_sqlite_has_no_autocommit_connections(tmp_path):
+    db = Database.connect(f"sqlite:///{tmp_path}/x.db")
+    assert db.autocommit is None
+    db.dispose()
