@@ -189,15 +189,30 @@ def bare_worker(url: str, agent_id: str, start, out) -> None:
     out.put(done)
 
 
+def bare_autocommit_worker(url: str, agent_id: str, start, out) -> None:
+    """The bare loop with each statement its own transaction (no BEGIN/COMMIT round trips), as
+    QueueService runs its two statements: the strictest baseline."""
+    import psycopg
+
+    conn = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
+    done = 0
+    start.wait(60)
+    while (row := conn.execute(BARE_CLAIM, (agent_id,)).fetchone()) is not None:
+        conn.execute(BARE_COMPLETE, (row[0],))
+        done += 1
+    out.put(done)
+
+
 def statements_worker(url: str, agent_id: str, start, out) -> None:
     """phaseloom's own PostgreSQL statements (claim + event, completion + event), driven with no
-    ORM, unit of work or session: what QueueService would cost if its Python cost nothing."""
+    ORM, unit of work or session, each its own transaction as in QueueService: what QueueService
+    would cost if its Python cost nothing."""
     import psycopg
     from psycopg.types.json import Json
 
     from phaseloom.services import queue_statements as statements
 
-    conn = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"))
+    conn = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
     agent = statements.ClaimingAgent(*conn.execute(statements.postgres_claiming_agent().sql,
                                                    {"agent_id": agent_id}).fetchone())
     claim, complete = statements.postgres_claim(*agent.shape), statements.postgres_complete(True)
@@ -207,12 +222,10 @@ def statements_worker(url: str, agent_id: str, start, out) -> None:
         now = utcnow()
         row = conn.execute(claim.sql, {"claim_now": now, "claim_lease_until": now,
                                        **statements.claim_parameters(agent)}).fetchone()
-        conn.commit()
         if row is None:
             break
         conn.execute(complete.sql, {"task_id": row[0], "agent_id": agent_id, "result": Json({}),
                                     "completed_at": utcnow()}).fetchall()
-        conn.commit()
         done += 1
     out.put(done)
 
@@ -247,16 +260,38 @@ def drain(target, scratch: Scratch, tasks: int, workers: int) -> float:
     return total / elapsed
 
 
-def measure_workers(args) -> dict:
+WORKER_LOOPS = (("bare SQL loop", bare_worker), ("QueueService", service_worker),
+                ("phaseloom SQL, no ORM", statements_worker), ("bare SQL, autocommit", bare_autocommit_worker))
+
+
+def measure_workers(args) -> list[dict]:
+    """``--rounds`` rounds of every loop in turn, on one database; tasks/s per loop per round.
+
+    Each ratio is taken within a round, so a checkpoint or an autovacuum that slows one round
+    (the runs are seconds long, on two cores) moves its ratios less than it would a comparison
+    of separate runs; the report gives the median round.
+    """
     scratch = Scratch("postgresql", args.pg_admin)
     try:
-        results = {}
-        for name, target in (("bare SQL loop", bare_worker), ("QueueService", service_worker),
-                             ("phaseloom SQL, no ORM", statements_worker), ("bare SQL loop (again)", bare_worker)):
-            results[name] = drain(target, scratch, args.worker_tasks, args.workers)
-        return results
+        return [{name: drain(target, scratch, args.worker_tasks, args.workers) for name, target in WORKER_LOOPS}
+                for _ in range(args.rounds)]
     finally:
         scratch.close()
+
+
+def report_workers(rounds: list[dict], workers: int) -> None:
+    from statistics import median
+
+    print(f"\n== postgresql: {workers} worker processes, claim+complete, durable commits ==")
+    print("round | " + " | ".join(f"{name:>21}" for name, _ in WORKER_LOOPS) + " | ours/bare | SQL/bare | ours/bare AC")
+    ratios = []
+    for n, r in enumerate(rounds, 1):
+        bare, ours = r["bare SQL loop"], r["QueueService"]
+        ratios.append((ours / bare, r["phaseloom SQL, no ORM"] / bare, ours / r["bare SQL, autocommit"]))
+        print(f"{n:>5} | " + " | ".join(f"{r[name]:>15.0f} tsk/s" for name, _ in WORKER_LOOPS)
+              + f" | {ratios[-1][0]:>9.0%} | {ratios[-1][1]:>8.0%} | {ratios[-1][2]:>12.0%}")
+    print(f"median: QueueService / bare SQL loop {median(r[0] for r in ratios):.0%}; its SQL alone / bare "
+          f"{median(r[1] for r in ratios):.0%}; QueueService / bare loop in autocommit {median(r[2] for r in ratios):.0%}")
 
 
 # -- output ------------------------------------------------------------------------------------
@@ -280,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="reference claims per size = budget / size (at least 3)")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--worker-tasks", type=int, default=3000, help="tasks drained by the PostgreSQL workers")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the PostgreSQL worker loops")
     parser.add_argument("--skip-workers", action="store_true")
     parser.add_argument("--pg-admin", default=PG_ADMIN, help="PostgreSQL URL allowed to CREATE DATABASE")
     args = parser.parse_args(argv)
@@ -288,13 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     for backend in backends:
         report_sizes(backend, [measure_size(backend, size, args) for size in sizes])
     if "postgresql" in backends and not args.skip_workers:
-        results = measure_workers(args)
-        bare = max(results["bare SQL loop"], results["bare SQL loop (again)"])
-        print(f"\n== postgresql: {args.workers} worker processes, claim+complete, durable commits ==")
-        for name, rate in results.items():
-            print(f"{name:>22}: {rate:8.0f} tasks/s")
-        print(f"{'QueueService / bare':>22}: {results['QueueService'] / bare:8.0%}")
-        print(f"{'its SQL alone / bare':>22}: {results['phaseloom SQL, no ORM'] / bare:8.0%}")
+        report_workers(measure_workers(args), args.workers)
     return 0
 
 

@@ -146,7 +146,7 @@ class QueueService:
         return self.uow.session if self.uow.active else None
 
     def _delivered(self, event_id: int, event_type: str, task: Task, at, payload: dict) -> None:
-        self.uow.add_written_event({
+        self.uow.add_written_event(event_id, lambda: {
             "id": event_id, "event_type": event_type, "entity_type": "task", "entity_id": str(task.id),
             "project_id": task.project_id, "ticket_id": task.ticket_id, "phase_id": task.phase_id,
             "payload": payload, "created_at": at.isoformat()})

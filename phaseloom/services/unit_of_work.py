@@ -74,7 +74,8 @@ class UnitOfWork:
             if exc_type is None and not self.readonly:
                 delivered = self._write_events(session)
                 session.commit()
-                self._announce(delivered)
+                if delivered:
+                    self._announce(delivered[-1]["id"])
                 self._notify(delivered)
             elif exc_type is not None:
                 session.rollback()
@@ -108,18 +109,21 @@ class UnitOfWork:
             )
         )
 
-    def add_written_event(self, event: dict[str, Any]) -> None:
-        """Deliver an event a statement already inserted (shaped like :func:`event_as_dict`).
+    def add_written_event(self, event_id: int, describe: Callable[[], dict[str, Any]]) -> None:
+        """Deliver an event a statement already inserted; ``describe()`` gives its dict
+        (shaped like :func:`event_as_dict`).
 
         For hot paths that insert their event in the same statement as the change it records:
         inside a block it is delivered after the commit; after a statement run on its own
-        (:meth:`driver_rows` outside a block) it is committed already and delivered now.
+        (:meth:`driver_rows` outside a block) it is committed already and delivered now. The
+        dict is built only when a listener will read it.
         """
         if self.active:
-            self._written_events.append(event)
-        else:
-            self._announce([event])
-            self._notify([event])
+            self._written_events.append(describe())
+            return
+        self._announce(event_id)
+        if self.after_commit:
+            self._notify([describe()])
 
     def driver_rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple]:
         """Run SQL written for the driver (psycopg, ``%(name)s`` parameters); return its rows.
@@ -158,13 +162,13 @@ class UnitOfWork:
         self._pending_events = []
         return written + rows
 
-    def _announce(self, events: list[dict[str, Any]]) -> None:
-        """Wake every listening process (PostgreSQL LISTEN/NOTIFY) once the events are committed.
+    def _announce(self, last_id: int) -> None:
+        """Wake every listening process (PostgreSQL LISTEN/NOTIFY) once events up to ``last_id`` are committed.
 
         A lost wake-up costs latency only: listeners also poll the outbox.
         """
-        if events and self.db.backend == "postgresql":
-            announcer_for(self.db.engine).announce(events[-1]["id"])
+        if self.db.backend == "postgresql":
+            announcer_for(self.db.engine).announce(last_id)
 
     def _notify(self, events: list[dict[str, Any]]) -> None:
         if not events:
