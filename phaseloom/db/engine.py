@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -108,18 +109,30 @@ class AutocommitConnections:
         self._engine = engine
         self._keep = keep
         self._idle_ping_seconds = idle_ping_seconds
-        self._idle: list[tuple[object, float]] = []  # (driver connection, monotonic time of last use)
+        # (driver connection, its cursor, monotonic time of last use). The cursor is reused: a
+        # new one per statement costs 5 µs.
+        self._idle: list[tuple[object, object, float]] = []
         self._pid = os.getpid()
         self._lock = threading.Lock()
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple]:
+        """Run one statement (psycopg ``%(name)s`` parameters) as a transaction of its own; its rows."""
+        with self._lease() as (_, cursor):
+            return cursor.execute(sql, params).fetchall()
 
     @contextmanager
     def connection(self) -> Iterator:
         """A psycopg connection in autocommit mode, returned to the stack afterwards."""
+        with self._lease() as (driver, _):
+            yield driver
+
+    @contextmanager
+    def _lease(self) -> Iterator[tuple]:
         if self._pid != os.getpid():
             self._forget_parents()
-        driver = self._take()
+        driver, cursor = self._take()
         try:
-            yield driver
+            yield driver, cursor
         except BaseException:
             if driver.broken or driver.closed:
                 driver.close()
@@ -127,20 +140,20 @@ class AutocommitConnections:
             raise
         finally:
             if driver is not None:
-                self._give_back(driver)
+                self._give_back(driver, cursor)
 
-    def _take(self):
+    def _take(self) -> tuple:
         while True:
             try:
-                driver, last_used = self._idle.pop()  # atomic: no lock on the hot path
+                driver, cursor, last_used = self._idle.pop()  # atomic: no lock on the hot path
             except IndexError:
                 pooled = self._engine.raw_connection()
                 driver = pooled.driver_connection
                 pooled.detach()
                 driver.autocommit = True
-                return driver
+                return driver, driver.cursor()
             if time.monotonic() - last_used < self._idle_ping_seconds or self._alive(driver):
-                return driver
+                return driver, cursor
 
     @staticmethod
     def _alive(driver) -> bool:
@@ -151,9 +164,9 @@ class AutocommitConnections:
             driver.close()
             return False
 
-    def _give_back(self, driver) -> None:
+    def _give_back(self, driver, cursor) -> None:
         if len(self._idle) < self._keep:
-            self._idle.append((driver, time.monotonic()))
+            self._idle.append((driver, cursor, time.monotonic()))
         else:
             driver.close()
 
@@ -168,7 +181,7 @@ class AutocommitConnections:
 
     def close(self) -> None:
         idle, self._idle = self._idle, []
-        for driver, _ in idle:
+        for driver, _, _ in idle:
             driver.close()
 
 

@@ -142,8 +142,7 @@ class UnitOfWork:
             return self.session.connection().connection.driver_connection.execute(sql, params).fetchall()
         if self.db.autocommit is None:
             raise RuntimeError("a statement runs on its own only on PostgreSQL; open a 'with uow:' block")
-        with self.db.autocommit.connection() as driver:
-            return driver.execute(sql, params).fetchall()
+        return self.db.autocommit.rows(sql, params)
 
     def _write_events(self, session: Session) -> list[dict[str, Any]]:
         # Events inserted by statements drew their ids first, so they lead the id order.

@@ -58,37 +58,63 @@ def autocommit_pid(db: Database) -> int:
         return driver.execute("SELECT pg_backend_pid()").fetchone()[0]
 
 
-def test_autocommit_connections_are_reused_and_replaced_when_they_died_while_idle(pg_url):
-    db = Database.connect(pg_url, idle_ping_seconds=0.05)
-    try:
-        pid = autocommit_pid(db)
-        assert autocommit_pid(db) == pid  # taken from the stack, not made anew
-        terminate(pg_url, pid)
-        assert autocommit_pid(db) not in (pid, None)  # idle long enough to be pinged: replaced, no error
-    finally:
+@pytest.fixture
+def database_pinging_after(pg_url):
+    """``Database.connect`` with an idle-ping threshold; every database made is disposed of."""
+    made: list[Database] = []
+
+    def connect(seconds: float) -> Database:
+        made.append(Database.connect(pg_url, idle_ping_seconds=seconds))
+        return made[-1]
+
+    yield connect
+    for db in made:
         db.dispose()
 
 
-def test_an_autocommit_connection_that_fails_in_use_is_discarded(pg_url):
+def test_autocommit_connections_are_reused_and_replaced_when_they_died_while_idle(pg_url, database_pinging_after):
+    db = database_pinging_after(0.05)
+    pid = autocommit_pid(db)
+    assert autocommit_pid(db) == pid  # taken from the stack, not made anew
+    terminate(pg_url, pid)
+    assert autocommit_pid(db) not in (pid, None)  # idle long enough to be pinged: replaced, no error
+
+
+def test_an_autocommit_connection_that_fails_in_use_is_discarded(pg_url, database_pinging_after):
     import psycopg
 
-    db = Database.connect(pg_url, idle_ping_seconds=60)
-    try:
-        pid = autocommit_pid(db)
-        terminate(pg_url, pid)
-        with pytest.raises(psycopg.OperationalError):
-            autocommit_pid(db)
-        assert autocommit_pid(db) != pid
-        # A statement's own error leaves its connection fit for the next one.
-        with pytest.raises(psycopg.errors.DivisionByZero):
-            with db.autocommit.connection() as driver:
-                driver.execute("SELECT 1 / 0")
-        assert autocommit_pid(db) != pid
-    finally:
-        db.dispose()
+    db = database_pinging_after(60)
+    pid = autocommit_pid(db)
+    terminate(pg_url, pid)
+    with pytest.raises(psycopg.OperationalError):
+        autocommit_pid(db)
+    replacement = autocommit_pid(db)
+    assert replacement != pid
+    # A statement's own error leaves its connection fit for the next one.
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        with db.autocommit.connection() as driver:
+            driver.execute("SELECT 1 / 0")
+    assert autocommit_pid(db) == replacement
 
 
 def test_sqlite_has_no_autocommit_connections(tmp_path):
     db = Database.connect(f"sqlite:///{tmp_path}/x.db")
     assert db.autocommit is None
     db.dispose()
+
+
+def test_a_forked_child_makes_its_own_autocommit_connection_and_leaves_the_parents_alone(database_pinging_after):
+    import os
+
+    db = database_pinging_after(60)
+    parent_pid = autocommit_pid(db)
+    child = os.fork()
+    if child == 0:
+        try:
+            ok = autocommit_pid(db) not in (parent_pid, None)
+        except BaseException:  # noqa: BLE001 - the child reports through its exit code only
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert autocommit_pid(db) == parent_pid  # the parent's connection was neither used nor closed

@@ -23,6 +23,17 @@ def ticket(uow, project):
     return TicketService(uow).create_ticket(project.id, "ticket")
 
 
+@pytest.fixture
+def work(uow, ticket):
+    """A queue with one pending task, an agent, and the events delivered to this unit of work."""
+    queue = QueueService(uow)
+    task = queue.create_task(ticket.id, "PHASE_DESIGN", "work")
+    agent = AgentService(uow).register_agent("a1")
+    delivered: list[dict] = []
+    uow.after_commit.append(delivered.extend)
+    return queue, task, agent, delivered
+
+
 def _status_and_events(db, task_id: int) -> tuple[str, int]:
     with db.sessions() as session:
         status = session.scalar(select(Task.status).where(Task.id == task_id))
@@ -32,12 +43,8 @@ def _status_and_events(db, task_id: int) -> tuple[str, int]:
     return status, events
 
 
-def test_claim_and_completion_outside_a_block_commit_and_deliver_their_events(db, uow, ticket):
-    queue = QueueService(uow)
-    task = queue.create_task(ticket.id, "PHASE_DESIGN", "work")
-    agent = AgentService(uow).register_agent("a1")
-    delivered: list[dict] = []
-    uow.after_commit.append(delivered.extend)
+def test_claim_and_completion_outside_a_block_commit_and_deliver_their_events(db, work):
+    queue, task, agent, delivered = work
 
     claimed = queue.claim_next_task(agent.id)
     assert claimed.id == task.id and claimed.status == "claimed" and claimed.assigned_agent_id == agent.id
@@ -50,12 +57,8 @@ def test_claim_and_completion_outside_a_block_commit_and_deliver_their_events(db
     assert delivered[0]["id"] < delivered[1]["id"]
 
 
-def test_claim_inside_a_callers_block_is_undone_with_it(db, uow, ticket):
-    queue = QueueService(uow)
-    task = queue.create_task(ticket.id, "PHASE_DESIGN", "work")
-    agent = AgentService(uow).register_agent("a1")
-    delivered: list[dict] = []
-    uow.after_commit.append(delivered.extend)
+def test_claim_inside_a_callers_block_is_undone_with_it(db, uow, work):
+    queue, task, agent, delivered = work
 
     with pytest.raises(RuntimeError, match="caller failed"):
         with uow:
@@ -92,12 +95,11 @@ def test_a_statement_on_its_own_is_refused_on_sqlite(tmp_path):
         uow.driver_rows("SELECT 1", {})
 
 
-def test_a_task_a_statement_returned_is_a_detached_loaded_instance(db, uow, ticket):
+def test_a_task_a_statement_returned_is_a_detached_loaded_instance(uow, ticket, work):
     from sqlalchemy import inspect
 
-    queue = QueueService(uow)
-    task = queue.create_task(ticket.id, "PHASE_DESIGN", "work")
-    claimed = queue.claim_next_task(AgentService(uow).register_agent("a1").id)
+    queue, task, agent, _ = work
+    claimed = queue.claim_next_task(agent.id)
     state = inspect(claimed)
     assert state.detached and not state.unloaded  # every column loaded, nothing to lazy-load
     # Its identity is known: adding it to a later transaction updates the row, never inserts it.
