@@ -21,11 +21,9 @@ import logging
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from psycopg.types.json import Json
-from sqlalchemy import (ARRAY, JSON, DateTime, Integer, String, all_, bindparam, cast, exists, func, insert, literal,
+from sqlalchemy import (ARRAY, JSON, DateTime, String, all_, bindparam, cast, exists, func, insert, literal,
                         literal_column, or_, select, true, update)
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, attributes, configure_mappers
 from sqlalchemy.orm.util import identity_key
 
@@ -109,6 +107,9 @@ class ClaimingAgent(NamedTuple):
     project_id: int | None
     capabilities: list[str] | None
     agent_type: str
+    # PostgreSQL: a digest of the fields above as the row holds them (AGENT_FINGERPRINT), which
+    # the claim checks to know they are unchanged.
+    fingerprint: str | None = None
 
     @property
     def shape(self) -> tuple[bool, bool, bool]:
@@ -120,8 +121,7 @@ def claim_parameters(agent: ClaimingAgent) -> dict[str, Any]:
     """The agent's values for :func:`postgres_claim` of its shape, including the unchanged-agent guard."""
     by_phase, by_project, _ = agent.shape
     params = {"claim_agent": agent.id, "claim_capabilities": list(agent.capabilities or []),
-              "agent_phase": agent.phase_id, "agent_project": agent.project_id, "agent_type": agent.agent_type,
-              "agent_capabilities": Json(agent.capabilities)}
+              "agent_fingerprint": agent.fingerprint}
     if by_phase:
         params["claim_phase"] = agent.phase_id
     if by_project:
@@ -131,6 +131,11 @@ def claim_parameters(agent: ClaimingAgent) -> dict[str, Any]:
 
 CLAIMING_AGENT = select(Agent.id, Agent.phase_id, Agent.project_id, Agent.capabilities, Agent.agent_type).where(
     Agent.id == bindparam("agent_id"))
+# Every claim-relevant field of the agent's row in one value (the stored JSON text of the
+# capabilities included), so the claim's guard is one comparison. A row's text form tells NULL
+# from an empty string and quotes separators, so different fields never give the same text.
+AGENT_FINGERPRINT = func.md5(cast(func.row(Agent.phase_id, Agent.project_id, Agent.agent_type, Agent.capabilities),
+                                  String))
 
 
 # -- PostgreSQL: one statement per step, event included -------------------------------------------
@@ -192,12 +197,8 @@ def _with_event(changed, event_type: str, payload_of, *, then=None):
 def postgres_claim(by_phase: bool, by_project: bool, reviews_only: bool) -> DriverStatement:
     """Claim the best eligible task and write its ``task.assigned`` event, in one statement."""
     # The caller's remembered agent fields must still be the row's (see QueueService._claim_with_event).
-    agent_unchanged = exists().where(
-        Agent.id == bindparam("claim_agent"),
-        Agent.phase_id.is_not_distinct_from(bindparam("agent_phase", type_=String)),
-        Agent.project_id.is_not_distinct_from(bindparam("agent_project", type_=Integer)),
-        Agent.agent_type == bindparam("agent_type", type_=String),
-        cast(Agent.capabilities, JSONB).is_not_distinct_from(bindparam("agent_capabilities", type_=JSONB)))
+    agent_unchanged = exists().where(Agent.id == bindparam("claim_agent"),
+                                     AGENT_FINGERPRINT == bindparam("agent_fingerprint", type_=String))
     claim = _claim_update(by_phase, by_project, reviews_only, for_postgres=True).where(agent_unchanged)
     return DriverStatement(_with_event(claim, "task.assigned", lambda task: func.json_build_object(
         "agent_id", bindparam("claim_agent", type_=String), "attempt", task.retry_count + 1)))
@@ -206,7 +207,7 @@ def postgres_claim(by_phase: bool, by_project: bool, reviews_only: bool) -> Driv
 @lru_cache(maxsize=1)
 def postgres_claiming_agent() -> DriverStatement:
     """What decides which tasks an agent may claim (:class:`ClaimingAgent`)."""
-    return DriverStatement(CLAIMING_AGENT)
+    return DriverStatement(CLAIMING_AGENT.add_columns(AGENT_FINGERPRINT))
 
 
 # Not a review phase: a phase whose configuration could switch review on (any value of

@@ -41,10 +41,11 @@ def seed_tasks(db: Database, ticket_id: int, count: int, phase_id: str = "PHASE_
         return list(conn.scalars(select(Task.id).where(Task.ticket_id == ticket.id).order_by(Task.id)))
 
 
-def drain(url: str, agent_id: str, log_path: str, start) -> None:
+def drain(url: str, agent_id: str, log_path: str, ready, start) -> None:
     """Worker process: claim and complete until the queue is empty, logging each claim as it happens."""
     db = Database.connect(url)
     queue = QueueService(UnitOfWork(db))
+    ready.put(agent_id)
     start.wait(60)
     with open(log_path, "a", buffering=1) as log:
         while (task := queue.claim_next_task(agent_id)) is not None:
@@ -59,11 +60,15 @@ def test_four_processes_claim_every_task_exactly_once(db, uow, project, tmp_path
     seeded = seed_tasks(db, ticket.id, TASKS)
     agents = [AgentService(uow).register_agent(f"worker-{n}").id for n in range(WORKERS)]
     context = multiprocessing.get_context("spawn")
-    start = context.Event()
+    ready, start = context.Queue(), context.Event()
     logs = {agent: tmp_path / f"{agent}.log" for agent in agents}
-    workers = [context.Process(target=drain, args=(db.url, agent, str(logs[agent]), start)) for agent in agents]
+    workers = [context.Process(target=drain, args=(db.url, agent, str(logs[agent]), ready, start))
+               for agent in agents]
     for worker in workers:
         worker.start()
+    # Start together: a worker still importing when the others have drained the queue claims nothing.
+    for _ in workers:
+        ready.get(timeout=60)
     start.set()
     for worker in workers:
         worker.join(timeout=120)
