@@ -70,7 +70,7 @@ class PostgresAnnouncer:
                 time.sleep(_MIN_GAP_SECONDS)
         finally:
             if connection is not None:
-                connection.close()
+                _return_to_pool(connection)
 
     def _send(self, connection, last_id: int):
         """NOTIFY on ``connection`` (a new one when None); returns the connection to reuse, or None.
@@ -80,9 +80,12 @@ class PostgresAnnouncer:
         """
         for attempt in ("held", "fresh") if connection is not None else ("fresh",):
             try:
-                connection = connection or self._engine.raw_connection()
-                connection.cursor().execute("SELECT pg_notify(%s, %s)", (EVENT_NOTIFY_CHANNEL, str(last_id)))
-                connection.commit()
+                if connection is None:
+                    connection = self._engine.raw_connection()
+                    # One round trip per NOTIFY instead of BEGIN, NOTIFY and COMMIT.
+                    connection.driver_connection.autocommit = True
+                connection.driver_connection.execute("SELECT pg_notify(%s, %s)",
+                                                     (EVENT_NOTIFY_CHANNEL, str(last_id)))
                 return connection
             except Exception:  # noqa: BLE001 - the events are committed; delivery falls back to polling
                 if connection is not None:
@@ -91,6 +94,15 @@ class PostgresAnnouncer:
                 if attempt == "fresh":
                     log.warning("could not NOTIFY %s; listeners will catch up by polling", EVENT_NOTIFY_CHANNEL)
         return None
+
+
+def _return_to_pool(connection) -> None:
+    """Give the held connection back as the pool lent it (not in autocommit mode)."""
+    try:
+        connection.driver_connection.autocommit = False
+    except Exception:  # noqa: BLE001 - a connection that cannot be reset is not fit for reuse
+        connection.invalidate()
+    connection.close()
 
 
 _ANNOUNCERS: weakref.WeakKeyDictionary[Engine, PostgresAnnouncer] = weakref.WeakKeyDictionary()

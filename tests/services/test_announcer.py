@@ -88,3 +88,26 @@ def test_a_forked_child_announces_with_its_own_thread(db, listening):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert heard(listening, until="12")[-1] == "12"
+
+
+def test_the_held_connection_goes_back_to_the_pool_transactional(db, listening, monkeypatch):
+    import time
+
+    from phaseloom.services import announcer as announcer_module
+
+    monkeypatch.setattr(announcer_module, "_IDLE_SECONDS", 0.1)
+    announcer = announcer_module.PostgresAnnouncer(db.engine)
+    announcer.announce(21)
+    assert announcer.flush(timeout=5)
+    assert heard(listening, until="21")[-1] == "21"
+    deadline = time.monotonic() + 5
+    while announcer._thread is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert announcer._thread is None  # idle: the thread ended and gave its connection back
+    # Every connection the pool now holds (the announcer's among them) is as the pool lends it.
+    idle = [db.engine.raw_connection() for _ in range(db.engine.pool.checkedin())]
+    try:
+        assert idle and not any(c.driver_connection.autocommit for c in idle)
+    finally:
+        for connection in idle:
+            connection.close()
