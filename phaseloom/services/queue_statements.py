@@ -213,9 +213,11 @@ def postgres_claiming_agent() -> DriverStatement:
 # Not a review phase: a phase whose configuration could switch review on (any value of
 # ``requires_review`` but false or null) leaves the completion to the general path, where
 # services/validation.py reads the setting. A conservative pre-filter, not a second rule.
+# The text search first: a configuration that never mentions the key needs no JSON parsing.
 _NO_REVIEW_CONFIGURED = ~exists().where(
     PhaseRow.workflow_id == Task.workflow_id, PhaseRow.id == Task.phase_id,
-    literal_column("COALESCE(phases.configuration::jsonb -> 'requires_review', 'false') NOT IN ('false', 'null')"))
+    literal_column("strpos(phases.configuration::text, 'requires_review') > 0 AND "
+                   "COALESCE(phases.configuration::jsonb -> 'requires_review', 'false') NOT IN ('false', 'null')"))
 
 
 @lru_cache(maxsize=2)
@@ -240,8 +242,9 @@ def postgres_complete(check_owner: bool) -> DriverStatement:
         complete = complete.where(func.coalesce(Task.assigned_agent_id, "") == bindparam("agent_id"))
 
     def release_dependents(changed):
-        waiting = select(TaskDependency.task_id).where(TaskDependency.depends_on_id.in_(select(changed.c.id)))
-        return [update(Task).where(Task.id.in_(waiting))
+        # UPDATE … FROM the dependency rows (one per waiting task: they are keyed by the pair).
+        return [update(Task).where(TaskDependency.depends_on_id == select(changed.c.id).scalar_subquery(),
+                                   Task.id == TaskDependency.task_id)
                 .values(unmet_dependencies=Task.unmet_dependencies - 1).cte("released")]
 
     return DriverStatement(_with_event(complete, "task.completed", lambda task: func.json_build_object(

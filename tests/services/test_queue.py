@@ -40,6 +40,23 @@ def test_dependencies_gate_readiness(uow, ticket):
     assert queue.claim_next_task(agent.id).id == second.id
 
 
+def test_a_completion_releases_every_waiting_task_and_each_waits_for_all_it_needs(uow, ticket):
+    queue = QueueService(uow)
+    first = queue.create_task(ticket.id, "PHASE_DESIGN", "first", priority="LOW")
+    second = queue.create_task(ticket.id, "PHASE_DESIGN", "second", priority="LOW")
+    after_first = queue.create_task(ticket.id, "PHASE_DESIGN", "after first", priority="HIGH", depends_on=[first.id])
+    after_both = queue.create_task(ticket.id, "PHASE_DESIGN", "after both", priority="CRITICAL",
+                                   depends_on=[first.id, second.id])
+    agent = AgentService(uow).register_agent("a1")
+    assert queue.claim_next_task(agent.id).id == first.id  # same priority: the older one
+    queue.complete_task(first.id, agent.id)
+    assert [queue.get(t.id).unmet_dependencies for t in (after_first, after_both)] == [0, 1]
+    assert queue.claim_next_task(agent.id).id == after_first.id
+    assert queue.claim_next_task(agent.id).id == second.id
+    queue.complete_task(second.id, agent.id)
+    assert queue.claim_next_task(agent.id).id == after_both.id
+
+
 def test_phase_specialised_and_capability_matching(uow, ticket):
     queue = QueueService(uow)
     design = queue.create_task(ticket.id, "PHASE_DESIGN", "design")
