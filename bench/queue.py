@@ -273,8 +273,13 @@ def measure_workers(args) -> list[dict]:
     """
     scratch = Scratch("postgresql", args.pg_admin)
     try:
-        return [{name: drain(target, scratch, args.worker_tasks, args.workers) for name, target in WORKER_LOOPS}
-                for _ in range(args.rounds)]
+        rounds = []
+        for n in range(args.rounds):
+            # Each round starts with a different loop: the tables grow by every drain, so a fixed
+            # order would always run the same loop on the smallest tables.
+            order = WORKER_LOOPS[n % len(WORKER_LOOPS):] + WORKER_LOOPS[:n % len(WORKER_LOOPS)]
+            rounds.append({name: drain(target, scratch, args.worker_tasks, args.workers) for name, target in order})
+        return rounds
     finally:
         scratch.close()
 
