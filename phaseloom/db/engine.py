@@ -195,11 +195,8 @@ class Database:
     url: str
     engine: Engine
     sessions: sessionmaker[Session]
+    # PostgreSQL only (see Database.connect): statements that are transactions of their own.
     autocommit: AutocommitConnections | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.autocommit is None and self.backend == "postgresql":
-            self.autocommit = AutocommitConnections(self.engine)
 
     @property
     def backend(self) -> str:

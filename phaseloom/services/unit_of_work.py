@@ -132,10 +132,9 @@ class UnitOfWork:
         (the ORM would autoflush before a query; this bypasses it). Outside one, on PostgreSQL,
         the statement is a transaction of its own: it runs on a connection in autocommit mode
         (:class:`~phaseloom.db.engine.AutocommitConnections`), and PostgreSQL commits it
-        durably when it ends. That saves the ``BEGIN``
-        and ``COMMIT`` round trips and the ORM session, half of a queue worker's cost per
-        task (docs/benchmarks.md, "Task queue"); it is right only for a statement that is a
-        whole use-case on its own.
+        durably when it ends. That saves the ``BEGIN`` and ``COMMIT`` round trips and the ORM
+        session (docs/benchmarks.md, "Task queue", third round); it is right only for a
+        statement that is a whole use-case on its own.
         """
         if self.active:
             self.session.flush()
