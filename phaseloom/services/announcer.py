@@ -34,7 +34,7 @@ class PostgresAnnouncer:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._changed = threading.Condition()
+        self._changed = threading.Condition(threading.Lock())
         self._latest = 0  # the newest id handed to announce()
         self._sent = 0  # the newest id a NOTIFY carried (or that was given up on)
         self._thread: threading.Thread | None = None
@@ -47,6 +47,12 @@ class PostgresAnnouncer:
                 self._thread = threading.Thread(target=self._run, name="phaseloom-notify", daemon=True)
                 self._thread.start()
             self._changed.notify_all()
+
+    def _start_afresh_after_fork(self) -> None:
+        """In a forked child: the parent's thread does not exist here, and its lock may have been
+        held at the fork."""
+        self._changed = threading.Condition(threading.Lock())
+        self._thread = None
 
     def flush(self, timeout: float = 2.0) -> bool:
         """Wait until every announced id was sent; False when ``timeout`` ran out first."""
@@ -118,12 +124,16 @@ def announcer_for(engine: Engine) -> PostgresAnnouncer:
         return announcer
 
 
-def _forget_after_fork() -> None:
-    """A forked child has none of its parent's threads (nor may it share its connections)."""
-    _ANNOUNCERS.clear()
+def _start_afresh_after_fork() -> None:
+    """A forked child has none of its parent's threads; its announcers (which units of work
+    may hold) start their own on the next announcement, with a connection of the child's."""
+    global _REGISTRY_LOCK
+    _REGISTRY_LOCK = threading.Lock()
+    for announcer in list(_ANNOUNCERS.values()):
+        announcer._start_afresh_after_fork()
 
 
-os.register_at_fork(after_in_child=_forget_after_fork)
+os.register_at_fork(after_in_child=_start_afresh_after_fork)
 
 
 @atexit.register

@@ -25,7 +25,6 @@ from sqlalchemy import (ARRAY, JSON, DateTime, String, all_, bindparam, cast, ex
                         literal_column, or_, select, true, update)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, attributes, configure_mappers
-from sqlalchemy.orm.util import identity_key
 
 from phaseloom.db.models import Agent, PhaseRow, SystemEvent, Task, TaskCapability, TaskDependency, Ticket
 from phaseloom.db.models.costs import Budget
@@ -39,7 +38,8 @@ log = logging.getLogger(__name__)
 # Literal SQL (not bound parameters) so both planners can match the partial index predicate.
 READY = literal_column("tasks.status = 'pending' AND tasks.unmet_dependencies = 0")
 TASK_COLUMNS = tuple(Task.__table__.c)
-_TASK_KEYS = tuple(Task.__mapper__.get_property_by_column(c).key for c in TASK_COLUMNS)
+_TASK_MAPPER = Task.__mapper__
+_TASK_KEYS = tuple(_TASK_MAPPER.get_property_by_column(c).key for c in TASK_COLUMNS)
 _EVENT_COLUMNS = ["event_type", "entity_type", "entity_id", "project_id", "ticket_id", "phase_id", "payload",
                   "created_at"]
 
@@ -261,14 +261,14 @@ def adopt_task(session: Session | None, values: tuple) -> Task:
     None after a statement that ran on its own.
     """
     row = dict(zip(_TASK_KEYS, values))
-    key = identity_key(Task, row["id"])
+    key = _TASK_MAPPER.identity_key_from_primary_key((row["id"],))
     task = session.identity_map.get(key) if session is not None else None
     if task is not None:
         for name, value in row.items():
             attributes.set_committed_value(task, name, value)
         return task
     _configure_once()
-    task = Task.__mapper__.class_manager.new_instance()
+    task = _TASK_MAPPER.class_manager.new_instance()
     # What the ORM's loader does: a fresh instance's loaded state is its __dict__, with no
     # history. Every column is loaded and Task has no relationships, so giving the state its
     # identity is all make_transient_to_detached() would do here (at a third of its cost).

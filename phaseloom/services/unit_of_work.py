@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from phaseloom.db.engine import Database
 from phaseloom.db.models import SystemEvent
 from phaseloom.db.models.base import utcnow
-from phaseloom.services.announcer import announcer_for
+from phaseloom.services.announcer import PostgresAnnouncer, announcer_for
 
 # Any constant works; it only has to be the same in every process writing events.
 EVENT_ORDER_LOCK = 0x7068_6173  # "phas"
@@ -38,6 +38,7 @@ class UnitOfWork:
         self._depth = 0
         self._pending_events: list[SystemEvent] = []
         self._written_events: list[dict[str, Any]] = []
+        self._announcer: PostgresAnnouncer | None = None
 
     @property
     def session(self) -> Session:
@@ -165,8 +166,11 @@ class UnitOfWork:
 
         A lost wake-up costs latency only: listeners also poll the outbox.
         """
-        if self.db.backend == "postgresql":
-            announcer_for(self.db.engine).announce(last_id)
+        if self._announcer is None:
+            if self.db.backend != "postgresql":
+                return
+            self._announcer = announcer_for(self.db.engine)
+        self._announcer.announce(last_id)
 
     def _notify(self, events: list[dict[str, Any]]) -> None:
         if not events:

@@ -111,3 +111,20 @@ def test_the_held_connection_goes_back_to_the_pool_transactional(db, listening, 
     finally:
         for connection in idle:
             connection.close()
+
+
+def test_a_unit_of_work_made_before_a_fork_announces_from_the_child(db, listening):
+    uow = UnitOfWork(db)
+    with uow:
+        uow.emit("parent.thing", "test", 1)  # the unit of work now holds the parent's announcer
+    pid = os.fork()
+    if pid == 0:
+        db.engine.dispose(close=False)
+        with uow:
+            uow.emit("child.thing", "test", 2)
+        os._exit(0 if uow._announcer.flush(timeout=5) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with db.engine.connect() as conn:
+        last_id = str(max(conn.exec_driver_sql("SELECT id FROM system_events").scalars()))
+    assert heard(listening, until=last_id)[-1] == last_id

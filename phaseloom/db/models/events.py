@@ -16,7 +16,8 @@ class SystemEvent(Base):
     __table_args__ = (Index("ix_system_events_project", "project_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    event_type: Mapped[str] = mapped_column(String(100), index=True)
+    # Not indexed: reads walk the outbox in id order (migration 0010).
+    event_type: Mapped[str] = mapped_column(String(100))
     entity_type: Mapped[str] = mapped_column(String(50))
     entity_id: Mapped[str] = mapped_column(String(100))
     project_id: Mapped[int | None] = mapped_column(default=None)
