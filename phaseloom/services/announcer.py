@@ -9,6 +9,12 @@ id, so announcing only the latest id loses nothing.
 
 Why not NOTIFY inside the writing transaction: PostgreSQL serialises the commits of all
 transactions that NOTIFY, which would cap the whole system at one commit at a time.
+
+Nobody listening, no NOTIFY: a ``NOTIFY`` is a transaction with an id of its own, so it writes a
+commit record and waits for the WAL flush like any write. Listeners register by holding a shared
+session advisory lock (:data:`LISTENER_LOCK`, taken *before* ``LISTEN`` and before their first
+read of the outbox), and the announcer's one statement notifies only while such a lock is held.
+A listener that registers after that check reads the events in question on its first read.
 """
 
 from __future__ import annotations
@@ -25,12 +31,23 @@ from sqlalchemy import Engine
 log = logging.getLogger(__name__)
 
 EVENT_NOTIFY_CHANNEL = "phaseloom_events"
+# Any constant works; it only has to be the same in every process (and differ from
+# unit_of_work.EVENT_ORDER_LOCK).
+LISTENER_LOCK = 0x7068_6C69  # "phli"
+# Run in this order on a listener's autocommit connection, before its first read of the outbox.
+START_LISTENING = (f"SELECT pg_advisory_lock_shared({LISTENER_LOCK})", f"LISTEN {EVENT_NOTIFY_CHANNEL}")
+# A one-bigint advisory lock shows in pg_locks as classid 0 (high half), objid (low half), objsubid 1.
+_NOTIFY_IF_LISTENED = (
+    "SELECT pg_notify(%(channel)s, %(payload)s) WHERE EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory'"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    f" AND classid = 0 AND objid = {LISTENER_LOCK} AND objsubid = 1)")
 _IDLE_SECONDS = 2.0  # the thread (and its pooled connection) goes away after this long without events
 _MIN_GAP_SECONDS = 0.05  # at most one NOTIFY per this interval: the commits of a burst share one
 
 
 class PostgresAnnouncer:
-    """Sends the latest committed event id on :data:`EVENT_NOTIFY_CHANNEL`, one ``NOTIFY`` per burst."""
+    """Sends the latest committed event id on :data:`EVENT_NOTIFY_CHANNEL`, one ``NOTIFY`` per burst
+    while a listener is registered."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -90,8 +107,8 @@ class PostgresAnnouncer:
                     connection = self._engine.raw_connection()
                     # One round trip per NOTIFY instead of BEGIN, NOTIFY and COMMIT.
                     connection.driver_connection.autocommit = True
-                connection.driver_connection.execute("SELECT pg_notify(%s, %s)",
-                                                     (EVENT_NOTIFY_CHANNEL, str(last_id)))
+                connection.driver_connection.execute(
+                    _NOTIFY_IF_LISTENED, {"channel": EVENT_NOTIFY_CHANNEL, "payload": str(last_id)})
                 return connection
             except Exception:  # noqa: BLE001 - the events are committed; delivery falls back to polling
                 if connection is not None:

@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from phaseloom.config import Settings
 from phaseloom.db.engine import Database
 from phaseloom.domain.errors import InvalidInput
-from phaseloom.services.announcer import EVENT_NOTIFY_CHANNEL
+from phaseloom.services.announcer import START_LISTENING
 from phaseloom.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,8 @@ class PostgresBus(InProcessBus):
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {EVENT_NOTIFY_CHANNEL}")
+                    for statement in START_LISTENING:  # registers, so that writers NOTIFY at all
+                        await conn.execute(statement)
                     failures = 0
                     wake()  # notifications sent while we were not listening are lost: re-read now
                     async for _ in conn.notifies():

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from phaseloom.services.announcer import EVENT_NOTIFY_CHANNEL, announcer_for
+from phaseloom.services.announcer import EVENT_NOTIFY_CHANNEL, LISTENER_LOCK, START_LISTENING, announcer_for
 from phaseloom.services.unit_of_work import UnitOfWork
 
 
@@ -16,12 +16,17 @@ from phaseloom.services.unit_of_work import UnitOfWork
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
 
+def _connect(db_url) -> psycopg.Connection:
+    return psycopg.connect(make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False),
+                           autocommit=True)
+
+
 @pytest.fixture
 def listening(db_url):
-    """A connection LISTENing on the events channel."""
-    conn = psycopg.connect(make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False),
-                           autocommit=True)
-    conn.execute(f"LISTEN {EVENT_NOTIFY_CHANNEL}")
+    """A connection registered as a listener and LISTENing on the events channel."""
+    conn = _connect(db_url)
+    for statement in START_LISTENING:
+        conn.execute(statement)
     yield conn
     conn.close()
 
@@ -128,3 +133,39 @@ def test_a_unit_of_work_made_before_a_fork_announces_from_the_child(db, listenin
     with db.engine.connect() as conn:
         last_id = str(max(conn.exec_driver_sql("SELECT id FROM system_events").scalars()))
     assert heard(listening, until=last_id)[-1] == last_id
+
+
+def test_without_a_registered_listener_no_notify_is_sent(db_url, db):
+    eavesdropper = _connect(db_url)  # LISTENs without registering: hears only what is sent anyway
+    eavesdropper.execute(f"LISTEN {EVENT_NOTIFY_CHANNEL}")
+    try:
+        announcer = announcer_for(db.engine)
+        announcer.announce(31)
+        assert announcer.flush(timeout=5)
+        assert not list(eavesdropper.notifies(timeout=0.3))
+        registered = _connect(db_url)
+        for statement in START_LISTENING:
+            registered.execute(statement)
+        try:
+            announcer.announce(32)
+            assert announcer.flush(timeout=5)
+            assert heard(eavesdropper, until="32")[-1] == "32"  # one registered listener: every listener hears
+        finally:
+            registered.close()
+        _wait_until_unregistered(eavesdropper)
+        announcer.announce(33)  # the listener left: its lock went with its connection
+        assert announcer.flush(timeout=5)
+        assert not list(eavesdropper.notifies(timeout=0.3))
+    finally:
+        eavesdropper.close()
+
+
+def _wait_until_unregistered(conn: psycopg.Connection) -> None:
+    """A closed connection's backend releases its locks as it exits, a moment after the close."""
+    import time
+
+    deadline = time.monotonic() + 5
+    while conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s",
+                       (LISTENER_LOCK,)).fetchone()[0]:
+        assert time.monotonic() < deadline, "the listener's lock outlived its connection"
+        time.sleep(0.02)
