@@ -301,6 +301,7 @@ def measure_workers(args) -> list[dict]:
     of separate runs; the report gives the median round.
     """
     scratch = Scratch("postgresql", args.pg_admin)
+    listener = Listener(scratch.url) if args.with_listener else None
     try:
         rounds = []
         for n in range(args.rounds):
@@ -308,9 +309,40 @@ def measure_workers(args) -> list[dict]:
             # order would always run the same loop on the smallest tables.
             order = WORKER_LOOPS[n % len(WORKER_LOOPS):] + WORKER_LOOPS[:n % len(WORKER_LOOPS)]
             rounds.append({name: drain(target, scratch, args.worker_tasks, args.workers) for name, target in order})
+        if listener:
+            print(f"(a registered listener heard {listener.heard} notifications)")
         return rounds
     finally:
+        if listener:
+            listener.stop()
         scratch.close()
+
+
+class Listener:
+    """A registered LISTEN connection, as a running ``phaseloom serve`` holds one: with it,
+    QueueService's processes send their NOTIFYs (without one they send none)."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        from phaseloom.services.announcer import START_LISTENING
+
+        self.heard = 0
+        self._conn = _psycopg(url, autocommit=True)
+        for statement in START_LISTENING:
+            self._conn.execute(statement)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        while not self._stopping.is_set():
+            self.heard += sum(1 for _ in self._conn.notifies(timeout=0.5))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+        self._conn.close()
 
 
 def report_workers(rounds: list[dict], workers: int) -> None:
@@ -351,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-tasks", type=int, default=3000, help="tasks drained by the PostgreSQL workers")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the PostgreSQL worker loops")
     parser.add_argument("--skip-workers", action="store_true")
+    parser.add_argument("--with-listener", action="store_true",
+                        help="keep a registered LISTEN connection open during the worker rounds (as `serve` does)")
     parser.add_argument("--pg-admin", default=PG_ADMIN, help="PostgreSQL URL allowed to CREATE DATABASE")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
