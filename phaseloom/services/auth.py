@@ -53,6 +53,22 @@ class Principal:
         if not self.is_admin:
             raise Forbidden("this needs an admin token; agent tokens may act only on their own tasks")
 
+    @property
+    def bound_project(self) -> int | None:
+        """The one project this caller may read, or None when it may read all (an admin, or an
+        agent registered without a project: a cross-project agent)."""
+        return None if self.is_admin else self.project_id
+
+    def readable_project(self, requested: int | None) -> int | None:
+        """The project a read is limited to: ``requested`` (None: all), or, for an agent bound to a
+        project, its own; asking such an agent's read for another project is :class:`Forbidden`."""
+        own = self.bound_project
+        if own is None:
+            return requested
+        if requested not in (None, own):
+            raise Forbidden(f"agent {self.agent_id} may read project {own} only")
+        return own
+
 
 ADMIN = Principal(kind="admin")
 

@@ -10,7 +10,8 @@ from phaseloom.api.deps import Admin, Caller, Limit, Offset, Uow
 from phaseloom.schemas.api.agents import AgentOut, AgentRegister, AgentRegistered
 from phaseloom.schemas.api.common import Page, page_of
 from phaseloom.services.agents import AgentService
-from phaseloom.services.auth import AuthService
+from phaseloom.domain.errors import Forbidden
+from phaseloom.services.auth import AuthService, Principal
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 AgentId = Annotated[str, Path(max_length=64)]
@@ -23,14 +24,24 @@ def register_agent(body: AgentRegister, uow: Uow, _admin: Admin) -> AgentRegiste
 
 
 @router.get("", response_model=Page[AgentOut])
-def list_agents(uow: Uow, _caller: Caller, status: Annotated[str | None, Query(max_length=20)] = None,
+def list_agents(uow: Uow, caller: Caller, status: Annotated[str | None, Query(max_length=20)] = None,
                 limit: Limit = 50, offset: Offset = 0):
-    return page_of(AgentService(uow).list(status=status)[offset:offset + limit], limit, offset)
+    agents = [a for a in AgentService(uow).list(status=status) if _readable(caller, a)]
+    return page_of(agents[offset:offset + limit], limit, offset)
 
 
 @router.get("/{agent_id}", response_model=AgentOut)
-def show_agent(agent_id: AgentId, uow: Uow, _caller: Caller) -> AgentOut:
-    return AgentOut.model_validate(AgentService(uow).get(agent_id))
+def show_agent(agent_id: AgentId, uow: Uow, caller: Caller) -> AgentOut:
+    agent = AgentService(uow).get(agent_id)
+    if not _readable(caller, agent):
+        raise Forbidden(f"agent {caller.agent_id} may read the agents of project {caller.bound_project} only")
+    return AgentOut.model_validate(agent)
+
+
+def _readable(caller: Principal, agent) -> bool:
+    """An agent bound to a project sees itself and that project's agents (see api/scoping.py)."""
+    own = caller.bound_project
+    return own is None or agent.project_id == own or agent.id == caller.agent_id
 
 
 @router.post("/{agent_id}/heartbeat", response_model=AgentOut)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from phaseloom.api.deps import Caller, Uow
+from phaseloom.api.scoping import require_readable
 from phaseloom.schemas.api.board import BoardMove, BoardOut, ColumnOut
 from phaseloom.schemas.api.tickets import TicketOut
 from phaseloom.services.auth import AuthService
@@ -17,10 +18,11 @@ router = APIRouter(prefix="/api/board", tags=["board"])
 
 
 @router.get("/{project}", response_model=BoardOut)
-def show_board(project: Annotated[str, Path(max_length=200)], uow: Uow, _caller: Caller,
+def show_board(project: Annotated[str, Path(max_length=200)], uow: Uow, caller: Caller,
                priority: Annotated[str | None, Query(max_length=20)] = None) -> BoardOut:
     with uow:
         project_id = ProjectService(uow).get(project).id
+        require_readable(caller, project_id, what="board")
         columns = BoardService(uow).board(project_id, priority=priority)
     return BoardOut(project_id=project_id, columns=[
         ColumnOut(id=c.id, name=c.name, phase_mapping=c.phase_mapping, wip_limit=c.wip_limit, wip_use=c.wip_use,

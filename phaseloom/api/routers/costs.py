@@ -8,8 +8,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from phaseloom.api.deps import Admin, AppSettings, Caller, Uow
+from phaseloom.api.scoping import readable_project_ref
+from phaseloom.domain.errors import Forbidden
 from phaseloom.schemas.api.common import MAX_ID
 from phaseloom.schemas.costs import BudgetChange, BudgetIn, BudgetOut, CostGroupOut, CostRecordOut, CostTotalsOut
+from phaseloom.services.auth import AuthService, Principal
 from phaseloom.services.budgets import BudgetService, budget_view
 from phaseloom.services.costs import CostService
 
@@ -19,10 +22,11 @@ BudgetId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.get("/api/costs", response_model=CostTotalsOut)
-def cost_totals(uow: Uow, settings: AppSettings, _caller: Caller, group_by: GroupBy = "phase",
+def cost_totals(uow: Uow, settings: AppSettings, caller: Caller, group_by: GroupBy = "phase",
                 since: datetime | None = None, until: datetime | None = None,
                 project: Annotated[str | None, Query(max_length=200, description="project id or name")] = None,
                 ) -> CostTotalsOut:
+    project = readable_project_ref(uow, caller, project)
     groups = CostService(uow, settings).totals(group_by, since=since, until=until, project=project)
     return CostTotalsOut(group_by=group_by, since=since, total=sum(g.amount for g in groups),
                          currency=settings.currency, groups=[CostGroupOut(**g.__dict__) for g in groups])
@@ -30,14 +34,16 @@ def cost_totals(uow: Uow, settings: AppSettings, _caller: Caller, group_by: Grou
 
 @router.get("/api/costs/tasks/{task_id}", response_model=list[CostRecordOut])
 def task_costs(task_id: Annotated[int, Path(ge=1, le=MAX_ID)], uow: Uow, settings: AppSettings,
-               _caller: Caller) -> list[CostRecordOut]:
+               caller: Caller) -> list[CostRecordOut]:
+    AuthService(uow).authorize_task(caller, task_id)  # as for the task itself
     return [CostRecordOut.model_validate(r) for r in CostService(uow, settings).records(task_id)]
 
 
 @router.get("/api/budgets", response_model=list[BudgetOut])
-def list_budgets(uow: Uow, _caller: Caller, exhausted: bool | None = None) -> list[BudgetOut]:
+def list_budgets(uow: Uow, caller: Caller, exhausted: bool | None = None) -> list[BudgetOut]:
     with uow:
-        return [BudgetOut(**budget_view(b)) for b in BudgetService(uow).list(exhausted=exhausted)]
+        return [BudgetOut(**budget_view(b)) for b in BudgetService(uow).list(exhausted=exhausted)
+                if _budget_readable(caller, b)]
 
 
 @router.post("/api/budgets", response_model=BudgetOut, status_code=201)
@@ -50,9 +56,20 @@ def create_budget(body: BudgetIn, uow: Uow, settings: AppSettings, _admin: Admin
 
 
 @router.get("/api/budgets/{budget_id}", response_model=BudgetOut)
-def get_budget(budget_id: BudgetId, uow: Uow, _caller: Caller) -> BudgetOut:
+def get_budget(budget_id: BudgetId, uow: Uow, caller: Caller) -> BudgetOut:
     with uow:
-        return BudgetOut(**budget_view(BudgetService(uow).get(budget_id)))
+        budget = BudgetService(uow).get(budget_id)
+        if not _budget_readable(caller, budget):
+            raise Forbidden(f"agent {caller.agent_id} may read the budgets of project {caller.bound_project} "
+                            "and its own only")
+        return BudgetOut(**budget_view(budget))
+
+
+def _budget_readable(caller: Principal, budget) -> bool:
+    """An agent bound to a project sees that project's budgets and its own (see api/scoping.py)."""
+    own = caller.bound_project
+    return own is None or budget.project_id == own or (budget.agent_id is not None
+                                                      and budget.agent_id == caller.agent_id)
 
 
 @router.patch("/api/budgets/{budget_id}", response_model=BudgetOut)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from phaseloom.api.deps import Caller, Limit, Offset, Uow
+from phaseloom.api.scoping import require_readable
 from phaseloom.domain.errors import InvalidInput
 from phaseloom.schemas.api.common import MAX_ID, Page, page_of
 from phaseloom.schemas.api.discoveries import DiscoveryCreate, DiscoveryOut
@@ -35,14 +36,17 @@ def record_discovery(body: DiscoveryCreate, uow: Uow, caller: Caller) -> Discove
 
 
 @router.get("", response_model=Page[DiscoveryOut])
-def list_discoveries(uow: Uow, _caller: Caller, ticket_id: IdFilter = None, project_id: IdFilter = None,
+def list_discoveries(uow: Uow, caller: Caller, ticket_id: IdFilter = None, project_id: IdFilter = None,
                      discovery_type: TextFilter = None, status: TextFilter = None,
                      limit: Limit = 50, offset: Offset = 0):
+    project_id = caller.readable_project(project_id)
     found = DiscoveryService(uow).list(ticket_id=ticket_id, project_id=project_id, discovery_type=discovery_type,
                                        status=status, limit=limit, offset=offset)
     return page_of(found, limit, offset)
 
 
 @router.get("/{discovery_id}", response_model=DiscoveryOut)
-def show_discovery(discovery_id: Annotated[int, Path(ge=1, le=MAX_ID)], uow: Uow, _caller: Caller):
-    return DiscoveryOut.model_validate(DiscoveryService(uow).get(discovery_id))
+def show_discovery(discovery_id: Annotated[int, Path(ge=1, le=MAX_ID)], uow: Uow, caller: Caller):
+    discovery = DiscoveryService(uow).get(discovery_id)
+    require_readable(caller, discovery.project_id, what="discovery")
+    return DiscoveryOut.model_validate(discovery)

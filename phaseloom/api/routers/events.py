@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from phaseloom.api.deps import Caller, websocket_principal
 from phaseloom.config import Settings, get_settings
-from phaseloom.domain.errors import Forbidden, PhaseloomError
+from phaseloom.domain.errors import PhaseloomError
 from phaseloom.domain.identifiers import is_number
 from phaseloom.services.auth import Principal
 from phaseloom.services.event_bus import InProcessBus, create_event_bus
@@ -80,12 +80,11 @@ def event_hub(app: FastAPI) -> EventHub:
 
 
 def scoped_filter(principal: Principal, event_filter: EventFilter) -> EventFilter:
-    """Agents see the events of their own project only."""
-    if principal.is_admin or principal.project_id is None:
+    """Agents bound to a project see that project's events only (see api/scoping.py)."""
+    project_id = principal.readable_project(event_filter.project_id)
+    if project_id == event_filter.project_id:
         return event_filter
-    if event_filter.project_id not in (None, principal.project_id):
-        raise Forbidden(f"agent {principal.agent_id} may read events of project {principal.project_id} only")
-    return EventFilter(principal.project_id, event_filter.ticket_id, event_filter.phase_id, event_filter.types)
+    return EventFilter(project_id, event_filter.ticket_id, event_filter.phase_id, event_filter.types)
 
 
 # -- GET /api/events -------------------------------------------------------------------

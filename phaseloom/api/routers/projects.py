@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from phaseloom.api.deps import Admin, Caller, Limit, Offset, Uow
+from phaseloom.api.scoping import require_readable
 from phaseloom.schemas.api.common import Page, page_of
 from phaseloom.schemas.api.projects import ProjectCreate, ProjectOut
 from phaseloom.services.projects import ProjectService
@@ -23,10 +24,14 @@ def create_project(body: ProjectCreate, uow: Uow, _admin: Admin) -> ProjectOut:
 
 
 @router.get("", response_model=Page[ProjectOut])
-def list_projects(uow: Uow, _caller: Caller, limit: Limit = 50, offset: Offset = 0):
-    return page_of(ProjectService(uow).list()[offset:offset + limit], limit, offset)
+def list_projects(uow: Uow, caller: Caller, limit: Limit = 50, offset: Offset = 0):
+    own = caller.bound_project
+    projects = [p for p in ProjectService(uow).list() if own is None or p["id"] == own]
+    return page_of(projects[offset:offset + limit], limit, offset)
 
 
 @router.get("/{project}", response_model=ProjectOut)
-def show_project(project: ProjectRef, uow: Uow, _caller: Caller) -> ProjectOut:
-    return ProjectOut.model_validate(ProjectService(uow).get(project))
+def show_project(project: ProjectRef, uow: Uow, caller: Caller) -> ProjectOut:
+    found = ProjectService(uow).get(project)
+    require_readable(caller, found.id, what="project")
+    return ProjectOut.model_validate(found)

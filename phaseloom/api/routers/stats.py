@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from phaseloom.api.deps import Caller, Uow
+from phaseloom.api.scoping import readable_project_ref
 from phaseloom.services.baselines import BaselineService
 from phaseloom.services.stats import StatsService
 
@@ -15,10 +16,11 @@ router = APIRouter(prefix="/api/stats", tags=["stats"])
 
 
 @router.get("")
-def phase_stats(uow: Uow, _caller: Caller,
+def phase_stats(uow: Uow, caller: Caller,
                 project: Annotated[str | None, Query(max_length=200, description="project id or name")] = None,
                 since: datetime | None = None) -> dict[str, Any]:
     """The phase table since ``since`` (default: the last day); anomaly detection runs first."""
+    project = readable_project_ref(uow, caller, project)
     return StatsService(uow).phase_stats(project=project, since=since, detect_anomalies=True).as_dict()
 
 

@@ -36,9 +36,10 @@ def create_task(body: TaskCreate, uow: Uow, caller: Caller, settings: AppSetting
 
 
 @router.get("", response_model=Page[TaskOut])
-def list_tasks(uow: Uow, _caller: Caller, settings: AppSettings, ticket_id: IdFilter = None,
+def list_tasks(uow: Uow, caller: Caller, settings: AppSettings, ticket_id: IdFilter = None,
                project_id: IdFilter = None, phase_id: TextFilter = None, status: TextFilter = None,
                limit: Limit = 50, offset: Offset = 0):
+    project_id = caller.readable_project(project_id)
     tasks = QueueService(uow, settings).list(ticket_id=ticket_id, project_id=project_id, phase_id=phase_id,
                                              status=status, limit=limit, offset=offset)
     return page_of(tasks, limit, offset)

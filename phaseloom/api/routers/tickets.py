@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from phaseloom.api.deps import Admin, Caller, Limit, Offset, Uow
+from phaseloom.api.scoping import readable_project_ref
 from phaseloom.schemas.api.common import MAX_ID, Page, page_of
 from phaseloom.schemas.api.tickets import (
     HistoryOut, TicketBlock, TicketCreate, TicketOut, TicketTransition, TicketUnblock,
@@ -28,8 +29,9 @@ def create_ticket(body: TicketCreate, uow: Uow, admin: Admin) -> TicketOut:
 
 
 @router.get("", response_model=Page[TicketOut])
-def list_tickets(uow: Uow, _caller: Caller, project: Filter = None, phase_id: Filter = None,
+def list_tickets(uow: Uow, caller: Caller, project: Filter = None, phase_id: Filter = None,
                  priority: Filter = None, limit: Limit = 50, offset: Offset = 0):
+    project = readable_project_ref(uow, caller, project)
     tickets = TicketService(uow).list(project, phase_id=phase_id, priority=priority, limit=limit, offset=offset)
     return page_of(tickets, limit, offset)
 

@@ -1,0 +1,33 @@
+"""What an agent token may read on list and read-mostly routes.
+
+An agent registered for a project reads that project's rows only: lists are narrowed to it and
+naming another project is 403. Ticket details (history, gate, artifacts, graph) follow the ticket
+rule of :meth:`AuthService.authorize_ticket` (the agent holds or held a task on it). Admins, and
+agents registered without a project (cross-project agents), read everything. Phases and
+workflows are definitions shared by every project and stay readable to all.
+"""
+
+from __future__ import annotations
+
+from phaseloom.domain.errors import Forbidden
+from phaseloom.services.auth import Principal
+from phaseloom.services.projects import ProjectService
+from phaseloom.services.unit_of_work import UnitOfWork
+
+
+def readable_project_ref(uow: UnitOfWork, caller: Principal, project: str | None) -> str | None:
+    """A project filter given by name or id, narrowed to the caller's project (see the module)."""
+    own = caller.bound_project
+    if own is None:
+        return project
+    if project is not None:
+        caller.readable_project(ProjectService(uow).get(project).id)
+    return str(own)
+
+
+def require_readable(caller: Principal, project_id: int | None, *, what: str) -> None:
+    """403 unless the caller may read a row of project ``project_id`` (None: a row of no project,
+    readable by admins and cross-project agents only)."""
+    own = caller.bound_project
+    if own is not None and project_id != own:
+        raise Forbidden(f"agent {caller.agent_id} may read project {own} only, not this {what}")
