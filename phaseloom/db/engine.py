@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,10 +47,27 @@ def create_db_engine(url: str, *, busy_timeout_ms: int = 30_000, echo: bool = Fa
         _prepare_sqlite_path(url)
         engine = create_engine(url, echo=echo, connect_args={"timeout": busy_timeout_ms / 1000})
         _configure_sqlite(engine, busy_timeout_ms)
-        return engine
-    engine = create_engine(url, echo=echo, pool_size=5, max_overflow=10)
-    _ping_when_idle(engine, after_seconds=idle_ping_seconds)
+    else:
+        engine = create_engine(url, echo=echo, pool_size=5, max_overflow=10)
+        _ping_when_idle(engine, after_seconds=idle_ping_seconds)
+    _ENGINES.add(engine)
     return engine
+
+
+# Every engine of this process, so that a forked child gets fresh pools (below).
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _fresh_pools_after_fork() -> None:
+    """In a forked child, each engine starts a new pool: a pooled connection is a socket shared with
+    the parent, and two processes talking over one socket corrupt each other's session. The
+    parent's connections are left open (``close=False``): closing them here would end the
+    parent's sessions. This is SQLAlchemy's recipe for ``os.fork()``, applied to every engine."""
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_fresh_pools_after_fork)
 
 
 def _ping_when_idle(engine: Engine, *, after_seconds: float) -> None:

@@ -118,3 +118,30 @@ def test_a_forked_child_makes_its_own_autocommit_connection_and_leaves_the_paren
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert autocommit_pid(db) == parent_pid  # the parent's connection was neither used nor closed
+
+
+def test_a_forked_child_uses_pooled_connections_of_its_own(db):
+    """The child queries through the engine without disposing it first; the parent's pooled
+    connection still works afterwards (on SQLite and PostgreSQL)."""
+    import os
+
+    def session_marker() -> object:
+        with db.engine.connect() as conn:
+            if db.backend == "postgresql":
+                return conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            return id(conn.connection.driver_connection)
+
+    parent = session_marker()
+    assert db.engine.pool.checkedin() >= 1  # the child inherits a pool that holds a connection
+    child = os.fork()
+    if child == 0:
+        try:
+            ok = session_marker() != parent or db.backend == "sqlite"
+            with db.engine.connect() as conn:
+                ok = ok and conn.execute(text("SELECT 41 + 1")).scalar_one() == 42
+        except BaseException:  # noqa: BLE001 - the child reports through its exit code only
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert session_marker() == parent  # the parent's pooled connection is still its own and alive
