@@ -1,7 +1,8 @@
 """The web UI: HTML pages and static files from ``phaseloom/web``, and the JSON it reads (``/api/ui``).
 
-Pages and static files carry no data and need no token; every ``/api/ui`` route does, like the
-rest of the API. The browser keeps the token in ``sessionStorage`` (see ``web/js/api.js``).
+Pages and static files carry no data and need no token; every ``/api/ui`` route needs the admin
+token: the UI is the operator's view of every project, and agent tokens have the scoped API
+(``api/scoping.py``). The browser keeps the token in ``sessionStorage`` (see ``web/js/api.js``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path as PathParam, Query
 from fastapi.responses import FileResponse
 
-from phaseloom.api.deps import Caller, Uow
+from phaseloom.api.deps import Admin, Uow
 from phaseloom.domain.errors import NotFound
 from phaseloom.schemas.api.common import MAX_ID
 from phaseloom.services.dashboard import DashboardService
@@ -59,39 +60,39 @@ def static_file(name: str) -> FileResponse:
 
 # -- data for the pages --------------------------------------------------------------
 @router.get("/api/ui/board")
-def board(uow: Uow, _caller: Caller, project: ProjectRef,
+def board(uow: Uow, _admin: Admin, project: ProjectRef,
           priority: Annotated[str | None, Query(max_length=20)] = None) -> dict:
     """Columns (WIP use and limit) and cards with agents, open discoveries and gate state."""
     return DashboardService(uow).board(project, priority=priority or None)
 
 
 @router.get("/api/ui/graph")
-def graph(uow: Uow, _caller: Caller, ticket_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+def graph(uow: Uow, _admin: Admin, ticket_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
           project: Annotated[str | None, Query(max_length=200)] = None) -> dict:
     """The workflow graph of a ticket or a project, with node coordinates computed by networkx."""
     return DashboardService(uow).graph(ticket_id=ticket_id, project=project if ticket_id is None else None)
 
 
 @router.get("/api/ui/tickets/{ticket_id}")
-def ticket_page(ticket_id: Id, uow: Uow, _caller: Caller) -> dict:
+def ticket_page(ticket_id: Id, uow: Uow, _admin: Admin) -> dict:
     return DashboardService(uow).ticket_page(ticket_id)
 
 
 @router.get("/api/ui/tickets/{ticket_id}/artifacts/{artifact_id}")
-def artifact_text(ticket_id: Id, artifact_id: Id, uow: Uow, _caller: Caller) -> dict:
+def artifact_text(ticket_id: Id, artifact_id: Id, uow: Uow, _admin: Admin) -> dict:
     return DashboardService(uow).artifact_text(ticket_id, artifact_id)
 
 
 @router.get("/api/ui/tasks/{task_id}")
-def task_detail(task_id: Id, uow: Uow, _caller: Caller) -> dict:
+def task_detail(task_id: Id, uow: Uow, _admin: Admin) -> dict:
     return DashboardService(uow).task(task_id)
 
 
 @router.get("/api/ui/workflow")
-def workflow_page(uow: Uow, _caller: Caller, project: ProjectRef) -> dict:
+def workflow_page(uow: Uow, _admin: Admin, project: ProjectRef) -> dict:
     return DashboardService(uow).workflow_page(project)
 
 
 @router.get("/api/ui/agents")
-def agents_page(uow: Uow, _caller: Caller) -> list[dict]:
+def agents_page(uow: Uow, _admin: Admin) -> list[dict]:
     return DashboardService(uow).agents_page()
