@@ -9,7 +9,7 @@ workflows are definitions shared by every project and stay readable to all.
 
 from __future__ import annotations
 
-from phaseloom.domain.errors import Forbidden
+from phaseloom.domain.errors import Forbidden, NotFound
 from phaseloom.services.auth import Principal
 from phaseloom.services.projects import ProjectService
 from phaseloom.services.unit_of_work import UnitOfWork
@@ -21,8 +21,19 @@ def readable_project_ref(uow: UnitOfWork, caller: Principal, project: str | None
     if own is None:
         return project
     if project is not None:
-        caller.readable_project(ProjectService(uow).get(project).id)
+        caller.readable_project(project_id_for(uow, caller, project))
     return str(own)
+
+
+def project_id_for(uow: UnitOfWork, caller: Principal, project: str) -> int:
+    """The id of a project given by name or id. To an agent bound to a project, an unknown project
+    is 403 like another project's, so answers never tell which names exist."""
+    try:
+        return ProjectService(uow).get(project).id
+    except NotFound:
+        if caller.bound_project is None:
+            raise
+        raise Forbidden(f"agent {caller.agent_id} may read project {caller.bound_project} only") from None
 
 
 def require_readable(caller: Principal, project_id: int | None, *, what: str) -> None:

@@ -74,3 +74,12 @@ def test_budgets_of_the_other_project_are_hidden(scene, as_bob):
     assert [b["id"] for b in as_bob.get("/api/budgets").json()] == [ours["id"]]
     assert as_bob.get(f"/api/budgets/{theirs['id']}").status_code == 403
     assert as_bob.get(f"/api/budgets/{ours['id']}").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/projects/nowhere", "/api/board/nowhere", "/api/tickets?project=nowhere",
+                                  "/api/stats?project=nowhere"])
+def test_an_unknown_project_looks_like_another_projects_to_a_bound_agent(scene, as_bob, path):
+    refused = as_bob.get(path)
+    assert refused.status_code == 403, refused.text  # not 404: names of other projects stay secret
+    with httpx.Client(base_url=scene.base, headers=bearer(scene.admin_token), timeout=10) as admin:
+        assert admin.get(path).status_code == 404  # the admin learns the project does not exist

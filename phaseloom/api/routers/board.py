@@ -7,12 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from phaseloom.api.deps import Caller, Uow
-from phaseloom.api.scoping import require_readable
+from phaseloom.api.scoping import project_id_for, require_readable
 from phaseloom.schemas.api.board import BoardMove, BoardOut, ColumnOut
 from phaseloom.schemas.api.tickets import TicketOut
 from phaseloom.services.auth import AuthService
 from phaseloom.services.board import BoardService
-from phaseloom.services.projects import ProjectService
 
 router = APIRouter(prefix="/api/board", tags=["board"])
 
@@ -21,7 +20,7 @@ router = APIRouter(prefix="/api/board", tags=["board"])
 def show_board(project: Annotated[str, Path(max_length=200)], uow: Uow, caller: Caller,
                priority: Annotated[str | None, Query(max_length=20)] = None) -> BoardOut:
     with uow:
-        project_id = ProjectService(uow).get(project).id
+        project_id = project_id_for(uow, caller, project)
         require_readable(caller, project_id, what="board")
         columns = BoardService(uow).board(project_id, priority=priority)
     return BoardOut(project_id=project_id, columns=[

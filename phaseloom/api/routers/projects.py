@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from phaseloom.api.deps import Admin, Caller, Limit, Offset, Uow
-from phaseloom.api.scoping import require_readable
+from phaseloom.api.scoping import project_id_for, require_readable
 from phaseloom.schemas.api.common import Page, page_of
 from phaseloom.schemas.api.projects import ProjectCreate, ProjectOut
 from phaseloom.services.projects import ProjectService
@@ -32,6 +32,5 @@ def list_projects(uow: Uow, caller: Caller, limit: Limit = 50, offset: Offset = 
 
 @router.get("/{project}", response_model=ProjectOut)
 def show_project(project: ProjectRef, uow: Uow, caller: Caller) -> ProjectOut:
-    found = ProjectService(uow).get(project)
-    require_readable(caller, found.id, what="project")
-    return ProjectOut.model_validate(found)
+    require_readable(caller, project_id_for(uow, caller, project), what="project")
+    return ProjectOut.model_validate(ProjectService(uow).get(project))
