@@ -8,7 +8,6 @@ failing with "database is locked" when a reader upgrades to a writer.
 from __future__ import annotations
 
 import os
-import threading
 import time
 import weakref
 from collections.abc import Iterator, Mapping
@@ -54,20 +53,25 @@ def create_db_engine(url: str, *, busy_timeout_ms: int = 30_000, echo: bool = Fa
     return engine
 
 
-# Every engine of this process, so that a forked child gets fresh pools (below).
+# Every engine and every stack of autocommit connections of this process, so that a forked
+# child starts with none of its parent's connections (below).
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+_AUTOCOMMIT_STACKS: weakref.WeakSet[AutocommitConnections] = weakref.WeakSet()
 
 
-def _fresh_pools_after_fork() -> None:
-    """In a forked child, each engine starts a new pool: a pooled connection is a socket shared with
-    the parent, and two processes talking over one socket corrupt each other's session. The
-    parent's connections are left open (``close=False``): closing them here would end the
-    parent's sessions. This is SQLAlchemy's recipe for ``os.fork()``, applied to every engine."""
+def _fresh_connections_after_fork() -> None:
+    """In a forked child, each engine starts a new pool and each autocommit stack an empty one: a
+    connection is a socket shared with the parent, and two processes talking over one socket
+    corrupt each other's session. The parent's connections are left open (closing them here
+    would end the parent's sessions). For engines this is SQLAlchemy's recipe for ``os.fork()``
+    (``dispose(close=False)``)."""
     for engine in list(_ENGINES):
         engine.dispose(close=False)
+    for stack in list(_AUTOCOMMIT_STACKS):
+        stack._forget_parents()
 
 
-os.register_at_fork(after_in_child=_fresh_pools_after_fork)
+os.register_at_fork(after_in_child=_fresh_connections_after_fork)
 
 
 def _ping_when_idle(engine: Engine, *, after_seconds: float) -> None:
@@ -130,8 +134,7 @@ class AutocommitConnections:
         # (driver connection, its cursor, monotonic time of last use). The cursor is reused: a
         # new one per statement costs 5 µs.
         self._idle: list[tuple[object, object, float]] = []
-        self._pid = os.getpid()
-        self._lock = threading.Lock()
+        _AUTOCOMMIT_STACKS.add(self)
 
     def rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple]:
         """Run one statement (psycopg ``%(name)s`` parameters) as a transaction of its own; its rows."""
@@ -146,8 +149,6 @@ class AutocommitConnections:
 
     @contextmanager
     def _lease(self) -> Iterator[tuple]:
-        if self._pid != os.getpid():
-            self._forget_parents()
         driver, cursor = self._take()
         try:
             yield driver, cursor
@@ -189,13 +190,10 @@ class AutocommitConnections:
             driver.close()
 
     def _forget_parents(self) -> None:
-        """After a fork: the parent's connections are not ours to use or close (closing one would
-        end the parent's session), so keep them referenced and unused."""
-        with self._lock:
-            if self._pid != os.getpid():
-                _INHERITED.extend(self._idle)
-                self._idle = []
-                self._pid = os.getpid()
+        """In a forked child: the parent's connections are not ours to use or close (closing one
+        would end the parent's session), so keep them referenced and unused."""
+        _INHERITED.extend(self._idle)
+        self._idle = []
 
     def close(self) -> None:
         idle, self._idle = self._idle, []
