@@ -36,9 +36,16 @@ def project_id_for(uow: UnitOfWork, caller: Principal, project: str) -> int:
         raise Forbidden(f"agent {caller.agent_id} may read project {caller.bound_project} only") from None
 
 
-def require_readable(caller: Principal, project_id: int | None, *, what: str) -> None:
-    """403 unless the caller may read a row of project ``project_id`` (None: a row of no project,
-    readable by admins and cross-project agents only)."""
+def may_read(caller: Principal, project_id: int | None, *, owner_agent_id: str | None = None) -> bool:
+    """Whether the caller may read a row of project ``project_id`` (None: a row of no project,
+    readable by admins and cross-project agents only). A row that is the calling agent's own
+    (``owner_agent_id``: the agent itself, a budget on it) is readable whatever its project."""
     own = caller.bound_project
-    if own is not None and project_id != own:
-        raise Forbidden(f"agent {caller.agent_id} may read project {own} only, not this {what}")
+    return own is None or project_id == own or (owner_agent_id is not None and owner_agent_id == caller.agent_id)
+
+
+def require_readable(caller: Principal, project_id: int | None, *, what: str,
+                     owner_agent_id: str | None = None) -> None:
+    """403 unless :func:`may_read`."""
+    if not may_read(caller, project_id, owner_agent_id=owner_agent_id):
+        raise Forbidden(f"agent {caller.agent_id} may read project {caller.bound_project} only, not this {what}")

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from phaseloom.api.deps import Admin, Caller, Limit, Offset, Uow
+from phaseloom.api.scoping import may_read, require_readable
 from phaseloom.schemas.api.agents import AgentOut, AgentRegister, AgentRegistered
 from phaseloom.schemas.api.common import Page, page_of
 from phaseloom.services.agents import AgentService
-from phaseloom.domain.errors import Forbidden
-from phaseloom.services.auth import AuthService, Principal
+from phaseloom.services.auth import AuthService
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 AgentId = Annotated[str, Path(max_length=64)]
@@ -26,22 +26,15 @@ def register_agent(body: AgentRegister, uow: Uow, _admin: Admin) -> AgentRegiste
 @router.get("", response_model=Page[AgentOut])
 def list_agents(uow: Uow, caller: Caller, status: Annotated[str | None, Query(max_length=20)] = None,
                 limit: Limit = 50, offset: Offset = 0):
-    agents = [a for a in AgentService(uow).list(status=status) if _readable(caller, a)]
+    agents = [a for a in AgentService(uow).list(status=status) if may_read(caller, a.project_id, owner_agent_id=a.id)]
     return page_of(agents[offset:offset + limit], limit, offset)
 
 
 @router.get("/{agent_id}", response_model=AgentOut)
 def show_agent(agent_id: AgentId, uow: Uow, caller: Caller) -> AgentOut:
     agent = AgentService(uow).get(agent_id)
-    if not _readable(caller, agent):
-        raise Forbidden(f"agent {caller.agent_id} may read the agents of project {caller.bound_project} only")
+    require_readable(caller, agent.project_id, what="agent", owner_agent_id=agent.id)
     return AgentOut.model_validate(agent)
-
-
-def _readable(caller: Principal, agent) -> bool:
-    """An agent bound to a project sees itself and that project's agents (see api/scoping.py)."""
-    own = caller.bound_project
-    return own is None or agent.project_id == own or agent.id == caller.agent_id
 
 
 @router.post("/{agent_id}/heartbeat", response_model=AgentOut)

@@ -8,11 +8,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from phaseloom.api.deps import Admin, AppSettings, Caller, Uow
-from phaseloom.api.scoping import readable_project_ref
-from phaseloom.domain.errors import Forbidden
+from phaseloom.api.scoping import may_read, readable_project_ref, require_readable
 from phaseloom.schemas.api.common import MAX_ID
 from phaseloom.schemas.costs import BudgetChange, BudgetIn, BudgetOut, CostGroupOut, CostRecordOut, CostTotalsOut
-from phaseloom.services.auth import AuthService, Principal
+from phaseloom.services.auth import AuthService
 from phaseloom.services.budgets import BudgetService, budget_view
 from phaseloom.services.costs import CostService
 
@@ -43,7 +42,7 @@ def task_costs(task_id: Annotated[int, Path(ge=1, le=MAX_ID)], uow: Uow, setting
 def list_budgets(uow: Uow, caller: Caller, exhausted: bool | None = None) -> list[BudgetOut]:
     with uow:
         return [BudgetOut(**budget_view(b)) for b in BudgetService(uow).list(exhausted=exhausted)
-                if _budget_readable(caller, b)]
+                if may_read(caller, b.project_id, owner_agent_id=b.agent_id)]
 
 
 @router.post("/api/budgets", response_model=BudgetOut, status_code=201)
@@ -59,17 +58,8 @@ def create_budget(body: BudgetIn, uow: Uow, settings: AppSettings, _admin: Admin
 def get_budget(budget_id: BudgetId, uow: Uow, caller: Caller) -> BudgetOut:
     with uow:
         budget = BudgetService(uow).get(budget_id)
-        if not _budget_readable(caller, budget):
-            raise Forbidden(f"agent {caller.agent_id} may read the budgets of project {caller.bound_project} "
-                            "and its own only")
+        require_readable(caller, budget.project_id, what="budget", owner_agent_id=budget.agent_id)
         return BudgetOut(**budget_view(budget))
-
-
-def _budget_readable(caller: Principal, budget) -> bool:
-    """An agent bound to a project sees that project's budgets and its own (see api/scoping.py)."""
-    own = caller.bound_project
-    return own is None or budget.project_id == own or (budget.agent_id is not None
-                                                      and budget.agent_id == caller.agent_id)
 
 
 @router.patch("/api/budgets/{budget_id}", response_model=BudgetOut)
