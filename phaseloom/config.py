@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     guardian_judge_base_url: str = Field(default="", description="OpenAI-compatible endpoint of the Guardian's LLM judge")
     guardian_judge_model: str = Field(default="", description="model the Guardian's LLM judge asks")
     guardian_judge_api_key: str = Field(default="", description="bearer token for the Guardian's judge endpoint")
+    mcp_url: str = Field(default="", description="MCP endpoint agents use (a running serve's /mcp); '' launches `phaseloom mcp` over stdio per agent")
+    api_url: str = Field(default="", description="REST API URL handed to agents as PHASELOOM_API_URL (a running serve)")
 
     @classmethod
     def settings_customise_sources(

@@ -58,22 +58,38 @@ def status_table(orchestrator) -> Table:
     return table
 
 
-def _loop(orchestrator, *, once: bool, quiet: bool) -> None:
+def _loop(orchestrator, *, once: bool, quiet: bool, until_idle: bool = False,
+          max_seconds: float | None = None) -> None:
     _on_signals(orchestrator)
     if once:
         orchestrator.start()
         orchestrator.tick()
         orchestrator.shutdown()
         return
+    finished = orchestrator.idle if until_idle else (lambda: False)
     if quiet:
-        orchestrator.run()
+        orchestrator.run(until=finished, max_seconds=max_seconds)
         return
     with Live(status_table(orchestrator), console=console, refresh_per_second=2) as live:
         def refresh() -> bool:
             live.update(status_table(orchestrator))
-            return False  # never "finished": run until stopped
+            return finished()
 
-        orchestrator.run(until=refresh)
+        orchestrator.run(until=refresh, max_seconds=max_seconds)
+
+
+_RUNTIME_HELP = "scripted, command (with --agent-command), command:<preset> (claude-code, codex, opencode, aider) or openai."
+_COMMAND_HELP = 'A custom agent\'s argv template, e.g. "my-agent --prompt-file {prompt_file}" (implies --runtime command).'
+_MCP_HELP = ("MCP endpoint for agents (e.g. a running serve's http://host:8000/mcp; default PHASELOOM_MCP_URL); "
+             "without one each agent launches `phaseloom mcp` over stdio.")
+
+
+def _runtime_name(runtime: str, agent_command: str | None) -> str:
+    if agent_command and runtime == "scripted":
+        return "command"
+    if agent_command and runtime != "command":
+        raise typer.BadParameter(f"--agent-command goes with --runtime command, not {runtime!r}")
+    return runtime
 
 
 def register(app: typer.Typer) -> None:
@@ -83,14 +99,20 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(2, "--workers", help="Agents that work in any phase."),
         validators: int = typer.Option(1, "--validators", help="Validator agents for reviewed phases."),
         phase_pool: list[str] = typer.Option([], "--phase-pool", help="PHASE=N phase-specialised agents."),
-        runtime: str = typer.Option("scripted", "--runtime", help="scripted, command:<preset> or openai."),
+        runtime: str = typer.Option("scripted", "--runtime", help=_RUNTIME_HELP),
+        agent_command: Optional[str] = typer.Option(None, "--agent-command", help=_COMMAND_HELP),
+        mcp_url: Optional[str] = typer.Option(None, "--mcp-url", help=_MCP_HELP),
         grace: float = typer.Option(30.0, "--grace", help="Seconds running tasks get to finish on Ctrl-C."),
         once: bool = typer.Option(False, "--once", help="Run one tick and stop."),
+        until_idle: bool = typer.Option(False, "--until-idle", help="Stop when no task is pending or running."),
+        max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="Stop after this long."),
         quiet: bool = typer.Option(False, "--quiet", help="No live display."),
     ) -> None:
         """Run the orchestrator: reap leases, progress tickets through gates, dispatch tasks to agents."""
-        orchestrator = _build(project, _pools(workers, validators, runtime, phase_pool), grace, manage=True)
-        _loop(orchestrator, once=once, quiet=quiet)
+        runtime = _runtime_name(runtime, agent_command)
+        orchestrator = _build(project, _pools(workers, validators, runtime, phase_pool), grace, manage=True,
+                              agent_command=agent_command, mcp_url=mcp_url)
+        _loop(orchestrator, once=once, quiet=quiet, until_idle=until_idle, max_seconds=max_seconds)
         console.print("orchestrator stopped; no task left claimed")
 
     @app.command("worker")
@@ -99,14 +121,18 @@ def register(app: typer.Typer) -> None:
         project: Optional[str] = typer.Option(None, "--project"),
         workers: int = typer.Option(1, "--workers"),
         validators: int = typer.Option(0, "--validators"),
-        runtime: str = typer.Option("scripted", "--runtime"),
+        runtime: str = typer.Option("scripted", "--runtime", help=_RUNTIME_HELP),
+        agent_command: Optional[str] = typer.Option(None, "--agent-command", help=_COMMAND_HELP),
+        mcp_url: Optional[str] = typer.Option(None, "--mcp-url", help=_MCP_HELP),
         grace: float = typer.Option(30.0, "--grace"),
         max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="Stop after this long."),
     ) -> None:
         """Run agents against a shared database (on any machine); the orchestrator moves tickets on."""
         if database_url:
             state.database_url = database_url
-        orchestrator = _build(project, _pools(workers, validators, runtime, []), grace, manage=False)
+        runtime = _runtime_name(runtime, agent_command)
+        orchestrator = _build(project, _pools(workers, validators, runtime, []), grace, manage=False,
+                              agent_command=agent_command, mcp_url=mcp_url)
         _on_signals(orchestrator)
         orchestrator.run(max_seconds=max_seconds)
 
@@ -126,9 +152,12 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
-def _build(project: Optional[str], pools, grace: float, *, manage: bool):
+def _build(project: Optional[str], pools, grace: float, *, manage: bool, agent_command: str | None = None,
+           mcp_url: str | None = None):
     from phaseloom.orchestrator.loop import Orchestrator, OrchestratorConfig
-    from phaseloom.orchestrator.runtimes import runtime_factory
+    from phaseloom.orchestrator.runtimes import runtime_factory, validate_runtime_names
+
+    validate_runtime_names(pools)  # before the database is touched: nothing registers for a typo
 
     db = state.database()
     project_id = None
@@ -138,9 +167,11 @@ def _build(project: Optional[str], pools, grace: float, *, manage: bool):
         project_id = ProjectService(state.uow()).get(project).id
     settings = state.settings
     config = OrchestratorConfig(pools=pools, project_id=project_id, grace_seconds=grace, manage_tickets=manage,
-                                lease_seconds=settings.lease_seconds, workspace_root=settings.home / "workspaces",
-                                log_dir=settings.home / "logs")
-    return Orchestrator(db, runtime_factory(db), config)
+                                lease_seconds=settings.lease_seconds,
+                                workspace_root=(settings.home / "workspaces").resolve(),
+                                log_dir=(settings.home / "logs").resolve(),
+                                mcp_url=settings.mcp_url if mcp_url is None else mcp_url, api_url=settings.api_url)
+    return Orchestrator(db, runtime_factory(db, command=agent_command), config)
 
 
 def _print_summary(s) -> None:

@@ -201,6 +201,17 @@ class AutocommitConnections:
             driver.close()
 
 
+def absolute_url(url: str) -> str:
+    """``url`` with a relative SQLite path made absolute, so a process in another folder opens the same file."""
+    if not url.startswith("sqlite"):
+        return url
+    parsed = make_url(url)
+    path = parsed.database or ""
+    if not path or path == ":memory:" or path.startswith("file:") or Path(path).is_absolute():
+        return url
+    return parsed.set(database=str(Path(path).resolve())).render_as_string(hide_password=False)
+
+
 _INHERITED: list = []  # connections a forked child inherited; never used, never closed
 
 

@@ -24,6 +24,18 @@ class UsageReport:
     model: str
     input_tokens: int
     output_tokens: int
+    # What the agent itself said the call cost, in USD (Claude Code's costUSD, Aider's "Cost: $x"):
+    # used instead of the pricing table when phaseloom's currency is USD.
+    cost_usd: float | None = None
+
+
+def spread_cost(reports: list[UsageReport], total_usd: float | None) -> list[UsageReport]:
+    """Give a run's total USD figure to reports that carry none, in proportion to their tokens."""
+    if total_usd is None or not reports or any(r.cost_usd is not None for r in reports):
+        return list(reports)
+    tokens = sum(r.input_tokens + r.output_tokens for r in reports)
+    share = (lambda r: (r.input_tokens + r.output_tokens) / tokens) if tokens else (lambda r: 1 / len(reports))
+    return [UsageReport(r.model, r.input_tokens, r.output_tokens, total_usd * share(r)) for r in reports]
 
 
 def token_cost(input_tokens: int, output_tokens: int, input_per_million: float, output_per_million: float) -> float:

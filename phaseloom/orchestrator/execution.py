@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from phaseloom.db.engine import Database
+from phaseloom.db.engine import Database, absolute_url
 from phaseloom.db.retry import call_with_retry, is_transient
 from phaseloom.db.models import Project, Task
 from phaseloom.domain.errors import PhaseloomError, TaskNotClaimable
-from phaseloom.runtimes.base import Assignment, RunOutcome, Runtime, settle
+from phaseloom.runtimes.base import Assignment, RunOutcome, Runtime, require_report, settle
 from phaseloom.services.agents import AgentService
 from phaseloom.services.instructions import InstructionService
 from phaseloom.services.queue import QueueService
@@ -66,9 +66,12 @@ class TaskExecutor:
         except PhaseloomError as exc:  # e.g. the repository is unusable: a failure the queue can retry
             workspace, assignment = None, None
             outcome = RunOutcome(False, error=str(exc), error_class="workspace")
-        if workspace is not None and (outcome.completed or _reported_done(self.db, task_id)):
-            merge = self.workspaces().integrate(workspace, summary=outcome.summary.splitlines()[0][:200]
-                                                if outcome.summary else "")
+        reported = _agent_report(self.db, task_id)
+        outcome = require_report(outcome, reported is not None)
+        if reported:  # the agent's own words, never the runtime's
+            outcome.summary = reported
+        if workspace is not None and (outcome.completed or reported is not None):
+            merge = self.workspaces().integrate(workspace, summary=_subject(outcome.summary))
             outcome.summary += "" if merge.merged else f" (merge conflict in {', '.join(merge.conflicts)})"
         elif workspace is not None:
             self.workspaces().commit(workspace, f"Partial work on task {task_id} (attempt failed)")
@@ -108,7 +111,7 @@ class TaskExecutor:
         if repo:
             ws = self.workspaces().prepare(task.id, agent_id)
             return ws, ws.path
-        scratch = (self.config.workspace_root or Path(".phaseloom/workspaces")) / "_scratch" / f"task-{task.id}"
+        scratch = ((self.config.workspace_root or Path(".phaseloom/workspaces")) / "_scratch" / f"task-{task.id}").resolve()
         scratch.mkdir(parents=True, exist_ok=True)
         return None, scratch
 
@@ -127,12 +130,21 @@ class TaskExecutor:
             QueueService(self.uow()).heartbeat(task.id, agent_id, lease_seconds=self.config.lease_seconds)
             AgentService(self.uow()).heartbeat(agent_id)
 
+        def activity(text: str | None, session_id: str | None) -> None:
+            QueueService(self.uow()).note_activity(task.id, activity=text, session_id=session_id)
+
         return Assignment(task_id=task.id, agent_id=agent_id, ticket_id=task.ticket_id, phase_id=task.phase_id,
                           workdir=workdir, instructions=instructions,
-                          log_path=Path(self.config.log_dir) / f"task-{task.id}.log",
+                          log_path=Path(self.config.log_dir).resolve() / f"task-{task.id}.log",
                           timeout_seconds=task.timeout_seconds, agent_token=token, api_url=self.config.api_url,
                           mcp_url=self.config.mcp_url, attempt=task.retry_count + 1, task_type=task.task_type,
-                          on_tick=tick)
+                          database_url=absolute_url(self.db.url), expects_outputs=self._expects_outputs(task),
+                          on_tick=tick, on_activity=activity)
+
+    def _expects_outputs(self, task: Task) -> bool:
+        from phaseloom.services.workflows import WorkflowService
+
+        return bool(WorkflowService(self.uow()).by_id(task.workflow_id).phase(task.phase_id).expected_outputs)
 
 
 def _run_safely(runtime: Runtime, assignment: Assignment) -> RunOutcome:
@@ -145,6 +157,17 @@ def _run_safely(runtime: Runtime, assignment: Assignment) -> RunOutcome:
         return RunOutcome(False, error=f"{type(exc).__name__}: {exc}", error_class="runtime_crash")
 
 
-def _reported_done(db: Database, task_id: int) -> bool:
+def _agent_report(db: Database, task_id: int) -> str | None:
+    """The summary the agent gave with its own complete_task ("" without one); None when it has not reported."""
     with UnitOfWork(db) as uow:
-        return uow.session.get(Task, task_id).status in ("completed", "under_review")
+        task = uow.session.get(Task, task_id)
+        if task.status not in ("completed", "under_review"):
+            return None
+        summary = (task.result or {}).get("summary") if isinstance(task.result, dict) else None
+        return summary.strip() if isinstance(summary, str) else ""
+
+
+def _subject(summary: str) -> str:
+    """A commit subject from the agent's summary: its first line, at most 200 characters."""
+    lines = [line.strip() for line in (summary or "").splitlines() if line.strip()]
+    return lines[0][:200] if lines else ""

@@ -73,6 +73,8 @@ class OrchestratorConfig:
     api_url: str = ""
     mcp_url: str = ""
     host: str = field(default_factory=socket.gethostname)
+    check_mcp: bool = True  # check once, before the first claim, that MCP agents can reach phaseloom's MCP
+    rate_limit_pause_seconds: float = 30.0  # a pool's pause after a rate limit that named no reset time
 
 
 class Orchestrator:
@@ -87,6 +89,8 @@ class Orchestrator:
         # again only after something changed, not on every tick.
         self._checked: dict[int, tuple] = {}
         self._last_heartbeat = 0.0
+        self._runtimes: dict[str, Runtime] = {}      # pool name -> its runtime, resolved before registering
+        self._paused_until: dict[str, float] = {}    # pool name -> monotonic time its rate-limit pause ends
         self._last_diagnosis = time.monotonic()
         self._last_guardian = time.monotonic()
         size = sum(p.size for p in config.pools)
@@ -98,9 +102,19 @@ class Orchestrator:
 
     # -- life cycle --------------------------------------------------------------
     def start(self) -> None:
-        """Register this process's agents (idempotent)."""
+        """Resolve the runtimes, register this process's agents, check MCP reachability (idempotent).
+
+        A runtime that cannot work (unknown name, program not installed) is refused before any
+        agent registers; an MCP agent that cannot reach phaseloom's MCP server is refused before
+        the first claim, and the agents registered for it are removed again.
+        """
         if self._agents:
             return
+        for spec in self.config.pools:
+            runtime = self.runtimes(spec)
+            if hasattr(runtime, "validate"):
+                runtime.validate()
+            self._runtimes[spec.name] = runtime
         suffix = uuid.uuid4().hex[:6]
         for spec in self.config.pools:
             for n in range(spec.size):
@@ -109,6 +123,28 @@ class Orchestrator:
                     runtime=spec.runtime, phase_id=spec.phase_id, capabilities=list(spec.capabilities),
                     project_id=self.config.project_id, host=self.config.host)
                 self._agents[agent.id] = spec
+        try:
+            self._check_mcp()
+        except Exception:
+            self.shutdown()
+            raise
+
+    def _check_mcp(self) -> None:
+        """initialize + tools/list once, as one of our agents, for the pools whose agents report over MCP."""
+        if not self.config.check_mcp:
+            return
+        from phaseloom.domain.errors import InvalidInput
+        from phaseloom.runtimes.mcp_check import check_mcp, mcp_launch_for
+        from phaseloom.services.auth import AuthService
+
+        for agent_id, spec in self._agents.items():
+            if not getattr(self._runtimes[spec.name], "reports_via_mcp", False):
+                continue
+            token = AuthService(self.uow()).issue_agent_token(agent_id)
+            result = check_mcp(mcp_launch_for(self.db.url, self.config.mcp_url), token)
+            if not result.ok:
+                raise InvalidInput(f"agents of pool {spec.name!r} cannot reach phaseloom's MCP server: {result.error}")
+            return  # one check covers every pool: they share the server and the database
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -192,15 +228,18 @@ class Orchestrator:
     def _dispatch(self) -> int:
         dispatched = 0
         for agent_id, spec in self._agents.items():
-            if self._stop.is_set() or agent_id in self._running:
+            if self._stop.is_set() or agent_id in self._running or self._paused(spec):
                 continue
             task = QueueService(self.uow()).claim_next_task(agent_id, lease_seconds=self.config.lease_seconds)
             if task is None:
                 continue
-            runtime = self.runtimes(spec)
+            runtime = self._runtimes.get(spec.name) or self.runtimes(spec)
             self._running[agent_id] = self._pool.submit(self.executor.execute, task.id, agent_id, runtime)
             dispatched += 1
         return dispatched
+
+    def _paused(self, spec: PoolSpec) -> bool:
+        return time.monotonic() < self._paused_until.get(spec.name, 0.0)
 
     def _collect_finished(self) -> None:
         for agent_id, future in list(self._running.items()):
@@ -208,6 +247,22 @@ class Orchestrator:
                 del self._running[agent_id]
                 if future.exception() is not None:
                     log.error("agent %s crashed: %s", agent_id, future.exception())
+                elif getattr(future.result(), "rate_limited", False):
+                    self._pause(self._agents[agent_id], future.result().retry_after_seconds)
+
+    def _pause(self, spec: PoolSpec, seconds: float | None) -> None:
+        """A rate limit holds for the whole pool (same CLI, same account): no claims until it resets."""
+        wait = self.config.rate_limit_pause_seconds if seconds is None else seconds
+        self._paused_until[spec.name] = max(self._paused_until.get(spec.name, 0.0), time.monotonic() + wait)
+        log.warning("pool %s paused for %.0fs after a rate limit", spec.name, wait)
+
+    def idle(self) -> bool:
+        """Nothing left to do in scope: no task pending, claimed, running or under review."""
+        with self.uow() as uow:
+            query = select(func.count()).select_from(Task).where(Task.status.in_(_OPEN))
+            if self.config.project_id is not None:
+                query = query.where(Task.project_id == self.config.project_id)
+            return not self._running and uow.session.scalar(query) == 0
 
     def progress_tickets(self) -> None:
         """Start tickets whose phase has no tasks yet; check the gate of those whose tasks are all done."""

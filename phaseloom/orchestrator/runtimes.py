@@ -11,6 +11,19 @@ from phaseloom.orchestrator.loop import PoolSpec
 from phaseloom.runtimes.base import Runtime
 
 
+def validate_runtime_names(pools) -> None:
+    """Refuse an unknown runtime or preset name before anything is registered or claimed."""
+    from phaseloom.runtimes.presets import preset
+
+    for spec in pools:
+        kind, _, detail = spec.runtime.partition(":")
+        if kind not in ("scripted", "command", "openai"):
+            raise InvalidInput(f"unknown runtime {spec.runtime!r}; use scripted, command (with --agent-command), "
+                               "command:<preset> or openai")
+        if kind == "command" and detail:
+            preset(detail)
+
+
 def runtime_factory(db: Database, *, plan=None, command: str | None = None) -> Callable[[PoolSpec], Runtime]:
     """A function giving each pool its runtime.
 
@@ -28,7 +41,7 @@ def runtime_factory(db: Database, *, plan=None, command: str | None = None) -> C
         if kind == "command":
             from phaseloom.runtimes.command import CommandRuntime
 
-            return CommandRuntime(preset_name=detail) if detail else CommandRuntime(command or "")
+            return CommandRuntime(preset_name=detail) if detail else CommandRuntime(command)
         if kind == "openai":
             from phaseloom.runtimes.openai import OpenAIRuntime
 

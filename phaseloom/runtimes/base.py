@@ -33,8 +33,14 @@ class Assignment:
     attempt: int = 1
     task_type: str = "work"
     options: dict[str, Any] = field(default_factory=dict)
+    # The database the agent's own ``phaseloom mcp`` (stdio) opens: absolute, whatever the cwd.
+    database_url: str = ""
+    # Whether the phase declares outputs: an agent without MCP must then have changed its worktree.
+    expects_outputs: bool = True
     # Called now and then while the agent works, so the task's lease does not run out.
     on_tick: Callable[[], None] | None = None
+    # Called when the agent's stream shows something new: (activity, session id).
+    on_activity: Callable[[str | None, str | None], None] | None = None
 
     def environment(self) -> dict[str, str]:
         """The variables an external agent uses to reach phaseloom."""
@@ -62,6 +68,13 @@ class RunOutcome:
     resources: ResourceUsage | None = None
     reported_by_agent: bool = False
     final_status: str | None = None
+    # The agent has an MCP client, so only its own complete_task/fail_task may finish the task:
+    # an exit without one is a failure (agent_did_not_report), whatever the exit code said.
+    needs_agent_report: bool = False
+    session_id: str | None = None
+    # A rate limit gives the task back without spending a retry, not before this many seconds.
+    rate_limited: bool = False
+    retry_after_seconds: float | None = None
 
     def result(self) -> dict[str, Any]:
         out: dict[str, Any] = {"summary": self.summary, "artifacts": list(self.artifacts)}
@@ -70,6 +83,22 @@ class RunOutcome:
         if self.usage:
             out["usage"] = dict(self.usage)
         return out
+
+
+DID_NOT_REPORT = "agent_did_not_report"
+
+
+def require_report(outcome: RunOutcome, reported: bool) -> RunOutcome:
+    """An MCP agent that ended without reporting has failed, with its last output as the evidence."""
+    if not outcome.completed or not outcome.needs_agent_report or reported:
+        return outcome
+    tail = (outcome.summary or "").strip()[-800:]
+    outcome.completed = False
+    outcome.error_class = DID_NOT_REPORT
+    outcome.error = ("the agent exited without calling complete_task or fail_task (phaseloom's MCP tools), so "
+                     f"its work is not accepted; last output: {tail or '(none)'}")
+    outcome.retryable = True
+    return outcome
 
 
 class Runtime(Protocol):
@@ -96,11 +125,17 @@ def settle(uow: UnitOfWork, assignment: Assignment, outcome: RunOutcome) -> RunO
             from phaseloom.services.baselines import BaselineService
 
             BaselineService(uow).record_resources(task.id, assignment.agent_id, assignment.attempt, outcome.resources)
+        if outcome.session_id and outcome.session_id != task.session_id:
+            queue.note_activity(task.id, session_id=outcome.session_id)
         if task.status not in _ACTIVE:
             outcome.reported_by_agent = True
             outcome.final_status = task.status
             return outcome
-        if outcome.completed:
+        outcome = require_report(outcome, reported=False)
+        if outcome.rate_limited:
+            task = queue.release_rate_limited(task.id, assignment.agent_id, outcome.error or "rate limited",
+                                              outcome.retry_after_seconds)
+        elif outcome.completed:
             previous_error, attempts_failed = task.error, task.retry_count
             task = queue.complete_task(task.id, assignment.agent_id, outcome.result())
             from phaseloom.services.memory import remember_completed_task

@@ -1,53 +1,70 @@
-"""The ``command`` runtime: run any CLI coding agent in the task's worktree.
+"""The ``command`` runtime: run a CLI coding agent in the task's worktree and follow its output live.
 
-The agent is an argv template (``["claude", "-p", "{prompt}"]``, or a string split like a shell
-would, ``"codex exec {prompt_file}"``) rendered per task. Placeholders: ``{prompt}`` (the
-instructions), ``{prompt_file}`` (the same, in a file), ``{workdir}``, ``{run_dir}``,
-``{task_id}``, ``{ticket_id}``, ``{phase_id}``, ``{api_url}``, ``{mcp_url}``. A value is always
-one argument, whatever spaces it holds. Output goes to the task's log; the exit code decides
-completion, unless the agent already reported through the API or MCP (then that result wins,
-see :func:`phaseloom.runtimes.base.settle`).
+The agent is a preset (``command:claude-code``, ``command:codex``…; see ``presets/``) or any argv
+template (``"my-agent --prompt-file {prompt_file}"``, split like a shell would). Placeholders:
+``{prompt}``, ``{prompt_file}``, ``{workdir}``, ``{run_dir}``, ``{task_id}``, ``{ticket_id}``,
+``{phase_id}``, ``{api_url}``, ``{mcp_url}``; a value is always one argument, and every path is
+absolute (the agent runs in its worktree, not in the orchestrator's folder). A preset's MCP
+configuration launches ``phaseloom mcp`` over stdio with the agent's token, or points at a URL.
 
-The agent is reaped with ``os.wait4``, so the outcome carries the CPU time and peak memory of
-exactly that process (and of the children it waited for; detached descendants are not counted).
-Where ``os.wait4`` does not exist the outcome says the figures were not measurable.
+Output is appended to the task's log and fed, line by line while the agent runs, to the preset's
+stream parser: the last tool call becomes the task's live activity, and at the end the session id,
+usage, cost and final message become the outcome (see ``outcomes.py`` for how a run is judged).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-import signal
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from phaseloom.domain.costs import UsageReport, parse_usage_lines
+from phaseloom.db.engine import absolute_url
+from phaseloom.domain.costs import UsageReport, parse_usage_lines, spread_cost
 from phaseloom.domain.errors import InvalidInput
-from phaseloom.domain.resources import ResourceUsage, from_rusage
+from phaseloom.domain.resources import ResourceUsage
+from phaseloom.runtimes import processes
 from phaseloom.runtimes.base import Assignment, RunOutcome
-from phaseloom.runtimes.presets import RenderedConfig, preset
+from phaseloom.runtimes.outcomes import RunFacts, outcome_of
+from phaseloom.runtimes.presets import DATABASE_VAR, PRESETS, McpLaunch, RenderedConfig, preset
+from phaseloom.runtimes.streams import PlainTextParser, StreamParser
 
-TICK_SECONDS = 10.0
-KILL_GRACE_SECONDS = 5.0
-_LOG_TAIL = 2000
-_POLL_MAX_SECONDS = 0.05
-_CAN_MEASURE = hasattr(os, "wait4")
+TICK_SECONDS = 10.0       # heartbeats while the agent works
+FOLLOW_SECONDS = 0.25     # how often its output is read
+ACTIVITY_SECONDS = 1.0    # at most one activity write per this long
+_TAIL = 2000
+CONFIG_ARGS = "{config_args}"
+_PLACEHOLDERS = "prompt, prompt_file, workdir, run_dir, task_id, ticket_id, phase_id, api_url, mcp_url"
 
 
 class _Values(dict):
     def __missing__(self, key: str) -> str:
-        raise InvalidInput(f"unknown placeholder {{{key}}} in the agent command; "
-                           "use prompt, prompt_file, workdir, run_dir, task_id, ticket_id, phase_id, api_url, mcp_url")
+        raise InvalidInput(f"unknown placeholder {{{key}}} in the agent command; use {_PLACEHOLDERS}")
 
 
-def render_argv(template: list[str] | tuple[str, ...] | str, values: dict[str, str]) -> list[str]:
-    """Fill an argv template; each element stays one argument."""
+def render_argv(template: list[str] | tuple[str, ...] | str, values: dict[str, str],
+                config_args: tuple[str, ...] = ()) -> list[str]:
+    """Fill an argv template; each element stays one argument, ``{config_args}`` becomes the preset's."""
     parts = shlex.split(template) if isinstance(template, str) else list(template)
     if not parts:
-        raise InvalidInput("the agent command is empty")
-    return [part.format_map(_Values(values)) for part in parts]
+        raise InvalidInput(_EMPTY)
+    argv: list[str] = []
+    for part in parts:
+        argv.extend(config_args) if part == CONFIG_ARGS else argv.append(part.format_map(_Values(values)))
+    return argv
+
+
+_EMPTY = ("the command runtime needs an agent command: give --agent-command \"my-agent --prompt-file "
+          f"{{prompt_file}}\", or use a preset: {', '.join(f'command:{n}' for n in sorted(PRESETS))}")
+
+
+def stdio_launch(database_url: str, token: str = "") -> McpLaunch:
+    """phaseloom's own MCP server as a subprocess of the agent, on the same database."""
+    return McpLaunch(command=(sys.executable, "-m", "phaseloom.cli.app", "mcp"),
+                     env={DATABASE_VAR: absolute_url(database_url)}, token=token)
 
 
 class CommandRuntime:
@@ -55,139 +72,162 @@ class CommandRuntime:
 
     def __init__(self, argv: list[str] | tuple[str, ...] | str | None = None, *, preset_name: str | None = None,
                  env: dict[str, str] | None = None) -> None:
-        if (argv is None) == (preset_name is None):
-            raise InvalidInput("give the command runtime either an argv template or a preset name")
+        if argv is not None and preset_name is not None:
+            raise InvalidInput("give the command runtime either an argv template or a preset name, not both")
         self.preset = preset(preset_name) if preset_name else None
         self.argv = self.preset.argv if self.preset else argv
+        if not self.argv or (isinstance(self.argv, str) and not shlex.split(self.argv)):
+            raise InvalidInput(_EMPTY)
         self.env = dict(env or {})
+
+    @property
+    def program(self) -> str:
+        if self.preset:
+            return self.preset.program
+        return (shlex.split(self.argv) if isinstance(self.argv, str) else list(self.argv))[0]
+
+    @property
+    def reports_via_mcp(self) -> bool:
+        return bool(self.preset and self.preset.reports_via_mcp)
+
+    def validate(self) -> None:
+        """Refuse, before any agent registers, a runtime whose program is not installed."""
+        if shutil.which(self.program) is None:
+            fix = (f" (phaseloom doctor shows how to install it; tested: {self.preset.tested_version})"
+                   if self.preset else "")
+            raise InvalidInput(f"agent command {self.program!r} was not found on PATH{fix}")
 
     def prepare(self, assignment: Assignment) -> tuple[list[str], dict[str, str], Path]:
         """Write the prompt and MCP config to the run folder; return argv, environment and the folder."""
-        run_dir = assignment.log_path.parent / f"task-{assignment.task_id}"
+        run_dir = (assignment.log_path.parent / f"task-{assignment.task_id}").resolve()
         run_dir.mkdir(parents=True, exist_ok=True)
         prompt_file = run_dir / "instructions.md"
         prompt_file.write_text(assignment.instructions)
-        rendered = self.preset.config(assignment.mcp_url, run_dir) if self.preset else RenderedConfig()
+        launch = (McpLaunch(url=assignment.mcp_url, token=assignment.agent_token) if assignment.mcp_url
+                  else stdio_launch(assignment.database_url, assignment.agent_token))
+        rendered = self.preset.config(launch, run_dir) if self.preset else RenderedConfig()
         for name, text in rendered.files.items():
             (run_dir / name).write_text(text)
         values = {"prompt": assignment.instructions, "prompt_file": str(prompt_file),
-                  "workdir": str(assignment.workdir), "run_dir": str(run_dir), "task_id": str(assignment.task_id),
-                  "ticket_id": str(assignment.ticket_id), "phase_id": assignment.phase_id,
-                  "api_url": assignment.api_url, "mcp_url": assignment.mcp_url}
-        argv = render_argv(self.argv, values)
+                  "workdir": str(Path(assignment.workdir).resolve()), "run_dir": str(run_dir),
+                  "task_id": str(assignment.task_id), "ticket_id": str(assignment.ticket_id),
+                  "phase_id": assignment.phase_id, "api_url": assignment.api_url, "mcp_url": assignment.mcp_url}
+        argv = render_argv(self.argv, values, rendered.args)
         env = {**os.environ, **assignment.environment(), **rendered.env, **self.env}
         return argv, env, run_dir
 
     def run(self, assignment: Assignment) -> RunOutcome:
-        """Run the agent; usage lines it prints (``{"phaseloom_usage": …}``) become the outcome's usage reports."""
-        assignment.log_path.parent.mkdir(parents=True, exist_ok=True)
-        offset = assignment.log_path.stat().st_size if assignment.log_path.exists() else 0
-        outcome = self._run(assignment)
-        outcome.usage_reports = _usage_reports(assignment.log_path, offset)
-        return outcome
-
-    def _run(self, assignment: Assignment) -> RunOutcome:
         argv, env, _ = self.prepare(assignment)
-        assignment.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(assignment.log_path, "ab") as log:
+        log_path = Path(assignment.log_path)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        parser = self.preset.parser() if self.preset else PlainTextParser()
+        head = _git_head(assignment.workdir)
+        with open(log_path, "ab") as log:
             # The prompt may be long and is in the run folder already; log the program only.
             log.write(f"$ {argv[0]} (+{len(argv) - 1} arguments) in {assignment.workdir}\n".encode())
             log.flush()
+            follower = LogFollower(log_path, log.tell())
             try:
                 proc = subprocess.Popen(argv, cwd=assignment.workdir, env=env, stdout=log,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-            except FileNotFoundError:
-                return RunOutcome(False, error=f"agent command {argv[0]!r} was not found on PATH",
-                                  error_class="not_found", retryable=False)
-            except PermissionError:
-                return RunOutcome(False, error=f"agent command {argv[0]!r} is not executable",
-                                  error_class="not_found", retryable=False)
-            code, resources = self._wait(proc, assignment)
-        outcome = _outcome(code, assignment, _tail(assignment.log_path))
+            except (FileNotFoundError, PermissionError) as exc:
+                why = "was not found on PATH" if isinstance(exc, FileNotFoundError) else "is not executable"
+                return RunOutcome(False, error=f"agent command {argv[0]!r} {why}", error_class="usage",
+                                  retryable=False)
+            code, resources = _Watch(proc, assignment, follower, parser).wait()
+        follower.feed(parser)
+        outcome = outcome_of(RunFacts(
+            exit_code=code, state=parser.state, output_tail=follower.tail.strip(),
+            timeout_seconds=assignment.timeout_seconds, program=Path(argv[0]).name,
+            needs_agent_report=self.reports_via_mcp, worktree_changed=_changed(assignment.workdir, head),
+            expects_outputs=assignment.expects_outputs))
         outcome.resources = resources
+        outcome.usage_reports = _usage(parser, follower.text_since_start())
         return outcome
 
-    def _wait(self, proc: subprocess.Popen, assignment: Assignment) -> tuple[int | None, ResourceUsage]:
+
+class LogFollower:
+    """Reads what the agent appended to its log since ``offset``, in whole lines."""
+
+    def __init__(self, path: Path, offset: int) -> None:
+        self.path = path
+        self.start = self.offset = offset
+        self._partial = b""
+        self.tail = ""
+
+    def feed(self, parser: StreamParser) -> None:
+        try:
+            with open(self.path, "rb") as log:
+                log.seek(self.offset)
+                data = log.read()
+        except OSError:
+            return
+        self.offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        for raw in lines:
+            line = raw.decode(errors="replace").rstrip("\r")
+            parser.feed(line)
+            self.tail = (self.tail + line + "\n")[-_TAIL:]
+
+    def text_since_start(self) -> str:
+        try:
+            with open(self.path, "rb") as log:
+                log.seek(self.start)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+
+class _Watch:
+    """Waits for the agent while following its output, heartbeating and publishing its activity."""
+
+    def __init__(self, proc: subprocess.Popen, assignment: Assignment, follower: LogFollower,
+                 parser: StreamParser) -> None:
+        self.proc, self.assignment, self.follower, self.parser = proc, assignment, follower, parser
+        self._last_tick = self._last_activity = time.monotonic()
+        self._published: tuple = (None, None)
+
+    def wait(self) -> tuple[int | None, ResourceUsage]:
         """The exit code (None when the run timed out and its process group was killed) and what it used."""
-        deadline = time.monotonic() + assignment.timeout_seconds
+        deadline = time.monotonic() + self.assignment.timeout_seconds
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return None, _stop(proc)
+                return None, processes.stop(self.proc)
             try:
-                return _reap(proc, min(TICK_SECONDS, remaining))
+                return processes.reap(self.proc, min(FOLLOW_SECONDS, remaining))
             except subprocess.TimeoutExpired:
-                if assignment.on_tick:
-                    assignment.on_tick()
+                self._between_polls()
+
+    def _between_polls(self) -> None:
+        self.follower.feed(self.parser)
+        now = time.monotonic()
+        state = self.parser.state
+        seen = (state.activity, state.session_id)
+        if self.assignment.on_activity and seen != self._published and now - self._last_activity >= ACTIVITY_SECONDS:
+            self._published, self._last_activity = seen, now
+            self.assignment.on_activity(*seen)
+        if self.assignment.on_tick and now - self._last_tick >= TICK_SECONDS:
+            self._last_tick = now
+            self.assignment.on_tick()
 
 
-def _outcome(code: int | None, assignment: Assignment, tail: str) -> RunOutcome:
-    if code is None:
-        return RunOutcome(False, error=f"the agent ran longer than {assignment.timeout_seconds:g}s and was stopped",
-                          error_class="timeout", summary=tail)
-    if code == 0:
-        return RunOutcome(True, summary=tail or "the agent finished", exit_code=0)
-    return RunOutcome(False, error=f"the agent exited with code {code}: {tail[-500:]}", error_class="exit_code",
-                      exit_code=code, summary=tail)
+def _usage(parser: StreamParser, output: str) -> list[UsageReport]:
+    """What the run cost: the stream's usage (with the CLI's own figure), else ``phaseloom_usage`` lines."""
+    state = parser.state
+    reports = list(state.usage) or parse_usage_lines(output)
+    return spread_cost(reports, state.cost_usd)
 
 
-def _reap(proc: subprocess.Popen, timeout: float | None) -> tuple[int, ResourceUsage]:
-    """Wait for the agent like ``proc.wait`` (raising TimeoutExpired), but through ``os.wait4``.
-
-    ``getrusage(RUSAGE_CHILDREN)`` would mix in every other child this process reaped meanwhile
-    (parallel agents, git); ``wait4`` reports this child alone.
-    """
-    if not _CAN_MEASURE:
-        return proc.wait(timeout=timeout), ResourceUsage.unmeasured(f"os.wait4 is not available on {sys.platform}")
-    deadline = None if timeout is None else time.monotonic() + timeout
-    delay = 0.0005
-    while True:
-        try:
-            pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
-        except ChildProcessError:  # reaped elsewhere (SIGCHLD ignored): as Popen.wait, call it exit 0
-            proc.returncode = 0
-            return 0, ResourceUsage.unmeasured("the agent was reaped before the runtime could measure it")
-        if pid == proc.pid:
-            proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
-            return proc.returncode, from_rusage(rusage, sys.platform)
-        if deadline is not None and time.monotonic() >= deadline:
-            raise subprocess.TimeoutExpired(proc.args, timeout)
-        time.sleep(delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, _POLL_MAX_SECONDS)
+def _git_head(workdir: Path) -> str | None:
+    proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workdir, capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def _stop(proc: subprocess.Popen) -> ResourceUsage:
-    """Stop the agent: SIGTERM, then SIGKILL after a grace period; what it used until then."""
-    _signal(proc, signal.SIGTERM)
-    try:
-        return _reap(proc, KILL_GRACE_SECONDS)[1]
-    except subprocess.TimeoutExpired:
-        _signal(proc, signal.SIGKILL)
-        return _reap(proc, None)[1]
-
-
-def _signal(proc: subprocess.Popen, sig: int) -> None:
-    # Its process group, and the agent itself in case it left the group (its pid is ours until reaped).
-    for send in (os.killpg, os.kill):
-        try:
-            send(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-
-
-def _usage_reports(path: Path, offset: int) -> list[UsageReport]:
-    """The usage lines this run printed (the log is shared by every attempt, so read from ``offset``)."""
-    try:
-        with open(path, "rb") as log:
-            log.seek(offset)
-            return parse_usage_lines(log.read().decode(errors="replace"))
-    except OSError:
-        return []
-
-
-def _tail(path: Path) -> str:
-    try:
-        data = path.read_bytes()[-_LOG_TAIL:]
-    except OSError:
-        return ""
-    return data.decode(errors="replace").strip()
+def _changed(workdir: Path, head: str | None) -> bool | None:
+    """Did the agent change its worktree (uncommitted changes, or commits of its own)? None: not a git worktree."""
+    if head is None:
+        return None
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=workdir, capture_output=True, text=True)
+    return bool(status.stdout.strip()) or _git_head(workdir) != head

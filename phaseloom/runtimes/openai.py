@@ -3,12 +3,21 @@
 The model gets the task's instructions as its system message and a set of functions: file
 tools confined to its worktree, and phaseloom's task tools (tick a done definition, report a
 discovery, complete or fail the task), which call the same services as the MCP server. Token
-usage reported by the endpoint is summed into the outcome for cost tracking.
+usage reported by the endpoint is summed into the outcome, one usage report per response for
+the cost records ``settle()`` writes.
+
+A rate limit (429), a server error (5xx) or a dropped connection is retried inside the run with
+backoff honouring the server's ``Retry-After`` (see ``http_retry``); what is left when the tries
+are spent says what it was: ``rate_limit`` (retryable, with the wait the server asked for in a
+stable form, "retry after 30s"), ``auth`` (a person must fix the key), or the provider's own
+message for a request it will never accept.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,9 +25,16 @@ from typing import Any
 import httpx
 
 from phaseloom.db.engine import Database
+from phaseloom.domain.costs import UsageReport
 from phaseloom.domain.errors import PhaseloomError
 from phaseloom.domain.identifiers import is_number
 from phaseloom.runtimes.base import Assignment, RunOutcome
+from phaseloom.runtimes.http_retry import (
+    Attempted,
+    RetryPolicy,
+    is_retryable,
+    send_with_retry,
+)
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.workspaces import confine_path
 
@@ -52,18 +68,28 @@ class _Session:
     assignment: Assignment
     usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0,
                                                           "total_tokens": 0})
+    reports: list[UsageReport] = field(default_factory=list)  # one per response, priced by settle()
     finished: RunOutcome | None = None
     written: list[str] = field(default_factory=list)
+
+    def ended(self, outcome: RunOutcome) -> RunOutcome:
+        """``outcome`` with the tokens used so far: a run costs what it used however it ends."""
+        outcome.usage = dict(self.usage)
+        outcome.usage_reports = list(self.reports)
+        return outcome
 
 
 class OpenAIRuntime:
     name = "openai"
 
     def __init__(self, db: Database, *, base_url: str, model: str, api_key: str = "", max_turns: int = 30,
-                 request_timeout: float = 120.0, transport: httpx.BaseTransport | None = None) -> None:
+                 request_timeout: float = 120.0, transport: httpx.BaseTransport | None = None,
+                 retry: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
         self.db = db
         self.model = model
         self.max_turns = max_turns
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep  # injectable so tests measure the backoff instead of waiting it out
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=request_timeout,
                                    transport=transport)
@@ -77,7 +103,7 @@ class OpenAIRuntime:
         for _turn in range(self.max_turns):
             reply = self._chat(messages, session)
             if isinstance(reply, RunOutcome):
-                return reply
+                return session.ended(reply)
             messages.append(reply)
             calls = reply.get("tool_calls") or []
             if not calls:
@@ -87,43 +113,44 @@ class OpenAIRuntime:
                 messages.append({"role": "tool", "tool_call_id": call.get("id", ""),
                                  "content": self._call(call, session)})
             if session.finished:
-                session.finished.usage = dict(session.usage)
-                return session.finished
+                return session.ended(session.finished)
             if assignment.on_tick:
                 assignment.on_tick()
-        return RunOutcome(False, error=f"the model did not finish within {self.max_turns} turns",
-                          error_class="turn_limit", usage=dict(session.usage))
+        return session.ended(RunOutcome(False, error=f"the model did not finish within {self.max_turns} turns",
+                                        error_class="turn_limit"))
 
     def _chat(self, messages: list[dict[str, Any]], session: _Session) -> dict[str, Any] | RunOutcome:
+        """The model's next message, after retrying what a moment may fix; else how the run ends."""
+        request = {"model": self.model, "messages": messages, "tools": TOOLS, "tool_choice": "auto"}
         try:
-            response = self.client.post("/chat/completions", json={"model": self.model, "messages": messages,
-                                                                   "tools": TOOLS, "tool_choice": "auto"})
-        except httpx.HTTPError as exc:
-            return RunOutcome(False, error=f"cannot reach the model endpoint: {exc}", error_class="api_unreachable",
-                              usage=dict(session.usage))
-        if response.status_code != 200:
-            permanent = response.status_code in (400, 401, 403, 404)
-            return RunOutcome(False, error=f"model endpoint answered {response.status_code}: {response.text[:300]}",
-                              error_class="api_error", retryable=not permanent, usage=dict(session.usage))
-        body = response.json()
-        for key in session.usage:
-            session.usage[key] += int((body.get("usage") or {}).get(key) or 0)
-        self._record_cost(body, session)
-        return body["choices"][0]["message"]
+            tried = send_with_retry(lambda: self.client.post("/chat/completions", json=request), self.retry,
+                                    sleep=self.sleep, before_wait=session.assignment.on_tick,
+                                    should_retry=_worth_retrying)
+        except httpx.HTTPError as exc:  # not a transport failure (those are retried): a bad URL, a bad body
+            return RunOutcome(False, error=f"cannot use the model endpoint {self.client.base_url}: {exc}",
+                              error_class="api_unreachable", retryable=False)
+        if tried.response is None:
+            return RunOutcome(False, error=f"cannot reach the model endpoint {self.client.base_url} after "
+                                           f"{tried.attempts} attempts: {tried.error}",
+                              error_class="api_unreachable", retryable=True)
+        if not tried.response.is_success:
+            return refusal_outcome(tried.response, tried)
+        try:
+            body = tried.response.json()
+            message = body["choices"][0]["message"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return RunOutcome(False, error="the model endpoint answered without a chat completion: "
+                                           f"{tried.response.text[:300]}", error_class="api_error", retryable=True)
+        self._count_usage(body, session)
+        return message
 
-    def _record_cost(self, body: dict[str, Any], session: _Session) -> None:
-        """One cost record per response that reports usage; a bookkeeping error never stops the run."""
+    def _count_usage(self, body: dict[str, Any], session: _Session) -> None:
         usage = body.get("usage") or {}
-        if not usage:
-            return
-        from phaseloom.services.costs import CostService
-
-        try:
-            CostService(UnitOfWork(self.db)).record_usage(
-                session.assignment.task_id, session.assignment.agent_id, self.model,
-                int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), source="openai")
-        except PhaseloomError:
-            pass
+        for key in session.usage:
+            session.usage[key] += int(usage.get(key) or 0)
+        if usage:
+            session.reports.append(UsageReport(self.model, int(usage.get("prompt_tokens") or 0),
+                                               int(usage.get("completion_tokens") or 0)))
 
     def _call(self, call: dict[str, Any], session: _Session) -> str:
         name = call.get("function", {}).get("name", "")
@@ -183,3 +210,58 @@ class OpenAIRuntime:
     def _tool_fail_task(self, s: _Session, reason: str) -> str:
         s.finished = RunOutcome(False, error=reason, error_class="agent_failed")
         return "the task will be failed with your reason"
+
+
+# -- how a refused request ends the run -----------------------------------------------
+
+
+def _worth_retrying(response: httpx.Response) -> bool:
+    return is_retryable(response) and _error_code(response) != "insufficient_quota"
+
+
+def refusal_outcome(response: httpx.Response, tried: Attempted) -> RunOutcome:
+    """The outcome of a request the provider still refused (``response``) after the retries it deserved."""
+    status, detail = response.status_code, _provider_message(response)
+    if status == 429 and _error_code(response) == "insufficient_quota":  # no wait fixes a used-up quota
+        return RunOutcome(False, error=f"the provider's quota is used up (HTTP 429 insufficient_quota): {detail}; "
+                                       "check the account's plan and billing", error_class="quota", retryable=False)
+    if status == 429:
+        wait = "" if tried.retry_after is None else f"; retry after {seconds_text(tried.retry_after)}s"
+        return RunOutcome(False, error=f"rate limited by the provider (HTTP 429){wait} "
+                                       f"({tried.attempts} attempts): {detail}",
+                          error_class="rate_limit", retryable=True, rate_limited=True,
+                          retry_after_seconds=tried.retry_after)
+    if status in (401, 403):
+        return RunOutcome(False, error=f"the provider refused the API key (HTTP {status}): {detail}; "
+                                       "check PHASELOOM_OPENAI_API_KEY", error_class="auth", retryable=False)
+    if _worth_retrying(response):
+        return RunOutcome(False, error=f"the model endpoint kept failing (HTTP {status} after {tried.attempts} "
+                                       f"attempts): {detail}", error_class="api_error", retryable=True)
+    hint = "; check PHASELOOM_OPENAI_BASE_URL and PHASELOOM_OPENAI_MODEL" if status == 404 else ""
+    return RunOutcome(False, error=f"the provider rejected the request (HTTP {status}): {detail}{hint}",
+                      error_class="api_error", retryable=False)
+
+
+def seconds_text(seconds: float) -> str:
+    """``30``, ``1.5``, ``0.25``: a wait as plain decimal seconds (to the millisecond) for error texts."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".")
+
+
+def _error_body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {"message": error} if isinstance(error, str) else {}
+
+
+def _error_code(response: httpx.Response) -> str:
+    error = _error_body(response)
+    return str(error.get("code") or error.get("type") or "")
+
+
+def _provider_message(response: httpx.Response) -> str:
+    """What the provider said was wrong: its ``error.message``, else the start of its answer."""
+    message = _error_body(response).get("message")
+    return str(message)[:500] if message else (response.text.strip()[:300] or response.reason_phrase)

@@ -47,8 +47,12 @@ class CostService:
         return price_of(model, input_tokens, output_tokens, table)
 
     def record_usage(self, task_id: int, agent_id: str | None, model: str, input_tokens: int, output_tokens: int,
-                     *, source: str = "runtime") -> CostRecord:
-        """Record one model call (or one agent run) of ``task_id``; returns the priced record."""
+                     *, source: str = "runtime", reported_usd: float | None = None) -> CostRecord:
+        """Record one model call (or one agent run) of ``task_id``; returns the priced record.
+
+        ``reported_usd`` is the agent's own figure; it wins over the pricing table when the
+        currency is USD (the CLI knows its provider's prices and discounts better than a table).
+        """
         if input_tokens < 0 or output_tokens < 0:
             raise InvalidInput("token counts cannot be negative")
         if not model or not model.strip():
@@ -61,7 +65,8 @@ class CostService:
             record = CostRecord(task_id=task.id, project_id=task.project_id, ticket_id=task.ticket_id,
                                 phase_id=task.phase_id, agent_id=agent_id, model=model.strip(),
                                 input_tokens=int(input_tokens), output_tokens=int(output_tokens),
-                                amount=self.price(model.strip(), int(input_tokens), int(output_tokens)),
+                                amount=self._amount(model.strip(), int(input_tokens), int(output_tokens),
+                                                    reported_usd),
                                 currency=self.settings.currency, source=source, created_at=utcnow())
             self.uow.session.add(record)
             self.uow.session.flush()
@@ -76,10 +81,16 @@ class CostService:
                     agent_id=agent_id)
             return record
 
+    def _amount(self, model: str, input_tokens: int, output_tokens: int, reported_usd: float | None) -> float:
+        if reported_usd is not None and reported_usd >= 0 and self.settings.currency.upper() == "USD":
+            return float(reported_usd)
+        return self.price(model, input_tokens, output_tokens)
+
     def record_reports(self, task_id: int, agent_id: str | None, reports: list[UsageReport], *,
                        source: str = "agent_output") -> list[CostRecord]:
         with self.uow:
-            return [self.record_usage(task_id, agent_id, r.model, r.input_tokens, r.output_tokens, source=source)
+            return [self.record_usage(task_id, agent_id, r.model, r.input_tokens, r.output_tokens, source=source,
+                                      reported_usd=r.cost_usd)
                     for r in reports]
 
     def totals(self, group_by: str = "phase", *, since: datetime | None = None, until: datetime | None = None,

@@ -252,6 +252,45 @@ class QueueService:
                                                        "retry_count": task.retry_count,
                                                        "error_class": task.error_class})
 
+    def release_rate_limited(self, task_id: int, agent_id: str | None, error: str,
+                             wait_seconds: float | None) -> Task:
+        """Give a rate-limited task back without spending a retry, due again after the wait.
+
+        A rate limit says nothing about the task: counting it as a failure would fail whole
+        tickets on a busy afternoon. The wait is the provider's (Retry-After, "resets at"), else
+        the phase's first backoff step.
+        """
+        with self.uow:
+            task = self._owned(task_id, agent_id)
+            if wait_seconds is None:
+                backoff = WorkflowService(self.uow).by_id(task.workflow_id).phase(task.phase_id).configuration.retry_backoff
+                wait_seconds = backoff_delay(1, backoff.base_seconds, backoff.cap_seconds)
+            wait_seconds = max(0.0, float(wait_seconds))
+            task.status = TaskStatus.PENDING.value
+            task.assigned_agent_id = None
+            task.lease_expires_at = None
+            task.error = error
+            task.error_class = "rate_limited"
+            task.next_attempt_at = utcnow() + timedelta(seconds=wait_seconds)
+            self.uow.emit("task.rate_limited", "task", task.id, project_id=task.project_id, ticket_id=task.ticket_id,
+                          phase_id=task.phase_id, payload={"error": error[:500], "agent_id": agent_id,
+                                                           "retry_after_seconds": wait_seconds,
+                                                           "retry_count": task.retry_count})
+            return task
+
+    def note_activity(self, task_id: int, *, activity: str | None = None, session_id: str | None = None) -> None:
+        """Record what the agent is doing (its last tool call) and its CLI session id; status is untouched."""
+        values: dict = {}
+        if activity is not None:
+            values.update(activity=activity[:200], activity_at=utcnow())
+        if session_id is not None:
+            values["session_id"] = session_id[:200]
+        if not values:
+            return
+        with self.uow:
+            self.uow.session.execute(update(Task).where(Task.id == int(task_id)).values(**values)
+                                     .execution_options(synchronize_session="fetch"))
+
     def reap_expired_leases(self, *, limit: int = 500) -> list[int]:
         """Return tasks whose lease ran out to the queue (or fail them when retries are spent)."""
         with self.uow:

@@ -81,6 +81,10 @@ class Task(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(default=None)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The agent CLI's own session (to resume it) and what it was last seen doing (migration 0011).
+    session_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    activity: Mapped[str | None] = mapped_column(String(200), default=None)
+    activity_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class TaskCapability(Base):

@@ -1,0 +1,64 @@
+"""The shapes every preset module fills in (kept apart so preset modules never import the registry)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from phaseloom.runtimes.streams import PlainTextParser, StreamParser
+
+TOKEN_VAR = "PHASELOOM_AGENT_TOKEN"
+DATABASE_VAR = "PHASELOOM_DATABASE_URL"
+
+
+@dataclass(frozen=True)
+class McpLaunch:
+    """How an agent reaches phaseloom's MCP server: ``url`` (streamable HTTP) or, when empty, ``command``.
+
+    ``env`` is what the stdio server needs besides the token (the database URL, absolute); the token
+    itself is in the agent's environment as ``PHASELOOM_AGENT_TOKEN`` and presets refer to it by name
+    where the CLI allows, so it is never written to disk.
+    """
+
+    url: str = ""
+    command: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    token: str = ""
+
+    @property
+    def stdio(self) -> bool:
+        return not self.url
+
+
+@dataclass(frozen=True)
+class RenderedConfig:
+    """Files a preset writes into the run folder (name -> text) and the environment variables it sets."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    # Spliced into the argv where the template has the element "{config_args}" (e.g. Codex's -c overrides).
+    args: tuple[str, ...] = ()
+
+
+def _no_config(mcp: McpLaunch, run_dir: Path) -> RenderedConfig:
+    return RenderedConfig()
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    argv: tuple[str, ...]                       # template: {prompt}, {prompt_file}, {run_dir}, {workdir}…
+    config: Callable[[McpLaunch, Path], RenderedConfig] = _no_config
+    parser: Callable[[], StreamParser] = PlainTextParser
+    # True: the agent reports through phaseloom's MCP (complete_task / fail_task); exiting without a
+    # report is a failure. False: no MCP client; the exit code and a changed worktree decide.
+    reports_via_mcp: bool = True
+    binary: str = ""                            # the program on PATH (argv[0] when empty)
+    tested_version: str = ""                    # the version phaseloom's CI drives
+    version_argv: tuple[str, ...] = ("--version",)
+    note: str = ""
+
+    @property
+    def program(self) -> str:
+        return self.binary or self.argv[0]

@@ -1,0 +1,56 @@
+"""Claude Code: ``claude -p --output-format stream-json``, phaseloom's MCP from ``--mcp-config``.
+
+What the real CLI (2.1.197) needs, found by running it:
+
+- ``stream-json`` in print mode requires ``--verbose``.
+- ``--mcp-config`` and ``--allowedTools`` take several values, so the prompt goes last, after ``--``
+  (which also keeps instructions starting with ``-`` from being read as options).
+- In print mode MCP servers connect in the background and the first model request goes out without
+  their tools. ``"alwaysLoad": true`` makes Claude Code wait for the server (and never defer its tools
+  behind tool search), but only ``MCP_CONNECT_TIMEOUT_MS`` (default 5 s) long — less than a cold
+  ``phaseloom mcp`` may take on a busy machine — so the preset raises it.
+- ``bypassPermissions`` / ``--dangerously-skip-permissions`` exit 1 as root (unless ``IS_SANDBOX=1``), so
+  the preset grants what the agent needs instead: ``acceptEdits`` (file edits inside its cwd) and
+  ``--allowedTools mcp__phaseloom`` (every phaseloom tool). Print mode never prompts: anything else is denied.
+- ``${VAR}`` in the MCP configuration is expanded from Claude Code's environment, so neither the token
+  nor the database URL (which may hold a password) is written to disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from phaseloom.runtimes.presets.base import TOKEN_VAR, McpLaunch, Preset, RenderedConfig
+from phaseloom.runtimes.presets.claude_stream import ClaudeStreamParser
+
+SERVER_NAME = "phaseloom"
+MCP_WAIT_MS = "60000"
+
+
+def config(mcp: McpLaunch, run_dir: Path) -> RenderedConfig:
+    if mcp.stdio:
+        passed = {name: f"${{{name}}}" for name in (*mcp.env, TOKEN_VAR)}
+        server = {"type": "stdio", "command": mcp.command[0], "args": list(mcp.command[1:]), "env": passed}
+    else:
+        server = {"type": "http", "url": mcp.url, "headers": {"Authorization": f"Bearer ${{{TOKEN_VAR}}}"}}
+    server["alwaysLoad"] = True
+    env = {**mcp.env,
+           # How long print mode waits for phaseloom's MCP server before its first model request.
+           "MCP_CONNECT_TIMEOUT_MS": os.environ.get("MCP_CONNECT_TIMEOUT_MS", MCP_WAIT_MS),
+           "MCP_TIMEOUT": os.environ.get("MCP_TIMEOUT", MCP_WAIT_MS),
+           # The CI pins the version phaseloom was tested with; an update mid-run would change it under the agents.
+           "DISABLE_AUTOUPDATER": "1"}
+    mcp_json = json.dumps({"mcpServers": {SERVER_NAME: server}}, indent=2) + "\n"
+    return RenderedConfig(files={"mcp.json": mcp_json}, env=env)
+
+
+PRESET = Preset(
+    "claude-code",
+    ("claude", "-p", "--output-format", "stream-json", "--verbose",
+     "--mcp-config", "{run_dir}/mcp.json", "--strict-mcp-config",
+     "--permission-mode", "acceptEdits", "--allowedTools", f"mcp__{SERVER_NAME}",
+     "--", "{prompt}"),
+    config, ClaudeStreamParser, binary="claude", tested_version="2.1.197",
+    note="Anthropic API key or `claude login`; ANTHROPIC_BASE_URL for a gateway")

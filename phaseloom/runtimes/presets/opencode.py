@@ -1,0 +1,49 @@
+"""OpenCode: ``opencode run --format json``, phaseloom's MCP from the file named by ``OPENCODE_CONFIG``.
+
+OpenCode merges that file over the user's own configuration (``~/.config/opencode/opencode.json``,
+where their provider and model are), so the preset adds only phaseloom's MCP server and the
+permissions a run without a person needs. ``--title`` names the session up front: without it
+OpenCode spends a model request on a title. ``--format json`` prints one JSON event a line
+(see :mod:`phaseloom.runtimes.presets.opencode_stream`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from phaseloom.runtimes.presets.base import TOKEN_VAR, McpLaunch, Preset, RenderedConfig
+from phaseloom.runtimes.presets.opencode_stream import OpenCodeStreamParser
+
+CONFIG_FILE = "opencode.json"
+
+# Nobody is there to answer "ask": edits, shell commands and phaseloom's tools run; what OpenCode
+# asks by default besides (paths outside the worktree, a tool looping on the same input) stays
+# refused, which is what an unattended run should do.
+PERMISSIONS = {"edit": "allow", "bash": "allow", "webfetch": "allow", "phaseloom_*": "allow",
+               "external_directory": "deny", "doom_loop": "deny"}
+
+
+def mcp_server(mcp: McpLaunch) -> dict:
+    # OpenCode expands {env:VAR} anywhere in its configuration, so the token stays in the environment.
+    if mcp.stdio:
+        return {"type": "local", "command": list(mcp.command), "enabled": True,
+                "environment": {**mcp.env, TOKEN_VAR: f"{{env:{TOKEN_VAR}}}"}}
+    return {"type": "remote", "url": mcp.url, "enabled": True,
+            "headers": {"Authorization": f"Bearer {{env:{TOKEN_VAR}}}"}}
+
+
+def config(mcp: McpLaunch, run_dir: Path) -> RenderedConfig:
+    document = {"$schema": "https://opencode.ai/config.json", "mcp": {"phaseloom": mcp_server(mcp)},
+                "permission": PERMISSIONS, "share": "disabled", "autoupdate": False}
+    return RenderedConfig(files={CONFIG_FILE: json.dumps(document, indent=2) + "\n"},
+                          env={"OPENCODE_CONFIG": str(run_dir / CONFIG_FILE)})
+
+
+PRESET = Preset(
+    "opencode",
+    ("opencode", "run", "--format", "json", "--title", "phaseloom task {task_id}", "{prompt}"),
+    config, OpenCodeStreamParser, binary="opencode", tested_version="1.18.33",
+    note="OpenCode takes its provider and model from the user's own configuration "
+         "(~/.config/opencode/opencode.json, or OPENCODE_CONFIG_CONTENT); phaseloom adds its MCP "
+         "server through OPENCODE_CONFIG.")
