@@ -78,8 +78,10 @@ def _loop(orchestrator, *, once: bool, quiet: bool, until_idle: bool = False,
         orchestrator.run(until=refresh, max_seconds=max_seconds)
 
 
-_RUNTIME_HELP = "scripted, command (with --agent-command), command:<preset> (claude-code, codex, opencode, aider) or openai."
-_COMMAND_HELP = 'A custom agent\'s argv template, e.g. "my-agent --prompt-file {prompt_file}" (implies --runtime command).'
+_RUNTIME_HELP = ("scripted, command (with --agent-command), command:<preset> (claude-code, codex, opencode, aider) "
+                 "or openai.")
+_COMMAND_HELP = ('A custom agent\'s argv template, e.g. "my-agent --prompt-file {prompt_file}" '
+                 "(implies --runtime command).")
 _MCP_HELP = ("MCP endpoint for agents (e.g. a running serve's http://host:8000/mcp; default PHASELOOM_MCP_URL); "
              "without one each agent launches `phaseloom mcp` over stdio.")
 

@@ -111,7 +111,8 @@ class TaskExecutor:
         if repo:
             ws = self.workspaces().prepare(task.id, agent_id)
             return ws, ws.path
-        scratch = ((self.config.workspace_root or Path(".phaseloom/workspaces")) / "_scratch" / f"task-{task.id}").resolve()
+        root = self.config.workspace_root or Path(".phaseloom/workspaces")
+        scratch = (root / "_scratch" / f"task-{task.id}").resolve()
         scratch.mkdir(parents=True, exist_ok=True)
         return None, scratch
 

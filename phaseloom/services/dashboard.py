@@ -67,11 +67,14 @@ class DashboardService:
     def _card_extras(self, project_id: int):
         session = self.uow.session
         agents: dict[int, set[str]] = {}
-        for ticket_id, agent_id in session.execute(
-                select(Task.ticket_id, Task.assigned_agent_id).distinct()
+        activity: dict[int, str] = {}  # the agent's last tool call, newest active task per ticket
+        for ticket_id, agent_id, doing in session.execute(
+                select(Task.ticket_id, Task.assigned_agent_id, Task.activity)
                 .where(Task.project_id == project_id, Task.status.in_(ACTIVE_TASK),
-                       Task.assigned_agent_id.is_not(None))):
+                       Task.assigned_agent_id.is_not(None)).order_by(Task.id)):
             agents.setdefault(ticket_id, set()).add(agent_id)
+            if doing:
+                activity[ticket_id] = doing
         discoveries = dict(session.execute(
             select(TaskDiscovery.ticket_id, func.count()).where(TaskDiscovery.project_id == project_id,
                                                                 TaskDiscovery.status == "open")
@@ -82,7 +85,8 @@ class DashboardService:
 
         def extras(t: TicketView) -> dict[str, Any]:
             gate = gates.get((t.id, t.phase_id))
-            return {"agents": sorted(agents.get(t.id, ())), "open_discoveries": discoveries.get(t.id, 0),
+            return {"agents": sorted(agents.get(t.id, ())), "activity": activity.get(t.id),
+                    "open_discoveries": discoveries.get(t.id, 0),
                     "tasks": tasks.get(t.id, 0),
                     "gate": None if gate is None else ("passed" if gate else "failing")}
         return extras
@@ -204,7 +208,9 @@ class DashboardService:
                      "capacity": a.capacity, "last_error": a.last_error,
                      "heartbeat_age_seconds": _age_seconds(a.last_heartbeat_at),
                      "current_task": None if a.id not in current else {
-                         "id": current[a.id].id, "title": current[a.id].title, "ticket_id": current[a.id].ticket_id}}
+                         "id": current[a.id].id, "title": current[a.id].title, "ticket_id": current[a.id].ticket_id,
+                         "activity": current[a.id].activity, "activity_at": iso(current[a.id].activity_at),
+                         "session_id": current[a.id].session_id}}
                     for a in session.scalars(select(Agent).where(Agent.status != "deregistered").order_by(Agent.id))]
 
 
@@ -212,7 +218,7 @@ def task_json(t: Task, *, full: bool = False) -> dict[str, Any]:
     data = {"id": t.id, "ticket_id": t.ticket_id, "phase_id": t.phase_id, "title": t.title, "status": t.status,
             "task_type": t.task_type, "priority": t.priority, "agent": t.assigned_agent_id,
             "retry_count": t.retry_count, "error": t.error, "created_at": iso(t.created_at),
-            "completed_at": iso(t.completed_at)}
+            "completed_at": iso(t.completed_at), "activity": t.activity, "session_id": t.session_id}
     if full:
         data.update(description=t.description, result=t.result, started_at=iso(t.started_at))
     else:

@@ -263,7 +263,8 @@ class QueueService:
         with self.uow:
             task = self._owned(task_id, agent_id)
             if wait_seconds is None:
-                backoff = WorkflowService(self.uow).by_id(task.workflow_id).phase(task.phase_id).configuration.retry_backoff
+                phase = WorkflowService(self.uow).by_id(task.workflow_id).phase(task.phase_id)
+                backoff = phase.configuration.retry_backoff
                 wait_seconds = backoff_delay(1, backoff.base_seconds, backoff.cap_seconds)
             wait_seconds = max(0.0, float(wait_seconds))
             task.status = TaskStatus.PENDING.value

@@ -68,6 +68,9 @@ class TaskOut(Out):
     claimed_at: datetime | None
     started_at: datetime | None
     completed_at: datetime | None
+    session_id: str | None = None    # the agent CLI's own session, for resuming it
+    activity: str | None = None      # what the agent was last seen doing (its last tool call)
+    activity_at: datetime | None = None
 
 
 class ClaimOut(BaseModel):

@@ -13,8 +13,10 @@ function render(agents) {
   body.replaceChildren(...agents.map((a) => el("tr", { dataset: { agentId: a.id } },
     el("th", { scope: "row" }, a.name, a.name !== a.id ? ` (${a.id})` : ""),
     el("td", {}, a.status), el("td", {}, a.health + (a.last_error ? ` — ${a.last_error}` : "")),
-    el("td", {}, a.current_task ? el("a", { href: `/ticket?id=${a.current_task.ticket_id}` },
-                                     `#${a.current_task.id} ${a.current_task.title}`) : "idle"),
+    el("td", {}, a.current_task ? [el("a", { href: `/ticket?id=${a.current_task.ticket_id}` },
+                                      `#${a.current_task.id} ${a.current_task.title}`),
+                                   a.current_task.activity ? el("div", { class: "activity" },
+                                                                a.current_task.activity) : ""] : "idle"),
     el("td", {}, age(a.heartbeat_age_seconds)), el("td", {}, `${a.runtime} · capacity ${a.capacity}`))));
 }
 

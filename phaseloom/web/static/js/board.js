@@ -28,6 +28,7 @@ function cardView(card) {
         el("span", { class: "phase" }, card.phase_name)),
       el("dl", { class: "facts" },
         card.agents.length ? [el("dt", {}, "Agents"), el("dd", {}, card.agents.join(", "))] : "",
+        card.activity ? [el("dt", {}, "Now"), el("dd", { class: "activity" }, card.activity)] : "",
         el("dt", {}, "Tasks"), el("dd", {}, String(card.tasks)),
         card.open_discoveries ? [el("dt", {}, "Open discoveries"),
                                   el("dd", { class: "discoveries" }, String(card.open_discoveries))] : "",
