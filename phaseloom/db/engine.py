@@ -201,15 +201,22 @@ class AutocommitConnections:
             driver.close()
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file behind a SQLite URL (as written: maybe relative), or None for other backends and memory."""
+    parsed = make_url(url)
+    database = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not database or database == ":memory:" \
+            or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
 def absolute_url(url: str) -> str:
     """``url`` with a relative SQLite path made absolute, so a process in another folder opens the same file."""
-    if not url.startswith("sqlite"):
+    path = sqlite_file(url)
+    if path is None or path.is_absolute():
         return url
-    parsed = make_url(url)
-    path = parsed.database or ""
-    if not path or path == ":memory:" or path.startswith("file:") or Path(path).is_absolute():
-        return url
-    return parsed.set(database=str(Path(path).resolve())).render_as_string(hide_password=False)
+    return make_url(url).set(database=str(path.resolve())).render_as_string(hide_password=False)
 
 
 _INHERITED: list = []  # connections a forked child inherited; never used, never closed

@@ -22,14 +22,14 @@ import sys
 import time
 from pathlib import Path
 
-from phaseloom.db.engine import absolute_url
 from phaseloom.domain.costs import UsageReport, parse_usage_lines, spread_cost
 from phaseloom.domain.errors import InvalidInput
 from phaseloom.domain.resources import ResourceUsage
 from phaseloom.runtimes import processes
 from phaseloom.runtimes.base import Assignment, RunOutcome
 from phaseloom.runtimes.outcomes import RunFacts, outcome_of
-from phaseloom.runtimes.presets import DATABASE_VAR, PRESETS, McpLaunch, RenderedConfig, preset
+from phaseloom.runtimes.presets import PRESETS, McpLaunch, RenderedConfig, preset
+from phaseloom.runtimes.presets.base import stdio_launch
 from phaseloom.runtimes.streams import PlainTextParser, StreamParser
 
 TICK_SECONDS = 10.0       # heartbeats while the agent works
@@ -59,12 +59,6 @@ def render_argv(template: list[str] | tuple[str, ...] | str, values: dict[str, s
 
 _EMPTY = ("the command runtime needs an agent command: give --agent-command \"my-agent --prompt-file "
           f"{{prompt_file}}\", or use a preset: {', '.join(f'command:{n}' for n in sorted(PRESETS))}")
-
-
-def stdio_launch(database_url: str, token: str = "") -> McpLaunch:
-    """phaseloom's own MCP server as a subprocess of the agent, on the same database."""
-    return McpLaunch(command=(sys.executable, "-m", "phaseloom.cli.app", "mcp"),
-                     env={DATABASE_VAR: absolute_url(database_url)}, token=token)
 
 
 class CommandRuntime:

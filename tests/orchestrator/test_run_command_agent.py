@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from phaseloom.db.models import Agent
+from tests.conftest import service_unavailable
 from tests.runtimes.agent_e2e import make_project
 
 pytestmark = pytest.mark.slow
@@ -20,6 +21,15 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def project(tmp_path):
     return make_project(tmp_path / "p")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_backend_project(request, tmp_path, pg_server):
+    if request.param == "sqlite":
+        return make_project(tmp_path / "p")
+    if isinstance(pg_server, Exception):
+        service_unavailable(f"PostgreSQL not reachable: {pg_server}")
+    return make_project(tmp_path / "p", url=pg_server.create_database())
 
 
 def _agents(project) -> int:
@@ -31,7 +41,8 @@ def _agents(project) -> int:
         db.dispose()
 
 
-def test_agent_output_becomes_the_summary_and_the_commit_subject(project):
+def test_agent_output_becomes_the_summary_and_the_commit_subject(any_backend_project):
+    project = any_backend_project
     proc = project.run("command", None, "--agent-command",
                        "sh -c 'echo hello > hello.txt; echo \"Wrote hello.txt with a greeting\"'", max_seconds=90)
     assert proc.returncode == 0, proc.stderr

@@ -31,6 +31,17 @@ class McpLaunch:
         return not self.url
 
 
+def stdio_launch(database_url: str, token: str = "") -> McpLaunch:
+    """phaseloom's own MCP server as a subprocess of the agent, on the same database (made absolute:
+    the agent, and so its MCP server, runs in a worktree, not in the orchestrator's folder)."""
+    import sys
+
+    from phaseloom.db.engine import absolute_url
+
+    return McpLaunch(command=(sys.executable, "-m", "phaseloom.cli.app", "mcp"),
+                     env={DATABASE_VAR: absolute_url(database_url)}, token=token)
+
+
 @dataclass(frozen=True)
 class RenderedConfig:
     """Files a preset writes into the run folder (name -> text) and the environment variables it sets."""
