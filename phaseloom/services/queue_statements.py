@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, attributes, configure_mappers
 
 from phaseloom.db.models import Agent, PhaseRow, SystemEvent, Task, TaskCapability, TaskDependency, Ticket
 from phaseloom.db.models.costs import Budget
+from phaseloom.db.types import UTCDateTime, as_utc
 from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
 from phaseloom.services.budgets import budget_covers
 from phaseloom.services.unit_of_work import EVENT_ORDER_LOCK, UnitOfWork
@@ -157,6 +158,10 @@ class DriverStatement:
                 literal = compiled.render_literal_value(bind.effective_value, bind.type)
                 sql = sql.replace(f"%({name})s", literal.replace("%", "%%"))
         self.sql = sql
+        # Driver rows skip the column types' result processing: these columns are made aware
+        # UTC here, as the ORM would load them (db/types.py), whatever the session's TimeZone.
+        self.timestamps = tuple(i for i, column in enumerate(getattr(statement, "selected_columns", ()))
+                                if isinstance(column.type, UTCDateTime))
 
     def rows(self, uow: UnitOfWork, **params: Any) -> list[tuple]:
         """Run in ``uow``'s open transaction, or as a transaction of its own outside one."""
@@ -164,7 +169,15 @@ class DriverStatement:
             raise TypeError(f"missing statement parameters: {', '.join(sorted(missing))}")
         if log.isEnabledFor(logging.DEBUG):  # SQLAlchemy's echo does not see these statements
             log.debug("driver statement", extra={"sql": self.sql, "params": params})
-        return uow.driver_rows(self.sql, params)
+        rows = uow.driver_rows(self.sql, params)
+        return [self._in_utc(row) for row in rows] if self.timestamps else rows
+
+    def _in_utc(self, row: tuple) -> tuple:
+        values = list(row)
+        for i in self.timestamps:
+            if values[i] is not None:
+                values[i] = as_utc(values[i])
+        return tuple(values)
 
 
 def _event_source(source, event_type: str, task_row, payload):

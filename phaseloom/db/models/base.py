@@ -3,8 +3,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData
+from sqlalchemy import JSON, MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from phaseloom.db.types import UTCDateTime
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -25,5 +27,6 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSON,
         list[Any]: JSON,
         list[str]: JSON,
-        datetime: DateTime(timezone=True),
+        # Aware UTC on every backend (SQLite alone would read naive datetimes back): db/types.py.
+        datetime: UTCDateTime(),
     }

@@ -20,7 +20,7 @@ from typing import Any
 from phaseloom.domain.costs import UsageReport
 from phaseloom.runtimes.streams import StreamState, json_object
 
-_RATE_LIMIT = re.compile(r"\b429\b|rate.?limit|usage limit", re.IGNORECASE)
+_RATE_LIMIT = re.compile(r"\b429\b|rate.?limit|usage limit|hit your limit", re.IGNORECASE)
 _AUTH = re.compile(r"\b401\b|invalid (x-)?api.?key|not logged in|authentication_error|please run /login",
                    re.IGNORECASE)
 _RETRY_AFTER = re.compile(r"retry.after\D{0,5}(\d+(?:\.\d+)?)", re.IGNORECASE)
@@ -34,6 +34,8 @@ class ClaudeStreamParser:
     def __init__(self) -> None:
         self.state = StreamState()
         self._cwd = ""
+        self._api_error = ""             # the kind the CLI put on its last synthetic error message
+        self._retry_delay: float | None = None  # seconds it last waited before retrying a 429
 
     def feed(self, line: str) -> None:
         event = json_object(line)
@@ -43,7 +45,7 @@ class ClaudeStreamParser:
         if kind == "system":
             self._system(event)
         elif kind == "assistant":
-            self._assistant(event.get("message") or {})
+            self._assistant(event)
         elif kind == "result":
             self._result(event)
 
@@ -56,10 +58,16 @@ class ClaudeStreamParser:
                 if server.get("status") == "failed":
                     self.state.errors.append(f"MCP server {server.get('name')!r} failed to start")
         elif event.get("subtype") == "api_retry":
+            if event.get("error_status") == 429 and isinstance(event.get("retry_delay_ms"), (int, float)):
+                self._retry_delay = event["retry_delay_ms"] / 1000  # it honours the provider's retry-after
             self.state.set_activity(f"API retry {event.get('attempt')}/{event.get('max_retries')}"
                                     f" ({event.get('error_status') or event.get('error')})")
 
-    def _assistant(self, message: dict[str, Any]) -> None:
+    def _assistant(self, event: dict[str, Any]) -> None:
+        # An API failure the CLI gave up on comes as a "<synthetic>" message with "error": "rate_limit",
+        # "authentication_failed", "billing_error"…, then a result with is_error.
+        self._api_error = str(event.get("error") or self._api_error)
+        message = event.get("message") or {}
         for block in message.get("content") or []:
             if block.get("type") == "tool_use":
                 self.state.tool_calls += 1
@@ -75,25 +83,27 @@ class ClaudeStreamParser:
     def _result(self, event: dict[str, Any]) -> None:
         state = self.state
         state.session_id = event.get("session_id") or state.session_id
-        text = event.get("result")
-        if isinstance(text, str) and text.strip():
+        text = event.get("result") if isinstance(event.get("result"), str) else ""
+        failed = bool(event.get("is_error")) or str(event.get("subtype", "")).startswith("error")
+        if text.strip() and not failed:  # a failed run's "result" is the CLI's error, not the agent's words
             state.final_message = text.strip()
         if isinstance(event.get("total_cost_usd"), (int, float)):
             state.cost_usd = float(event["total_cost_usd"])
         state.usage = _usage(event, state.model)
-        if event.get("is_error") or str(event.get("subtype", "")).startswith("error"):
-            self._error(event, text if isinstance(text, str) else "")
+        if failed:
+            self._error(event, text)
 
     def _error(self, event: dict[str, Any], text: str) -> None:
         status = event.get("api_error_status")
-        detail = " ".join(str(part) for part in (event.get("subtype"), status, text, *(event.get("errors") or []))
-                          if part)
+        subtype = event.get("subtype") if event.get("subtype") != "success" else None  # "success" + is_error
+        parts = (subtype, status, self._api_error, text, *(event.get("errors") or []))
+        detail = " ".join(str(part) for part in parts if part)
         self.state.errors.append(f"claude: {detail}"[:500])
         if status == 429 or _RATE_LIMIT.search(detail):
             self.state.rate_limited = True
             wait = _RETRY_AFTER.search(detail)
-            self.state.retry_after_seconds = float(wait.group(1)) if wait else self.state.retry_after_seconds
-        if status in (401, 403) or _AUTH.search(detail):
+            self.state.retry_after_seconds = float(wait.group(1)) if wait else self._retry_delay
+        if status in (401, 403) or self._api_error == "authentication_failed" or _AUTH.search(detail):
             self.state.auth_failed = True
 
 

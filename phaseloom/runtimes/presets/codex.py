@@ -1,27 +1,76 @@
-"""Codex CLI: ``codex exec --json``, phaseloom's MCP as ``mcp_servers.phaseloom`` config overrides."""
+"""Codex CLI: ``codex exec --json``, phaseloom's MCP server as ``-c mcp_servers.phaseloom.*`` overrides.
+
+What the real CLI (0.171.0) needs, found by running it:
+
+- ``--full-auto`` is gone (exit 2); ``--sandbox workspace-write`` lets it edit its worktree, and
+  ``exec`` never asks for approval ("approval policy is never"), so every MCP tool call is refused
+  ("MCP tool call requires approval, but approval policy is never") unless the server's
+  ``default_tools_approval_mode = "approve"``.
+- Codex starts MCP servers in the background and sends the first model request without waiting;
+  ``required = true`` makes it wait (and fail at once, with the reason, when the server cannot start),
+  for up to ``startup_timeout_sec`` (default 10 s: less than a cold ``phaseloom mcp`` may take on a busy
+  machine, hence 60).
+- For models that support it (all of Codex's own catalog), MCP tools are not in the request: they
+  are found through a client-side ``tool_search``, then called as ``mcp__phaseloom__<tool>``.
+- ``env_vars`` forwards variables from Codex's own environment to the stdio server, so neither the
+  token nor the database URL (which may hold a password) is on the command line or on disk; a URL
+  server gets the token from ``bearer_token_env_var``.
+- The overrides are TOML values; JSON strings and arrays are valid TOML.
+- A custom provider goes in the user's ``$CODEX_HOME/config.toml`` (``model_providers.<id>`` with
+  ``wire_api = "responses"``, ``base_url``, ``env_key``); the JSON stream names no model, so the usage is
+  recorded under the ``model`` configured there.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import tomllib
 from pathlib import Path
 
 from phaseloom.runtimes.presets.base import TOKEN_VAR, McpLaunch, Preset, RenderedConfig
-from phaseloom.runtimes.streams import PlainTextParser
+from phaseloom.runtimes.presets.codex_stream import CodexStreamParser
+
+SERVER_NAME = "phaseloom"
+STARTUP_TIMEOUT_SECONDS = 60
+TOOL_TIMEOUT_SECONDS = 300
 
 
 def config(mcp: McpLaunch, run_dir: Path) -> RenderedConfig:
-    # The overrides are TOML values; JSON strings and arrays are valid TOML.
+    key = f"mcp_servers.{SERVER_NAME}"
     if mcp.stdio:
-        lines = [f"mcp_servers.phaseloom.command={json.dumps(mcp.command[0])}",
-                 f"mcp_servers.phaseloom.args={json.dumps(list(mcp.command[1:]))}",
-                 f"mcp_servers.phaseloom.env_vars={json.dumps([TOKEN_VAR, *mcp.env])}"]
+        server = {"command": mcp.command[0], "args": list(mcp.command[1:]), "env_vars": [TOKEN_VAR, *mcp.env]}
     else:
-        lines = [f"mcp_servers.phaseloom.url={json.dumps(mcp.url)}",
-                 f"mcp_servers.phaseloom.bearer_token_env_var={json.dumps(TOKEN_VAR)}"]
-    return RenderedConfig(files={"codex-overrides.txt": "\n".join(lines) + "\n"}, env=dict(mcp.env))
+        server = {"url": mcp.url, "bearer_token_env_var": TOKEN_VAR}
+    server.update({"required": True, "startup_timeout_sec": STARTUP_TIMEOUT_SECONDS,
+                   "tool_timeout_sec": TOOL_TIMEOUT_SECONDS, "default_tools_approval_mode": "approve"})
+    overrides = [f"{key}.{name}={json.dumps(value)}" for name, value in server.items()]
+    # The CI pins the version phaseloom was tested with; no update check mid-run.
+    overrides.append("check_for_update_on_startup=false")
+    return RenderedConfig(env=dict(mcp.env), args=tuple(arg for value in overrides for arg in ("-c", value)))
+
+
+def configured_model(env: dict[str, str] | None = None) -> str | None:
+    """The model in ``$CODEX_HOME/config.toml`` (its profile's, when one is set), or None."""
+    env = os.environ if env is None else env
+    home = Path(env.get("CODEX_HOME") or Path(env.get("HOME") or Path.home()) / ".codex")
+    try:
+        settings = tomllib.loads((home / "config.toml").read_text())
+    except (OSError, ValueError):
+        return None
+    profile = settings.get("profiles", {}).get(settings.get("profile") or "", {})
+    model = profile.get("model") or settings.get("model")
+    return model if isinstance(model, str) and model else None
+
+
+def parser() -> CodexStreamParser:
+    return CodexStreamParser(model=configured_model())
 
 
 PRESET = Preset(
     "codex",
-    ("codex", "exec", "--json", "--sandbox", "workspace-write", "--skip-git-repo-check", "{prompt}"),
-    config, PlainTextParser, binary="codex", tested_version="0.171.0")
+    ("codex", "exec", "--json", "--sandbox", "workspace-write", "--skip-git-repo-check", "{config_args}",
+     "--", "{prompt}"),
+    config, parser, binary="codex", tested_version="0.171.0",
+    note="OPENAI_API_KEY or `codex login`; a custom provider in $CODEX_HOME/config.toml with "
+         "wire_api = \"responses\"")

@@ -2,7 +2,9 @@
 
 OpenCode merges that file over the user's own configuration (``~/.config/opencode/opencode.json``,
 where their provider and model are), so the preset adds only phaseloom's MCP server and the
-permissions a run without a person needs. ``--title`` names the session up front: without it
+permissions a run without a person needs. ``--dir`` is needed although the agent starts in its
+worktree: OpenCode takes its project folder from ``$PWD`` (the orchestrator's, inherited) before
+the real working directory, and would edit that folder instead. ``--title`` names the session up front: without it
 OpenCode spends a model request on a title. ``--format json`` prints one JSON event a line
 (see :mod:`phaseloom.runtimes.presets.opencode_stream`).
 """
@@ -42,7 +44,7 @@ def config(mcp: McpLaunch, run_dir: Path) -> RenderedConfig:
 
 PRESET = Preset(
     "opencode",
-    ("opencode", "run", "--format", "json", "--title", "phaseloom task {task_id}", "{prompt}"),
+    ("opencode", "run", "--format", "json", "--dir", "{workdir}", "--title", "phaseloom task {task_id}", "{prompt}"),
     config, OpenCodeStreamParser, binary="opencode", tested_version="1.18.33",
     note="OpenCode takes its provider and model from the user's own configuration "
          "(~/.config/opencode/opencode.json, or OPENCODE_CONFIG_CONTENT); phaseloom adds its MCP "

@@ -1,7 +1,8 @@
 """OpenAI Chat Completions (``POST /v1/chat/completions``), as OpenCode (AI SDK) and Aider (litellm) call it.
 
 A model turn is chosen by the conversation: step n answers a request whose ``messages`` already hold
-n assistant messages. A step with a tool becomes one ``tool_calls`` entry when the client offered
+n assistant turns this fake gave (a tool call, or a step's text). Other assistant messages are the
+client's own: Aider opens every conversation with worked examples and "Ok." replies. A step with a tool becomes one ``tool_calls`` entry when the client offered
 tools; a request without tools (all of Aider's, which edits through the reply's text) gets the
 step's text as the whole reply. With ``stream: true`` the answer is SSE: a role chunk, content or
 tool-call deltas (id and name first, the arguments in pieces, as real providers send them), a
@@ -22,12 +23,11 @@ from tests.runtimes.fake_models.server import sse
 MODEL = "fake-model"
 
 
-def rate_limited(retry_after_seconds: int = 1) -> Reply:
+def rate_limited(retry_after: int = 1) -> Reply:
     """The 429 OpenAI answers when a rate limit is hit (its error JSON and ``retry-after`` header)."""
-    return Reply(429, {"error": {"message": "Rate limit reached for requests. Please try again in "
-                                            f"{retry_after_seconds}s.",
+    return Reply(429, {"error": {"message": f"Rate limit reached for requests. Please try again in {retry_after}s.",
                                  "type": "requests", "param": None, "code": "rate_limit_exceeded"}},
-                 {"retry-after": str(retry_after_seconds)})
+                 {"retry-after": str(retry_after)})
 
 
 def unauthorized() -> Reply:
@@ -41,7 +41,7 @@ def respond(body: dict, script: Script):
     error = script.next_error()
     if error is not None:
         return error
-    turn = _turn(body)
+    turn = _turn(body, script)
     step = script.step(turn.index)
     message: dict[str, Any] = {"role": "assistant", "content": step.text or None}
     if step.tool and turn.tool_names:
@@ -59,12 +59,15 @@ def count_tokens(body: dict, script: Script):
 
 
 # -- reading the request ----------------------------------------------------------------
-def _turn(body: dict) -> Turn:
+def _turn(body: dict, script: Script) -> Turn:
     messages = body.get("messages") or []
+    said = {text.strip() for text in [script.final_text, *(s.text for s in script.steps)] if text.strip()}
     tools = [t.get("function", {}).get("name", "") for t in body.get("tools") or [] if isinstance(t, dict)]
     system = "\n".join(_text(m.get("content")) for m in messages if m.get("role") in ("system", "developer"))
     tool_results = [_text(m.get("content")) for m in messages if m.get("role") == "tool"]
-    return Turn(index=sum(1 for m in messages if m.get("role") == "assistant"), tool_names=tools,
+    ours = [m for m in messages if m.get("role") == "assistant"
+            and (m.get("tool_calls") or _text(m.get("content")).strip() in said)]
+    return Turn(index=len(ours), tool_names=tools,
                 system=system, last_tool_result=tool_results[-1] if tool_results else "", body=body)
 
 

@@ -26,8 +26,7 @@ from tests.runtimes.fake_models.server import sse
 
 MODEL_ITEM_TYPES = {"function_call", "custom_tool_call", "reasoning", "local_shell_call", "web_search_call",
                     "tool_search_call"}
-TOOL_OUTPUT_TYPES = {"function_call_output", "custom_tool_call_output", "local_shell_call_output",
-                     "tool_search_output"}
+TOOL_OUTPUT_TYPES = {"function_call_output", "custom_tool_call_output", "local_shell_call_output"}
 _ids = itertools.count(1)
 
 
@@ -54,17 +53,25 @@ def unauthorized() -> Reply:
 
 
 def offered_tools(body: dict[str, Any]) -> list[OfferedTool]:
-    tools: list[OfferedTool] = []
-    for tool in body.get("tools") or []:
-        kind = tool.get("type")
-        if kind in ("function", "custom") and tool.get("name"):
-            tools.append(OfferedTool(tool["name"], tool["name"], kind))
-        elif kind == "namespace":
-            for inner in tool.get("tools") or []:
-                if inner.get("type") in ("function", "custom") and inner.get("name"):
-                    tools.append(OfferedTool(tool["name"] + inner["name"], inner["name"], inner["type"],
-                                             tool["name"]))
-    return tools
+    """The request's tools plus those a ``tool_search`` revealed earlier in the conversation."""
+    revealed = [tool for item in _input_items(body) if item.get("type") == "tool_search_output"
+                for tool in item.get("tools") or []]
+    return [found for tool in [*(body.get("tools") or []), *revealed] for found in _callable(tool)]
+
+
+def _callable(tool: dict[str, Any], namespace: str | None = None) -> list[OfferedTool]:
+    kind, name = tool.get("type"), tool.get("name") or ""
+    if kind == "namespace":
+        return [found for inner in tool.get("tools") or [] for found in _callable(inner, name)]
+    if kind not in ("function", "custom") or not name:
+        return []
+    full = f"{namespace.rstrip('_')}__{name}" if namespace else name   # Codex's own mcp__server__tool
+    return [OfferedTool(full, name, kind, namespace)]
+
+
+def _searches_tools(body: dict[str, Any]) -> bool:
+    """Codex defers MCP tools behind a client-side ``tool_search`` for models that support it."""
+    return any(tool.get("type") == "tool_search" for tool in body.get("tools") or [])
 
 
 def _is_model_item(item: dict[str, Any]) -> bool:
@@ -72,16 +79,20 @@ def _is_model_item(item: dict[str, Any]) -> bool:
     return kind in MODEL_ITEM_TYPES or (kind == "message" and item.get("role") == "assistant")
 
 
-def model_turns(items: list[dict[str, Any]]) -> int:
-    """How many model turns the conversation holds: runs of model items, each ended by a client item."""
-    turns, inside = 0, False
+def steps_taken(items: list[dict[str, Any]]) -> int:
+    """How many script steps the conversation already holds: runs of model items, each ended by a
+    client item, leaving out the runs that only searched for tools (the fake's own detour)."""
+    runs: list[list[str]] = []
+    inside = False
     for item in items:
         if _is_model_item(item):
-            turns += 0 if inside else 1
+            if not inside:
+                runs.append([])
+            runs[-1].append(item.get("type", "message"))
             inside = True
         else:
             inside = False
-    return turns
+    return sum(1 for run in runs if set(run) - {"tool_search_call", "reasoning"})
 
 
 def _text_of(content: Any) -> str:
@@ -124,22 +135,21 @@ def respond(body: dict[str, Any], script: Script) -> Reply | Iterator[bytes]:
     error = script.next_error()
     if error is not None:
         return error
-    turn = Turn(index=model_turns(items), tool_names=[t.full_name for t in tools], system=system_text(body, items),
+    turn = Turn(index=steps_taken(items), tool_names=[t.full_name for t in tools], system=system_text(body, items),
                 last_tool_result=last_tool_output(items), body=body)
     step = script.step(turn.index)
-    if step.tool and not _resolves(step, turn.tool_names) and any(t.get("type") == "tool_search" for t in body.get("tools") or []):
-        return _stream(body, script, [{"type": "tool_search_call", "id": f"ts_{next(_ids)}", "call_id": f"search_{next(_ids)}",
-                                       "execution": "client", "status": "completed",
-                                       "arguments": {"query": step.tool.strip("*"), "limit": 8}}])
+    if step.tool and not _offers(step, turn.tool_names) and _searches_tools(body):
+        # As a real model does: look the deferred tool up first; the next request offers it.
+        return _stream(body, script, [_tool_search_call(step.tool.strip("*"))])
     return _stream(body, script, _output_for(step, turn, tools))
 
 
-def _resolves(step, names):
+def _offers(step: Step, names: list[str]) -> bool:
     try:
         step.resolve_tool(names)
-        return True
     except LookupError:
         return False
+    return True
 
 
 def _output_for(step: Step, turn: Turn, tools: list[OfferedTool]) -> list[dict[str, Any]]:
@@ -153,6 +163,12 @@ def _output_for(step: Step, turn: Turn, tools: list[OfferedTool]) -> list[dict[s
 def _message(text: str) -> dict[str, Any]:
     return {"type": "message", "id": f"msg_{next(_ids)}", "role": "assistant", "status": "completed",
             "content": [{"type": "output_text", "text": text, "annotations": []}]}
+
+
+def _tool_search_call(query: str) -> dict[str, Any]:
+    # Codex's client-executed search: ``arguments`` is an object here, not a JSON string.
+    return {"type": "tool_search_call", "id": f"ts_{next(_ids)}", "call_id": f"search_{next(_ids)}",
+            "execution": "client", "status": "completed", "arguments": {"query": query, "limit": 8}}
 
 
 def _tool_call(tool: OfferedTool, args: dict[str, Any]) -> dict[str, Any]:
