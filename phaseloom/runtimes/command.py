@@ -14,6 +14,7 @@ usage, cost and final message become the outcome (see ``outcomes.py`` for how a 
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import shutil
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 from phaseloom.domain.costs import UsageReport, parse_usage_lines, spread_cost
-from phaseloom.domain.errors import InvalidInput
+from phaseloom.domain.errors import InvalidInput, PhaseloomError
 from phaseloom.domain.resources import ResourceUsage
 from phaseloom.runtimes import processes
 from phaseloom.runtimes.base import Assignment, RunOutcome
@@ -32,6 +33,7 @@ from phaseloom.runtimes.presets import PRESETS, McpLaunch, RenderedConfig, prese
 from phaseloom.runtimes.presets.base import stdio_launch
 from phaseloom.runtimes.streams import PlainTextParser, StreamParser
 
+log = logging.getLogger(__name__)
 TICK_SECONDS = 10.0       # heartbeats while the agent works
 FOLLOW_SECONDS = 0.25     # how often its output is read
 ACTIVITY_SECONDS = 1.0    # at most one activity write per this long
@@ -108,6 +110,8 @@ class CommandRuntime:
                   "phase_id": assignment.phase_id, "api_url": assignment.api_url, "mcp_url": assignment.mcp_url}
         argv = render_argv(self.argv, values, rendered.args)
         env = {**os.environ, **assignment.environment(), **rendered.env, **self.env}
+        # Node CLIs resolve their project from $PWD, which Popen(cwd=) leaves at the orchestrator's folder
+        env["PWD"] = str(Path(assignment.workdir).resolve())
         return argv, env, run_dir
 
     def run(self, assignment: Assignment) -> RunOutcome:
@@ -185,14 +189,18 @@ class _Watch:
     def wait(self) -> tuple[int | None, ResourceUsage]:
         """The exit code (None when the run timed out and its process group was killed) and what it used."""
         deadline = time.monotonic() + self.assignment.timeout_seconds
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None, processes.stop(self.proc)
-            try:
-                return processes.reap(self.proc, min(FOLLOW_SECONDS, remaining))
-            except subprocess.TimeoutExpired:
-                self._between_polls()
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None, processes.stop(self.proc)
+                try:
+                    return processes.reap(self.proc, min(FOLLOW_SECONDS, remaining))
+                except subprocess.TimeoutExpired:
+                    self._between_polls()
+        except BaseException:
+            processes.stop(self.proc)   # never leave an agent running behind a crashed or interrupted watch
+            raise
 
     def _between_polls(self) -> None:
         self.follower.feed(self.parser)
@@ -201,10 +209,20 @@ class _Watch:
         seen = (state.activity, state.session_id)
         if self.assignment.on_activity and seen != self._published and now - self._last_activity >= ACTIVITY_SECONDS:
             self._published, self._last_activity = seen, now
-            self.assignment.on_activity(*seen)
+            self._call(self.assignment.on_activity, *seen)
         if self.assignment.on_tick and now - self._last_tick >= TICK_SECONDS:
             self._last_tick = now
-            self.assignment.on_tick()
+            self._call(self.assignment.on_tick)
+
+    def _call(self, callback, *args) -> None:
+        # The agent may have reported already (complete_task ends the claim, so the heartbeat is
+        # refused) while it is still writing its last events: the run goes on to its end, and its
+        # usage is still read. The task's fate is settled from the database afterwards.
+        try:
+            callback(*args)
+        except PhaseloomError as exc:
+            log.debug("task %s: %s refused while its agent runs: %s", self.assignment.task_id,
+                      getattr(callback, "__name__", "callback"), exc)
 
 
 def _usage(parser: StreamParser, output: str) -> list[UsageReport]:

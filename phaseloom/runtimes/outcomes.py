@@ -19,7 +19,10 @@ _AUTH = re.compile(r"\b401\b|unauthori[sz]ed|invalid[\s_-]?(?:api[\s_-]?)?key|no
                    r"(?:/)?login|authentication[\s_-]?(?:error|failed)|invalid x-api-key|missing api key",
                    re.IGNORECASE)
 _USAGE = re.compile(r"unexpected argument|unknown option|unrecognized (?:arguments?|option)|no such option|"
-                    r"invalid value for|^usage:|error: .*(?:argument|option)", re.IGNORECASE | re.MULTILINE)
+                    r"invalid value for|^usage:|error: .*(?:argument|option)|"
+                    # yargs (OpenCode) answers a bad flag with its option table and exit 1
+                    r"^\s+(?:-\w, )?--[\w-]+ .*\[(?:boolean|string|number|array)\]\s*$",
+                    re.IGNORECASE | re.MULTILINE)
 USAGE_EXIT_CODE = 2  # what argparse, clap and commander exit with on a bad command line
 
 

@@ -142,8 +142,8 @@ def test_parser_reads_a_rate_limit_wrapped_over_lines():
 def test_parser_reads_a_refused_key():
     state = parse("aider_sample_auth_failed.txt").state
     assert state.auth_failed and not state.rate_limited
-    assert state.errors == ["litellm.AuthenticationError: AuthenticationError: OpenAIException - "
-                            "Incorrect API key provided."]
+    refused = "litellm.AuthenticationError: AuthenticationError: OpenAIException - Incorrect API key provided."
+    assert state.errors == [refused]                   # its two wrapped lines, joined
 
 
 def test_a_call_that_went_through_after_a_rate_limit_clears_it():

@@ -99,7 +99,7 @@ def test_claude_code_that_never_reports_is_not_completed(claude, model, tmp_path
 
     [task] = project.tasks()
     assert task.status != "completed"
-    assert task.error_class == "agent_did_not_report"
+    assert task.error.startswith("agent_did_not_report:")
     assert "I wrote hello.txt." in task.error              # the evidence: the agent's last words
     assert task.retry_count == task.max_retries            # retried per the phase, then given up
 
@@ -129,7 +129,8 @@ def test_claude_code_bad_flag_is_permanent(claude, model, tmp_path):
 
     [task] = project.tasks()
     assert task.status == "failed", (task.status, proc.stdout, proc.stderr)
-    assert task.error_class == "usage"
+    assert (task.error_class, task.retry_count) == ("permanent", 0)
+    assert task.error.startswith("usage:")
     assert "--no-such-flag" in task.error
     assert task.retry_count == 0                           # never retried: a person must fix the command
     assert model.model_requests() == []

@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import json
 import shlex
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -105,6 +110,48 @@ def test_opencode_completes_through_its_own_report(opencode, model, tmp_path, db
     assert reported > 0 and sum(float(c.amount) for c in costs) == pytest.approx(reported)  # OpenCode's own USD
 
 
+@contextmanager
+def serving(project):
+    """``phaseloom serve`` on a free loopback port, for agents that reach MCP over HTTP: its /mcp URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with open(project.folder / "serve.log", "wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "phaseloom.cli.app", "serve", "--host", "127.0.0.1",
+                                   "--port", str(port)], cwd=project.folder, env=project.env(), stdout=log,
+                                  stderr=subprocess.STDOUT)
+        try:
+            _wait_for_port(server, port, project.folder / "serve.log")
+            yield f"http://127.0.0.1:{port}/mcp"
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def _wait_for_port(server: subprocess.Popen, port: int, log: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+
+
+def test_opencode_reaches_a_remote_mcp_endpoint_with_its_token(opencode, model, tmp_path):
+    project = make_project(tmp_path)
+    with serving(project) as mcp_url:
+        proc = run(project, model, reporting_script(), "--mcp-url", mcp_url)
+
+    [task] = project.tasks()
+    assert task.status == "completed", (task.error, proc.stdout, proc.stderr)
+    assert task.result["summary"] == SUMMARY
+    assert project.ticket_file("hello.txt") == "hello\n"
+    config = json.loads((project.folder / ".phaseloom" / "logs" / "task-1" / "opencode.json").read_text())
+    assert config["mcp"]["phaseloom"]["url"] == mcp_url      # the endpoint, not a launched stdio server
+
+
 def test_opencode_that_never_reports_is_not_completed(opencode, model, tmp_path):
     project = make_project(tmp_path)
     silent = Script(steps=[Step(tool="write", args={"filePath": "hello.txt", "content": "hello\n"}),
@@ -113,7 +160,7 @@ def test_opencode_that_never_reports_is_not_completed(opencode, model, tmp_path)
 
     [task] = project.tasks()
     assert task.status != "completed"
-    assert task.error_class == "agent_did_not_report"
+    assert task.error.startswith("agent_did_not_report:")
     assert "I wrote hello.txt." in task.error              # the evidence: the agent's last words
     assert task.retry_count == task.max_retries            # retried per the phase, then given up
 
@@ -144,7 +191,8 @@ def test_opencode_bad_flag_is_permanent(opencode, model, tmp_path):
 
     [task] = project.tasks()
     assert task.status == "failed", (task.status, proc.stdout, proc.stderr)
-    assert task.error_class == "usage"
+    assert (task.error_class, task.retry_count) == ("permanent", 0)
+    assert task.error.startswith("usage:")
     assert task.retry_count == 0                           # never retried: a person must fix the command
     assert model.model_requests() == []
 

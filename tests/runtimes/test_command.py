@@ -136,6 +136,39 @@ def test_what_the_agent_reported_wins_over_the_exit_code(uow, db_url, claimed, t
     assert QueueService(uow).get(task.id).result["summary"] == "done through the service"
 
 
+LINGERING_AGENT = """
+import sys, time
+from phaseloom.db.engine import Database
+from phaseloom.services.agent_work import AgentWorkService
+from phaseloom.services.unit_of_work import UnitOfWork
+AgentWorkService(UnitOfWork(Database.connect(sys.argv[1]))).complete(sys.argv[2], "reported early", [])
+time.sleep(0.8)  # the CLI still writes its last events after its report: heartbeats are refused meanwhile
+print('{{"phaseloom_usage": {{"model": "m", "input_tokens": 11, "output_tokens": 3}}}}')  # argv is a template
+"""
+
+
+def test_an_agent_that_reported_runs_to_its_end_and_its_usage_is_recorded(uow, db_url, claimed, tmp_path,
+                                                                         monkeypatch):
+    """Regression: the refused heartbeat after complete_task once aborted the watch, leaving the
+    agent running unwatched and its token usage unrecorded."""
+    import phaseloom.runtimes.command as command
+
+    monkeypatch.setattr(command, "TICK_SECONDS", 0.0)
+    task, agent = claimed
+    (tmp_path / "wt").mkdir()
+    heartbeats = []
+
+    def tick():
+        heartbeats.append(1)
+        QueueService(uow).heartbeat(task.id, agent.id)
+
+    assignment = make_assignment(task, agent, tmp_path / "wt", on_tick=tick)
+    outcome = CommandRuntime([sys.executable, "-c", LINGERING_AGENT, db_url, agent.id]).run(assignment)
+    assert outcome.exit_code == 0 and len(heartbeats) >= 2
+    assert [(r.input_tokens, r.output_tokens) for r in outcome.usage_reports] == [(11, 3)]
+    assert settle(uow, assignment, outcome).reported_by_agent
+
+
 HUNGRY_AGENT = """
 import time
 block = bytearray(96 * 1024 * 1024)  # zero pages cost nothing until written: touch every one

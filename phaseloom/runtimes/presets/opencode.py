@@ -4,8 +4,8 @@ OpenCode merges that file over the user's own configuration (``~/.config/opencod
 where their provider and model are), so the preset adds only phaseloom's MCP server and the
 permissions a run without a person needs. ``--dir`` is needed although the agent starts in its
 worktree: OpenCode takes its project folder from ``$PWD`` (the orchestrator's, inherited) before
-the real working directory, and would edit that folder instead. ``--title`` names the session up front: without it
-OpenCode spends a model request on a title. ``--format json`` prints one JSON event a line
+the real working directory, and would edit that folder instead. ``--title`` names the session up
+front: without it OpenCode spends a model request on a title. ``--format json`` prints one JSON event a line
 (see :mod:`phaseloom.runtimes.presets.opencode_stream`).
 """
 
@@ -37,7 +37,10 @@ def mcp_server(mcp: McpLaunch) -> dict:
 
 def config(mcp: McpLaunch, run_dir: Path) -> RenderedConfig:
     document = {"$schema": "https://opencode.ai/config.json", "mcp": {"phaseloom": mcp_server(mcp)},
-                "permission": PERMISSIONS, "share": "disabled", "autoupdate": False}
+                "permission": PERMISSIONS, "share": "disabled", "autoupdate": False,
+                # OpenCode's own undo history (a shadow git copy of the worktree under ~/.local/share):
+                # phaseloom's commits are the history, so a run need not spend time and disk on it.
+                "snapshot": False}
     return RenderedConfig(files={CONFIG_FILE: json.dumps(document, indent=2) + "\n"},
                           env={"OPENCODE_CONFIG": str(run_dir / CONFIG_FILE)})
 
