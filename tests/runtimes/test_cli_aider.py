@@ -20,7 +20,7 @@ from phaseloom.runtimes.presets.aider import PRESET
 from phaseloom.runtimes.presets.aider_output import AiderOutputParser, reply_prose
 from tests.runtimes.agent_e2e import git, make_project, require_cli
 from tests.runtimes.fake_models import FakeModelServer, Script, Step
-from tests.runtimes.fake_models.chat import unauthorized
+from tests.runtimes.fake_models.chat import rate_limited, unauthorized
 
 SUMMARY = "I created hello.txt with a greeting."
 HELLO_REPLY = f"{SUMMARY}\n\nhello.txt\n```\nhello\n```\n"
@@ -97,6 +97,18 @@ def test_aider_refused_key_is_permanent_although_aider_exits_0(aider, model, tmp
     assert task.status == "failed"
     assert task.error.startswith("auth:") and "could not authenticate" in task.error
     assert task.retry_count == 0                           # never retried: a person must fix the key
+
+
+def test_aider_retries_a_429_itself_without_spending_a_retry(aider, model, tmp_path):
+    project = make_project(tmp_path)
+    script = Script(steps=[Step(text=HELLO_REPLY)], errors=[rate_limited(retry_after=1)])
+    proc = run(project, model, script)
+
+    assert script.errors == []                             # the 429 was served
+    assert len(model.model_requests()) == 2                # refused, then asked again (by litellm's client)
+    [task] = project.tasks()
+    assert task.status == "completed", (task.error, proc.stdout)   # litellm retried it inside the run
+    assert task.retry_count == 0 and task.result["summary"] == SUMMARY
 
 
 def test_aider_bad_flag_is_permanent(aider, model, tmp_path):
