@@ -47,7 +47,7 @@ def page(browser, site):
     server, demo, _db = site
     context = browser.new_context(viewport={"width": 1700, "height": 900})
     tab = context.new_page()
-    tab.set_default_timeout(5000)
+    tab.set_default_timeout(15000)  # a readiness wait, not a speed check: CI machines are shared
     tab.goto(f"{server.url}/board?project=demo#token={demo.admin_token}")
     tab.wait_for_selector("#board[data-loaded] .card")
     yield tab

@@ -65,5 +65,5 @@ def test_the_dashboard_shows_the_phase_table_bottleneck_and_charts_live(page, si
                           headers={"Authorization": f"Bearer {demo.admin_token}"})
     assert response.status_code == 201, response.text
     page.wait_for_function("""() => document.querySelector("#phase-table tr[data-phase-id='PHASE_TESTING']")
-                                      .children[6].textContent === '1'""", timeout=3000)
+                                      .children[6].textContent === '1'""", timeout=10000)
     assert problems == []  # no CSP violations or script errors
