@@ -139,3 +139,31 @@ def _setup(url: str, repo: Path, title: str) -> None:
         TicketService(UnitOfWork(db)).create_ticket("demo", title)
     finally:
         db.dispose()
+
+
+# -- what every CLI's end-to-end tests check alike ---------------------------------------------
+def assert_completed_with_its_summary(project: AgentProject, proc: subprocess.CompletedProcess, summary: str) -> Task:
+    """The task completed with the agent's own summary, and its file reached ``ticket/1`` under that subject."""
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [task] = project.tasks()
+    assert task.status == "completed", (task.error, proc.stdout)
+    assert task.result["summary"] == summary          # what the agent said (complete_task, or its reply)
+    assert project.ticket_file("hello.txt") == "hello\n"
+    assert summary in project.ticket_log()            # ... and the commit subject on ticket/1
+    return task
+
+
+def assert_not_completed_without_a_report(project: AgentProject, last_words: str) -> Task:
+    """An MCP agent that exited without complete_task failed, with its last words as the evidence."""
+    [task] = project.tasks()
+    assert task.status != "completed"
+    assert task.error.startswith("agent_did_not_report:")
+    assert last_words in task.error
+    assert task.retry_count == task.max_retries       # retried per the phase, then given up
+    return task
+
+
+def model_turns(server) -> list:
+    """The model requests of the agent's own turns (those offering tools), not side calls such as titles."""
+    return [r for r in server.model_requests() if r.body.get("tools")]
+

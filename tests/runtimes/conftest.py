@@ -6,6 +6,7 @@ from phaseloom.runtimes.base import Assignment
 from phaseloom.services.agents import AgentService
 from phaseloom.services.queue import QueueService
 from phaseloom.services.tickets import TicketService
+from tests.runtimes.fake_models import FakeModelServer
 
 
 @pytest.fixture
@@ -27,3 +28,11 @@ def make_assignment(task, agent, workdir, **overrides) -> Assignment:
                   mcp_url="http://127.0.0.1:8765/mcp")
     values.update(overrides)
     return Assignment(**values)
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A loopback model server for one test module; each test sets its ``script``."""
+    with FakeModelServer() as server:
+        yield server
+

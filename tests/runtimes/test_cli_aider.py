@@ -18,7 +18,7 @@ import pytest
 
 from phaseloom.runtimes.presets.aider import PRESET
 from phaseloom.runtimes.presets.aider_output import AiderOutputParser, reply_prose
-from tests.runtimes.agent_e2e import git, make_project, require_cli
+from tests.runtimes.agent_e2e import assert_completed_with_its_summary, git, make_project, require_cli
 from tests.runtimes.fake_models import FakeModelServer, Script, Step
 from tests.runtimes.fake_models.chat import rate_limited, unauthorized
 
@@ -33,11 +33,6 @@ PRICE_PER_TOKEN = {"input_cost_per_token": 3e-6, "output_cost_per_token": 1.5e-5
 def aider() -> str:
     return require_cli("aider")
 
-
-@pytest.fixture(scope="module")
-def model():
-    with FakeModelServer() as server:
-        yield server
 
 
 def provider_env(project, server: FakeModelServer) -> dict[str, str]:
@@ -61,13 +56,7 @@ def run(project, model, script: Script, *extra: str, runtime: str = "command:aid
 def test_aider_completes_when_its_edit_changed_the_worktree(aider, model, tmp_path, db_url):
     project = make_project(tmp_path, url=db_url)
     proc = run(project, model, Script(steps=[Step(text=HELLO_REPLY)]))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-    [task] = project.tasks()
-    assert task.status == "completed", (task.error, proc.stdout)
-    assert task.result["summary"] == SUMMARY          # its reply's words, without the edit block
-    assert project.ticket_file("hello.txt") == "hello\n"
-    assert SUMMARY in project.ticket_log()            # ... the commit subject on ticket/1
+    assert_completed_with_its_summary(project, proc, SUMMARY)
     # Nothing of Aider's own (histories, tags cache, a .gitignore line) was committed with it.
     assert git(project.repo, "ls-tree", "-r", "--name-only", "ticket/1").split() == ["README.md", "hello.txt"]
 

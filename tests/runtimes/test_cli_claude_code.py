@@ -14,7 +14,7 @@ import shlex
 import pytest
 
 from phaseloom.runtimes.presets.claude_code import PRESET
-from tests.runtimes.agent_e2e import make_project, require_cli
+from tests.runtimes.agent_e2e import assert_completed_with_its_summary, assert_not_completed_without_a_report, make_project, model_turns, require_cli
 from tests.runtimes.fake_models import FakeModelServer, Script, Step, Turn
 from tests.runtimes.fake_models.anthropic import rate_limit_error
 
@@ -25,11 +25,6 @@ SUMMARY = "Wrote hello.txt saying hello"
 def claude() -> str:
     return require_cli("claude")
 
-
-@pytest.fixture(scope="module")
-def model():
-    with FakeModelServer() as server:
-        yield server
 
 
 def provider_env(server: FakeModelServer) -> dict[str, str]:
@@ -69,17 +64,11 @@ def stream_events(project, kind: str) -> list[dict]:
 def test_claude_code_completes_through_its_own_report(claude, model, tmp_path, db_url):
     project = make_project(tmp_path, url=db_url)
     proc = run(project, model, reporting_script())
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-    [task] = project.tasks()
-    assert task.status == "completed", (task.error, proc.stdout)
-    assert task.result["summary"] == SUMMARY          # what the agent said through complete_task
-    assert project.ticket_file("hello.txt") == "hello\n"
-    assert SUMMARY in project.ticket_log()            # ... and the commit subject on ticket/1
+    task = assert_completed_with_its_summary(project, proc, SUMMARY)
     # Activity is published live, at most every few seconds, so a quick run may have shown none yet.
     assert task.activity in (None, "mcp__phaseloom__get_my_task", "Write hello.txt", "mcp__phaseloom__complete_task")
 
-    turns = [r for r in model.model_requests() if r.body.get("tools")]
+    turns = model_turns(model)
     # phaseloom's tools were there from the very first request: the preset makes print mode wait for MCP.
     assert "mcp__phaseloom__complete_task" in {tool["name"] for tool in turns[0].body["tools"]}
     assert task.session_id == turns[0].headers["X-Claude-Code-Session-Id"]
@@ -97,11 +86,7 @@ def test_claude_code_that_never_reports_is_not_completed(claude, model, tmp_path
     silent = Script(steps=[Step(tool="Write", args=hello_file), Step(text="I wrote hello.txt.")])
     run(project, model, silent)
 
-    [task] = project.tasks()
-    assert task.status != "completed"
-    assert task.error.startswith("agent_did_not_report:")
-    assert "I wrote hello.txt." in task.error              # the evidence: the agent's last words
-    assert task.retry_count == task.max_retries            # retried per the phase, then given up
+    assert_not_completed_without_a_report(project, last_words="I wrote hello.txt.")
 
 
 def test_claude_code_rate_limit_does_not_spend_a_retry(claude, model, tmp_path):

@@ -19,9 +19,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from phaseloom.runtimes.base import DID_NOT_REPORT
 from phaseloom.runtimes.presets.codex import PRESET
-from tests.runtimes.agent_e2e import make_project, require_cli
+from tests.runtimes.agent_e2e import assert_completed_with_its_summary, assert_not_completed_without_a_report, make_project, model_turns, require_cli
 from tests.runtimes.fake_models import FakeModelServer, Reply, Script, Step
 from tests.runtimes.fake_models.responses import rate_limited
 
@@ -35,11 +34,6 @@ API_KEY_VAR = "FAKE_OPENAI_KEY"
 def codex() -> str:
     return require_cli("codex")
 
-
-@pytest.fixture(scope="module")
-def model():
-    with FakeModelServer() as server:
-        yield server
 
 
 def provider_env(project, server: FakeModelServer) -> dict[str, str]:
@@ -74,21 +68,11 @@ def stream_events(project, kind: str) -> list[dict]:
     return [event for event in events if event.get("type") == kind]
 
 
-def model_turns(model) -> list:
-    return [r for r in model.model_requests() if r.body.get("tools")]
-
-
 @pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
 def test_codex_completes_through_its_own_report(codex, model, tmp_path, db_url):
     project = make_project(tmp_path, url=db_url)
     proc = run(project, model, reporting_script())
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-    [task] = project.tasks()
-    assert task.status == "completed", (task.error, proc.stdout)
-    assert task.result["summary"] == SUMMARY          # what the agent said through complete_task
-    assert project.ticket_file("hello.txt") == "hello\n"
-    assert SUMMARY in project.ticket_log()            # ... and the commit subject on ticket/1
+    task = assert_completed_with_its_summary(project, proc, SUMMARY)
 
     calls = [e["item"] for e in stream_events(project, "item.completed") if e["item"]["type"] == "mcp_tool_call"]
     assert [(c["server"], c["tool"], c["status"]) for c in calls] == [
@@ -110,13 +94,7 @@ def test_codex_that_never_reports_is_not_completed(codex, model, tmp_path):
     silent = Script(steps=[Step(tool="apply_patch", args={"input": HELLO_PATCH}), Step(text="I wrote hello.txt.")])
     run(project, model, silent)
 
-    [task] = project.tasks()
-    assert task.status != "completed"
-    # The runtime's class is agent_did_not_report; the queue stores it as a retryable failure.
-    assert task.error_class in (DID_NOT_REPORT, "retryable")
-    assert "without calling complete_task or fail_task" in task.error
-    assert "I wrote hello.txt." in task.error              # the evidence: the agent's last words
-    assert task.retry_count == task.max_retries            # retried per the phase, then given up
+    assert_not_completed_without_a_report(project, last_words="I wrote hello.txt.")
 
 
 def test_codex_retries_a_429_itself_without_spending_a_retry(codex, model, tmp_path):

@@ -23,7 +23,7 @@ import pytest
 from phaseloom.runtimes.presets.base import TOKEN_VAR, McpLaunch
 from phaseloom.runtimes.presets.opencode import PRESET
 from phaseloom.runtimes.presets.opencode_stream import OpenCodeStreamParser
-from tests.runtimes.agent_e2e import make_project, require_cli
+from tests.runtimes.agent_e2e import assert_completed_with_its_summary, assert_not_completed_without_a_report, make_project, model_turns, require_cli
 from tests.runtimes.fake_models import FakeModelServer, Script, Step
 from tests.runtimes.fake_models.chat import rate_limited
 
@@ -37,11 +37,6 @@ PRICE = {"input": 3, "output": 15}
 def opencode() -> str:
     return require_cli("opencode")
 
-
-@pytest.fixture(scope="module")
-def model():
-    with FakeModelServer() as server:
-        yield server
 
 
 def configure_provider(project, server: FakeModelServer) -> None:
@@ -79,22 +74,12 @@ def log_events(project, kind: str) -> list[dict]:
     return [event for event in events if event["type"] == kind]
 
 
-def model_turns(model) -> list:
-    return [r for r in model.model_requests() if r.body.get("tools")]
-
-
 # -- the real CLI through `phaseloom run` --------------------------------------------------
 @pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
 def test_opencode_completes_through_its_own_report(opencode, model, tmp_path, db_url):
     project = make_project(tmp_path, url=db_url)
     proc = run(project, model, reporting_script())
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-    [task] = project.tasks()
-    assert task.status == "completed", (task.error, proc.stdout)
-    assert task.result["summary"] == SUMMARY          # what the agent said through complete_task
-    assert project.ticket_file("hello.txt") == "hello\n"
-    assert SUMMARY in project.ticket_log()            # ... and the commit subject on ticket/1
+    task = assert_completed_with_its_summary(project, proc, SUMMARY)
 
     tools = [(e["part"]["tool"], e["part"]["state"]["status"]) for e in log_events(project, "tool_use")]
     assert tools == [("phaseloom_get_my_task", "completed"), ("write", "completed"),
@@ -158,11 +143,7 @@ def test_opencode_that_never_reports_is_not_completed(opencode, model, tmp_path)
                            Step(text="I wrote hello.txt.")])
     run(project, model, silent)
 
-    [task] = project.tasks()
-    assert task.status != "completed"
-    assert task.error.startswith("agent_did_not_report:")
-    assert "I wrote hello.txt." in task.error              # the evidence: the agent's last words
-    assert task.retry_count == task.max_retries            # retried per the phase, then given up
+    assert_not_completed_without_a_report(project, last_words="I wrote hello.txt.")
 
 
 def test_opencode_rate_limit_gives_the_task_back_without_spending_a_retry(opencode, model, tmp_path):
