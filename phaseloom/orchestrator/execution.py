@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
 from phaseloom.db.engine import Database, absolute_url
 from phaseloom.db.retry import call_with_retry, is_transient
 from phaseloom.db.models import Project, Task
@@ -70,9 +72,11 @@ class TaskExecutor:
         outcome = require_report(outcome, reported is not None)
         if reported:  # the agent's own words, never the runtime's
             outcome.summary = reported
+        merged_into = None
         if workspace is not None and (outcome.completed or reported is not None):
             merge = self.workspaces().integrate(workspace, summary=_subject(outcome.summary))
             outcome.summary += "" if merge.merged else f" (merge conflict in {', '.join(merge.conflicts)})"
+            merged_into = merge.path
         elif workspace is not None:
             self.workspaces().commit(workspace, f"Partial work on task {task_id} (attempt failed)")
         # The work is done: losing its outcome to a database restart would make it run again.
@@ -82,8 +86,8 @@ class TaskExecutor:
         if outcome.final_status == "completed" and self.config.manage_tickets:
             from phaseloom.services.progress import ProgressService
 
-            ProgressService(self.uow()).on_task_completed(task_id, self.integration_path(task.project_id,
-                                                                                        task.ticket_id))
+            gate_folder = merged_into or self.integration_path(task.project_id, task.ticket_id)
+            ProgressService(self.uow()).on_task_completed(task_id, gate_folder)
         return outcome
 
     def _runtime_for(self, task: Task, pool_runtime: Runtime) -> Runtime:
@@ -117,6 +121,7 @@ class TaskExecutor:
         return None, scratch
 
     def _assignment(self, task: Task, agent_id: str, workdir: Path) -> Assignment:
+        self._warm_memory_model(task.project_id)
         builder = InstructionService(self.uow(), memory_semantic=self.config.memory_semantic)
         instructions = builder.build_instructions(task.id)
         token = ""
@@ -141,6 +146,23 @@ class TaskExecutor:
                           mcp_url=self.config.mcp_url, attempt=task.retry_count + 1, task_type=task.task_type,
                           database_url=absolute_url(self.db.url), expects_outputs=self._expects_outputs(task),
                           on_tick=tick, on_activity=activity)
+
+    def _warm_memory_model(self, project_id: int) -> None:
+        """Load the embedding model before the instructions' transaction opens, when they will search by
+        meaning: on SQLite that transaction holds the write lock, and a load takes seconds."""
+        if not self.config.memory_semantic:
+            return
+        from phaseloom.db.models import TaskMemory
+        from phaseloom.services.embeddings import default_embedder
+
+        embedder = default_embedder()
+        if embedder is None or not hasattr(embedder, "warm"):
+            return
+        with UnitOfWork(self.db, readonly=True) as uow:
+            has_memories = uow.session.scalar(select(TaskMemory.id).where(TaskMemory.project_id == project_id)
+                                              .limit(1)) is not None
+        if has_memories:
+            embedder.warm()
 
     def _expects_outputs(self, task: Task) -> bool:
         from phaseloom.services.workflows import WorkflowService

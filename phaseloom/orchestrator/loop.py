@@ -83,6 +83,9 @@ class Orchestrator:
         self.config = config
         self.runtimes = runtimes
         self._stop = threading.Event()
+        # Set when a task finishes or a stop is asked: the loop then ticks at once instead of
+        # waiting out the poll interval (the next claim follows a finished task without delay).
+        self._wake = threading.Event()
         self._agents: dict[str, PoolSpec] = {}
         self._running: dict[str, Future] = {}
         # What each ticket's phase looked like when its gate was last checked: a gate is checked
@@ -133,13 +136,14 @@ class Orchestrator:
         """initialize + tools/list once, as one of our agents, for the pools whose agents report over MCP."""
         if not self.config.check_mcp:
             return
-        from phaseloom.domain.errors import InvalidInput
-        from phaseloom.runtimes.mcp_check import check_mcp, mcp_launch_for
-        from phaseloom.services.auth import AuthService
-
         for agent_id, spec in self._agents.items():
             if not getattr(self._runtimes[spec.name], "reports_via_mcp", False):
                 continue
+            # Imported only when needed: the MCP SDK costs most of a second to import.
+            from phaseloom.domain.errors import InvalidInput
+            from phaseloom.runtimes.mcp_check import check_mcp, mcp_launch_for
+            from phaseloom.services.auth import AuthService
+
             token = AuthService(self.uow()).issue_agent_token(agent_id)
             result = check_mcp(mcp_launch_for(self.db.url, self.config.mcp_url), token)
             if not result.ok:
@@ -148,6 +152,7 @@ class Orchestrator:
 
     def request_stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     @property
     def stopping(self) -> bool:
@@ -164,7 +169,8 @@ class Orchestrator:
                     break
                 if deadline and time.monotonic() > deadline:
                     break
-                self._stop.wait(self.config.poll_seconds)
+                self._wake.wait(self.config.poll_seconds)
+                self._wake.clear()
         finally:
             self.shutdown()
 
@@ -234,7 +240,9 @@ class Orchestrator:
             if task is None:
                 continue
             runtime = self._runtimes.get(spec.name) or self.runtimes(spec)
-            self._running[agent_id] = self._pool.submit(self.executor.execute, task.id, agent_id, runtime)
+            future = self._pool.submit(self.executor.execute, task.id, agent_id, runtime)
+            future.add_done_callback(lambda _: self._wake.set())
+            self._running[agent_id] = future
             dispatched += 1
         return dispatched
 
@@ -268,11 +276,9 @@ class Orchestrator:
         """Start tickets whose phase has no tasks yet; check the gate of those whose tasks are all done."""
         from phaseloom.services.progress import ProgressService
 
+        counts_of = self._task_counts()
         for ticket_id, phase_id, project_id in self._open_tickets():
-            with self.uow() as uow:
-                counts = dict(uow.session.execute(
-                    select(Task.status, func.count()).where(Task.ticket_id == ticket_id, Task.phase_id == phase_id)
-                    .group_by(Task.status)).all())
+            counts = counts_of.get((ticket_id, phase_id), {})
             # ... or every half minute, for changes no task shows (a person ticking a done definition).
             signature = (phase_id, tuple(sorted(counts.items())), int(time.monotonic() // 30))
             if not counts:
@@ -281,6 +287,20 @@ class Orchestrator:
                 self._checked[ticket_id] = signature
                 workspace = self.executor.integration_path(project_id, ticket_id)
                 ProgressService(self.uow()).check_and_progress(ticket_id, workspace, initiated_by="orchestrator")
+
+    def _task_counts(self) -> dict[tuple[int, str], dict[str, int]]:
+        """Task counts by status per (open ticket, phase), in one grouped query for all open tickets."""
+        with self.uow() as uow:
+            query = (select(Task.ticket_id, Task.phase_id, Task.status, func.count())
+                     .join(Ticket, Ticket.id == Task.ticket_id).where(Ticket.completed_at.is_(None))
+                     .group_by(Task.ticket_id, Task.phase_id, Task.status))
+            if self.config.project_id is not None:
+                query = query.where(Ticket.project_id == self.config.project_id)
+            rows = uow.session.execute(query).all()
+        counts: dict[tuple[int, str], dict[str, int]] = {}
+        for ticket_id, phase_id, status, count in rows:
+            counts.setdefault((ticket_id, phase_id), {})[status] = count
+        return counts
 
     def _open_tickets(self) -> list[tuple[int, str, int]]:
         from phaseloom.services.workflows import WorkflowService

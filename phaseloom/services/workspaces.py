@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from phaseloom.config import get_settings
+from phaseloom.services import git_files
 from phaseloom.db.models import Agent, Project, Task
 from phaseloom.domain.errors import Conflict, InvalidInput, NotFound
 from phaseloom.services.unit_of_work import UnitOfWork
@@ -114,6 +115,7 @@ class MergeOutcome:
     conflicts: list[str] = field(default_factory=list)
     changed_files: list[str] = field(default_factory=list)
     discovery_id: int | None = None
+    path: Path | None = None  # the integration worktree merged into (where the gate reads the files)
 
 
 class WorkspaceService:
@@ -163,9 +165,12 @@ class WorkspaceService:
 
     def _ensure_worktree(self, repo: Path, path: Path, branch: str, base: str) -> bool:
         """Make ``path`` a healthy worktree on ``branch``; return True when something was repaired."""
-        git(repo, "worktree", "prune")
         if path.exists() and _is_worktree_on(path, branch):
             return False
+        if not path.exists() and _add_fresh_worktree(repo, path, branch, base):
+            return False
+        # The slow path: stale registrations pruned, a broken folder kept aside, the branch looked up.
+        git(repo, "worktree", "prune")
         repaired = path.exists() or _branch_exists(repo, branch)
         if path.exists():
             # Broken (not a worktree, or on another branch): keep it aside for a human, never reuse it.
@@ -181,12 +186,17 @@ class WorkspaceService:
     # -- finishing ---------------------------------------------------------------
     def commit(self, ws: Workspace, message: str) -> str | None:
         """Commit everything in the worktree with the task's trailers; None when nothing changed."""
+        if not self._commit_all(ws, message):
+            return None
+        return git(ws.path, "rev-parse", "HEAD").strip()
+
+    def _commit_all(self, ws: Workspace, message: str) -> bool:
         git(ws.path, "add", "--all")
         if not git(ws.path, "status", "--porcelain"):
-            return None
+            return False
         git(ws.path, "commit", "--no-verify", "-m", message, "--trailer", f"Phase: {ws.phase_id}",
             "--trailer", f"Task: {ws.task_id}", env=_identity(ws.agent_name))
-        return git(ws.path, "rev-parse", "HEAD").strip()
+        return True
 
     def integrate(self, ws: Workspace, *, summary: str = "") -> MergeOutcome:
         """Commit leftovers and merge the agent's branch into ``ticket/<id>``.
@@ -194,20 +204,21 @@ class WorkspaceService:
         On a conflict the merge is aborted, the branch keeps the work and an
         ``integration_issue`` discovery is recorded with the conflicting files.
         """
-        self.commit(ws, summary or f"Work on task {ws.task_id} left uncommitted by the agent")
+        self._commit_all(ws, summary or f"Work on task {ws.task_id} left uncommitted by the agent")
         with self._integration_lock(ws):
             target = self._integration_worktree(ws)
             changed = git(target, "diff", "--name-only", f"HEAD...{ws.branch}").split()
             if not changed and _is_ancestor(ws.repo, ws.branch, ws.ticket_branch):
-                return MergeOutcome(merged=True, commit=git(target, "rev-parse", "HEAD").strip())
+                return MergeOutcome(merged=True, commit=git(target, "rev-parse", "HEAD").strip(), path=target)
             message = f"Merge {ws.branch} into {ws.ticket_branch}"
             proc_ok = self._merge(target, ws, message)
             if proc_ok:
-                outcome = MergeOutcome(True, git(target, "rev-parse", "HEAD").strip(), changed_files=changed)
+                outcome = MergeOutcome(True, git(target, "rev-parse", "HEAD").strip(), changed_files=changed,
+                                       path=target)
             else:
                 conflicts = git(target, "diff", "--name-only", "--diff-filter=U").split()
                 git(target, "merge", "--abort")
-                outcome = MergeOutcome(False, conflicts=conflicts, changed_files=changed)
+                outcome = MergeOutcome(False, conflicts=conflicts, changed_files=changed, path=target)
         self._record_merge(ws, outcome)
         return outcome
 
@@ -247,16 +258,21 @@ class WorkspaceService:
 
     def integration_worktree(self, repo: Path | str, ticket_id: int) -> Path:
         """The ticket's integration worktree, created (with its branch) or repaired as needed."""
-        repo = Path(repo).resolve()
+        return self._ensure_integration(Path(repo).resolve(), ticket_id)[0]
+
+    def _ensure_integration(self, repo: Path, ticket_id: int) -> tuple[Path, bool]:
+        """The integration worktree, and whether it was already there (False: made just now)."""
         path = self.integration_path(repo, ticket_id)
         with self._lock(f"repo-{slug(str(repo), 80)}"):
             self._ensure_ticket_branch(repo, ticket_id)
-            self._ensure_worktree(repo, path, ticket_branch(ticket_id), ticket_branch(ticket_id))
-        return path
+            existed = path.exists() and _is_worktree_on(path, ticket_branch(ticket_id))
+            if not existed:
+                self._ensure_worktree(repo, path, ticket_branch(ticket_id), ticket_branch(ticket_id))
+        return path, existed
 
     def _integration_worktree(self, ws: Workspace) -> Path:
-        path = self.integration_worktree(ws.repo, ws.ticket_id)
-        if git(path, "status", "--porcelain"):
+        path, existed = self._ensure_integration(ws.repo, ws.ticket_id)
+        if existed and git(path, "status", "--porcelain"):
             # Only phaseloom writes here; leftovers mean an interrupted merge, so start clean.
             git(path, "merge", "--abort", check=False)
             git(path, "reset", "--hard", "HEAD")
@@ -287,7 +303,7 @@ class WorkspaceService:
 
 def default_branch(repo: Path) -> str:
     """The branch new ticket branches start from: the repository's checked-out branch, or main/master."""
-    head = git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip()
+    head = git_files.head_branch(repo) or git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip()
     if head and _branch_exists(repo, head):
         return head
     for name in ("main", "master"):
@@ -297,6 +313,8 @@ def default_branch(repo: Path) -> str:
 
 
 def _branch_exists(repo: Path, name: str) -> bool:
+    if git_files.has_loose_branch(repo, name):
+        return True
     return bool(git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}", check=False).strip())
 
 
@@ -306,9 +324,25 @@ def _is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
     return proc.returncode == 0
 
 
+def _add_fresh_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:
+    """One ``git worktree add`` for a folder that does not exist yet: a new branch from ``base``
+    (or, for the integration worktree, ``base`` itself). False when git refuses (the branch exists,
+    a stale registration): the caller then takes the slow path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    args = ["worktree", "add", str(path), base] if branch == base else ["worktree", "add", "-b", branch, str(path), base]
+    try:
+        git(repo, *args)
+    except GitFailed:
+        return False
+    return True
+
+
 def _is_worktree_on(path: Path, branch: str) -> bool:
     if not (path / ".git").is_file():
         return False
+    on = git_files.worktree_branch(path)
+    if on is not None:  # git's files agree with themselves: no need to ask git
+        return on == branch
     top = git(path, "rev-parse", "--show-toplevel", check=False).strip()
     if not top or Path(top).resolve() != path.resolve():
         return False

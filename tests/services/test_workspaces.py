@@ -156,3 +156,48 @@ def test_project_without_repository_is_refused(uow, project, tmp_path):
     agent = AgentService(uow).register_agent("a")
     with pytest.raises(InvalidInput, match="no repository"):
         WorkspaceService(uow, root=tmp_path).prepare(task.id, agent.id)
+
+
+def _count_git(monkeypatch) -> list[list[str]]:
+    """Record every git process the workspace service starts (``git()`` and its direct runs)."""
+    import phaseloom.services.workspaces as workspaces
+
+    calls: list[list[str]] = []
+    real_run = subprocess.run
+
+    def counting_run(argv, *args, **kwargs):
+        if argv and argv[0] == "git":
+            calls.append(list(argv[1:3]))
+        return real_run(argv, *args, **kwargs)
+
+    monkeypatch.setattr(workspaces.subprocess, "run", counting_run)
+    return calls
+
+
+def test_a_task_path_starts_few_git_processes(setup, monkeypatch):
+    """prepare + integrate + the gate's look-up: 10 git processes for a new ticket (27 before git's
+    files were read for branch and worktree checks), and none for a look-up of a healthy worktree."""
+    s = setup
+    task, agent = _task(s)
+    calls = _count_git(monkeypatch)
+    ws = s["service"].prepare(task.id, agent.id)
+    (ws.path / "feature.py").write_text("x = 1\n")
+    outcome = s["service"].integrate(ws, summary="Add the feature")
+    assert outcome.merged and outcome.path == s["service"].integration_path(s["repo"], 1)
+    assert s["service"].integration_worktree(s["repo"], 1) == outcome.path
+    assert [c[0] for c in calls] == ["rev-parse", "branch", "worktree",        # ticket branch, worktree
+                                     "add", "status", "commit",                # the agent's leftovers
+                                     "worktree", "diff", "merge", "rev-parse"]  # integration, merge
+    calls.clear()
+    assert s["service"].integration_worktree(s["repo"], 1) == outcome.path
+    assert calls == []
+
+
+def test_a_worktree_switched_to_another_branch_is_not_taken_for_healthy(setup):
+    s = setup
+    task, agent = _task(s)
+    ws = s["service"].prepare(task.id, agent.id)
+    git(ws.path, "checkout", "-q", "-b", "elsewhere")
+    again = s["service"].prepare(task.id, agent.id)
+    assert again.repaired
+    assert git(again.path, "symbolic-ref", "--short", "HEAD").strip() == ws.branch
