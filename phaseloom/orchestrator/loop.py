@@ -27,7 +27,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from phaseloom.db.engine import Database
-from phaseloom.db.retry import call_with_retry
+from phaseloom.db.retry import call_with_retry, is_transient
 from phaseloom.db.models import Project, Task, Ticket
 from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
 from phaseloom.orchestrator.execution import TaskExecutor
@@ -279,14 +279,34 @@ class Orchestrator:
         counts_of = self._task_counts()
         for ticket_id, phase_id, project_id in self._open_tickets():
             counts = counts_of.get((ticket_id, phase_id), {})
-            # ... or every half minute, for changes no task shows (a person ticking a done definition).
-            signature = (phase_id, tuple(sorted(counts.items())), int(time.monotonic() // 30))
-            if not counts:
-                ProgressService(self.uow()).start_ticket(ticket_id, created_by="orchestrator")
-            elif not any(counts.get(s) for s in _OPEN) and self._checked.get(ticket_id) != signature:
-                self._checked[ticket_id] = signature
-                workspace = self.executor.integration_path(project_id, ticket_id)
-                ProgressService(self.uow()).check_and_progress(ticket_id, workspace, initiated_by="orchestrator")
+            try:
+                self._progress_ticket(ProgressService, ticket_id, phase_id, project_id, counts)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise  # the database is away: the tick is retried whole
+                self._report_ticket_error(ticket_id, phase_id, exc)
+
+    def _progress_ticket(self, progress, ticket_id: int, phase_id: str, project_id: int,
+                         counts: dict[str, int]) -> None:
+        # ... or every half minute, for changes no task shows (a person ticking a done definition).
+        signature = (phase_id, tuple(sorted(counts.items())), int(time.monotonic() // 30))
+        if not counts:
+            progress(self.uow()).start_ticket(ticket_id, created_by="orchestrator")
+        elif not any(counts.get(s) for s in _OPEN) and self._checked.get(ticket_id) != signature:
+            self._checked[ticket_id] = signature
+            workspace = self.executor.integration_path(project_id, ticket_id)
+            progress(self.uow()).check_and_progress(ticket_id, workspace, initiated_by="orchestrator")
+
+    def _report_ticket_error(self, ticket_id: int, phase_id: str, exc: Exception) -> None:
+        """One ticket's failure is logged and evented; the loop goes on with the others."""
+        error = f"{type(exc).__name__}: {str(exc).strip()[:500]}"
+        log.error("moving ticket %s on failed: %s", ticket_id, error)
+        try:
+            with self.uow() as uow:
+                uow.emit("ticket.progress_failed", "ticket", ticket_id, ticket_id=ticket_id, phase_id=phase_id,
+                         payload={"error": error})
+        except Exception:  # noqa: BLE001 - reporting must not stop the loop either
+            log.exception("could not record the failure of ticket %s", ticket_id)
 
     def _task_counts(self) -> dict[tuple[int, str], dict[str, int]]:
         """Task counts by status per (open ticket, phase), in one grouped query for all open tickets."""

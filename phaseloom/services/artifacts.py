@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from phaseloom.db.models import Task, Ticket
 from phaseloom.db.models.gates import Artifact
@@ -104,16 +105,21 @@ class ArtifactService:
             ticket = session.get(Ticket, int(ticket_id))
             if ticket is None:
                 raise NotFound("ticket", ticket_id)
-            existing = session.scalar(select(Artifact).where(
-                Artifact.ticket_id == ticket.id, Artifact.path == normalised, Artifact.content_hash == digest))
-            if existing is not None:
-                return existing, False
             text = _as_text(data) if len(data) <= MAX_TEXT_BYTES else None
-            artifact = Artifact(ticket_id=ticket.id, phase_id=phase_id, task_id=task_id,
-                                artifact_type=artifact_type or "file", path=normalised, content_hash=digest,
-                                size=len(data), content=text)
-            session.add(artifact)
-            session.flush()
+            # One statement, not check-then-insert: the run loop and an agent thread may collect the
+            # same file at once, and the second insert must find the first, not fail on the unique key.
+            new_id = session.scalar(
+                _insert(session)(Artifact)
+                .values(ticket_id=ticket.id, phase_id=phase_id, task_id=task_id,
+                        artifact_type=artifact_type or "file", path=normalised, content_hash=digest,
+                        size=len(data), content=text)
+                .on_conflict_do_nothing(index_elements=["ticket_id", "path", "content_hash"])
+                .returning(Artifact.id))
+            if new_id is None:
+                return session.scalar(select(Artifact).where(
+                    Artifact.ticket_id == ticket.id, Artifact.path == normalised,
+                    Artifact.content_hash == digest)), False
+            artifact = session.get(Artifact, new_id)
             self.uow.emit("artifact.collected", "artifact", artifact.id, project_id=ticket.project_id,
                           ticket_id=ticket.id, phase_id=phase_id,
                           payload={"path": normalised, "type": artifact.artifact_type, "size": len(data),
@@ -199,3 +205,8 @@ class ArtifactService:
         for artifact in self.list(ticket_id):
             latest[artifact.path] = artifact.content
         return latest
+
+
+def _insert(session):
+    """The dialect's INSERT (both backends support ON CONFLICT DO NOTHING ... RETURNING)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert

@@ -80,3 +80,44 @@ def test_sigterm_stops_a_worker_process_cleanly(db_url, tmp_path):
         if proc.poll() is None:
             proc.kill()
         db.dispose()
+
+
+def test_one_tickets_error_is_evented_and_the_others_still_move_on(db, uow, project, tmp_path, monkeypatch):
+    """On PostgreSQL an artifact race once made progress_tickets raise and `run` exit with 0 tickets done."""
+    from phaseloom.db.models import SystemEvent, Task
+    from phaseloom.services.progress import ProgressService
+
+    broken = TicketService(uow).create_ticket(project.id, "breaks")
+    fine = TicketService(uow).create_ticket(project.id, "fine")
+    real_start = ProgressService.start_ticket
+
+    def start_ticket(self, ticket_id, **kwargs):
+        if ticket_id == broken.id:
+            raise ValueError("a bug in one ticket")
+        return real_start(self, ticket_id, **kwargs)
+
+    monkeypatch.setattr(ProgressService, "start_ticket", start_ticket)
+    config = OrchestratorConfig(pools=(), workspace_root=tmp_path / "ws", log_dir=tmp_path / "logs")
+    orchestrator = Orchestrator(db, lambda spec: None, config)
+    orchestrator.progress_tickets()
+
+    with UnitOfWork(db) as u:
+        assert u.session.scalars(select(Task.ticket_id).distinct()).all() == [fine.id]
+        events = u.session.scalars(select(SystemEvent).where(SystemEvent.event_type == "ticket.progress_failed")).all()
+        assert [(e.ticket_id, e.payload["error"]) for e in events] == [(broken.id, "ValueError: a bug in one ticket")]
+
+
+def test_a_short_lease_is_renewed_often_enough_for_a_longer_agent(db, uow, project, tmp_path):
+    """Heartbeats came every 10 s whatever the lease: with a 6 s lease a healthy 15 s agent was started
+    4 times. Here a 0.9 s lease and an agent of 2 s: it must start once and complete."""
+    ticket = TicketService(uow).create_ticket(project.id, "steady work")
+    task = QueueService(uow).create_task(ticket.id, "PHASE_REQUIREMENTS", "two seconds")
+    starts = tmp_path / "starts.txt"
+    agent = CommandRuntime([sys.executable, "-c",
+                            f"import time; open({str(starts)!r}, 'a').write('x'); time.sleep(2); print('ok')"])
+    config = OrchestratorConfig(pools=(PoolSpec("steady", size=1, runtime="command"),), lease_seconds=0.9,
+                                manage_tickets=False, workspace_root=tmp_path / "ws", log_dir=tmp_path / "logs")
+    Orchestrator(db, lambda spec: agent, config).run(
+        until=lambda: QueueService(UnitOfWork(db)).get(task.id).status in ("completed", "failed"), max_seconds=30)
+    done = QueueService(uow).get(task.id)
+    assert (done.status, done.retry_count, starts.read_text()) == ("completed", 0, "x")

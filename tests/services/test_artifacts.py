@@ -6,7 +6,7 @@ import hashlib
 import os
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from phaseloom.db.models import SystemEvent
 from phaseloom.domain.errors import InvalidInput
@@ -109,3 +109,35 @@ def test_expected_outputs_are_collected_from_the_workspace(uow, project, workspa
     assert sorted((a.path, a.artifact_type) for a in collected) == [("src/app/main.py", "code"),
                                                                      ("tests/test_main.py", "test")]
     assert all(a.phase_id == "PHASE_IMPLEMENTATION" for a in collected)
+
+
+def test_the_same_artifact_recorded_at_once_by_two_transactions_is_stored_once(db, uow, project):
+    """The run loop and an agent thread collecting one file together: on PostgreSQL the second insert
+    used to fail on uq_artifacts_ticket_path_hash (check-then-insert) and the run loop exited."""
+    import threading
+
+    from phaseloom.db.models.gates import Artifact
+    from phaseloom.services.unit_of_work import UnitOfWork
+
+    ticket_id, phase = ticket_in(uow, project), "PHASE_BACKLOG"
+    first = UnitOfWork(db)
+    second: dict = {}
+
+    def record_in_second_transaction() -> None:
+        try:
+            second["result"] = ArtifactService(UnitOfWork(db)).record(ticket_id, phase, "a.txt", b"same")
+        except Exception as exc:  # noqa: BLE001 - the assertion below names it
+            second["error"] = exc
+
+    with first:
+        _, new = ArtifactService(first).record(ticket_id, phase, "a.txt", b"same")
+        racer = threading.Thread(target=record_in_second_transaction)
+        racer.start()
+        racer.join(0.5)  # PostgreSQL: blocked on the first's uncommitted row; SQLite: on the write lock
+    racer.join(30)
+    assert new and "error" not in second, second.get("error")
+    artifact, second_new = second["result"]
+    assert not second_new and artifact.path == "a.txt"
+    with uow:
+        assert uow.session.scalar(select(func.count()).select_from(Artifact)
+                                  .where(Artifact.ticket_id == ticket_id)) == 1
