@@ -34,3 +34,12 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | No
     exp = min(cap, base * (2 ** min(attempt - 1, 62)))
     draw = (rng or random).uniform(0.5, 1.0)
     return exp * draw
+
+
+HEARTBEAT_CEILING_SECONDS = 10.0
+
+
+def heartbeat_interval(lease_seconds: float, ceiling: float = HEARTBEAT_CEILING_SECONDS) -> float:
+    """How often a running task's lease is renewed: at most a third of the lease (so two beats may be
+    missed before it expires), and no more often than needed (``ceiling``) for long leases."""
+    return max(0.0, min(ceiling, lease_seconds / 3))

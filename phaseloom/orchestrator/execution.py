@@ -12,6 +12,7 @@ from phaseloom.db.engine import Database, absolute_url
 from phaseloom.db.retry import call_with_retry, is_transient
 from phaseloom.db.models import Project, Task
 from phaseloom.domain.errors import PhaseloomError, TaskNotClaimable
+from phaseloom.domain.tasks import heartbeat_interval
 from phaseloom.runtimes.base import Assignment, RunOutcome, Runtime, require_report, settle
 from phaseloom.services.agents import AgentService
 from phaseloom.services.instructions import InstructionService
@@ -145,7 +146,8 @@ class TaskExecutor:
                           timeout_seconds=task.timeout_seconds, agent_token=token, api_url=self.config.api_url,
                           mcp_url=self.config.mcp_url, attempt=task.retry_count + 1, task_type=task.task_type,
                           database_url=absolute_url(self.db.url), expects_outputs=self._expects_outputs(task),
-                          on_tick=tick, on_activity=activity)
+                          on_tick=tick, tick_seconds=heartbeat_interval(self.config.lease_seconds),
+                          on_activity=activity)
 
     def _warm_memory_model(self, project_id: int) -> None:
         """Load the embedding model before the instructions' transaction opens, when they will search by

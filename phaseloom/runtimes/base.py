@@ -37,8 +37,9 @@ class Assignment:
     database_url: str = ""
     # Whether the phase declares outputs: an agent without MCP must then have changed its worktree.
     expects_outputs: bool = True
-    # Called now and then while the agent works, so the task's lease does not run out.
+    # Called every ``tick_seconds`` while the agent works, so the task's lease does not run out.
     on_tick: Callable[[], None] | None = None
+    tick_seconds: float = 10.0
     # Called when the agent's stream shows something new: (activity, session id).
     on_activity: Callable[[str | None, str | None], None] | None = None
 

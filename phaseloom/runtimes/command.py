@@ -33,7 +33,6 @@ from phaseloom.runtimes.presets.base import stdio_launch
 from phaseloom.runtimes.streams import PlainTextParser, StreamParser
 
 log = logging.getLogger(__name__)
-TICK_SECONDS = 10.0       # heartbeats while the agent works
 FOLLOW_SECONDS = 0.25     # how often its output is read
 ACTIVITY_SECONDS = 1.0    # at most one activity write per this long
 _TAIL = 2000
@@ -209,7 +208,7 @@ class _Watch:
         if self.assignment.on_activity and seen != self._published and now - self._last_activity >= ACTIVITY_SECONDS:
             self._published, self._last_activity = seen, now
             self._call(self.assignment.on_activity, *seen)
-        if self.assignment.on_tick and now - self._last_tick >= TICK_SECONDS:
+        if self.assignment.on_tick and now - self._last_tick >= self.assignment.tick_seconds:
             self._last_tick = now
             self._call(self.assignment.on_tick)
 

@@ -7,7 +7,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from phaseloom.domain.tasks import TaskStatus, backoff_delay
+from phaseloom.domain.tasks import HEARTBEAT_CEILING_SECONDS, TaskStatus, backoff_delay, heartbeat_interval
 
 bases = st.floats(min_value=0.01, max_value=600, allow_nan=False)
 caps = st.floats(min_value=0.01, max_value=86_400, allow_nan=False)
@@ -44,3 +44,11 @@ def test_huge_attempt_numbers_do_not_overflow(attempt, base, cap, seed):
 
 def test_final_states():
     assert {s for s in TaskStatus if s.is_final} == {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED}
+
+
+@given(st.floats(min_value=0, max_value=86_400, allow_nan=False))
+def test_heartbeats_come_at_least_three_times_per_lease_and_at_most_every_ten_seconds(lease):
+    """A 6 s lease once got a heartbeat every 10 s: a healthy 15 s agent lost its claim 4 times."""
+    interval = heartbeat_interval(lease)
+    assert interval <= lease / 3 and interval <= HEARTBEAT_CEILING_SECONDS
+    assert interval == min(HEARTBEAT_CEILING_SECONDS, lease / 3)

@@ -150,9 +150,6 @@ def test_an_agent_that_reported_runs_to_its_end_and_its_usage_is_recorded(uow, d
                                                                          monkeypatch):
     """Regression: the refused heartbeat after complete_task once aborted the watch, leaving the
     agent running unwatched and its token usage unrecorded."""
-    import phaseloom.runtimes.command as command
-
-    monkeypatch.setattr(command, "TICK_SECONDS", 0.0)
     task, agent = claimed
     (tmp_path / "wt").mkdir()
     heartbeats = []
@@ -161,7 +158,7 @@ def test_an_agent_that_reported_runs_to_its_end_and_its_usage_is_recorded(uow, d
         heartbeats.append(1)
         QueueService(uow).heartbeat(task.id, agent.id)
 
-    assignment = make_assignment(task, agent, tmp_path / "wt", on_tick=tick)
+    assignment = make_assignment(task, agent, tmp_path / "wt", on_tick=tick, tick_seconds=0.0)
     outcome = CommandRuntime([sys.executable, "-c", LINGERING_AGENT, db_url, agent.id]).run(assignment)
     assert outcome.exit_code == 0 and len(heartbeats) >= 2
     assert [(r.input_tokens, r.output_tokens) for r in outcome.usage_reports] == [(11, 3)]
