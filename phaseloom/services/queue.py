@@ -21,6 +21,7 @@ from phaseloom.config import Settings, get_settings
 from phaseloom.db.models import Task, TaskCapability, TaskDependency, Ticket
 from phaseloom.db.models.base import utcnow
 from phaseloom.domain.errors import InvalidInput, NotFound, TaskNotClaimable
+from phaseloom.domain.json_values import json_problem, storable_text
 from phaseloom.domain.priorities import Priority, claim_score
 from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus, backoff_delay
 from phaseloom.services import queue_statements as statements
@@ -169,6 +170,9 @@ class QueueService:
             return task
 
     def complete_task(self, task_id: int, agent_id: str | None, result: dict | None = None) -> Task:
+        problem = json_problem(result)
+        if problem:  # refused before anything is written: a stored result must always read back
+            raise InvalidInput(f"the task's result cannot be stored: {problem}")
         if self.uow.backend == "postgresql":
             # Outside a caller's transaction the statement is its own (UnitOfWork.driver_rows).
             completed = self._complete_with_event(task_id, agent_id, result)
@@ -223,6 +227,7 @@ class QueueService:
 
         ``retryable=None`` classifies the error by the workflow's failure patterns (services/retries.py).
         """
+        error = storable_text(error)
         with self.uow:
             task = self._owned(task_id, agent_id)
             from phaseloom.services.retries import RetryService

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api.conftest import bearer, register_agent
 
 
@@ -122,3 +124,20 @@ def test_discovery_spawns_a_task_and_shows_in_graph_gate_and_artifacts(client, t
     assert gate["phase_id"] == "PHASE_TODO" and gate["latest_result"] is None
     assert client.get(f"/api/tickets/{ticket['id']}/artifacts").json()["items"] == []
     assert client.get("/api/tickets/999/artifacts").status_code == 404
+
+
+@pytest.mark.parametrize("raw_result", ['{"s": "\\ud800"}', '{"x": NaN}', '{"x": 1e400}',
+                                        '[' * 0 + '{"a": ' * 300 + '1' + '}' * 300])
+def test_a_result_no_backend_can_store_is_refused_and_the_task_stays_readable(client, tiny, raw_result):
+    """A lone surrogate, NaN, 1e400 or a 300-deep result was committed, then every read of the task was a 500."""
+    agent_id, token = register_agent(client, "worker", project_id=tiny["id"])
+    ticket = client.post("/api/tickets", json={"project": "p", "title": "Poison"}).json()
+    task = client.post("/api/tasks", json={"ticket_id": ticket["id"], "phase_id": "PHASE_TODO", "title": "t"}).json()
+    client.post("/api/tasks/claim", json={}, headers=bearer(token))
+    response = client.post(f"/api/tasks/{task['id']}/complete", content='{"result": ' + raw_result + '}',
+                           headers={**bearer(token), "content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert "cannot be stored" in response.text or "nested" in response.text or "finite" in response.text
+    again = client.get(f"/api/tasks/{task['id']}")
+    assert again.status_code == 200 and again.json()["status"] == "claimed" and again.json()["result"] is None
+    assert client.get("/api/tasks", params={"ticket_id": ticket["id"]}).status_code == 200
