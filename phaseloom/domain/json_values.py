@@ -1,65 +1,40 @@
-"""What a JSON value must be to be stored and read back on every backend.
+"""What a task's result must be to be stored and read back on every backend.
 
 Python's ``json`` accepts what PostgreSQL's ``jsonb`` (and a later read) refuses: a lone surrogate
-(``"\\ud800"``), ``NaN`` and ``Infinity`` (``1e400`` parses as infinity), and nesting deep enough to
-exhaust the recursion of a later encoder. A value that passes :func:`json_problem` stores and reads
-back on SQLite and PostgreSQL alike.
+(``"\\ud800"``), ``NaN`` and ``Infinity`` (``1e400`` parses as infinity), U+0000, and nesting deep
+enough to exhaust the recursion of a later encoder. The rule for plain values is the one workflow
+files follow (:mod:`phaseloom.domain.plain_data`); a result is also bounded in size.
 """
 
 from __future__ import annotations
 
-import math
+import json
 
-MAX_DEPTH = 64
-MAX_CHARS = 1_000_000  # total characters of the value's strings (keys included)
+from phaseloom.domain.plain_data import UnplainData, plain_copy
 
-
-def json_problem(value: object, *, max_depth: int = MAX_DEPTH, max_chars: int = MAX_CHARS) -> str | None:
-    """Why ``value`` cannot be stored as JSON (a plain sentence naming where), or None when it can.
-
-    Walked without recursion, so a hostile depth cannot exhaust the stack while checking it.
-    """
-    chars = 0
-    stack: list[tuple[object, str, int]] = [(value, "$", 1)]
-    while stack:
-        item, where, depth = stack.pop()
-        if depth > max_depth:
-            return f"the value is nested deeper than {max_depth} levels (at {where[:60]}...)"
-        if isinstance(item, dict):
-            for key, inner in item.items():
-                if not isinstance(key, str):
-                    return f"{where} has a key that is not a string"
-                chars += len(key)
-                if _bad_text(key):
-                    return f"{where} has a key that is not valid Unicode (a lone surrogate)"
-                stack.append((inner, f"{where}.{key[:40]}", depth + 1))
-        elif isinstance(item, (list, tuple)):
-            stack.extend((inner, f"{where}[{i}]", depth + 1) for i, inner in enumerate(item))
-        elif isinstance(item, str):
-            chars += len(item)
-            if _bad_text(item):
-                return f"{where} is not valid Unicode (a lone surrogate)"
-        elif isinstance(item, float) and not math.isfinite(item):
-            return f"{where} is {item!r}: numbers must be finite"
-        elif item is not None and not isinstance(item, (bool, int, float)):
-            return f"{where} is a {type(item).__name__}, not a JSON value"
-        if chars > max_chars:
-            return f"the value holds more than {max_chars:,} characters of text"
-    return None
+MAX_CHARS = 1_000_000  # the result's length as JSON text
 
 
-def _bad_text(text: str) -> bool:
+def json_problem(value: object, *, max_chars: int = MAX_CHARS) -> str | None:
+    """Why ``value`` cannot be stored as JSON (a plain sentence naming where), or None when it can."""
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return "\x00" in text  # PostgreSQL's jsonb cannot hold U+0000 either
+        plain_copy(value)
+    except UnplainData as exc:
+        return f"{_where(exc.path)}: {exc.message}"
+    if len(json.dumps(value, ensure_ascii=False)) > max_chars:
+        return f"the value is more than {max_chars:,} characters as JSON"
+    return None
 
 
 def storable_text(text: str) -> str:
     """``text`` with what no backend stores replaced: lone surrogates by U+FFFD, U+0000 dropped.
 
     For a failure's words (an agent's log tail, say), which must be kept whatever they hold."""
-    if not _bad_text(text):
-        return text
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace").replace("\x00", "")
+    try:
+        return plain_copy(text)
+    except UnplainData:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace").replace("\x00", "")
+
+
+def _where(path: tuple) -> str:
+    return "$" + "".join(f"[{part}]" if isinstance(part, int) else f".{part[:40]}" for part in path)

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from phaseloom.domain.errors import WorkflowInvalid, WorkflowProblem
 from phaseloom.domain.workflow_rules import lint_workflow
-from phaseloom.loaders.plain_data import UnplainData, plain_copy
+from phaseloom.domain.plain_data import UnplainData, plain_copy
 from phaseloom.loaders.yaml_source import Locator, dotted, problems_from_validation, read_yaml, yaml_locator
 from phaseloom.schemas.workflow import WorkflowDocument
 

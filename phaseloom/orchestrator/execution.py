@@ -158,8 +158,8 @@ class TaskExecutor:
         from phaseloom.services.embeddings import default_embedder
 
         embedder = default_embedder()
-        if embedder is None or not hasattr(embedder, "warm"):
-            return
+        if embedder is None or not hasattr(embedder, "warm") or getattr(embedder, "loaded", False):
+            return  # nothing to load, or loaded already: no query on every task
         with UnitOfWork(self.db, readonly=True) as uow:
             has_memories = uow.session.scalar(select(TaskMemory.id).where(TaskMemory.project_id == project_id)
                                               .limit(1)) is not None

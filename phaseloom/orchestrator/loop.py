@@ -274,28 +274,27 @@ class Orchestrator:
 
     def progress_tickets(self) -> None:
         """Start tickets whose phase has no tasks yet; check the gate of those whose tasks are all done."""
-        from phaseloom.services.progress import ProgressService
-
         counts_of = self._task_counts()
         for ticket_id, phase_id, project_id in self._open_tickets():
             counts = counts_of.get((ticket_id, phase_id), {})
             try:
-                self._progress_ticket(ProgressService, ticket_id, phase_id, project_id, counts)
+                self._progress_ticket(ticket_id, phase_id, project_id, counts)
             except Exception as exc:
                 if is_transient(exc):
                     raise  # the database is away: the tick is retried whole
                 self._report_ticket_error(ticket_id, phase_id, exc)
 
-    def _progress_ticket(self, progress, ticket_id: int, phase_id: str, project_id: int,
-                         counts: dict[str, int]) -> None:
+    def _progress_ticket(self, ticket_id: int, phase_id: str, project_id: int, counts: dict[str, int]) -> None:
+        from phaseloom.services.progress import ProgressService
+
         # ... or every half minute, for changes no task shows (a person ticking a done definition).
         signature = (phase_id, tuple(sorted(counts.items())), int(time.monotonic() // 30))
         if not counts:
-            progress(self.uow()).start_ticket(ticket_id, created_by="orchestrator")
+            ProgressService(self.uow()).start_ticket(ticket_id, created_by="orchestrator")
         elif not any(counts.get(s) for s in _OPEN) and self._checked.get(ticket_id) != signature:
             self._checked[ticket_id] = signature
             workspace = self.executor.integration_path(project_id, ticket_id)
-            progress(self.uow()).check_and_progress(ticket_id, workspace, initiated_by="orchestrator")
+            ProgressService(self.uow()).check_and_progress(ticket_id, workspace, initiated_by="orchestrator")
 
     def _report_ticket_error(self, ticket_id: int, phase_id: str, exc: Exception) -> None:
         """One ticket's failure is logged and evented; the loop goes on with the others."""

