@@ -75,7 +75,8 @@ class TaskExecutor:
             outcome.summary = reported
         merged_into = None
         if workspace is not None and (outcome.completed or reported is not None):
-            merge = self.workspaces().integrate(workspace, summary=_subject(outcome.summary))
+            merge = self.workspaces().integrate(workspace, summary=_subject(outcome.summary),
+                                                dirty=outcome.uncommitted_changes)
             outcome.summary += "" if merge.merged else f" (merge conflict in {', '.join(merge.conflicts)})"
             merged_into = merge.path
         elif workspace is not None:

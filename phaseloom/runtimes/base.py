@@ -76,6 +76,9 @@ class RunOutcome:
     # A rate limit gives the task back without spending a retry, not before this many seconds.
     rate_limited: bool = False
     retry_after_seconds: float | None = None
+    # What the runtime's own ``git status`` saw when the agent had ended (None: not looked), so the
+    # commit that follows need not ask again.
+    uncommitted_changes: bool | None = None
 
     def result(self) -> dict[str, Any]:
         out: dict[str, Any] = {"summary": self.summary, "artifacts": list(self.artifacts)}

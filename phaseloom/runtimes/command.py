@@ -31,6 +31,7 @@ from phaseloom.runtimes.outcomes import RunFacts, outcome_of
 from phaseloom.runtimes.presets import PRESETS, McpLaunch, RenderedConfig, preset
 from phaseloom.runtimes.presets.base import stdio_launch
 from phaseloom.runtimes.streams import PlainTextParser, StreamParser
+from phaseloom.services import git_files
 
 log = logging.getLogger(__name__)
 FOLLOW_SECONDS = 0.25     # how often its output is read
@@ -132,12 +133,14 @@ class CommandRuntime:
                                   retryable=False)
             code, resources = _Watch(proc, assignment, follower, parser).wait()
         follower.feed(parser)
+        changed, dirty = _changes(assignment.workdir, head)
         outcome = outcome_of(RunFacts(
             exit_code=code, state=parser.state, output_tail=follower.tail.strip(),
             timeout_seconds=assignment.timeout_seconds, program=Path(argv[0]).name,
-            needs_agent_report=self.reports_via_mcp, worktree_changed=_changed(assignment.workdir, head),
+            needs_agent_report=self.reports_via_mcp, worktree_changed=changed,
             expects_outputs=assignment.expects_outputs))
         outcome.resources = resources
+        outcome.uncommitted_changes = dirty
         outcome.usage_reports = _usage(parser, follower.text_since_start())
         return outcome
 
@@ -231,13 +234,20 @@ def _usage(parser: StreamParser, output: str) -> list[UsageReport]:
 
 
 def _git_head(workdir: Path) -> str | None:
+    known = git_files.head_commit(workdir)
+    if known:
+        return known
     proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workdir, capture_output=True, text=True)
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def _changed(workdir: Path, head: str | None) -> bool | None:
-    """Did the agent change its worktree (uncommitted changes, or commits of its own)? None: not a git worktree."""
+def _changes(workdir: Path, head: str | None) -> tuple[bool | None, bool | None]:
+    """(did the agent change its worktree: uncommitted changes or commits of its own, are there
+    uncommitted changes); (None, None) outside a git worktree."""
     if head is None:
-        return None
+        return None, None
     status = subprocess.run(["git", "status", "--porcelain"], cwd=workdir, capture_output=True, text=True)
-    return bool(status.stdout.strip()) or _git_head(workdir) != head
+    if status.returncode != 0:
+        return _git_head(workdir) != head, None
+    dirty = bool(status.stdout.strip())
+    return dirty or _git_head(workdir) != head, dirty

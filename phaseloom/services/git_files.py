@@ -33,6 +33,43 @@ def head_branch(repo: Path) -> str | None:
     return _branch_named_by(_read(git_dir / "HEAD")) if git_dir.is_dir() else None
 
 
+def _is_object_id(text: str | None) -> bool:
+    return bool(text) and len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
+
+
+def _git_dirs(path: Path) -> tuple[Path, Path] | None:
+    """(the git dir holding HEAD, the common dir holding branch refs) of a checkout or linked worktree."""
+    dot_git = Path(path) / ".git"
+    if dot_git.is_dir():
+        return dot_git, dot_git
+    pointer = _read(dot_git) if dot_git.is_file() else None
+    if not pointer or not pointer.startswith("gitdir: "):
+        return None
+    admin = Path(pointer[len("gitdir: "):])
+    admin = admin if admin.is_absolute() else (Path(path) / admin)
+    common = _read(admin / "commondir")
+    if not common:
+        return None
+    common_dir = Path(common) if Path(common).is_absolute() else admin / common
+    return admin, common_dir
+
+
+def head_commit(path: Path) -> str | None:
+    """The commit checked out in ``path`` (a checkout or linked worktree), read from HEAD and a loose
+    ref, else None (packed ref, another ref backend, an unborn branch: ask git)."""
+    dirs = _git_dirs(path)
+    if dirs is None:
+        return None
+    head = _read(dirs[0] / "HEAD")
+    if _is_object_id(head):
+        return head  # detached
+    branch = _branch_named_by(head)
+    if not branch or ".." in branch.split("/"):
+        return None
+    ref = _read(dirs[1] / "refs" / "heads" / branch)
+    return ref if _is_object_id(ref) else None
+
+
 def has_loose_branch(repo: Path, name: str) -> bool:
     """True when ``refs/heads/<name>`` is a loose ref of ``repo`` holding an object id.
 
@@ -40,8 +77,7 @@ def has_loose_branch(repo: Path, name: str) -> bool:
     """
     if ".." in name.split("/"):
         return False
-    ref = _read(Path(repo) / ".git" / "refs" / "heads" / name)
-    return bool(ref) and len(ref) in (40, 64) and all(c in "0123456789abcdef" for c in ref)
+    return _is_object_id(_read(Path(repo) / ".git" / "refs" / "heads" / name))
 
 
 def worktree_branch(path: Path) -> str | None:

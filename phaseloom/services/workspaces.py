@@ -160,8 +160,14 @@ class WorkspaceService:
         if not (repo / ".git").exists():
             raise InvalidInput(f"{repo} is not a git repository")
         name = ticket_branch(ticket_id)
-        if not _branch_exists(repo, name):
+        if git_files.has_loose_branch(repo, name):
+            return
+        # Create it, and look only if git refuses (it may exist as a packed ref): one process, not two.
+        try:
             git(repo, "branch", name, default_branch(repo))
+        except GitFailed:
+            if not _branch_exists(repo, name):
+                raise
 
     def _ensure_worktree(self, repo: Path, path: Path, branch: str, base: str) -> bool:
         """Make ``path`` a healthy worktree on ``branch``; return True when something was repaired."""
@@ -188,33 +194,41 @@ class WorkspaceService:
         """Commit everything in the worktree with the task's trailers; None when nothing changed."""
         if not self._commit_all(ws, message):
             return None
-        return git(ws.path, "rev-parse", "HEAD").strip()
+        return _head(ws.path)
 
-    def _commit_all(self, ws: Workspace, message: str) -> bool:
+    def _commit_all(self, ws: Workspace, message: str, *, dirty: bool | None = None) -> bool:
+        """Stage and commit everything; ``dirty=True`` (a status just seen non-empty) skips asking again."""
         git(ws.path, "add", "--all")
-        if not git(ws.path, "status", "--porcelain"):
+        if not dirty and not git(ws.path, "status", "--porcelain"):
             return False
-        git(ws.path, "commit", "--no-verify", "-m", message, "--trailer", f"Phase: {ws.phase_id}",
-            "--trailer", f"Task: {ws.task_id}", env=_identity(ws.agent_name))
+        argv = ("commit", "--no-verify", "-m", message, "--trailer", f"Phase: {ws.phase_id}",
+                "--trailer", f"Task: {ws.task_id}")
+        try:
+            git(ws.path, *argv, env=_identity(ws.agent_name))
+        except GitFailed:
+            if dirty and not git(ws.path, "status", "--porcelain"):
+                return False  # the changes seen were gone by now: nothing to commit is no error
+            raise
         return True
 
-    def integrate(self, ws: Workspace, *, summary: str = "") -> MergeOutcome:
+    def integrate(self, ws: Workspace, *, summary: str = "", dirty: bool | None = None) -> MergeOutcome:
         """Commit leftovers and merge the agent's branch into ``ticket/<id>``.
+
+        ``dirty``: whether the caller has just seen uncommitted changes in the worktree (None: unknown).
 
         On a conflict the merge is aborted, the branch keeps the work and an
         ``integration_issue`` discovery is recorded with the conflicting files.
         """
-        self._commit_all(ws, summary or f"Work on task {ws.task_id} left uncommitted by the agent")
+        self._commit_all(ws, summary or f"Work on task {ws.task_id} left uncommitted by the agent", dirty=dirty)
         with self._integration_lock(ws):
             target = self._integration_worktree(ws)
             changed = git(target, "diff", "--name-only", f"HEAD...{ws.branch}").split()
             if not changed and _is_ancestor(ws.repo, ws.branch, ws.ticket_branch):
-                return MergeOutcome(merged=True, commit=git(target, "rev-parse", "HEAD").strip(), path=target)
+                return MergeOutcome(merged=True, commit=_head(target), path=target)
             message = f"Merge {ws.branch} into {ws.ticket_branch}"
             proc_ok = self._merge(target, ws, message)
             if proc_ok:
-                outcome = MergeOutcome(True, git(target, "rev-parse", "HEAD").strip(), changed_files=changed,
-                                       path=target)
+                outcome = MergeOutcome(True, _head(target), changed_files=changed, path=target)
             else:
                 conflicts = git(target, "diff", "--name-only", "--diff-filter=U").split()
                 git(target, "merge", "--abort")
@@ -310,6 +324,11 @@ def default_branch(repo: Path) -> str:
         if _branch_exists(repo, name):
             return name
     raise InvalidInput(f"{repo} has no commits on a default branch to start ticket branches from")
+
+
+def _head(path: Path) -> str:
+    """The commit checked out in ``path``: from git's files when they say, else from git."""
+    return git_files.head_commit(path) or git(path, "rev-parse", "HEAD").strip()
 
 
 def _branch_exists(repo: Path, name: str) -> bool:

@@ -60,3 +60,23 @@ def test_worktree_branch_follows_the_worktree_and_refuses_a_foreign_link(tmp_pat
     assert git_files.worktree_branch(repo) is None  # a main checkout is not a linked worktree
     (tree / ".git").write_text("garbage")
     assert git_files.worktree_branch(tree) is None
+
+
+def test_head_commit_matches_git_in_checkouts_and_worktrees_and_defers_packed_refs(tmp_path):
+    repo = repo_with_commit(tmp_path / "repo")
+    run(repo, "worktree", "add", "-q", "-b", "agent/1", str(tmp_path / "wt"))
+    (tmp_path / "wt" / "b.txt").write_text("b\n")
+    run(tmp_path / "wt", "add", "-A")
+    run(tmp_path / "wt", "commit", "-q", "-m", "second")
+    for path in (repo, tmp_path / "wt"):
+        assert git_files.head_commit(path) == run(path, "rev-parse", "HEAD").strip()
+    assert git_files.head_commit(tmp_path / "wt") != git_files.head_commit(repo)
+    run(repo, "checkout", "-q", "--detach")
+    assert git_files.head_commit(repo) == run(repo, "rev-parse", "HEAD").strip()
+    run(repo, "pack-refs", "--all")
+    assert git_files.head_commit(tmp_path / "wt") is None  # only packed now: git must answer
+    assert git_files.head_commit(tmp_path / "nothing") is None
+    unborn = tmp_path / "unborn"
+    unborn.mkdir()
+    run(unborn, "init", "-q", "-b", "main")
+    assert git_files.head_commit(unborn) is None

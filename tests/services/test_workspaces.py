@@ -175,8 +175,9 @@ def _count_git(monkeypatch) -> list[list[str]]:
 
 
 def test_a_task_path_starts_few_git_processes(setup, monkeypatch):
-    """prepare + integrate + the gate's look-up: 10 git processes for a new ticket (27 before git's
-    files were read for branch and worktree checks), and none for a look-up of a healthy worktree."""
+    """prepare + integrate + the gate's look-up: 8 git processes for a new ticket (27 before git's
+    files were read for branch, worktree and HEAD checks), 7 when the runtime has just seen the
+    worktree dirty, and none for a look-up of a healthy worktree."""
     s = setup
     task, agent = _task(s)
     calls = _count_git(monkeypatch)
@@ -185,12 +186,27 @@ def test_a_task_path_starts_few_git_processes(setup, monkeypatch):
     outcome = s["service"].integrate(ws, summary="Add the feature")
     assert outcome.merged and outcome.path == s["service"].integration_path(s["repo"], 1)
     assert s["service"].integration_worktree(s["repo"], 1) == outcome.path
-    assert [c[0] for c in calls] == ["rev-parse", "branch", "worktree",        # ticket branch, worktree
-                                     "add", "status", "commit",                # the agent's leftovers
-                                     "worktree", "diff", "merge", "rev-parse"]  # integration, merge
+    assert [c[0] for c in calls] == ["branch", "worktree",           # ticket branch, worktree
+                                     "add", "status", "commit",      # the agent's leftovers
+                                     "worktree", "diff", "merge"]    # integration, merge
+    assert outcome.commit == git(outcome.path, "rev-parse", "HEAD").strip()
     calls.clear()
     assert s["service"].integration_worktree(s["repo"], 1) == outcome.path
     assert calls == []
+    calls.clear()
+    (ws.path / "second.py").write_text("y = 2\n")
+    assert s["service"].integrate(ws, summary="Add more", dirty=True).merged
+    # no status of the agent's worktree; the integration worktree's own check stays (it exists now)
+    assert [c[0] for c in calls] == ["add", "commit", "status", "diff", "merge"]
+    assert git(outcome.path, "log", "-1", "--format=%s", "HEAD^2") == "Add more\n"
+
+
+def test_a_change_seen_by_the_runtime_but_gone_commits_nothing_and_fails_nothing(setup):
+    s = setup
+    task, agent = _task(s)
+    ws = s["service"].prepare(task.id, agent.id)
+    assert s["service"].commit(ws, "nothing here", ) is None
+    assert s["service"]._commit_all(ws, "stale news", dirty=True) is False
 
 
 def test_a_worktree_switched_to_another_branch_is_not_taken_for_healthy(setup):
