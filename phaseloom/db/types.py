@@ -13,8 +13,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime
+from sqlalchemy import JSON, DateTime
 from sqlalchemy.types import TypeDecorator
+
+from phaseloom.domain.json_values import readable_copy
 
 # UTC under a zone's name: psycopg reads PostgreSQL's usual ``TimeZone = 'Etc/UTC'`` as
 # ``ZoneInfo('Etc/UTC')``. Such a datetime is UTC already (it prints ``+00:00``, or ``Z`` through
@@ -53,3 +55,19 @@ class UTCDateTime(TypeDecorator):
     @property
     def python_type(self) -> type:
         return datetime
+
+
+class ReadableJSON(TypeDecorator):
+    """A JSON column whose values always read back encodable (a JSON response, an MCP result).
+
+    Values are checked before they are written (:func:`phaseloom.domain.json_values.json_problem`),
+    but rows written before that check may hold a lone surrogate, NaN or a 300-level nesting, and
+    every page showing such a row would fail. Reading repairs the copy (never the row). The column
+    is a plain ``JSON`` one: schema and migrations are unchanged.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else readable_copy(value)

@@ -9,6 +9,7 @@ files follow (:mod:`phaseloom.domain.plain_data`); a result is also bounded in s
 from __future__ import annotations
 
 import json
+import math
 
 from phaseloom.domain.plain_data import UnplainData, plain_copy
 
@@ -33,7 +34,53 @@ def storable_text(text: str) -> str:
     try:
         return plain_copy(text)
     except UnplainData:
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace").replace("\x00", "")
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").replace("\x00", "")
+
+
+TOO_DEEP = "(nested too deep to show)"
+
+
+def readable_copy(value: object) -> object:
+    """``value`` as every encoder takes it, for a row stored before results were checked.
+
+    Unchanged when it is plain already (the usual case: one C-speed ``json.dumps`` decides);
+    else lone surrogates become U+FFFD, U+0000 is dropped, NaN and infinities become null and what
+    is nested deeper than the plain-data limit is replaced by a short note. Nothing raises."""
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        if _depth_within(value, 64):
+            return value
+    except (ValueError, TypeError, UnicodeEncodeError, RecursionError):
+        pass
+    return _repaired(value, 0)
+
+
+def _depth_within(value: object, limit: int) -> bool:
+    """Iteratively, so a very deep value cannot exhaust the recursion here."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= limit:
+                return False
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return True
+
+
+def _repaired(value: object, depth: int) -> object:
+    if isinstance(value, (dict, list)) and depth >= 64:
+        return TOO_DEEP
+    if isinstance(value, dict):
+        return {storable_text(str(k)): _repaired(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_repaired(v, depth + 1) for v in value]
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return storable_text(str(value))
 
 
 def _where(path: tuple) -> str:

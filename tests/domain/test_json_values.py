@@ -42,3 +42,20 @@ def test_failure_text_is_kept_with_only_the_unstorable_replaced():
     assert storable_text("plain words") == "plain words"
     cleaned = storable_text("log \ud800 tail\x00!")
     assert cleaned.startswith("log ") and cleaned.endswith(" tail!") and json_problem(cleaned) is None
+
+
+def test_readable_copy_leaves_plain_values_alone_and_repairs_the_rest():
+    from phaseloom.domain.json_values import TOO_DEEP, readable_copy
+
+    plain = {"a": [1, 2.5, "x", None, True]}
+    assert readable_copy(plain) is plain  # the usual case: no copy made
+    deep: object = 1
+    for _ in range(300):
+        deep = [deep]
+    repaired = readable_copy({"s": "\ud800", "n": float("nan"), "i": float("-inf"), "d": deep, "\ud801": 1})
+    assert json_problem(repaired) is None
+    assert repaired["s"] == "\ufffd" and repaired["n"] is None and repaired["i"] is None and repaired["\ufffd"] == 1
+    node, depth = repaired["d"], 1
+    while isinstance(node, list):
+        node, depth = node[0], depth + 1
+    assert node == TOO_DEEP and depth == 64

@@ -3,10 +3,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, MetaData
+from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from phaseloom.db.types import UTCDateTime
+from phaseloom.db.types import ReadableJSON, UTCDateTime
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -24,9 +24,10 @@ def utcnow() -> datetime:
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {
-        dict[str, Any]: JSON,
-        list[Any]: JSON,
-        list[str]: JSON,
+        # Read back encodable even from rows stored before values were checked: db/types.py.
+        dict[str, Any]: ReadableJSON(),
+        list[Any]: ReadableJSON(),
+        list[str]: ReadableJSON(),
         # Aware UTC on every backend (SQLite alone would read naive datetimes back): db/types.py.
         datetime: UTCDateTime(),
     }
