@@ -77,8 +77,11 @@ class TaskExecutor:
         if workspace is not None and (outcome.completed or reported is not None):
             merge = self.workspaces().integrate(workspace, summary=_subject(outcome.summary),
                                                 dirty=outcome.uncommitted_changes)
-            outcome.summary += "" if merge.merged else f" (merge conflict in {', '.join(merge.conflicts)})"
-            merged_into = merge.path
+            if merge.error is not None:  # not merged, nothing conflicting: try the task again
+                outcome = _merge_failed(outcome, workspace, merge.error)
+            else:
+                outcome.summary += "" if merge.merged else f" (merge conflict in {', '.join(merge.conflicts)})"
+                merged_into = merge.path
         elif workspace is not None:
             self.workspaces().commit(workspace, f"Partial work on task {task_id} (attempt failed)")
         # The work is done: losing its outcome to a database restart would make it run again.
@@ -171,6 +174,15 @@ class TaskExecutor:
         from phaseloom.services.workflows import WorkflowService
 
         return bool(WorkflowService(self.uow()).by_id(task.workflow_id).phase(task.phase_id).expected_outputs)
+
+
+def _merge_failed(ran: RunOutcome, workspace: Workspace, said: str) -> RunOutcome:
+    """The agent's work is committed on its branch, but git would not merge it (and nothing conflicts)."""
+    return RunOutcome(False, summary=ran.summary, error_class="merge_failed", retryable=True,
+                      exit_code=ran.exit_code, usage_reports=ran.usage_reports, resources=ran.resources,
+                      session_id=ran.session_id,
+                      error=f"merging {workspace.branch} into {workspace.ticket_branch} failed without a "
+                            f"conflict; git said: {said}")
 
 
 def _run_safely(runtime: Runtime, assignment: Assignment) -> RunOutcome:

@@ -116,6 +116,9 @@ class MergeOutcome:
     changed_files: list[str] = field(default_factory=list)
     discovery_id: int | None = None
     path: Path | None = None  # the integration worktree merged into (where the gate reads the files)
+    # git refused the merge without a conflict (an untracked file in the way, a lock): what it said.
+    # The work is not merged and nothing conflicts: a retryable failure, not a conflict.
+    error: str | None = None
 
 
 class WorkspaceService:
@@ -226,22 +229,27 @@ class WorkspaceService:
             if not changed and _is_ancestor(ws.repo, ws.branch, ws.ticket_branch):
                 return MergeOutcome(merged=True, commit=_head(target), path=target)
             message = f"Merge {ws.branch} into {ws.ticket_branch}"
-            proc_ok = self._merge(target, ws, message)
-            if proc_ok:
+            refusal = self._merge(target, ws, message)
+            if refusal is None:
                 outcome = MergeOutcome(True, _head(target), changed_files=changed, path=target)
             else:
                 conflicts = git(target, "diff", "--name-only", "--diff-filter=U").split()
-                git(target, "merge", "--abort")
-                outcome = MergeOutcome(False, conflicts=conflicts, changed_files=changed, path=target)
+                git(target, "merge", "--abort", check=False)  # nothing to abort when git refused to start
+                outcome = MergeOutcome(False, conflicts=conflicts, changed_files=changed, path=target,
+                                       error=None if conflicts else refusal)
         self._record_merge(ws, outcome)
         return outcome
 
-    def _merge(self, target: Path, ws: Workspace, message: str) -> bool:
+    def _merge(self, target: Path, ws: Workspace, message: str) -> str | None:
+        """Merge the agent's branch; None when merged, else what git said (its last lines)."""
         proc = subprocess.run(
             ["git", "merge", "--no-ff", "--no-edit", "-m", message, "-m", f"Phase: {ws.phase_id}\nTask: {ws.task_id}",
              ws.branch], cwd=str(target), capture_output=True, text=True, timeout=GIT_TIMEOUT,
             env={**os.environ, **_identity("phaseloom")})
-        return proc.returncode == 0
+        if proc.returncode == 0:
+            return None
+        said = [line.strip() for line in f"{proc.stderr}\n{proc.stdout}".splitlines() if line.strip()]
+        return " / ".join(said[-6:])[:2000] or f"git merge exited {proc.returncode}"
 
     def _record_merge(self, ws: Workspace, outcome: MergeOutcome) -> None:
         common = dict(ticket_id=ws.ticket_id, phase_id=ws.phase_id)
@@ -250,6 +258,10 @@ class WorkspaceService:
                 self.uow.emit("workspace.merged", "task", ws.task_id, **common,
                               payload={"branch": ws.branch, "into": ws.ticket_branch, "commit": outcome.commit,
                                        "files": outcome.changed_files})
+                return
+            if outcome.error is not None:
+                self.uow.emit("workspace.merge_failed", "task", ws.task_id, **common,
+                              payload={"branch": ws.branch, "into": ws.ticket_branch, "git": outcome.error})
                 return
             self.uow.emit("workspace.merge_conflict", "task", ws.task_id, **common,
                           payload={"branch": ws.branch, "into": ws.ticket_branch, "files": outcome.conflicts})

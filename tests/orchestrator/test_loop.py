@@ -121,3 +121,32 @@ def test_a_short_lease_is_renewed_often_enough_for_a_longer_agent(db, uow, proje
         until=lambda: QueueService(UnitOfWork(db)).get(task.id).status in ("completed", "failed"), max_seconds=30)
     done = QueueService(uow).get(task.id)
     assert (done.status, done.retry_count, starts.read_text()) == ("completed", 0, "x")
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_merge_git_refuses_fails_the_task_for_a_retry_with_gits_words(db, uow, project, tmp_path):
+    """A merge git refuses without a conflict (an untracked file in the way in the integration
+    worktree) was taken as a conflict with no files and the task completed unmerged."""
+    from phaseloom.db.models import Project
+    from phaseloom.services.workspaces import WorkspaceService, git
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "README").write_text("r\n")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
+    with UnitOfWork(db) as u:
+        u.session.get(Project, project.id).repo_path = str(repo)  # committed on leaving the block
+    ticket = TicketService(uow).create_ticket(project.id, "blocked merge")
+    task = QueueService(uow).create_task(ticket.id, "PHASE_REQUIREMENTS", "write hello")
+    target = WorkspaceService(UnitOfWork(db), root=tmp_path / "ws").integration_worktree(repo, ticket.id)
+    (target / "hello.txt").write_text("in the way\n")
+    agent = CommandRuntime(["sh", "-c", "echo hi > hello.txt; echo wrote hello"])
+    config = OrchestratorConfig(pools=(PoolSpec("w", size=1, runtime="command"),), manage_tickets=False,
+                                workspace_root=tmp_path / "ws", log_dir=tmp_path / "logs")
+    Orchestrator(db, lambda spec: agent, config).run(
+        until=lambda: QueueService(UnitOfWork(db)).get(task.id).retry_count >= 1, max_seconds=30)
+    back = QueueService(uow).get(task.id)
+    assert back.status != "completed" and back.retry_count >= 1
+    assert back.error.startswith("merge_failed:") and "untracked working tree files" in back.error

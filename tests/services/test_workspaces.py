@@ -158,6 +158,31 @@ def test_project_without_repository_is_refused(uow, project, tmp_path):
         WorkspaceService(uow, root=tmp_path).prepare(task.id, agent.id)
 
 
+def test_a_merge_git_refuses_without_a_conflict_is_a_failure_with_gits_words_not_a_conflict(setup, uow):
+    """An untracked file in the integration worktree blocks the merge; git says so and nothing conflicts
+    (this was reported as a conflict with no files, git's words thrown away)."""
+    s = setup
+    task, agent = _task(s)
+    ws = s["service"].prepare(task.id, agent.id)
+    (ws.path / "feature.py").write_text("x = 1\n")
+    target = s["service"].integration_worktree(s["repo"], 1)
+    (target / "feature.py").write_text("in the way\n")
+    before = git(s["repo"], "rev-parse", "ticket/1").strip()
+
+    outcome = s["service"].integrate(ws, summary="Add the feature")
+
+    assert not outcome.merged and outcome.conflicts == [] and outcome.discovery_id is None
+    assert "untracked working tree files would be overwritten" in outcome.error
+    assert git(s["repo"], "rev-parse", "ticket/1").strip() == before
+    assert git(s["repo"], "show", f"{ws.branch}:feature.py") == "x = 1\n"  # the work is on its branch
+    with uow:
+        kinds = [e.event_type for e in uow.session.scalars(select(SystemEvent)).all()]
+        failed = uow.session.scalars(select(SystemEvent).where(
+            SystemEvent.event_type == "workspace.merge_failed")).one()
+        assert "workspace.merge_conflict" not in kinds and uow.session.scalars(select(TaskDiscovery)).all() == []
+    assert "feature.py" in failed.payload["git"]
+
+
 def _count_git(monkeypatch) -> list[list[str]]:
     """Record every git process the workspace service starts (``git()`` and its direct runs)."""
     import phaseloom.services.workspaces as workspaces
