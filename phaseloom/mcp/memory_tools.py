@@ -19,7 +19,8 @@ class MemoryTools:
                     goal: str = "", result: str = "",
                     related_files: Annotated[list[str], Field(description="files this is about")] = [],  # noqa: B006
                     tags: list[str] = [],  # noqa: B006
-                    task_id: Annotated[int | None, Field(description="one of your task ids; omit for the current")] = None,
+                    task_id: Annotated[int | None, Field(ge=1, le=2**31 - 1,
+                                                         description="one of your task ids; omit for the current")] = None,
                     ) -> MemorySaved:
         """Save something you learned (an error fix, a decision, a warning…) for other agents to find."""
         agent_id = current_agent_id()

@@ -31,8 +31,11 @@ from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.validation import ValidationService
 
 Priority = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"]
-TaskId = Annotated[int | None, Field(description="one of your own task ids; omit to use your current task")]
-TicketId = Annotated[int | None, Field(description="a ticket you hold a task on; omit for your current task's")]
+# Ids are database integers: a bound here gives an out-of-range id a clear refusal, not an empty error.
+TaskId = Annotated[int | None, Field(ge=1, le=2**31 - 1,
+                                     description="one of your own task ids; omit to use your current task")]
+TicketId = Annotated[int | None, Field(ge=1, le=2**31 - 1,
+                                       description="a ticket you hold a task on; omit for your current task's")]
 
 
 def domain_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -120,7 +123,7 @@ class PhaseloomTools(MemoryTools):
         """Tell the server you are still working, so your claims on your tasks do not expire."""
         return [_task(t) for t in self._work().heartbeat(current_agent_id(), task_id)]
 
-    def create_task(self, ticket_id: int, phase_id: str,
+    def create_task(self, ticket_id: Annotated[int, Field(ge=1, le=2**31 - 1)], phase_id: str,
                     description: Annotated[str, Field(min_length=1, description="what the new task must do")],
                     priority: Priority | None = None,
                     depends_on: Annotated[list[int], Field(description="task ids that must finish first")] = [],  # noqa: B006

@@ -28,6 +28,17 @@ from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 MAX_OUTPUT_CHARS = 64 * 1024
+# What a gate command must not see of the orchestrator: its database URL, tokens and settings.
+_PRIVATE_PREFIXES = ("PHASELOOM_",)
+_PRIVATE_NAMES = frozenset({"DATABASE_URL", "PGPASSWORD"})
+
+
+def command_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a gate command runs with: the orchestrator's, less its own settings and secrets
+    (a project's tests need PATH, HOME and the like, never phaseloom's database)."""
+    source = os.environ if environ is None else environ
+    kept = {k: v for k, v in source.items() if not k.startswith(_PRIVATE_PREFIXES) and k not in _PRIVATE_NAMES}
+    return {**kept, "PYTHONUNBUFFERED": "1"}
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,7 @@ def run_command(argv: tuple[str, ...], workspace: Path | None, timeout: float) -
         return g.CommandRun(argv, None, error="no workspace to run it in")
     try:
         proc = subprocess.run(list(argv), cwd=workspace, capture_output=True, text=True, errors="replace",
-                              timeout=timeout, stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                              timeout=timeout, stdin=subprocess.DEVNULL, env=command_environment())
     except subprocess.TimeoutExpired as exc:
         output = (exc.stdout or "") if isinstance(exc.stdout, str) else ""
         return g.CommandRun(argv, None, output[-MAX_OUTPUT_CHARS:], timed_out=True)

@@ -120,3 +120,16 @@ def test_every_structured_result_matches_its_declared_output_schema(db_url, scen
     error = best_match(validator_for(schemas["get_my_task"]).iter_errors(naive))
     assert (error.json_path, error.validator) == ("$.task.lease_expires_at", "format")
 
+
+
+def test_an_id_out_of_the_databases_range_is_refused_with_a_message(db_url, scene):
+    """``get_ticket`` with id 2**63 answered an error with an empty message."""
+    async def calls():
+        async with Client(server(db_url, scene.token), cache=None) as client:
+            return [await client.call_tool(name, args) for name, args in
+                    [("get_ticket", {"ticket_id": 2**63}), ("get_phase_instructions", {"task_id": 0}),
+                     ("create_task", {"ticket_id": 2**63, "phase_id": "PHASE_REQUIREMENTS", "description": "d"})]]
+
+    for result in asyncio.run(calls()):
+        text = " ".join(getattr(part, "text", "") for part in result.content)
+        assert result.is_error and ("less than or equal to 2147483647" in text or "greater than or equal to 1" in text), text

@@ -152,3 +152,14 @@ def test_stored_artifacts_count_without_a_workspace(uow, project):
     finish_phase_tasks(uow, ticket_id, "PHASE_REQUIREMENTS")
     ArtifactService(uow).record(ticket_id, "PHASE_REQUIREMENTS", "requirements.md", REQUIREMENTS.encode())
     assert GateService(uow).validate_gate(ticket_id).passed
+
+
+def test_a_gate_command_does_not_see_the_orchestrators_database_or_tokens(tmp_path, monkeypatch):
+    from phaseloom.services.gates import run_command
+
+    monkeypatch.setenv("PHASELOOM_DATABASE_URL", "postgresql://secret@db/prod")
+    monkeypatch.setenv("PHASELOOM_AGENT_TOKEN", "pl_secret")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://secret@db/prod")
+    script = "import os; print(sorted(k for k in os.environ if 'PHASELOOM' in k or k == 'DATABASE_URL'), 'PATH' in os.environ)"
+    ran = run_command((sys.executable, "-c", script), tmp_path, timeout=20)
+    assert (ran.exit_code, ran.output.strip()) == (0, "[] True")
