@@ -20,6 +20,7 @@ from phaseloom.db.models import Task, Ticket
 from phaseloom.db.models.gates import Artifact
 from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.domain.gates import glob_regex
+from phaseloom.domain.json_values import storable_text
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
@@ -138,7 +139,11 @@ class ArtifactService:
                 raise NotFound("task", task_id)
             collected = []
             for entry in (task.result or {}).get("artifacts") or []:
-                path, kind, data = self._entry_data(entry, workspace)
+                try:
+                    path, kind, data = self._entry_data(entry, workspace)
+                except InvalidInput as exc:  # one bad entry is reported; the valid ones are still kept
+                    self._refused(task.ticket_id, task.phase_id, task.id, entry, str(exc))
+                    continue
                 if data is None:
                     continue
                 artifact, _ = self.record(task.ticket_id, task.phase_id, path, data, artifact_type=kind,
@@ -173,13 +178,22 @@ class ArtifactService:
             phase = WorkflowService(self.uow).by_id(ticket.workflow_id).phase(phase_id or ticket.phase_id)
             collected = []
             for path, kind in self._expected_matches(phase.expected_outputs, workspace):
-                real = confined_path(workspace, path)
+                try:
+                    real = confined_path(workspace, path)
+                except InvalidInput as exc:  # e.g. a symlink out of the workspace: reported, not fatal
+                    self._refused(ticket.id, phase.id, task_id, path, str(exc))
+                    continue
                 if real.stat().st_size > MAX_FILE_BYTES:
                     continue
                 artifact, _ = self.record(ticket.id, phase.id, path, real.read_bytes(), artifact_type=kind,
                                           task_id=task_id)
                 collected.append(artifact)
             return collected
+
+    def _refused(self, ticket_id: int, phase_id: str, task_id: int | None, entry: Any, reason: str) -> None:
+        self.uow.emit("artifact.refused", "ticket", ticket_id, ticket_id=ticket_id, phase_id=phase_id,
+                      payload={"entry": storable_text(repr(entry)[:500]), "reason": storable_text(reason[:500]),
+                               "task_id": task_id})
 
     @staticmethod
     def _expected_matches(outputs, workspace: Path) -> Iterator[tuple[str, str]]:

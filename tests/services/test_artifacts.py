@@ -90,9 +90,29 @@ def test_task_result_cannot_smuggle_files_from_outside(uow, project, workspace, 
 
             QueueService(uow).create_task(ticket_id, "PHASE_REQUIREMENTS", "again")
             task_id = finish_phase_tasks(uow, ticket_id, "PHASE_REQUIREMENTS", {"artifacts": [entry]})
-        with pytest.raises(InvalidInput):
-            ArtifactService(uow).collect_from_task(task_id[0], workspace)
+        assert ArtifactService(uow).collect_from_task(task_id[0], workspace) == []
     assert ArtifactService(uow).list(ticket_id) == []
+    with uow:
+        refused = uow.session.scalars(select(SystemEvent).where(SystemEvent.event_type == "artifact.refused")).all()
+        assert len(refused) == 3 and all(e.payload["reason"] for e in refused)
+
+
+def test_one_bad_artifact_entry_is_reported_and_the_valid_ones_are_still_collected(uow, project, workspace):
+    """One bad path aborted the whole collection (and with it the ticket's progress)."""
+    ticket_id = ticket_in(uow, project, "PHASE_REQUIREMENTS")
+    ProgressService(uow).start_ticket(ticket_id)
+    (workspace / "requirements.md").write_text("# Overview\n")
+    (workspace / "design.md").write_text("# Design\n")
+    result = {"artifacts": ["requirements.md", "../escape.md", 42, "design.md"]}
+    task_id = finish_phase_tasks(uow, ticket_id, "PHASE_REQUIREMENTS", result)[0]
+    collected = ArtifactService(uow).collect_from_task(task_id, workspace)
+    assert [a.path for a in collected] == ["requirements.md", "design.md"]
+    with uow:
+        refused = uow.session.scalars(select(SystemEvent).where(SystemEvent.event_type == "artifact.refused")
+                                      .order_by(SystemEvent.id)).all()
+        assert [(e.payload["entry"], e.payload["task_id"]) for e in refused] == [("'../escape.md'", task_id),
+                                                                                 ("42", task_id)]
+        assert "'..' is not allowed" in refused[0].payload["reason"]
 
 
 def test_expected_outputs_are_collected_from_the_workspace(uow, project, workspace, outside):
