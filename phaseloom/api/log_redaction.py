@@ -9,13 +9,26 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote
 
 _SECRET = re.compile(r"(?<=token=)[^&\s\"']+|plt_(?:admin|agent)_[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 REDACTED = "[redacted]"
 
 
 def redact(text: str) -> str:
-    """``text`` with token secrets (``token=…`` query values, ``plt_…`` tokens) replaced."""
+    """``text`` with token secrets (``token=…`` query values, ``plt_…`` tokens) replaced.
+
+    A percent-encoded request line (``/ws?%74oken=…`` authenticates: the server decodes the name)
+    is matched, and logged, decoded."""
+    if "%" in text:
+        decoded = unquote(text)
+        scrubbed = _scrubbed(decoded)
+        if scrubbed != decoded:
+            return scrubbed
+    return _scrubbed(text)
+
+
+def _scrubbed(text: str) -> str:
     return _SECRET.sub(REDACTED, text) if ("token=" in text or "plt_" in text) else text
 
 

@@ -78,3 +78,8 @@ def test_the_log_scrubber_redacts_query_tokens_and_bare_tokens_but_nothing_else(
     assert redact("GET /ws?since=4&token=abc.def-1 HTTP/1.1") == f"GET /ws?since=4&token={REDACTED} HTTP/1.1"
     assert redact("bad token plt_agent_a1b2.Zx_9-q in header") == f"bad token {REDACTED} in header"
     assert redact("GET /api/tickets?project=p HTTP/1.1") == "GET /api/tickets?project=p HTTP/1.1"
+    # percent-encoded names and values authenticate (the server decodes them): redacted all the same
+    assert redact("GET /ws?%74oken=abc.def HTTP/1.1") == f"GET /ws?token={REDACTED} HTTP/1.1"
+    assert redact("GET /ws?%74%6Fken=x%2Ey&since=2") == f"GET /ws?token={REDACTED}&since=2"
+    assert redact("GET /ws?t=plt%5Fagent%5Fa1.Zx9") == f"GET /ws?t={REDACTED}"
+    assert redact("GET /api/tickets?q=50%25 HTTP/1.1") == "GET /api/tickets?q=50%25 HTTP/1.1"
