@@ -21,7 +21,7 @@ CORPUS = Path(__file__).resolve().parent.parent / "data" / "bad_workflows"
 
 # name -> (line or None where no line is meaningful, field ("" when none), words in the message)
 EXPECTED = {
-    "syntax_error.yaml": (5, "", "YAML syntax error"),
+    "syntax_error.yaml": (4, "", "flow sequence that starts here"),
     "bad_indentation.yaml": (4, "", "YAML syntax error"),
     "wrong_types.yaml": (4, "phases[0].sequence_order", "valid integer"),
     "wrong_nested_type.yaml": (6, "phases[0].configuration.timeout_seconds", "greater than 0"),
