@@ -28,11 +28,16 @@ def load(path: Path, overwrite: bool = typer.Option(False, "--overwrite", help="
 @workflow_app.command("validate")
 def validate(path: Path) -> None:
     """Check a workflow without writing anything; problems name file, line and field."""
-    from phaseloom.loaders.sources import load_workflow_source
+    from phaseloom.loaders.sources import kept_unused_keys, load_workflow_source
 
     document = load_workflow_source(path)
     console.print(f"{path}: valid workflow [bold]{document.name}[/] "
                   f"({document.mode.value}, {len(document.phases)} phases, {len(document.board_columns)} columns)")
+    kept = kept_unused_keys(document)
+    if kept:
+        console.print(f"kept, not used by phaseloom ({len(kept)}):", markup=False)
+        for where, key in kept:
+            console.print(f"  {where}: {key}", markup=False, highlight=False)
 
 
 @workflow_app.command("list")

@@ -93,7 +93,7 @@ def _column_problems(workflow: Workflow, known: set[str]) -> list[tuple[FieldPat
                 mapped[phase_id] = column.id
         if column.auto_transition_to and column.auto_transition_to not in known:
             problems.append(
-                (("board_columns", i, "auto_transition_to"), f"unknown phase {column.auto_transition_to!r}")
+                (("board_columns", i, "auto_transition_to"), f"unknown phase or board column {column.auto_transition_to!r}")
             )
     return problems
 

@@ -11,6 +11,7 @@ from phaseloom.domain.errors import WorkflowInvalid, WorkflowProblem
 from phaseloom.domain.phases import BoardColumn, Phase, Workflow, WorkflowMode
 from phaseloom.domain.workflow_rules import lint_workflow, reference_problems
 from phaseloom.domain.plain_data import UnplainData, plain_copy
+from phaseloom.loaders.omoios import KEPT, normalize_omoios, remap
 from phaseloom.loaders.yaml_source import Locator, dotted, problems_from_validation, read_yaml, yaml_locator
 from phaseloom.schemas.workflow import WorkflowDocument
 
@@ -45,9 +46,9 @@ def load_yaml_workflow(path: Path) -> WorkflowDocument:
     if not isinstance(data, dict):
         raise WorkflowInvalid([WorkflowProblem(
             "expected a mapping with a 'phases:' list at the top level", file=str(path), line=1)])
-    plain = plain_data(data, locate)
+    plain, origin = normalize_omoios(plain_data(data, locate))
     plain.setdefault("name", path.stem)
-    return validate_document(plain, locate)
+    return validate_document(plain, lambda field_path: locate(remap(field_path, origin)))
 
 
 def load_workflow_data(data: Any, *, file: str = "<data>", locate: Locator | None = None) -> WorkflowDocument:
@@ -136,6 +137,18 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 def _int_or(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def kept_unused_keys(document: WorkflowDocument) -> list[tuple[str, str]]:
+    """``(where, key)`` for every key a file gave that phaseloom keeps but does not use.
+
+    ``where`` is ``settings`` or a phase id; ``key`` is written as in the source file.
+    """
+    kept = [("settings", key) for key in (document.settings.get(KEPT) or {})]
+    for phase in document.phases:
+        extra = phase.configuration.model_extra or {}
+        kept += [(phase.id, key) for key in (extra.get(KEPT) or {})]
+    return kept
 
 
 def shipped_workflow(name: str) -> Path:
