@@ -38,6 +38,20 @@ def validate(path: Path) -> None:
         console.print(f"kept, not used by phaseloom ({len(kept)}):", markup=False)
         for where, key in kept:
             console.print(f"  {where}: {key}", markup=False, highlight=False)
+    _print_missing_tools(document)
+
+
+def _print_missing_tools(document) -> None:
+    """Tools the prompts ask agents to call that phaseloom's MCP server does not offer."""
+    from phaseloom.domain.prompt_tools import missing_tools
+    from phaseloom.mcp.tools import offered_tool_names
+
+    missing = missing_tools(document.to_domain(), offered_tool_names())
+    if missing:
+        console.print(f"tools the prompts name that phaseloom's MCP server does not offer ({len(missing)}):",
+                      markup=False)
+        for phase_id, tool in missing:
+            console.print(f"  {phase_id}: {tool}", markup=False, highlight=False)
 
 
 @workflow_app.command("list")

@@ -90,6 +90,9 @@ def test_validate_lists_the_keys_kept_but_not_used(tmp_path):
     assert "kept, not used by phaseloom (6):" in out
     assert "  PHASE_REPRODUCE_CRASH: validation.validator_instructions" in out
     assert "  PHASE_EXPLAIN_CRASH: cli_tool" in out
+    assert "tools the prompts name that phaseloom's MCP server does not offer (2):" in out
+    assert "  PHASE_EXPLAIN_CRASH: get_tasks\n  PHASE_EXPLAIN_CRASH: submit_result" in out
+    assert "PHASE_REPRODUCE_CRASH: save_memory" not in out  # offered
     out = run(tmp_path, "workflow", "validate", str(peers / "omoios_docs_review.yaml")).stdout
     assert "  settings: board_columns.fixing.color_theme" in out
     assert "  PHASE_READ: expected_outputs[1].validation_rule" in out
