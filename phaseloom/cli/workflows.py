@@ -28,11 +28,30 @@ def load(path: Path, overwrite: bool = typer.Option(False, "--overwrite", help="
 @workflow_app.command("validate")
 def validate(path: Path) -> None:
     """Check a workflow without writing anything; problems name file, line and field."""
-    from phaseloom.loaders.sources import load_workflow_source
+    from phaseloom.loaders.sources import kept_unused_keys, load_workflow_source
 
     document = load_workflow_source(path)
     console.print(f"{path}: valid workflow [bold]{document.name}[/] "
                   f"({document.mode.value}, {len(document.phases)} phases, {len(document.board_columns)} columns)")
+    kept = kept_unused_keys(document)
+    if kept:
+        console.print(f"kept, not used by phaseloom ({len(kept)}):", markup=False)
+        for where, key in kept:
+            console.print(f"  {where}: {key}", markup=False, highlight=False)
+    _print_missing_tools(document)
+
+
+def _print_missing_tools(document) -> None:
+    """Tools the prompts ask agents to call that phaseloom's MCP server does not offer."""
+    from phaseloom.domain.prompt_tools import missing_tools
+    from phaseloom.mcp.tools import offered_tool_names
+
+    missing = missing_tools(document.to_domain(), offered_tool_names())
+    if missing:
+        console.print(f"tools the prompts name that phaseloom's MCP server does not offer ({len(missing)}):",
+                      markup=False)
+        for phase_id, tool in missing:
+            console.print(f"  {phase_id}: {tool}", markup=False, highlight=False)
 
 
 @workflow_app.command("list")

@@ -86,16 +86,20 @@ class WorkflowInvalid(InvalidInput):
 class WorkflowProblem:
     """One thing wrong with a workflow document, located by file, line and field."""
 
-    def __init__(self, message: str, field: str = "", file: str = "", line: int | None = None):
+    def __init__(self, message: str, field: str = "", file: str = "", line: int | None = None,
+                 column: int | None = None):
         self.message = message
         self.field = field
         self.file = file
         self.line = line
+        self.column = column  # 1-based; only syntax errors know it
 
     def __str__(self) -> str:
         where = self.file or "<workflow>"
         if self.line is not None:
             where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
         field = f" {self.field}:" if self.field else ""
         return f"{where}:{field} {self.message}"
 
@@ -103,4 +107,5 @@ class WorkflowProblem:
         return f"WorkflowProblem({str(self)!r})"
 
     def as_dict(self) -> dict:
-        return {"message": self.message, "field": self.field, "file": self.file, "line": self.line}
+        return {"message": self.message, "field": self.field, "file": self.file, "line": self.line,
+                "column": self.column}

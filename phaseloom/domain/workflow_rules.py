@@ -23,26 +23,44 @@ def dotted(path: FieldPath) -> str:
 
 def lint_workflow(workflow: Workflow) -> list[tuple[FieldPath, str]]:
     """Every problem with ``workflow``, in document order. Linear in the size of the workflow."""
-    problems: list[tuple[FieldPath, str]] = []
+    problems = _transition_problems(workflow)
+    if not any(p.is_terminal for p in workflow.phases):
+        problems.append((("phases",), "no terminal phase: tickets could never finish"))
+    elif workflow.mode is WorkflowMode.STRUCTURED:
+        problems.extend(_unreachable(workflow, {p.id for p in workflow.phases}))
+        problems.extend(_dead_ends(workflow))
+    problems.extend(_column_problems(workflow, {p.id for p in workflow.phases}))
+    return problems
+
+
+def reference_problems(workflow: Workflow) -> list[tuple[FieldPath, str]]:
+    """The checks that hold even for a document the schema refused: duplicate ids, transition
+    targets, board column references and, in a structured workflow, unreachable phases.
+
+    Loaders run them on a best-effort reading of a refused document, so an undefined target is
+    named in the same pass as the schema's complaints.
+    """
     known = {p.id for p in workflow.phases}
-    problems.extend(_duplicates([p.id for p in workflow.phases], "phases", "phase id"))
+    problems = _transition_problems(workflow, check_terminals=False)
+    if workflow.phases and workflow.mode is WorkflowMode.STRUCTURED:
+        problems.extend(_unreachable(workflow, known))
+    problems.extend(_column_problems(workflow, known))
+    return problems
+
+
+def _transition_problems(workflow: Workflow, check_terminals: bool = True) -> list[tuple[FieldPath, str]]:
+    known = {p.id for p in workflow.phases}
+    problems = _duplicates([p.id for p in workflow.phases], "phases", "phase id")
     for i, phase in enumerate(workflow.phases):
         for j, target in enumerate(phase.allowed_transitions):
             if target not in known:
                 problems.append(
                     (("phases", i, "allowed_transitions", j), f"unknown transition target {target!r}")
                 )
-        if phase.is_terminal and phase.allowed_transitions and phase.id != BLOCKED_PHASE:
+        if check_terminals and phase.is_terminal and phase.allowed_transitions and phase.id != BLOCKED_PHASE:
             problems.append(
                 (("phases", i, "allowed_transitions"), f"terminal phase {phase.id!r} has outgoing transitions")
             )
-
-    if not any(p.is_terminal for p in workflow.phases):
-        problems.append((("phases",), "no terminal phase: tickets could never finish"))
-    elif workflow.mode is WorkflowMode.STRUCTURED:
-        problems.extend(_unreachable(workflow, known))
-        problems.extend(_dead_ends(workflow))
-    problems.extend(_column_problems(workflow, known))
     return problems
 
 
@@ -75,7 +93,7 @@ def _column_problems(workflow: Workflow, known: set[str]) -> list[tuple[FieldPat
                 mapped[phase_id] = column.id
         if column.auto_transition_to and column.auto_transition_to not in known:
             problems.append(
-                (("board_columns", i, "auto_transition_to"), f"unknown phase {column.auto_transition_to!r}")
+                (("board_columns", i, "auto_transition_to"), f"unknown phase or board column {column.auto_transition_to!r}")
             )
     return problems
 

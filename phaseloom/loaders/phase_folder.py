@@ -21,9 +21,19 @@ snake_case or Title_Case; Hephaestus keys map onto the phase fields:
                      <text>, required: false}`` — guidance, never a required file
 ``Next_Steps``       next_steps_guide (text: one item per bullet line)
 ``Working_Directory`` working_directory
-``validation``       gate: ``{criteria: [{type: check_type, target, description}]}``;
-                     ``enabled: false`` gives no gate
+``validation``       gate: ``{criteria: [{type: check_type, target, pattern, description}]}``;
+                     a list ``target`` gives one criterion per item; a list ``pattern``
+                     (words) is met when the file contains any of them, a string
+                     ``pattern`` is a regular expression; ``enabled: false`` gives no gate
+``cli_tool``         ``configuration.runtime`` (``claude`` → ``command:claude-code``,
+                     ``codex``, ``opencode``, ``aider``); another tool is kept
 ===================  ===============================================================
+
+Keys phaseloom has no equivalent for are kept in the phase's ``configuration.kept_unused``
+under the name written in the file, and ``phaseloom workflow validate`` lists them as "kept,
+not used by phaseloom": ``validation.validator_instructions``,
+``validation.criteria[N].evidence_required``, ``cli_model``, ``glm_api_token_env`` (and a
+``cli_tool`` without a preset). ``on_result_found: continue`` means ``do_nothing``.
 
 phaseloom's own ``name``, ``is_terminal``, ``allowed_transitions``, ``configuration`` and
 ``initial_tasks`` are accepted too. Hephaestus has no terminal phase, but every phaseloom
@@ -47,6 +57,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from phaseloom.domain.errors import WorkflowInvalid, WorkflowProblem
+from phaseloom.loaders.omoios import KEPT, result_setting
 from phaseloom.loaders.sources import plain_data, validate_document
 from phaseloom.loaders.yaml_source import (
     Location, dotted, line_of, problems_from_validation, read_yaml, yaml_locator)
@@ -66,6 +77,11 @@ _RENAMED = {
 _PHASE_KEYS = {"description", "done_definitions", "additional_notes", "outputs", "next_steps",
                "working_directory", "validation", "name", "is_terminal", "allowed_transitions",
                "configuration", "initial_tasks"}
+# Hephaestus's per-phase CLI choice -> phaseloom runtime preset; other tools (droid, swarm) are kept.
+CLI_PRESETS = {"claude": "command:claude-code", "claude-code": "command:claude-code",
+               "codex": "command:codex", "opencode": "command:opencode", "aider": "command:aider"}
+# Hephaestus phase keys phaseloom has no equivalent for: kept in configuration.kept_unused.
+_KEPT_KEYS = {"cli_model", "glm_api_token_env"}
 DONE_PHASE = "PHASE_DONE"
 
 
@@ -74,12 +90,15 @@ class _Criterion(BaseModel):
     description: str = ""
     check_type: str = Field(min_length=1)
     target: Any = None
+    pattern: str | list[str] | None = None
+    evidence_required: bool | None = None
 
 
 class _Validation(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool = True
     criteria: list[_Criterion] = Field(default_factory=list)
+    validator_instructions: str | None = None
 
 
 class PhasesConfig(BaseModel):
@@ -90,7 +109,7 @@ class PhasesConfig(BaseModel):
     description: str = ""
     has_result: bool = False
     result_criteria: str = ""
-    on_result_found: Literal["stop_all", "do_nothing"] = "do_nothing"
+    on_result_found: Literal["stop_all", "do_nothing", "continue"] = "do_nothing"
     enable_tickets: bool = False
     board_config: dict[str, Any] = Field(default_factory=dict)
 
@@ -106,6 +125,8 @@ class _PhaseFile:
         self.key_of: dict[str, str] = {}
         # gate criterion index -> (criterion index in the file, index in its target list or None)
         self.criterion_source: list[tuple[int, int | None]] = []
+        # keys as written in the file -> value, for what phaseloom keeps but does not use
+        self.kept: dict[str, Any] = {}
 
     @property
     def phase_id(self) -> str:
@@ -152,7 +173,8 @@ def load_phase_folder(folder: Path) -> WorkflowDocument:
         "description": config.description,
         "mode": "free_form",
         "phases": phases,
-        "settings": config.model_dump(exclude={"name", "description"}),
+        "settings": {key: result_setting(key, value)
+                     for key, value in config.model_dump(exclude={"name", "description"}).items()},
     }
 
     def locate(path: tuple) -> Location:
@@ -236,7 +258,9 @@ def _phase_data(phase_file: _PhaseFile) -> dict[str, Any]:
     for key, value in data.items():
         normal = key.lower()
         field = _RENAMED.get(normal, normal)
-        if normal not in _PHASE_KEYS:
+        if normal in _KEPT_KEYS or normal == "cli_tool":
+            phase_file.kept[key] = value
+        elif normal not in _PHASE_KEYS:
             problems.append(WorkflowProblem("unknown field", field=key, file=str(phase_file.path),
                                             line=line_of(raw, (key,))))
         elif field in phase_file.key_of:
@@ -247,7 +271,26 @@ def _phase_data(phase_file: _PhaseFile) -> dict[str, Any]:
             phase[field] = _convert(field, value, key, locate, phase_file)
     if problems:
         raise WorkflowInvalid(problems)
+    _add_runtime_and_kept(phase, phase_file)
     return phase
+
+
+def _add_runtime_and_kept(phase: dict[str, Any], phase_file: _PhaseFile) -> None:
+    """``cli_tool`` becomes the phase's runtime when phaseloom has a preset for it; the rest is kept."""
+    configuration = phase.get("configuration", {})
+    if not isinstance(configuration, dict):
+        return  # the schema names the bad configuration
+    configuration = dict(configuration)
+    kept = dict(phase_file.kept)
+    for key in [k for k in kept if k.lower() == "cli_tool"]:
+        preset = CLI_PRESETS.get(str(kept[key]).lower())
+        if preset and "runtime" not in configuration:
+            configuration["runtime"] = preset
+            del kept[key]
+    if kept:
+        configuration[KEPT] = {**(configuration.get(KEPT) or {}), **kept}
+    if configuration:
+        phase["configuration"] = configuration
 
 
 def _convert(field: str, value: Any, key: str, locate, phase_file: _PhaseFile) -> Any:
@@ -270,19 +313,32 @@ def _gate(value: Any, key: str, locate, phase_file: _PhaseFile) -> dict[str, Any
         validation = _Validation.model_validate(value)
     except ValidationError as exc:
         raise WorkflowInvalid(problems_from_validation(exc, lambda p: locate((key,) + p))) from None
+    if validation.validator_instructions is not None:
+        phase_file.kept[f"{key}.validator_instructions"] = validation.validator_instructions
     if not validation.enabled:
         return {}
     criteria = []
     for index, criterion in enumerate(validation.criteria):
+        if criterion.evidence_required is not None:
+            phase_file.kept[f"{key}.criteria[{index}].evidence_required"] = criterion.evidence_required
         targets = criterion.target if isinstance(criterion.target, list) else [criterion.target]
         for target_index, target in enumerate(targets):
             item = {"type": criterion.check_type, "description": criterion.description}
             if target is not None:
                 item["target"] = target
+            if criterion.pattern is not None:
+                item["pattern"] = _one_pattern(criterion.pattern)
             criteria.append(item)
             phase_file.criterion_source.append(
                 (index, target_index if isinstance(criterion.target, list) else None))
     return {"criteria": criteria}
+
+
+def _one_pattern(pattern: str | list[str]) -> str:
+    """A list of words is met when the file contains any of them; a string is a regular expression."""
+    if isinstance(pattern, str):
+        return pattern
+    return "|".join(re.escape(word) for word in pattern)
 
 
 def _lines(text: str) -> list[str]:

@@ -8,8 +8,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from phaseloom.domain.errors import WorkflowInvalid, WorkflowProblem
-from phaseloom.domain.workflow_rules import lint_workflow
+from phaseloom.domain.phases import BoardColumn, Phase, Workflow, WorkflowMode
+from phaseloom.domain.workflow_rules import lint_workflow, reference_problems
 from phaseloom.domain.plain_data import UnplainData, plain_copy
+from phaseloom.loaders.omoios import KEPT, normalize_omoios, remap
 from phaseloom.loaders.yaml_source import Locator, dotted, problems_from_validation, read_yaml, yaml_locator
 from phaseloom.schemas.workflow import WorkflowDocument
 
@@ -44,9 +46,9 @@ def load_yaml_workflow(path: Path) -> WorkflowDocument:
     if not isinstance(data, dict):
         raise WorkflowInvalid([WorkflowProblem(
             "expected a mapping with a 'phases:' list at the top level", file=str(path), line=1)])
-    plain = plain_data(data, locate)
+    plain, origin = normalize_omoios(plain_data(data, locate))
     plain.setdefault("name", path.stem)
-    return validate_document(plain, locate)
+    return validate_document(plain, lambda field_path: locate(remap(field_path, origin)))
 
 
 def load_workflow_data(data: Any, *, file: str = "<data>", locate: Locator | None = None) -> WorkflowDocument:
@@ -81,14 +83,72 @@ def validate_document(document_data: dict[str, Any], locate: Locator) -> Workflo
     try:
         document = WorkflowDocument.model_validate(document_data)
     except ValidationError as exc:
-        raise WorkflowInvalid(problems_from_validation(exc, locate)) from None
-    problems = []
-    for field_path, message in lint_workflow(document.to_domain()):
-        file_name, line, field = locate(field_path)
-        problems.append(WorkflowProblem(message, field=field, file=file_name, line=line))
+        problems = problems_from_validation(exc, locate)
+        raise WorkflowInvalid(problems + _located(rough_reference_problems(document_data), locate)) from None
+    problems = _located(lint_workflow(document.to_domain()), locate)
     if problems:
         raise WorkflowInvalid(problems)
     return document
+
+
+def _located(found: list[tuple[tuple, str]], locate: Locator) -> list[WorkflowProblem]:
+    problems = []
+    for field_path, message in found:
+        file_name, line, field = locate(field_path)
+        problems.append(WorkflowProblem(message, field=field, file=file_name, line=line))
+    return problems
+
+
+def rough_reference_problems(data: dict[str, Any]) -> list[tuple[tuple, str]]:
+    """:func:`reference_problems` on what can be read of a document the schema refused.
+
+    Phases and columns without a string ``id`` are left out (the schema already names them);
+    the paths of the problems found point into the original lists.
+    """
+    phase_rows = _rows_with_ids(data.get("phases"))
+    column_rows = _rows_with_ids(data.get("board_columns"))
+    ordered = any("sequence_order" in row for _, row in phase_rows)
+    phases = tuple(
+        Phase(id=row["id"], name="", is_terminal=row.get("is_terminal") is True,
+              sequence_order=_int_or(row.get("sequence_order"), index) if ordered else index,
+              allowed_transitions=_strings(row.get("allowed_transitions")))
+        for index, row in phase_rows)
+    columns = tuple(
+        BoardColumn(id=row["id"], name="", position=index, phase_mapping=_strings(row.get("phase_mapping")),
+                    auto_transition_to=row.get("auto_transition_to")
+                    if isinstance(row.get("auto_transition_to"), str) else None)
+        for index, row in column_rows)
+    mode = WorkflowMode.FREE_FORM if data.get("mode") == WorkflowMode.FREE_FORM.value else WorkflowMode.STRUCTURED
+    original = {"phases": [i for i, _ in phase_rows], "board_columns": [i for i, _ in column_rows]}
+    found = reference_problems(Workflow(name="rough", phases=phases, board_columns=columns, mode=mode))
+    return [((path[0], original[path[0]][path[1]]) + tuple(path[2:]) if len(path) > 1 else path, message)
+            for path, message in found]
+
+
+def _rows_with_ids(items: Any) -> list[tuple[int, dict[str, Any]]]:
+    if not isinstance(items, list):
+        return []
+    return [(i, row) for i, row in enumerate(items) if isinstance(row, dict) and isinstance(row.get("id"), str)]
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(item for item in value if isinstance(item, str)) if isinstance(value, list) else ()
+
+
+def _int_or(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def kept_unused_keys(document: WorkflowDocument) -> list[tuple[str, str]]:
+    """``(where, key)`` for every key a file gave that phaseloom keeps but does not use.
+
+    ``where`` is ``settings`` or a phase id; ``key`` is written as in the source file.
+    """
+    kept = [("settings", key) for key in (document.settings.get(KEPT) or {})]
+    for phase in document.phases:
+        extra = phase.configuration.model_extra or {}
+        kept += [(phase.id, key) for key in (extra.get(KEPT) or {})]
+    return kept
 
 
 def shipped_workflow(name: str) -> Path:

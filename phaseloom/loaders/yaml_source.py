@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.parser import ParserError
+from ruamel.yaml.scanner import ScannerError
 
 from phaseloom.domain.errors import WorkflowInvalid, WorkflowProblem
 from phaseloom.domain.workflow_rules import dotted
@@ -57,14 +59,35 @@ def _parse(text: str, name: str) -> Any:
     try:
         return yaml.load(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = (exc.problem or exc.context or "invalid YAML").strip()
-        raise WorkflowInvalid([WorkflowProblem(f"YAML syntax error: {problem}", file=name, line=line)]) from None
+        raise WorkflowInvalid([syntax_problem(exc, name)]) from None
     except RecursionError:
         raise WorkflowInvalid([WorkflowProblem("YAML is nested too deeply", file=name)]) from None
     except (YAMLError, ValueError, TypeError) as exc:
         raise WorkflowInvalid([WorkflowProblem(f"YAML error: {exc}", file=name)]) from None
+
+
+def syntax_problem(exc: MarkedYAMLError, name: str) -> WorkflowProblem:
+    """Locate a YAML error where the problem starts, with the parser's give-up point as a hint.
+
+    The scanner and parser report an unclosed quote or bracket where they stopped looking,
+    often the end of the file; their ``context_mark`` ("while scanning a quoted scalar")
+    is the opening quote or bracket the user has to fix. Other errors (a duplicate key)
+    are located at the problem itself: there the context is only the enclosing mapping.
+    """
+    problem = (exc.problem or exc.context or "invalid YAML").strip()
+    start, gave_up = exc.problem_mark, None
+    if isinstance(exc, (ScannerError, ParserError)) and exc.context_mark is not None and exc.context:
+        start, gave_up = exc.context_mark, exc.problem_mark
+    start = start or exc.context_mark
+    message = f"YAML syntax error: {problem}"
+    if gave_up is not None:
+        what = exc.context.strip().removeprefix("while scanning ").removeprefix("while parsing ")
+        what = "the " + what.removeprefix("a ").removeprefix("an ")
+        message = (f"YAML syntax error in {what} that starts here: {problem} "
+                   f"(the parser gave up at line {gave_up.line + 1}, column {gave_up.column + 1})")
+    if start is None:
+        return WorkflowProblem(message, file=name)
+    return WorkflowProblem(message, file=name, line=start.line + 1, column=start.column + 1)
 
 
 def _too_deep_line(text: str) -> int | None:

@@ -222,6 +222,11 @@ class PhaseloomTools(MemoryTools):
                              message=f"recorded {record.amount:.6f} {record.currency} on task {task.id}")
 
 
+def offered_tool_names() -> set[str]:
+    """The names of the tools the server offers; needs no database (the functions are not called)."""
+    return {fn.__name__ for fn in PhaseloomTools(None, None).functions()}  # type: ignore[arg-type]
+
+
 def register_tools(server: Any, tools: PhaseloomTools) -> list[str]:
     """Add every tool to ``server`` with domain errors mapped; return their names."""
     for fn in tools.functions():

@@ -81,3 +81,27 @@ def test_bad_workflows_are_refused_and_the_database_is_unchanged(tmp_path):
         assert proc.stderr.startswith("error: workflow is invalid") and str(CORPUS / name) in proc.stderr
         assert "Traceback" not in proc.stderr
     assert _dump(tmp_path / "p.db") == before
+
+
+def test_validate_lists_the_keys_kept_but_not_used(tmp_path):
+    peers = ROOT / "tests" / "data" / "peer_formats"
+    out = run(tmp_path, "workflow", "validate", str(peers / "hephaestus_triage")).stdout
+    assert "valid workflow Crash_Triage" in out
+    assert "kept, not used by phaseloom (6):" in out
+    assert "  PHASE_REPRODUCE_CRASH: validation.validator_instructions" in out
+    assert "  PHASE_EXPLAIN_CRASH: cli_tool" in out
+    assert "tools the prompts name that phaseloom's MCP server does not offer (2):" in out
+    assert "  PHASE_EXPLAIN_CRASH: get_tasks\n  PHASE_EXPLAIN_CRASH: submit_result" in out
+    assert "PHASE_REPRODUCE_CRASH: save_memory" not in out  # offered
+    out = run(tmp_path, "workflow", "validate", str(peers / "omoios_docs_review.yaml")).stdout
+    assert "  settings: board_columns.fixing.color_theme" in out
+    assert "  PHASE_READ: expected_outputs[1].validation_rule" in out
+
+
+def test_validate_names_the_undefined_target_next_to_the_schema_error(tmp_path):
+    proc = run(tmp_path, "workflow", "validate", str(ROOT / "tests" / "data" / "peer_formats" / "omoios_broken.yaml"),
+               check=False)
+    assert proc.returncode == 2
+    text = proc.stdout + proc.stderr
+    assert "phases[0].is_terminal" in text and "unknown transition target 'PHASE_PLAN'" in text
+    assert "Traceback" not in text

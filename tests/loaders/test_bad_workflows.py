@@ -21,7 +21,7 @@ CORPUS = Path(__file__).resolve().parent.parent / "data" / "bad_workflows"
 
 # name -> (line or None where no line is meaningful, field ("" when none), words in the message)
 EXPECTED = {
-    "syntax_error.yaml": (5, "", "YAML syntax error"),
+    "syntax_error.yaml": (4, "", "flow sequence that starts here"),
     "bad_indentation.yaml": (4, "", "YAML syntax error"),
     "wrong_types.yaml": (4, "phases[0].sequence_order", "valid integer"),
     "wrong_nested_type.yaml": (6, "phases[0].configuration.timeout_seconds", "greater than 0"),
@@ -48,7 +48,7 @@ EXPECTED = {
     "non_utf8.yaml": (4, "", "not valid UTF-8"),
     "utf16.yaml": (1, "", "not valid UTF-8"),
     "folder_bad_phase": (5, "Colour", "unknown field"),
-    "folder_bad_config": (3, "on_result_found", "'stop_all' or 'do_nothing'"),
+    "folder_bad_config": (3, "on_result_found", "'stop_all', 'do_nothing' or 'continue'"),
     "folder_misnamed_file": (None, "file name", "not a phase file"),
     "raises.py": (4, "", "RuntimeError: the workflow file gave up"),
     "no_workflow.py": (None, "", "defines no workflow"),

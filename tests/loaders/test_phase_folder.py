@@ -114,3 +114,68 @@ def test_duplicate_phase_ids_point_at_the_second_file(tmp_path):
     problem = caught.value.problems[0]
     assert Path(problem.file).name == "02_Fix.yaml" and problem.field == "file name"
     assert "duplicate phase id 'PHASE_FIX'" in problem.message
+
+
+HEPHAESTUS_TRIAGE = Path(__file__).resolve().parents[1] / "data" / "peer_formats" / "hephaestus_triage"
+
+
+def test_a_hephaestus_folder_with_every_key_loads_and_a_ticket_starts_with_the_prompt_intact(uow):
+    from tests.loaders.peer_support import block_text, ticket_on
+
+    document = load_workflow_source(HEPHAESTUS_TRIAGE)
+    ticket, workflow = ticket_on(uow, document)
+    assert ticket.phase_id == "PHASE_REPRODUCE_CRASH"
+    prompt = workflow.phase("PHASE_REPRODUCE_CRASH").phase_prompt
+    assert prompt == block_text(HEPHAESTUS_TRIAGE / "01_reproduce_crash.yaml", "Additional_Notes")
+    assert "\t(a line that starts with a tab" in prompt and "'bad input'   # crashes" in prompt
+
+
+def test_the_full_validation_block_becomes_a_gate():
+    phase = load_workflow_source(HEPHAESTUS_TRIAGE).to_domain().phase("PHASE_REPRODUCE_CRASH")
+    criteria = phase.gate["criteria"]
+    assert [(c["type"], c.get("target")) for c in criteria] == [
+        ("file_exists", "repro.md"), ("file_exists", "notes/repro.md"),
+        ("file_contains", "repro.md"), ("manual_verification", None)]
+    import re
+
+    contains = re.compile(criteria[2]["pattern"])
+    assert contains.search("then run make run") and contains.search("pytest -q") and not contains.search("bash")
+    assert phase.working_directory == "/srv/checkouts/crashy"
+
+
+def test_cli_tool_becomes_the_runtime_and_keys_without_an_equivalent_are_kept():
+    from phaseloom.loaders.sources import kept_unused_keys
+
+    document = load_workflow_source(HEPHAESTUS_TRIAGE)
+    first = document.to_domain().phase("PHASE_REPRODUCE_CRASH").configuration.extra
+    assert first["runtime"] == "command:claude-code"
+    assert first["kept_unused"]["cli_model"] == "opus"
+    assert first["kept_unused"]["validation.validator_instructions"].startswith("Run the steps in repro.md")
+    assert kept_unused_keys(document) == [
+        ("PHASE_REPRODUCE_CRASH", "cli_model"), ("PHASE_REPRODUCE_CRASH", "glm_api_token_env"),
+        ("PHASE_REPRODUCE_CRASH", "validation.validator_instructions"),
+        ("PHASE_REPRODUCE_CRASH", "validation.criteria[0].evidence_required"),
+        ("PHASE_REPRODUCE_CRASH", "validation.criteria[2].evidence_required"),
+        ("PHASE_EXPLAIN_CRASH", "cli_tool")]
+
+
+def test_on_result_found_continue_is_do_nothing_and_the_name_is_made_a_name():
+    document = load_workflow_source(HEPHAESTUS_TRIAGE)
+    assert document.name == "Crash_Triage"
+    assert document.settings["on_result_found"] == "do_nothing" and document.settings["has_result"] is True
+
+
+def test_a_bad_pattern_in_a_criterion_is_located_at_its_line(tmp_path):
+    folder = write(tmp_path / "flow", {"01_look.yaml": (
+        "description: Look.\n"                 # 1
+        "validation:\n"                        # 2
+        "  criteria:\n"                        # 3
+        "    - check_type: file_contains\n"    # 4
+        "      target: notes.md\n"             # 5
+        "      pattern: '([unclosed'\n"        # 6
+    )})
+    with pytest.raises(WorkflowInvalid) as caught:
+        load_workflow_source(folder)
+    (problem,) = caught.value.problems
+    assert problem.file.endswith("01_look.yaml") and "regular expression" in problem.message
+    assert (problem.line, problem.field) == (6, "validation.criteria[0].pattern")

@@ -74,3 +74,40 @@ def test_line_of_falls_back_to_the_deepest_known_node(tmp_path):
     data = read_yaml(path)
     assert line_of(data, ("a", "b", 1)) == 4
     assert line_of(data, ("a", "missing", 3)) == 1
+
+
+def test_unclosed_quote_is_reported_where_it_opens_with_the_give_up_point_as_a_hint(tmp_path):
+    path = tmp_path / "quote.yaml"
+    path.write_text(
+        "name: quote\n"                             # 1
+        "phases:\n"                                 # 2
+        '  - id: PHASE_A\n    description: "never closed\n'  # 3-4
+        "  - id: PHASE_DONE\n"                      # 5
+        "    is_terminal: true\n"                   # 6
+    )
+    with pytest.raises(WorkflowInvalid) as caught:
+        load_workflow_source(path)
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.column) == (4, 18)
+    assert "quoted scalar that starts here" in problem.message
+    assert "gave up at line 7, column 1" in problem.message
+    assert str(problem).startswith(f"{path}:4:18: ")
+    assert problem.as_dict()["column"] == 18
+
+
+def test_unclosed_bracket_is_reported_at_the_bracket(tmp_path):
+    path = tmp_path / "bracket.yaml"
+    path.write_text("name: b\nphases: [{id: PHASE_DONE, is_terminal: true}\nboard_columns: []\n")
+    with pytest.raises(WorkflowInvalid) as caught:
+        load_workflow_source(path)
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.column) == (2, 9)
+    assert "gave up at line 3" in problem.message
+
+
+def test_a_duplicate_key_stays_located_at_the_duplicate(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: d\nname: e\nphases: [{id: PHASE_DONE, is_terminal: true}]\n")
+    with pytest.raises(WorkflowInvalid) as caught:
+        load_workflow_source(path)
+    assert [(p.line, p.column) for p in caught.value.problems] == [(2, 1)]
