@@ -109,13 +109,14 @@ def test_one_tickets_error_is_evented_and_the_others_still_move_on(db, uow, proj
 
 def test_a_short_lease_is_renewed_often_enough_for_a_longer_agent(db, uow, project, tmp_path):
     """Heartbeats came every 10 s whatever the lease: with a 6 s lease a healthy 15 s agent was started
-    4 times. Here a 0.9 s lease and an agent of 2 s: it must start once and complete."""
+    4 times. Here a 3 s lease and an agent of 5 s: it must start once and complete (with a 10 s tick
+    the lease ran out once; a shorter lease was flaky on a loaded CI machine)."""
     ticket = TicketService(uow).create_ticket(project.id, "steady work")
     task = QueueService(uow).create_task(ticket.id, "PHASE_REQUIREMENTS", "two seconds")
     starts = tmp_path / "starts.txt"
     agent = CommandRuntime([sys.executable, "-c",
-                            f"import time; open({str(starts)!r}, 'a').write('x'); time.sleep(2); print('ok')"])
-    config = OrchestratorConfig(pools=(PoolSpec("steady", size=1, runtime="command"),), lease_seconds=0.9,
+                            f"import time; open({str(starts)!r}, 'a').write('x'); time.sleep(5); print('ok')"])
+    config = OrchestratorConfig(pools=(PoolSpec("steady", size=1, runtime="command"),), lease_seconds=3,
                                 manage_tickets=False, workspace_root=tmp_path / "ws", log_dir=tmp_path / "logs")
     Orchestrator(db, lambda spec: agent, config).run(
         until=lambda: QueueService(UnitOfWork(db)).get(task.id).status in ("completed", "failed"), max_seconds=30)

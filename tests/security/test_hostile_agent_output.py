@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 
 from phaseloom.db.models import Artifact
 from phaseloom.db.models.gates import GateResult
-from phaseloom.domain.errors import InvalidInput
+from phaseloom.services.artifacts import ArtifactService
 from phaseloom.services.progress import ProgressService
 from phaseloom.services.projects import ProjectService
 from phaseloom.services.queue import QueueService
@@ -90,10 +90,12 @@ def test_artifact_paths_from_an_agent_over_http_never_read_outside_the_workspace
             done = http.post(f"/api/tasks/{task_id}/complete", headers=bearer(alice.token),
                              json={"result": {"summary": "see artifacts", "artifacts": [path]}})
             assert done.status_code == 200, done.text
-            with pytest.raises(InvalidInput) as refused:
-                ProgressService(UnitOfWork(db)).on_task_completed(task_id, workspace)
-            assert "workspace" in str(refused.value), path
+            # refused and reported (an artifact.refused event), not read
+            assert ArtifactService(UnitOfWork(db)).collect_from_task(task_id, workspace) == [], path
     with db.engine.connect() as conn:
         assert conn.execute(select(Artifact.id)).first() is None
+        reasons = [r[0] for r in conn.execute(text("SELECT payload FROM system_events "
+                                                   "WHERE event_type = 'artifact.refused' ORDER BY id"))]
         dumped = " ".join(str(r) for r in conn.execute(text("SELECT payload FROM system_events")))
+    assert len(reasons) == len(hostile) and all("workspace" in str(r) for r in reasons), reasons
     assert "TOP-SECRET" not in dumped
