@@ -64,6 +64,8 @@ def _stem(word: str) -> str:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)]
             break
+    if word.endswith("e") and len(word) > 3:  # "take" and "takes" (-> "tak") share a stem
+        word = word[:-1]
     return word[:5]
 
 
