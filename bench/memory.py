@@ -12,6 +12,11 @@ with a numbered suffix. Usage::
 
     python bench/memory.py --sizes 10000 100000 --backend sqlite postgresql
     python bench/memory.py --sizes 100000 --backend pgvector   # PostgreSQL + pgvector (pgserver)
+
+``--quality`` instead reports retrieval quality on the evaluation set (tests/services/memory_eval_set.py):
+recall@5 and MRR@10 per query kind for hybrid, semantic and keyword search, on each backend::
+
+    python bench/memory.py --quality --backend sqlite postgresql
 """
 
 from __future__ import annotations
@@ -173,6 +178,36 @@ def run(backend: str, size: int, notes, base, queries, qvecs, workdir: Path, bas
         cleanup()
 
 
+def quality(backend: str, workdir: Path, embedder) -> dict:
+    """{mode: {kind: (recall@5, MRR@10)}} on the evaluation set, with the real model."""
+    from tests.services import memory_eval_set as eval_set
+
+    db, cleanup = fresh_database(backend, workdir)
+    try:
+        upgrade(db.engine)
+        uow = UnitOfWork(db)
+        WorkflowService(uow).save_document(load_workflow_source(shipped_workflow("software_development")))
+        project_id = ProjectService(uow).create_project("quality").id
+        service = MemoryService(uow, embedder=embedder, index=VectorIndex())
+        ids = eval_set.load_into(service, project_id)
+        return {mode: eval_set.evaluate(service, project_id, ids, mode) for mode in ("hybrid", "semantic", "keyword")}
+    finally:
+        cleanup()
+
+
+def print_quality(backends: list[str], workdir: Path, embedder) -> None:
+    from tests.services import memory_eval_set as eval_set
+
+    kinds = (*eval_set.KINDS, "overall")
+    counts = {kind: sum(q.kind == kind for q in eval_set.queries()) for kind in eval_set.KINDS}
+    counts["overall"] = sum(counts.values())
+    print("recall@5 / MRR@10 | " + " | ".join(f"{k} ({counts[k]})" for k in kinds))
+    for backend in backends:
+        for mode, result in quality(backend, workdir, embedder).items():
+            cells = " | ".join(f"{result[k][0]:.3f} / {result[k][1]:.3f}" for k in kinds)
+            print(f"{backend} {mode} | {cells}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -180,7 +215,14 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=64)
     parser.add_argument("--baseline-queries", type=int, default=15)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp"))
+    parser.add_argument("--quality", action="store_true", help="recall@5 and MRR per query kind instead of speed")
     args = parser.parse_args()
+    if args.quality:
+        embedder = default_embedder()
+        if embedder is None:
+            sys.exit("install phaseloom[memory] to run this benchmark")
+        print_quality(args.backend, args.workdir, embedder)
+        return
     notes = [json.loads(line) for line in (EVAL / "memories.jsonl").read_text().splitlines()]
     queries = [json.loads(line)["query"] for line in (EVAL / "queries.jsonl").read_text().splitlines()][: args.queries]
     embedder = default_embedder()

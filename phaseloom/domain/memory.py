@@ -7,6 +7,10 @@ import re
 from collections.abc import Sequence
 
 RRF_K = 60
+# A keyword hit covering less than this share of the query's IDF is an accidental match (a
+# paraphrase sharing "job" or "run" with it): fusion leaves it out. Chosen on the evaluation set
+# (tests/data/memory_eval/, docs/benchmarks.md): 0.4 to 0.5 beat both single lists; 0.5 also on MRR.
+KEYWORD_FLOOR = 0.5
 NEAR_DUPLICATE_COSINE = 0.95
 
 
@@ -38,6 +42,25 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) ->
     for ranking in rankings:
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda pair: -pair[1])
+
+
+def coverage_weighted_fusion(semantic: Sequence[int], keyword: Sequence[tuple[int, float]], *, k: int = RRF_K,
+                             floor: float = KEYWORD_FLOOR) -> list[tuple[int, float]]:
+    """Reciprocal Rank Fusion that weighs each keyword hit by how much of the query it covers.
+
+    ``keyword`` is (id, coverage in [0, 1]) in rank order. A semantic hit scores ``1 / (k + rank)``;
+    a keyword hit below ``floor`` is dropped, and the others score ``coverage / (k + rank)``,
+    ranked among the hits kept. So a keyword list of weak matches cannot outvote a semantic
+    list, while an exact identifier (coverage near 1) counts as much as the best semantic hit.
+    Ties keep the order of first appearance.
+    """
+    scores: dict[int, float] = {}
+    for rank, item in enumerate(semantic, start=1):
+        scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    kept = [(item, coverage) for item, coverage in keyword if coverage >= floor]
+    for rank, (item, coverage) in enumerate(kept, start=1):
+        scores[item] = scores.get(item, 0.0) + coverage / (k + rank)
     return sorted(scores.items(), key=lambda pair: -pair[1])
 
 

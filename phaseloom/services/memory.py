@@ -2,35 +2,34 @@
 
 Search is hybrid: a semantic list (cosine over MiniLM embeddings, from an in-memory index kept
 in step with the table, or on PostgreSQL with pgvector from the database's HNSW index) and a
-keyword list (SQLite FTS5 bm25, PostgreSQL ts_rank), fused with Reciprocal Rank Fusion. Without
+keyword list (SQLite FTS5 bm25, PostgreSQL IDF then ts_rank, both stemmed OR queries), fused by
+Reciprocal Rank Fusion weighted by how much of the query each keyword hit covers (accidental
+matches below a floor left out: see ``coverage_weighted_fusion``). Without
 the embedding model installed, search is keyword-only.
 """
 
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 
 from phaseloom.db.models import Task
 from phaseloom.db.models.base import utcnow
 from phaseloom.db.models.memory import TaskMemory
 from phaseloom.domain.errors import InvalidInput, NotFound
-from phaseloom.domain.memory import (NEAR_DUPLICATE_COSINE, MemoryType, affordable_terms, keyword_terms,
-                                     reciprocal_rank_fusion)
+from phaseloom.domain.memory import NEAR_DUPLICATE_COSINE, RRF_K, MemoryType, coverage_weighted_fusion
 from phaseloom.services import pgvector_search
 from phaseloom.services.embeddings import Embedder, default_embedder, from_blob, to_blob
+from phaseloom.services.keyword_search import KeywordHit, KeywordSearch
 from phaseloom.services.term_statistics import TermStatistics, statistics_for
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.vector_index import MemoryFilter, VectorIndex, index_for
 
 SearchMode = Literal["hybrid", "semantic", "keyword"]
 CANDIDATES = 50
-# Rows a keyword OR query may match before its commonest words are left out.
-KEYWORD_BUDGET = 5000
 _UNSET = object()
 
 
@@ -181,8 +180,11 @@ class MemoryService:
                 pass
         with self.uow:
             semantic = self.semantic_ranking(query, flt) if mode != "keyword" else []
-            keyword = self.keyword_ranking(query, flt) if mode != "semantic" else []
-            fused = reciprocal_rank_fusion([r for r in (semantic, keyword) if r])[:limit]
+            hits = self.keyword_hits(query, flt) if mode != "semantic" else []
+            keyword = [h.id for h in hits]
+            # One list alone is returned in its own order (keyword mode keeps weak matches too).
+            fused = (coverage_weighted_fusion(semantic, [(h.id, h.coverage) for h in hits]) if semantic and hits
+                     else [(i, 1.0 / (RRF_K + r)) for r, i in enumerate(semantic or keyword, 1)])[:limit]
             rows = {m.id: m for m in self.uow.session.scalars(
                 select(TaskMemory).where(TaskMemory.id.in_([i for i, _ in fused])))}
             sem_rank = {i: r for r, i in enumerate(semantic, 1)}
@@ -208,92 +210,14 @@ class MemoryService:
         return self.index.search(vector, flt, n)
 
     def keyword_ranking(self, query: str, flt: MemoryFilter, n: int = CANDIDATES) -> list[int]:
-        """Ids ranked by words: bm25 on SQLite, IDF-weighted match then ts_rank on PostgreSQL.
+        """Ids ranked by words (see :mod:`phaseloom.services.keyword_search`)."""
+        return [hit.id for hit in self.keyword_hits(query, flt, n)]
 
-        Only the rarer query words go into the OR query (see ``affordable_terms``): a word that
-        thousands of memories contain barely moves a bm25 / IDF ranking but dominates its cost.
-        """
-        terms = keyword_terms(query)
-        if not terms:
-            return []
-        where, params = flt.sql("m")
-        params["n"] = n
-        if self.uow.backend == "postgresql":
-            return self._postgres_keyword_ranking(terms, where, params)
-        return self._sqlite_keyword_ranking(terms, where, params)
-
-    def _sqlite_keyword_ranking(self, terms: list[str], where: str, params: dict) -> list[int]:
-        terms = affordable_terms(terms, self._sqlite_term_counts(terms), KEYWORD_BUDGET)
-        if not terms:
-            return []
-        params["q"] = " OR ".join(f'"{t}"' for t in terms)
-        params["k"] = params["n"] * 4
-        # FTS5 ranks fastest on its own (ORDER BY rank LIMIT k keeps a small heap); filters are
-        # applied to that over-fetched top k, and only when they leave too few does the slower
-        # filtered scan run.
-        fast = ("SELECT m.id FROM (SELECT rowid, rank FROM task_memories_fts WHERE task_memories_fts MATCH :q "
-                f"ORDER BY rank LIMIT :k) f JOIN task_memories m ON m.id = f.rowid WHERE true{where} "
-                "ORDER BY f.rank, m.id LIMIT :n")
-        found = [row[0] for row in self.uow.session.execute(text(fast), params)]
-        if len(found) == params["n"] or not where:
-            return found
-        full = ("SELECT m.id FROM task_memories_fts f JOIN task_memories m ON m.id = f.rowid "
-                f"WHERE task_memories_fts MATCH :q{where} ORDER BY bm25(task_memories_fts), m.id LIMIT :n")
-        return [row[0] for row in self.uow.session.execute(text(full), params)]
-
-    def _sqlite_term_counts(self, terms: list[str]) -> list[int]:
-        """How many memories (in all projects, as bm25 counts them) contain each word, capped just
-        above the budget: a capped count stops reading the index early."""
-        params = {f"t{i}": f'"{t}"' for i, t in enumerate(terms)}
-        params["cap"] = KEYWORD_BUDGET + 1
-        count = ("(SELECT count(*) FROM (SELECT 1 FROM task_memories_fts WHERE task_memories_fts "
-                 "MATCH :t{i} LIMIT :cap))")
-        row = self.uow.session.execute(text("SELECT " + ", ".join(count.format(i=i) for i in range(len(terms)))),
-                                       params).one()
-        return [int(c) for c in row]
-
-    def _postgres_keyword_ranking(self, terms: list[str], where: str, params: dict) -> list[int]:
-        """ts_rank knows nothing of how rare a word is (bm25 does), so weight each matched word by
-        its inverse document frequency and break ties by ts_rank."""
-        total, counts = self._postgres_term_frequencies(terms)
-        affordable = set(affordable_terms(terms, counts, KEYWORD_BUDGET))
-        kept = [(t, c) for t, c in zip(terms, counts) if t in affordable]
-        if not kept:
-            return []
-        total = max(total, *(c for _, c in kept), 1)
-        # Each word's query is computed once in FROM (in the ORDER BY it would be per row).
-        queries = "".join(f", to_tsquery('english', :t{i}) q{i}" for i in range(len(kept)))
-        score = " + ".join(f"CASE WHEN m.search_vector @@ q{i} THEN :w{i} ELSE 0 END" for i in range(len(kept)))
-        order = f"{score} DESC, " if len(kept) > 1 else ""  # one word: the same weight for every match
-        sql = (f"SELECT m.id FROM task_memories m, to_tsquery('english', :q) q{queries} "
-               f"WHERE m.search_vector @@ q{where} ORDER BY {order}ts_rank(m.search_vector, q) DESC, m.id LIMIT :n")
-        params.update({f"t{i}": t for i, (t, _) in enumerate(kept)})
-        params.update({f"w{i}": math.log(1 + (total - c + 0.5) / (c + 0.5)) for i, (_, c) in enumerate(kept)})
-        params["q"] = " | ".join(t for t, _ in kept)
-        return [row[0] for row in self.uow.session.execute(text(sql), params)]
-
-    def _postgres_term_frequencies(self, terms: list[str]) -> tuple[int, list[int]]:
-        """Memories counted, and per word how many contain it (see ``term_statistics``).
-
-        A word's query ANDs its lexemes (``csrf_token`` is ``csrf`` and ``token``), so its count is
-        that of its rarest lexeme. A word without lexemes (a stop word) matches nothing: 0. One the
-        statistics have not seen yet (a memory newer than the last sync, or uncommitted) counts as 1:
-        rare, never absent, so such memories are still found.
-        """
-        self._sync_terms()
-        rows = self.uow.session.execute(text(
-            "SELECT w.position, tsvector_to_array(to_tsvector('english', w.word)) "
-            "FROM unnest(CAST(:words AS text[])) WITH ORDINALITY AS w(word, position)"), {"words": terms})
-        lexemes = {int(position): list(found) for position, found in rows}
-        every = sorted({lexeme for found in lexemes.values() for lexeme in found})
-        total, known = self.terms.frequencies(every)
-        documents = dict(zip(every, known))
-        return total, [max(1, min(documents[x] for x in lexemes[i])) if lexemes[i] else 0
-                       for i in range(1, len(terms) + 1)]
+    def keyword_hits(self, query: str, flt: MemoryFilter, n: int = CANDIDATES) -> list[KeywordHit]:
+        return KeywordSearch(self.uow, self.terms, self._committed_rows).hits(query, flt, n)
 
     def _sync_terms(self) -> None:
-        with self._committed_rows() as session:
-            self.terms.sync(session)
+        KeywordSearch(self.uow, self.terms, self._committed_rows).sync_terms()
 
     @contextmanager
     def _committed_rows(self):
