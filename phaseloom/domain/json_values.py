@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 
-from phaseloom.domain.plain_data import UnplainData, plain_copy
+from phaseloom.domain.plain_data import MAX_DEPTH, UnplainData, plain_copy
 
 MAX_CHARS = 1_000_000  # the result's length as JSON text
 
@@ -48,7 +48,7 @@ def readable_copy(value: object) -> object:
     is nested deeper than the plain-data limit is replaced by a short note. Nothing raises."""
     try:
         json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
-        if _depth_within(value, 64):
+        if _depth_within(value, MAX_DEPTH):
             return value
     except (ValueError, TypeError, UnicodeEncodeError, RecursionError):
         pass
@@ -68,7 +68,7 @@ def _depth_within(value: object, limit: int) -> bool:
 
 
 def _repaired(value: object, depth: int) -> object:
-    if isinstance(value, (dict, list)) and depth >= 64:
+    if isinstance(value, (dict, list)) and depth >= MAX_DEPTH:
         return TOO_DEEP
     if isinstance(value, dict):
         return {storable_text(str(k)): _repaired(v, depth + 1) for k, v in value.items()}

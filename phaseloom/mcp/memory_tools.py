@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from phaseloom.mcp.identity import current_agent_id
+from phaseloom.schemas.api.common import MAX_ID
 from phaseloom.schemas.memory import MemoryOut, MemorySaved, MemorySearchResult, MemoryTypeName, hit_out
 from phaseloom.services.memory import MemoryService
 
@@ -19,7 +20,7 @@ class MemoryTools:
                     goal: str = "", result: str = "",
                     related_files: Annotated[list[str], Field(description="files this is about")] = [],  # noqa: B006
                     tags: list[str] = [],  # noqa: B006
-                    task_id: Annotated[int | None, Field(ge=1, le=2**31 - 1,
+                    task_id: Annotated[int | None, Field(ge=1, le=MAX_ID,
                                                          description="one of your task ids; omit for the current")] = None,
                     ) -> MemorySaved:
         """Save something you learned (an error fix, a decision, a warning…) for other agents to find."""

@@ -18,6 +18,7 @@ from phaseloom.domain.errors import PhaseloomError
 from phaseloom.mcp.identity import current_agent_id
 from phaseloom.mcp.memory_tools import MemoryTools
 from phaseloom.schemas import mcp as out
+from phaseloom.schemas.api.common import MAX_ID, Id
 from phaseloom.schemas.costs import UsageRecorded
 from phaseloom.services.agent_work import AgentWorkService
 from phaseloom.services.costs import CostService
@@ -32,9 +33,9 @@ from phaseloom.services.validation import ValidationService
 
 Priority = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"]
 # Ids are database integers: a bound here gives an out-of-range id a clear refusal, not an empty error.
-TaskId = Annotated[int | None, Field(ge=1, le=2**31 - 1,
+TaskId = Annotated[int | None, Field(ge=1, le=MAX_ID,
                                      description="one of your own task ids; omit to use your current task")]
-TicketId = Annotated[int | None, Field(ge=1, le=2**31 - 1,
+TicketId = Annotated[int | None, Field(ge=1, le=MAX_ID,
                                        description="a ticket you hold a task on; omit for your current task's")]
 
 
@@ -123,7 +124,7 @@ class PhaseloomTools(MemoryTools):
         """Tell the server you are still working, so your claims on your tasks do not expire."""
         return [_task(t) for t in self._work().heartbeat(current_agent_id(), task_id)]
 
-    def create_task(self, ticket_id: Annotated[int, Field(ge=1, le=2**31 - 1)], phase_id: str,
+    def create_task(self, ticket_id: Id, phase_id: str,
                     description: Annotated[str, Field(min_length=1, description="what the new task must do")],
                     priority: Priority | None = None,
                     depends_on: Annotated[list[int], Field(description="task ids that must finish first")] = [],  # noqa: B006

@@ -37,16 +37,24 @@ def _is_object_id(text: str | None) -> bool:
     return bool(text) and len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
 
 
+def _linked_admin(path: Path) -> Path | None:
+    """The admin folder a linked worktree's ``.git`` file names, else None."""
+    dot_git = Path(path) / ".git"
+    pointer = _read(dot_git) if dot_git.is_file() else None
+    if not pointer or not pointer.startswith("gitdir: "):
+        return None
+    admin = Path(pointer[len("gitdir: "):])
+    return admin if admin.is_absolute() else (Path(path) / admin)
+
+
 def _git_dirs(path: Path) -> tuple[Path, Path] | None:
     """(the git dir holding HEAD, the common dir holding branch refs) of a checkout or linked worktree."""
     dot_git = Path(path) / ".git"
     if dot_git.is_dir():
         return dot_git, dot_git
-    pointer = _read(dot_git) if dot_git.is_file() else None
-    if not pointer or not pointer.startswith("gitdir: "):
+    admin = _linked_admin(path)
+    if admin is None:
         return None
-    admin = Path(pointer[len("gitdir: "):])
-    admin = admin if admin.is_absolute() else (Path(path) / admin)
     common = _read(admin / "commondir")
     if not common:
         return None
@@ -87,11 +95,9 @@ def worktree_branch(path: Path) -> str | None:
     ``path/.git`` and whose ``HEAD`` names a branch.
     """
     path = Path(path)
-    pointer = _read(path / ".git") if (path / ".git").is_file() else None
-    if not pointer or not pointer.startswith("gitdir: "):
+    admin = _linked_admin(path)
+    if admin is None:
         return None
-    admin = Path(pointer[len("gitdir: "):])
-    admin = admin if admin.is_absolute() else (path / admin)
     back = _read(admin / "gitdir")
     if not back or Path(back).resolve() != (path / ".git").resolve():
         return None
