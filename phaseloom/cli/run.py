@@ -169,7 +169,7 @@ def _build(project: Optional[str], pools, grace: float, *, manage: bool, agent_c
         project_id = ProjectService(state.uow()).get(project).id
     settings = state.settings
     config = OrchestratorConfig(pools=pools, project_id=project_id, grace_seconds=grace, manage_tickets=manage,
-                                lease_seconds=settings.lease_seconds,
+                                lease_seconds=settings.lease_seconds, memory_semantic=settings.memory_semantic,
                                 workspace_root=(settings.home / "workspaces").resolve(),
                                 log_dir=(settings.home / "logs").resolve(),
                                 mcp_url=settings.mcp_url if mcp_url is None else mcp_url, api_url=settings.api_url)

@@ -73,7 +73,6 @@ class TaskExecutor:
         outcome = require_report(outcome, reported is not None)
         if reported:  # the agent's own words, never the runtime's
             outcome.summary = reported
-        merged_into = None
         if workspace is not None and (outcome.completed or reported is not None):
             merge = self.workspaces().integrate(workspace, summary=_subject(outcome.summary),
                                                 dirty=outcome.uncommitted_changes)
@@ -81,18 +80,13 @@ class TaskExecutor:
                 outcome = _merge_failed(outcome, workspace, merge.error)
             else:
                 outcome.summary += "" if merge.merged else f" (merge conflict in {', '.join(merge.conflicts)})"
-                merged_into = merge.path
         elif workspace is not None:
             self.workspaces().commit(workspace, f"Partial work on task {task_id} (attempt failed)")
         # The work is done: losing its outcome to a database restart would make it run again.
         ran = outcome
         outcome = call_with_retry(lambda: self._settle(task, agent_id, assignment, ran), what="settling a task")
         AgentService(self.uow()).record_run(agent_id, succeeded=outcome.completed, error=outcome.error)
-        if outcome.final_status == "completed" and self.config.manage_tickets:
-            from phaseloom.services.progress import ProgressService
-
-            gate_folder = merged_into or self.integration_path(task.project_id, task.ticket_id)
-            ProgressService(self.uow()).on_task_completed(task_id, gate_folder)
+        # The loop collects a completed task's files and moves its ticket on (Orchestrator.tick).
         return outcome
 
     def _runtime_for(self, task: Task, pool_runtime: Runtime) -> Runtime:

@@ -88,6 +88,10 @@ class Orchestrator:
         self._wake = threading.Event()
         self._agents: dict[str, PoolSpec] = {}
         self._running: dict[str, Future] = {}
+        self._running_task: dict[str, int] = {}  # agent id -> the task its future runs
+        # Tasks completed since the last tick whose reported files are not collected yet: collected
+        # by the loop, not the agent's thread, so the agent takes its next task without waiting.
+        self._completed: list[int] = []
         # What each ticket's phase looked like when its gate was last checked: a gate is checked
         # again only after something changed, not on every tick.
         self._checked: dict[int, tuple] = {}
@@ -180,6 +184,12 @@ class Orchestrator:
         running = list(self._running.values())
         if running:
             wait(running, timeout=self.config.grace_seconds)
+        self._collect_finished()
+        if self.config.manage_tickets:
+            try:
+                self._collect_outputs()
+            except Exception:  # noqa: BLE001 - the database may be away: stopping must still release
+                log.exception("could not collect the outputs of the last completed tasks")
         agents = AgentService(self.uow())
         for agent_id in list(self._agents):
             released = call_with_retry(lambda a=agent_id: agents.deregister(a, reason="orchestrator stopped"),
@@ -191,22 +201,29 @@ class Orchestrator:
 
     # -- one tick ----------------------------------------------------------------
     def tick(self) -> int:
-        """One round of housekeeping and dispatch; returns how many tasks were dispatched."""
+        """One round of housekeeping and dispatch; returns how many tasks were dispatched.
+
+        Free agents claim first, so a finished task's successor does not wait for the housekeeping;
+        they claim again at the end for tasks the housekeeping queued (a ticket started or moved on).
+        """
         self._collect_finished()
+        dispatched = self._dispatch()
         QueueService(self.uow()).reap_expired_leases()
         from phaseloom.services.retries import RetryService
 
         RetryService(self.uow()).fail_timed_out_tasks()  # a run past its timeout is a retryable failure
         AgentService(self.uow()).mark_stale_agents(self.config.stale_agent_seconds)
+        queued = False
         if self.config.manage_tickets:
-            self.progress_tickets()
+            self._collect_outputs()
+            queued = self.progress_tickets()
             self._diagnose_now_and_then()
             self._guard_now_and_then()
         if time.monotonic() - self._last_heartbeat > self.config.stale_agent_seconds / 4:
             for agent_id in list(self._agents):
                 AgentService(self.uow()).heartbeat(agent_id)
             self._last_heartbeat = time.monotonic()
-        return self._dispatch()
+        return dispatched + (self._dispatch() if queued else 0)
 
     def _diagnose_now_and_then(self) -> None:
         every = self.config.diagnose_every_seconds
@@ -243,6 +260,7 @@ class Orchestrator:
             future = self._pool.submit(self.executor.execute, task.id, agent_id, runtime)
             future.add_done_callback(lambda _: self._wake.set())
             self._running[agent_id] = future
+            self._running_task[agent_id] = task.id
             dispatched += 1
         return dispatched
 
@@ -253,10 +271,33 @@ class Orchestrator:
         for agent_id, future in list(self._running.items()):
             if future.done():
                 del self._running[agent_id]
+                task_id = self._running_task.pop(agent_id, None)
                 if future.exception() is not None:
                     log.error("agent %s crashed: %s", agent_id, future.exception())
-                elif getattr(future.result(), "rate_limited", False):
-                    self._pause(self._agents[agent_id], future.result().retry_after_seconds)
+                    continue
+                outcome = future.result()
+                if getattr(outcome, "rate_limited", False):
+                    self._pause(self._agents[agent_id], outcome.retry_after_seconds)
+                if task_id is not None and getattr(outcome, "final_status", None) == "completed":
+                    self._completed.append(task_id)
+
+    def _collect_outputs(self) -> None:
+        """Record the files completed tasks reported, read from their ticket's merged worktree."""
+        from phaseloom.services.artifacts import ArtifactService
+
+        while self._completed:
+            task_id, where = self._completed[0], (None, None, None)
+            try:
+                with self.uow() as uow:
+                    task = uow.session.get(Task, task_id)
+                    where = (task.project_id, task.ticket_id, task.phase_id)
+                folder = self.executor.integration_path(where[0], where[1])
+                ArtifactService(self.uow()).collect_from_task(task_id, folder)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise  # kept in the list: the retried tick collects it
+                self._report_ticket_error(where[1], where[2], exc)
+            self._completed.pop(0)
 
     def _pause(self, spec: PoolSpec, seconds: float | None) -> None:
         """A rate limit holds for the whole pool (same CLI, same account): no claims until it resets."""
@@ -272,29 +313,36 @@ class Orchestrator:
                 query = query.where(Task.project_id == self.config.project_id)
             return not self._running and uow.session.scalar(query) == 0
 
-    def progress_tickets(self) -> None:
-        """Start tickets whose phase has no tasks yet; check the gate of those whose tasks are all done."""
+    def progress_tickets(self) -> bool:
+        """Start tickets whose phase has no tasks yet; check the gate of those whose tasks are all done.
+
+        True when that queued tasks (a ticket started, or moved into a phase with work).
+        """
         counts_of = self._task_counts()
+        queued = False
         for ticket_id, phase_id, project_id in self._open_tickets():
             counts = counts_of.get((ticket_id, phase_id), {})
             try:
-                self._progress_ticket(ticket_id, phase_id, project_id, counts)
+                queued = self._progress_ticket(ticket_id, phase_id, project_id, counts) or queued
             except Exception as exc:
                 if is_transient(exc):
                     raise  # the database is away: the tick is retried whole
                 self._report_ticket_error(ticket_id, phase_id, exc)
+        return queued
 
-    def _progress_ticket(self, ticket_id: int, phase_id: str, project_id: int, counts: dict[str, int]) -> None:
+    def _progress_ticket(self, ticket_id: int, phase_id: str, project_id: int, counts: dict[str, int]) -> bool:
         from phaseloom.services.progress import ProgressService
 
         # ... or every half minute, for changes no task shows (a person ticking a done definition).
         signature = (phase_id, tuple(sorted(counts.items())), int(time.monotonic() // 30))
         if not counts:
-            ProgressService(self.uow()).start_ticket(ticket_id, created_by="orchestrator")
-        elif not any(counts.get(s) for s in _OPEN) and self._checked.get(ticket_id) != signature:
+            return bool(ProgressService(self.uow()).start_ticket(ticket_id, created_by="orchestrator"))
+        if not any(counts.get(s) for s in _OPEN) and self._checked.get(ticket_id) != signature:
             self._checked[ticket_id] = signature
             workspace = self.executor.integration_path(project_id, ticket_id)
-            ProgressService(self.uow()).check_and_progress(ticket_id, workspace, initiated_by="orchestrator")
+            outcome = ProgressService(self.uow()).check_and_progress(ticket_id, workspace, initiated_by="orchestrator")
+            return bool(outcome.queued_task_ids)
+        return False
 
     def _report_ticket_error(self, ticket_id: int, phase_id: str, exc: Exception) -> None:
         """One ticket's failure is logged and evented; the loop goes on with the others."""

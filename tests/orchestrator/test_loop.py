@@ -151,3 +151,47 @@ def test_a_merge_git_refuses_fails_the_task_for_a_retry_with_gits_words(db, uow,
     back = QueueService(uow).get(task.id)
     assert back.status != "completed" and back.retry_count >= 1
     assert back.error.startswith("merge_failed:") and "untracked working tree files" in back.error
+
+
+class _ReportingAgent:
+    """An agent that writes a file in its worktree and reports it with its own complete_task."""
+
+    name = "reporting"
+    reports_via_mcp = False
+
+    def __init__(self, db) -> None:
+        self.db = db
+
+    def run(self, assignment):
+        from phaseloom.runtimes.base import RunOutcome
+
+        (assignment.workdir / "notes.md").write_text("# what I found\n")
+        QueueService(UnitOfWork(self.db)).complete_task(
+            assignment.task_id, assignment.agent_id, result={"summary": "wrote the notes", "artifacts": ["notes.md"]})
+        return RunOutcome(True, summary="wrote the notes")
+
+
+def test_the_loop_collects_a_completed_tasks_reported_files_from_the_merged_branch(db, uow, project, tmp_path):
+    """The agent's thread no longer collects outputs (it takes its next task at once): the loop does."""
+    from phaseloom.db.models import Artifact, Project
+    from phaseloom.services.workspaces import git
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "README").write_text("r\n")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
+    with UnitOfWork(db) as u:
+        u.session.get(Project, project.id).repo_path = str(repo)
+    ticket = TicketService(uow).create_ticket(project.id, "take notes")
+    task = QueueService(uow).create_task(ticket.id, "PHASE_REQUIREMENTS", "write the notes")
+    config = OrchestratorConfig(pools=(PoolSpec("w", size=1, runtime="command"),), check_mcp=False,
+                                workspace_root=tmp_path / "ws", log_dir=tmp_path / "logs")
+    Orchestrator(db, lambda spec: _ReportingAgent(db), config).run(
+        until=lambda: QueueService(UnitOfWork(db)).get(task.id).status == "completed", max_seconds=30)
+
+    with UnitOfWork(db) as u:
+        rows = u.session.scalars(select(Artifact).where(Artifact.task_id == task.id)).all()
+        assert [(a.path, a.phase_id) for a in rows] == [("notes.md", "PHASE_REQUIREMENTS")]
+        assert rows[0].content == "# what I found\n"  # read from the ticket branch the work was merged into
