@@ -98,3 +98,8 @@ def affordable_terms(terms: Sequence[str], counts: Sequence[int], budget: int) -
         kept.add(term)
         spent += count
     return [t for t in terms if t in kept]
+
+
+def task_memory_query(title: str, description: str | None) -> str:
+    """The text a task's memories are searched with when its instructions are built."""
+    return f"{title}\n{description}"

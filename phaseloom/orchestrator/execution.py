@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,7 +39,7 @@ class TaskExecutor:
         return WorkspaceService(self.uow(), root=self.config.workspace_root)
 
     def integration_path(self, project_id: int, ticket_id: int) -> Path | None:
-        with self.uow() as uow:
+        with UnitOfWork(self.db, readonly=True) as uow:
             repo = uow.session.get(Project, project_id).repo_path
         return self.workspaces().integration_worktree(repo, ticket_id) if repo else None
 
@@ -62,6 +63,7 @@ class TaskExecutor:
     def _execute(self, task_id: int, agent_id: str, runtime: Runtime) -> RunOutcome:
         task = call_with_retry(lambda: QueueService(self.uow()).start_task(task_id, agent_id),
                                what="starting a task")
+        self._embed_query_early(task)
         try:
             workspace, workdir = self._workspace(task, agent_id)
             assignment = self._assignment(task, agent_id, workdir)
@@ -109,7 +111,7 @@ class TaskExecutor:
             return outcome
 
     def _workspace(self, task: Task, agent_id: str) -> tuple[Workspace | None, Path]:
-        with self.uow() as uow:
+        with UnitOfWork(self.db, readonly=True) as uow:
             repo = uow.session.get(Project, task.project_id).repo_path
         if repo:
             ws = self.workspaces().prepare(task.id, agent_id)
@@ -164,10 +166,32 @@ class TaskExecutor:
         if has_memories:
             embedder.warm()
 
+    def _embed_query_early(self, task: Task) -> None:
+        """Embed the query of the task's memory search on a thread while git prepares its worktree:
+        the model releases the GIL, and the instructions then find the vector ready."""
+        if not self.config.memory_semantic:
+            return
+        from phaseloom.domain.memory import task_memory_query
+        from phaseloom.services.embeddings import default_embedder
+
+        embedder = default_embedder()
+        if embedder is None or not getattr(embedder, "loaded", False):
+            return  # the model is loaded in _assignment, once, when there are memories to search
+        query = task_memory_query(task.title, task.description)
+        threading.Thread(target=_embed_quietly, args=(embedder, query), name="phaseloom-query-embedding",
+                         daemon=True).start()
+
     def _expects_outputs(self, task: Task) -> bool:
         from phaseloom.services.workflows import WorkflowService
 
         return bool(WorkflowService(self.uow()).by_id(task.workflow_id).phase(task.phase_id).expected_outputs)
+
+
+def _embed_quietly(embedder, query: str) -> None:
+    try:
+        embedder.embed([query])
+    except Exception:  # noqa: BLE001 - the instructions embed it again and report what goes wrong
+        log.debug("embedding a memory query early failed", exc_info=True)
 
 
 def _merge_failed(ran: RunOutcome, workspace: Workspace, said: str) -> RunOutcome:

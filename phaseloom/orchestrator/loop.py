@@ -61,6 +61,9 @@ class OrchestratorConfig:
     pools: tuple[PoolSpec, ...] = DEFAULT_POOLS
     project_id: int | None = None
     poll_seconds: float = 0.2
+    # Lease reaping, timeouts and silent agents are looked for at most this often, not on every
+    # tick (a tick follows each finished task); each look is a write transaction on SQLite.
+    housekeeping_seconds: float = 1.0
     lease_seconds: float = 300.0
     stale_agent_seconds: float = 120.0
     grace_seconds: float = 30.0
@@ -96,6 +99,7 @@ class Orchestrator:
         # again only after something changed, not on every tick.
         self._checked: dict[int, tuple] = {}
         self._last_heartbeat = 0.0
+        self._last_housekeeping = float("-inf")
         self._runtimes: dict[str, Runtime] = {}      # pool name -> its runtime, resolved before registering
         self._paused_until: dict[str, float] = {}    # pool name -> monotonic time its rate-limit pause ends
         self._last_diagnosis = time.monotonic()
@@ -106,6 +110,10 @@ class Orchestrator:
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db)
+
+    def reader(self) -> UnitOfWork:
+        """A read-only transaction: on SQLite it takes no write lock, so agents' writes never wait for it."""
+        return UnitOfWork(self.db, readonly=True)
 
     # -- life cycle --------------------------------------------------------------
     def start(self) -> None:
@@ -208,11 +216,8 @@ class Orchestrator:
         """
         self._collect_finished()
         dispatched = self._dispatch()
-        QueueService(self.uow()).reap_expired_leases()
-        from phaseloom.services.retries import RetryService
-
-        RetryService(self.uow()).fail_timed_out_tasks()  # a run past its timeout is a retryable failure
-        AgentService(self.uow()).mark_stale_agents(self.config.stale_agent_seconds)
+        if time.monotonic() - self._last_housekeeping >= self.config.housekeeping_seconds:
+            self._housekeeping()
         queued = False
         if self.config.manage_tickets:
             self._collect_outputs()
@@ -224,6 +229,14 @@ class Orchestrator:
                 AgentService(self.uow()).heartbeat(agent_id)
             self._last_heartbeat = time.monotonic()
         return dispatched + (self._dispatch() if queued else 0)
+
+    def _housekeeping(self) -> None:
+        from phaseloom.services.retries import RetryService
+
+        QueueService(self.uow()).reap_expired_leases()
+        RetryService(self.uow()).fail_timed_out_tasks()  # a run past its timeout is a retryable failure
+        AgentService(self.uow()).mark_stale_agents(self.config.stale_agent_seconds)
+        self._last_housekeeping = time.monotonic()
 
     def _diagnose_now_and_then(self) -> None:
         every = self.config.diagnose_every_seconds
@@ -288,7 +301,7 @@ class Orchestrator:
         while self._completed:
             task_id, where = self._completed[0], (None, None, None)
             try:
-                with self.uow() as uow:
+                with self.reader() as uow:
                     task = uow.session.get(Task, task_id)
                     where = (task.project_id, task.ticket_id, task.phase_id)
                 folder = self.executor.integration_path(where[0], where[1])
@@ -307,7 +320,7 @@ class Orchestrator:
 
     def idle(self) -> bool:
         """Nothing left to do in scope: no task pending, claimed, running or under review."""
-        with self.uow() as uow:
+        with self.reader() as uow:
             query = select(func.count()).select_from(Task).where(Task.status.in_(_OPEN))
             if self.config.project_id is not None:
                 query = query.where(Task.project_id == self.config.project_id)
@@ -357,7 +370,7 @@ class Orchestrator:
 
     def _task_counts(self) -> dict[tuple[int, str], dict[str, int]]:
         """Task counts by status per (open ticket, phase), in one grouped query for all open tickets."""
-        with self.uow() as uow:
+        with self.reader() as uow:
             query = (select(Task.ticket_id, Task.phase_id, Task.status, func.count())
                      .join(Ticket, Ticket.id == Task.ticket_id).where(Ticket.completed_at.is_(None))
                      .group_by(Task.ticket_id, Task.phase_id, Task.status))
@@ -372,7 +385,7 @@ class Orchestrator:
     def _open_tickets(self) -> list[tuple[int, str, int]]:
         from phaseloom.services.workflows import WorkflowService
 
-        with self.uow() as uow:
+        with self.reader() as uow:
             query = select(Ticket.id, Ticket.phase_id, Ticket.project_id, Ticket.workflow_id).order_by(Ticket.id)
             if self.config.project_id is not None:
                 query = query.where(Ticket.project_id == self.config.project_id)

@@ -72,7 +72,7 @@ class MiniLMEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-_default: MiniLMEmbedder | None = None
+_default: Embedder | None = None
 _warned = False
 
 
@@ -95,7 +95,9 @@ def default_embedder() -> Embedder | None:
     if _default is not None:
         return _default
     if embedding_available():
-        _default = MiniLMEmbedder()
+        from phaseloom.services.query_embeddings import RememberedQueries
+
+        _default = RememberedQueries(MiniLMEmbedder())
         return _default
     if not _warned:
         log.warning("memory search runs keyword-only: install phaseloom[memory] for semantic search")

@@ -20,7 +20,7 @@ from phaseloom.db.models import Task
 from phaseloom.db.models.base import utcnow
 from phaseloom.db.models.memory import TaskMemory
 from phaseloom.domain.errors import InvalidInput, NotFound
-from phaseloom.domain.memory import NEAR_DUPLICATE_COSINE, RRF_K, MemoryType, coverage_weighted_fusion
+from phaseloom.domain.memory import NEAR_DUPLICATE_COSINE, RRF_K, MemoryType, coverage_weighted_fusion, task_memory_query
 from phaseloom.services import pgvector_search
 from phaseloom.services.embeddings import Embedder, default_embedder, from_blob, to_blob
 from phaseloom.services.keyword_search import KeywordHit, KeywordSearch
@@ -234,7 +234,7 @@ class MemoryService:
             task = self.uow.session.get(Task, int(task_id))
             if task is None:
                 raise NotFound("task", task_id)
-            query = f"{task.title}\n{task.description}"
+            query = task_memory_query(task.title, task.description)
             hits = self.search(query, project_id=task.project_id, phase_id=task.phase_id, limit=limit)
             seen = {h.memory.id for h in hits}
             if len(hits) < limit:

@@ -289,6 +289,8 @@ class WorkspaceService:
     def _ensure_integration(self, repo: Path, ticket_id: int) -> tuple[Path, bool]:
         """The integration worktree, and whether it was already there (False: made just now)."""
         path = self.integration_path(repo, ticket_id)
+        if git_files.has_loose_branch(repo, ticket_branch(ticket_id)) and _is_worktree_on(path, ticket_branch(ticket_id)):
+            return path, True  # there already: no wait for the repository's lock (an agent's worktree add holds it)
         with self._lock(f"repo-{slug(str(repo), 80)}"):
             self._ensure_ticket_branch(repo, ticket_id)
             existed = path.exists() and _is_worktree_on(path, ticket_branch(ticket_id))

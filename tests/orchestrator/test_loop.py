@@ -195,3 +195,21 @@ def test_the_loop_collects_a_completed_tasks_reported_files_from_the_merged_bran
         rows = u.session.scalars(select(Artifact).where(Artifact.task_id == task.id)).all()
         assert [(a.path, a.phase_id) for a in rows] == [("notes.md", "PHASE_REQUIREMENTS")]
         assert rows[0].content == "# what I found\n"  # read from the ticket branch the work was merged into
+
+
+def test_leases_and_timeouts_are_looked_at_once_a_housekeeping_period_not_every_tick(db, uow, project, tmp_path,
+                                                                                      monkeypatch):
+    """A tick follows every finished task; each look for expired leases was a write transaction."""
+    from phaseloom.services.retries import RetryService
+
+    looks = []
+    monkeypatch.setattr(QueueService, "reap_expired_leases", lambda self, **kw: looks.append("leases") or [])
+    monkeypatch.setattr(RetryService, "fail_timed_out_tasks", lambda self, **kw: looks.append("timeouts") or [])
+    for period, expected in ((60.0, 1), (0.0, 3)):
+        looks.clear()
+        config = OrchestratorConfig(pools=(), housekeeping_seconds=period, workspace_root=tmp_path / "ws",
+                                    log_dir=tmp_path / "logs")
+        orchestrator = Orchestrator(db, lambda spec: None, config)
+        for _ in range(3):
+            orchestrator.tick()
+        assert looks.count("leases") == looks.count("timeouts") == expected, period

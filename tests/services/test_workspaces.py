@@ -242,3 +242,31 @@ def test_a_worktree_switched_to_another_branch_is_not_taken_for_healthy(setup):
     again = s["service"].prepare(task.id, agent.id)
     assert again.repaired
     assert git(again.path, "symbolic-ref", "--short", "HEAD").strip() == ws.branch
+
+
+def test_finding_an_existing_integration_worktree_does_not_wait_for_the_repository_lock(setup):
+    """The loop looks the ticket's merged worktree up after every task; it waited for an agent's
+    ``git worktree add``, which holds the repository's lock."""
+    import threading
+    import time
+
+    s = setup
+    service, repo = s["service"], s["repo"]
+    first = service.integration_worktree(repo, s["ticket"].id)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_lock():
+        with service._lock(f"repo-{slug(str(repo.resolve()), 80)}"):
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    try:
+        assert held.wait(5)
+        started = time.monotonic()
+        assert service.integration_worktree(repo, s["ticket"].id) == first
+        assert time.monotonic() - started < 2  # the lock is held for 10 s
+    finally:
+        release.set()
+        holder.join()
