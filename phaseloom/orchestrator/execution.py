@@ -76,8 +76,12 @@ class TaskExecutor:
         if reported:  # the agent's own words, never the runtime's
             outcome.summary = reported
         if workspace is not None and (outcome.completed or reported is not None):
-            merge = self.workspaces().integrate(workspace, summary=_subject(outcome.summary),
-                                                dirty=outcome.uncommitted_changes)
+            # One retried step: a database blip after git merged is met by the merge being found
+            # done and its record written, not by failing the task and running its agent again.
+            ran = outcome
+            merge = call_with_retry(lambda: self.workspaces().integrate(workspace, summary=_subject(ran.summary),
+                                                                        dirty=ran.uncommitted_changes),
+                                    what="merging a task's work")
             if merge.error is not None:  # not merged, nothing conflicting: try the task again
                 outcome = _merge_failed(outcome, workspace, merge.error)
             else:

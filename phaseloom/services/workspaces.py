@@ -24,9 +24,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import select
+
 from phaseloom.config import get_settings
 from phaseloom.services import git_files
-from phaseloom.db.models import Agent, Project, Task
+from phaseloom.db.models import Agent, Project, SystemEvent, Task
 from phaseloom.domain.errors import Conflict, InvalidInput, NotFound
 from phaseloom.services.unit_of_work import UnitOfWork
 
@@ -227,7 +229,11 @@ class WorkspaceService:
             target = self._integration_worktree(ws)
             changed = git(target, "diff", "--name-only", f"HEAD...{ws.branch}").split()
             if not changed and _is_ancestor(ws.repo, ws.branch, ws.ticket_branch):
-                return MergeOutcome(merged=True, commit=_head(target), path=target)
+                # Merged already: nothing new, or a first attempt whose record was lost (a database
+                # blip after the merge). Its event is written now if it is missing.
+                outcome = MergeOutcome(merged=True, commit=_head(target), path=target)
+                self._record_earlier_merge(ws, outcome)
+                return outcome
             message = f"Merge {ws.branch} into {ws.ticket_branch}"
             refusal = self._merge(target, ws, message)
             if refusal is None:
@@ -266,6 +272,21 @@ class WorkspaceService:
             self.uow.emit("workspace.merge_conflict", "task", ws.task_id, **common,
                           payload={"branch": ws.branch, "into": ws.ticket_branch, "files": outcome.conflicts})
             outcome.discovery_id = self._report_conflict(ws, outcome.conflicts)
+
+    def _record_earlier_merge(self, ws: Workspace, outcome: MergeOutcome) -> None:
+        """The ``workspace.merged`` event of this task's merge, when the merge is in git but not in the log."""
+        with self.uow:
+            recorded = self.uow.session.scalars(
+                select(SystemEvent.payload).where(SystemEvent.event_type == "workspace.merged",
+                                                  SystemEvent.entity_type == "task",
+                                                  SystemEvent.entity_id == str(ws.task_id))).all()
+        if any(isinstance(p, dict) and p.get("branch") == ws.branch for p in recorded):
+            return
+        # Only when the ticket's last commit is this branch's merge: a branch with no work of its own
+        # was never merged, and has no event to make up for.
+        if git(outcome.path, "rev-parse", "--verify", "--quiet", "HEAD^2", check=False).strip() == _branch_tip(ws):
+            outcome.changed_files = git(outcome.path, "diff", "--name-only", "HEAD^1", "HEAD").split()
+            self._record_merge(ws, outcome)
 
     def _report_conflict(self, ws: Workspace, conflicts: list[str]) -> int | None:
         try:
@@ -349,6 +370,10 @@ def _branch_exists(repo: Path, name: str) -> bool:
     if git_files.has_loose_branch(repo, name):
         return True
     return bool(git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}", check=False).strip())
+
+
+def _branch_tip(ws: Workspace) -> str:
+    return git(ws.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{ws.branch}", check=False).strip()
 
 
 def _is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:

@@ -213,3 +213,49 @@ def test_leases_and_timeouts_are_looked_at_once_a_housekeeping_period_not_every_
         for _ in range(3):
             orchestrator.tick()
         assert looks.count("leases") == looks.count("timeouts") == expected, period
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_database_blip_after_the_merge_neither_reruns_the_agent_nor_loses_the_merge_event(db, uow, project,
+                                                                                          tmp_path, monkeypatch):
+    """Recording the merge was outside the retry: the task failed and its agent ran again, and the
+    first merge had no workspace.merged event."""
+    from sqlalchemy.exc import OperationalError
+
+    from phaseloom.db.models import Project, SystemEvent
+    from phaseloom.services.workspaces import WorkspaceService, git
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "README").write_text("r\n")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
+    with UnitOfWork(db) as u:
+        u.session.get(Project, project.id).repo_path = str(repo)
+    ticket = TicketService(uow).create_ticket(project.id, "blip")
+    task = QueueService(uow).create_task(ticket.id, "PHASE_REQUIREMENTS", "write hello")
+    real_record, blips = WorkspaceService._record_merge, []
+
+    def record_once_lost(self, ws, outcome):
+        if not blips:
+            blips.append(ws.task_id)
+            raise OperationalError("INSERT INTO system_events", {}, Exception("server closed the connection"))
+        return real_record(self, ws, outcome)
+
+    monkeypatch.setattr(WorkspaceService, "_record_merge", record_once_lost)
+    runs = tmp_path / "runs.txt"
+    agent = CommandRuntime(["sh", "-c", f"echo run >> {runs}; echo hi > hello.txt; echo wrote hello"])
+    config = OrchestratorConfig(pools=(PoolSpec("w", size=1, runtime="command"),), manage_tickets=False,
+                                workspace_root=tmp_path / "ws", log_dir=tmp_path / "logs")
+    Orchestrator(db, lambda spec: agent, config).run(
+        until=lambda: QueueService(UnitOfWork(db)).get(task.id).status in ("completed", "failed"), max_seconds=30)
+
+    done = QueueService(uow).get(task.id)
+    assert blips == [task.id]
+    assert (done.status, done.retry_count, runs.read_text()) == ("completed", 0, "run\n")
+    with UnitOfWork(db) as u:
+        merged = u.session.scalars(select(SystemEvent.payload).where(
+            SystemEvent.event_type == "workspace.merged", SystemEvent.entity_id == str(task.id))).all()
+    assert [m["files"] for m in merged] == [["hello.txt"]]
+    assert git(repo, "show", f"ticket/{ticket.id}:hello.txt") == "hi\n"
