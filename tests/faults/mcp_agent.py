@@ -1,0 +1,40 @@
+"""A small coding agent for soak tests: it reports through phaseloom's MCP server, as a real CLI does.
+
+Run by the ``command`` runtime in its worktree (``--agent-command "python …/mcp_agent.py"``), it
+starts ``phaseloom mcp`` over stdio with the token phaseloom gave it, asks ``get_my_task``, writes
+``hello.txt`` and calls ``complete_task`` with a summary naming its task. Any failure exits non-zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+
+async def work() -> None:
+    env = {**os.environ, "PHASELOOM_AGENT_TOKEN": os.environ["PHASELOOM_AGENT_TOKEN"]}
+    server = StdioServerParameters(command=sys.executable, args=["-m", "phaseloom.cli.app", "mcp"], env=env)
+    async with stdio_client(server) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        mine = await session.call_tool("get_my_task", {})
+        if mine.is_error:
+            raise SystemExit(f"get_my_task failed: {mine.content}")
+        task = (mine.structured_content or {}).get("task") or {}
+        if str(task.get("id")) != os.environ["PHASELOOM_TASK_ID"]:
+            raise SystemExit(f"get_my_task gave {json.dumps(task)[:300]}, not task {os.environ['PHASELOOM_TASK_ID']}")
+        Path("hello.txt").write_text(f"hello from task {task['id']}\n")
+        done = await session.call_tool("complete_task", {"result": f"wrote hello.txt for task {task['id']}",
+                                                         "artifacts": ["hello.txt"]})
+        if done.is_error:
+            raise SystemExit(f"complete_task failed: {done.content}")
+    print(f"task {task['id']} done")
+
+
+if __name__ == "__main__":
+    asyncio.run(work())
