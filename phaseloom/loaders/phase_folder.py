@@ -109,7 +109,8 @@ class PhasesConfig(BaseModel):
     description: str = ""
     has_result: bool = False
     result_criteria: str = ""
-    on_result_found: Literal["stop_all", "do_nothing", "continue"] = "do_nothing"
+    # Hephaestus acts on stop_all only; its examples also say continue and complete (read as do_nothing)
+    on_result_found: Literal["stop_all", "do_nothing", "continue", "complete"] = "do_nothing"
     enable_tickets: bool = False
     board_config: dict[str, Any] = Field(default_factory=dict)
 
@@ -132,11 +133,15 @@ class _PhaseFile:
     def phase_id(self) -> str:
         return f"PHASE_{self.stem.upper()}"
 
+    def line(self, original: tuple) -> int | None:
+        """The line of a key path as written in the source (a YAML file here)."""
+        return line_of(self.raw, original)
+
     def locate(self, rest: tuple) -> Location:
         """Map a path inside the phase (``("done_definitions", 0)``) to this file's line and key."""
         if rest and rest[0] in self.key_of:
             original = (self.key_of[rest[0]],) + self._inside(rest[0], rest[1:])
-            return str(self.path), line_of(self.raw, original), dotted(original)
+            return str(self.path), self.line(original), dotted(original)
         if not rest or rest[0] in ("id", "sequence_order", "name"):
             return str(self.path), None, "file name"
         return str(self.path), None, dotted(rest)
@@ -166,6 +171,13 @@ def load_phase_folder(folder: Path) -> WorkflowDocument:
             problems.extend(exc.problems)
     if problems:
         raise WorkflowInvalid(problems)
+    return folder_document(folder, config, config_locate, phases, phase_files)
+
+
+def folder_document(folder: Path, config: PhasesConfig, config_locate, phases: list[dict[str, Any]],
+                    phase_files: list[_PhaseFile], launch_template: dict[str, Any] | None = None,
+                    template_locate=None) -> WorkflowDocument:
+    """The free-form workflow of a Hephaestus folder or package, validated; problems located in its files."""
     added_done = _ensure_terminal(phases, phase_files)
     name = config.name or folder.resolve().name
     document = {
@@ -176,6 +188,8 @@ def load_phase_folder(folder: Path) -> WorkflowDocument:
         "settings": {key: result_setting(key, value)
                      for key, value in config.model_dump(exclude={"name", "description"}).items()},
     }
+    if launch_template is not None:
+        document["launch_template"] = launch_template
 
     def locate(path: tuple) -> Location:
         if path[:1] == ("phases",) and len(path) > 1 and isinstance(path[1], int):
@@ -183,6 +197,8 @@ def load_phase_folder(folder: Path) -> WorkflowDocument:
                 return phase_files[path[1]].locate(path[2:])
             if added_done:
                 return str(folder), None, f"{DONE_PHASE} (added by the loader)"
+        if path[:1] == ("launch_template",) and template_locate is not None:
+            return template_locate(path)
         if path[:1] == ("settings",):
             return config_locate(path[1:])
         if path[:1] in (("name",), ("description",)):
@@ -190,6 +206,11 @@ def load_phase_folder(folder: Path) -> WorkflowDocument:
         return str(folder), None, dotted(path)
 
     return validate_document(document, locate)
+
+
+def has_phase_files(folder: Path) -> bool:
+    """Whether ``folder`` holds a phase file (``NN_phase_name.yaml``)."""
+    return any(_PHASE_FILE.match(path.name) for path in folder.iterdir() if path.is_file())
 
 
 def _find_phase_files(folder: Path) -> tuple[list[_PhaseFile], list[WorkflowProblem]]:
@@ -247,11 +268,18 @@ def _phase_data(phase_file: _PhaseFile) -> dict[str, Any]:
     """The phase as a PhaseSpec-shaped dict; records where each field came from."""
     raw = read_yaml(phase_file.path)
     phase_file.raw = raw
-    locate = yaml_locator(str(phase_file.path), raw)
-    data = plain_data({} if raw is None else raw, locate)
+    data = plain_data({} if raw is None else raw, yaml_locator(str(phase_file.path), raw))
     if not isinstance(data, dict):
         raise WorkflowInvalid([WorkflowProblem(
             "expected a mapping of phase keys (description, Done_Definitions, …)", file=str(phase_file.path), line=1)])
+    return phase_from_keys(phase_file, data)
+
+
+def phase_from_keys(phase_file: _PhaseFile, data: dict[str, Any]) -> dict[str, Any]:
+    """Hephaestus phase keys (a YAML file's or a ``Phase(...)`` call's) as a PhaseSpec-shaped dict."""
+    def locate(path: tuple) -> Location:
+        return str(phase_file.path), phase_file.line(path), dotted(path)
+
     phase: dict[str, Any] = {"id": phase_file.phase_id, "sequence_order": phase_file.order,
                              "name": phase_file.stem.replace("_", " ").title()}
     problems = []
@@ -262,10 +290,10 @@ def _phase_data(phase_file: _PhaseFile) -> dict[str, Any]:
             phase_file.kept[key] = value
         elif normal not in _PHASE_KEYS:
             problems.append(WorkflowProblem("unknown field", field=key, file=str(phase_file.path),
-                                            line=line_of(raw, (key,))))
+                                            line=phase_file.line((key,))))
         elif field in phase_file.key_of:
             problems.append(WorkflowProblem(f"given twice (also as {phase_file.key_of[field]!r})", field=key,
-                                            file=str(phase_file.path), line=line_of(raw, (key,))))
+                                            file=str(phase_file.path), line=phase_file.line((key,))))
         else:
             phase_file.key_of[field] = key
             phase[field] = _convert(field, value, key, locate, phase_file)
