@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from phaseloom.domain.errors import InvalidInput, WorkflowInvalid, WorkflowProblem
+
 PARAMETER_TYPES = ("text", "textarea", "dropdown", "number", "boolean")
 MAX_VALUE_CHARS = 100_000
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -42,6 +44,19 @@ class LaunchTemplate:
 
     def parameter(self, name: str) -> LaunchParameter | None:
         return next((p for p in self.parameters if p.name == name), None)
+
+
+class LaunchInvalid(WorkflowInvalid):
+    """A launch refused for its parameters: one problem per parameter, nothing was created."""
+
+    code = "launch_invalid"
+
+    def __init__(self, workflow: str, problems: list[tuple[str, str]]) -> None:
+        self.problems = [WorkflowProblem(message, field=name, file=f"launch of {workflow}")
+                         for name, message in problems]
+        lines = "\n".join(f"  {name}: {message}" for name, message in problems)
+        InvalidInput.__init__(self, f"launch of {workflow} refused ({len(problems)} problem(s)); "
+                                    f"nothing was created:\n{lines}")
 
 
 def default_problem(parameter: LaunchParameter) -> str | None:

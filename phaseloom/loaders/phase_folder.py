@@ -76,7 +76,9 @@ _RENAMED = {
 }
 _PHASE_KEYS = {"description", "done_definitions", "additional_notes", "outputs", "next_steps",
                "working_directory", "validation", "name", "is_terminal", "allowed_transitions",
-               "configuration", "initial_tasks"}
+               "configuration", "initial_tasks", "gate"}
+# phases_config.yaml's block for what Hephaestus has no key for (written by ``workflow export``).
+EXTENSION_KEY = "phaseloom"
 # Hephaestus's per-phase CLI choice -> phaseloom runtime preset; other tools (droid, swarm) are kept.
 CLI_PRESETS = {"claude": "command:claude-code", "claude-code": "command:claude-code",
                "codex": "command:codex", "opencode": "command:opencode", "aider": "command:aider"}
@@ -101,6 +103,16 @@ class _Validation(BaseModel):
     validator_instructions: str | None = None
 
 
+class FolderExtension(BaseModel):
+    """``phaseloom:`` in ``phases_config.yaml``: mode, board columns, every setting, the launch template."""
+
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["structured", "free_form"] = "free_form"
+    settings: dict[str, Any] | None = None
+    board_columns: list[Any] = Field(default_factory=list)
+    launch_template: dict[str, Any] | None = None
+
+
 class PhasesConfig(BaseModel):
     """The optional ``phases_config.yaml`` of a phase folder."""
 
@@ -113,6 +125,7 @@ class PhasesConfig(BaseModel):
     on_result_found: Literal["stop_all", "do_nothing", "continue", "complete"] = "do_nothing"
     enable_tickets: bool = False
     board_config: dict[str, Any] = Field(default_factory=dict)
+    phaseloom: FolderExtension | None = None
 
 
 class _PhaseFile:
@@ -186,8 +199,10 @@ def folder_document(folder: Path, config: PhasesConfig, config_locate, phases: l
         "mode": "free_form",
         "phases": phases,
         "settings": {key: result_setting(key, value)
-                     for key, value in config.model_dump(exclude={"name", "description"}).items()},
+                     for key, value in config.model_dump(exclude={"name", "description", EXTENSION_KEY}).items()},
     }
+    extension = config.phaseloom
+    extended = _apply_extension(document, extension) if extension else set()
     if launch_template is not None:
         document["launch_template"] = launch_template
 
@@ -199,6 +214,8 @@ def folder_document(folder: Path, config: PhasesConfig, config_locate, phases: l
                 return str(folder), None, f"{DONE_PHASE} (added by the loader)"
         if path[:1] == ("launch_template",) and template_locate is not None:
             return template_locate(path)
+        if path[:1] and path[0] in extended:
+            return config_locate((EXTENSION_KEY,) + path)
         if path[:1] == ("settings",):
             return config_locate(path[1:])
         if path[:1] in (("name",), ("description",)):
@@ -206,6 +223,22 @@ def folder_document(folder: Path, config: PhasesConfig, config_locate, phases: l
         return str(folder), None, dotted(path)
 
     return validate_document(document, locate)
+
+
+def _apply_extension(document: dict[str, Any], extension: FolderExtension) -> set[str]:
+    """Put the ``phaseloom:`` block's keys into the document; the keys it set."""
+    document["mode"] = extension.mode
+    extended = {"mode"}
+    if extension.settings is not None:
+        document["settings"] = extension.settings
+        extended.add("settings")
+    if extension.board_columns:
+        document["board_columns"] = extension.board_columns
+        extended.add("board_columns")
+    if extension.launch_template is not None:
+        document["launch_template"] = extension.launch_template
+        extended.add("launch_template")
+    return extended
 
 
 def has_phase_files(folder: Path) -> bool:
@@ -330,7 +363,7 @@ def _convert(field: str, value: Any, key: str, locate, phase_file: _PhaseFile) -
         return items
     if field == "next_steps_guide" and isinstance(value, str):
         return _lines(value)
-    if field == "gate":
+    if field == "gate" and key.lower() == "validation":
         return _gate(value, key, locate, phase_file)
     return value
 
