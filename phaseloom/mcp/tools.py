@@ -17,6 +17,7 @@ from phaseloom.db.engine import Database
 from phaseloom.domain.errors import PhaseloomError
 from phaseloom.mcp.identity import current_agent_id
 from phaseloom.mcp.memory_tools import MemoryTools
+from phaseloom.mcp.peer_tools import PeerTools
 from phaseloom.schemas import mcp as out
 from phaseloom.schemas.api.common import MAX_ID, Id
 from phaseloom.schemas.costs import UsageRecorded
@@ -60,7 +61,7 @@ def _ticket(view: Any) -> out.TicketInfo:
     return out.TicketInfo.model_validate(view)
 
 
-class PhaseloomTools(MemoryTools):
+class PhaseloomTools(MemoryTools, PeerTools):
     """The tool functions, bound to one database; every call runs in its own unit of work."""
 
     def __init__(self, db: Database, settings: Settings) -> None:
@@ -77,7 +78,7 @@ class PhaseloomTools(MemoryTools):
         return [self.get_my_task, self.get_phase_instructions, self.create_task, self.change_ticket_status,
                 self.report_discovery, self.complete_task, self.fail_task, self.heartbeat, self.submit_validation,
                 self.tick_done_definition, self.get_ticket, self.list_phases, self.add_ticket_comment,
-                self.save_memory, self.find_memories, self.report_usage]
+                self.save_memory, self.find_memories, self.report_usage, *self.peer_functions()]
 
     def summaries(self) -> tuple[AgentTool, ...]:
         return tuple(AgentTool(f.__name__, (f.__doc__ or "").strip().splitlines()[0]) for f in self.functions())
