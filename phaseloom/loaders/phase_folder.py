@@ -57,6 +57,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from phaseloom.domain.errors import WorkflowInvalid, WorkflowProblem
+from phaseloom.loaders.folder_extension import EXTENSION_KEY, FolderExtension, apply_extension
 from phaseloom.loaders.omoios import KEPT, result_setting
 from phaseloom.loaders.sources import plain_data, validate_document
 from phaseloom.loaders.yaml_source import (
@@ -77,8 +78,7 @@ _RENAMED = {
 _PHASE_KEYS = {"description", "done_definitions", "additional_notes", "outputs", "next_steps",
                "working_directory", "validation", "name", "is_terminal", "allowed_transitions",
                "configuration", "initial_tasks", "gate"}
-# phases_config.yaml's block for what Hephaestus has no key for (written by ``workflow export``).
-EXTENSION_KEY = "phaseloom"
+
 # Hephaestus's per-phase CLI choice -> phaseloom runtime preset; other tools (droid, swarm) are kept.
 CLI_PRESETS = {"claude": "command:claude-code", "claude-code": "command:claude-code",
                "codex": "command:codex", "opencode": "command:opencode", "aider": "command:aider"}
@@ -101,16 +101,6 @@ class _Validation(BaseModel):
     enabled: bool = True
     criteria: list[_Criterion] = Field(default_factory=list)
     validator_instructions: str | None = None
-
-
-class FolderExtension(BaseModel):
-    """``phaseloom:`` in ``phases_config.yaml``: mode, board columns, every setting, the launch template."""
-
-    model_config = ConfigDict(extra="forbid")
-    mode: Literal["structured", "free_form"] = "free_form"
-    settings: dict[str, Any] | None = None
-    board_columns: list[Any] = Field(default_factory=list)
-    launch_template: dict[str, Any] | None = None
 
 
 class PhasesConfig(BaseModel):
@@ -202,7 +192,7 @@ def folder_document(folder: Path, config: PhasesConfig, config_locate, phases: l
                      for key, value in config.model_dump(exclude={"name", "description", EXTENSION_KEY}).items()},
     }
     extension = config.phaseloom
-    extended = _apply_extension(document, extension) if extension else set()
+    extended = apply_extension(document, extension) if extension else set()
     if launch_template is not None:
         document["launch_template"] = launch_template
 
@@ -223,22 +213,6 @@ def folder_document(folder: Path, config: PhasesConfig, config_locate, phases: l
         return str(folder), None, dotted(path)
 
     return validate_document(document, locate)
-
-
-def _apply_extension(document: dict[str, Any], extension: FolderExtension) -> set[str]:
-    """Put the ``phaseloom:`` block's keys into the document; the keys it set."""
-    document["mode"] = extension.mode
-    extended = {"mode"}
-    if extension.settings is not None:
-        document["settings"] = extension.settings
-        extended.add("settings")
-    if extension.board_columns:
-        document["board_columns"] = extension.board_columns
-        extended.add("board_columns")
-    if extension.launch_template is not None:
-        document["launch_template"] = extension.launch_template
-        extended.add("launch_template")
-    return extended
 
 
 def has_phase_files(folder: Path) -> bool:
