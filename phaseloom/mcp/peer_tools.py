@@ -35,7 +35,7 @@ _STATUS_TOOL = {"done": "complete_task", "completed": "complete_task", "failed":
                 "in_progress": "heartbeat", "working": "heartbeat"}
 
 
-def _number(value: int | str | None, what: str) -> int | None:
+def number_id(value: int | str | None, what: str) -> int | None:
     if value is None or isinstance(value, int):
         return value
     text = value.strip().removeprefix(f"{what}-")
@@ -64,7 +64,7 @@ class PeerTools:
         if target is None:
             raise ToolError(f"status {status!r}: expected done, failed or in_progress")
         self._authorize_alias("update_task_status", target)
-        agent, number = current_agent_id(), _number(task_id, "task")
+        agent, number = current_agent_id(), number_id(task_id, "task")
         if target == "heartbeat":
             self._work().heartbeat(agent, number)
             return out.TaskInfo.model_validate(self._work().current_task(agent, number))
@@ -99,10 +99,10 @@ class PeerTools:
         """List the tasks of your project, optionally by status, phase (id or number) or ticket."""
         task = self._work().current_task(current_agent_id())
         workflow = self._work().workflow(current_agent_id())
-        phase = _phase_id(workflow, phase_id) if phase_id is not None else None
+        phase = phase_for(workflow, phase_id) if phase_id is not None else None
         tasks = QueueService(self._uow(), self.settings).list(
             project_id=task.project_id, phase_id=phase, status=status.lower() if status else None,
-            ticket_id=_number(ticket_id, "ticket"), limit=limit)
+            ticket_id=number_id(ticket_id, "ticket"), limit=limit)
         return [out.TaskInfo.model_validate(t) for t in tasks]
 
     def search_tickets(self, query: Annotated[str, Field(min_length=1, max_length=500)],
@@ -126,7 +126,7 @@ class PeerTools:
         """Mark a ticket you work on as done: move it to the workflow's done phase, with your comment."""
         self._authorize_alias("resolve_ticket", "change_ticket_status")
         agent = current_agent_id()
-        number = self._work().own_ticket(agent, _number(ticket_id, "ticket"))
+        number = self._work().own_ticket(agent, number_id(ticket_id, "ticket"))
         tickets = TicketService(self._uow())
         workflow = self._work().workflow(agent)
         current = tickets.get(number).phase_id
@@ -183,7 +183,7 @@ class PeerTools:
                 self.resolve_ticket, self.submit_result, self.get_memories]
 
 
-def _phase_id(workflow: d.Workflow, phase: int | str) -> str:
+def phase_for(workflow: d.Workflow, phase: int | str) -> str:
     """A phase id, or a Hephaestus phase number (its sequence order)."""
     if isinstance(phase, int) or (isinstance(phase, str) and phase.isdigit()):
         for candidate in workflow.ordered_phases:
@@ -192,3 +192,18 @@ def _phase_id(workflow: d.Workflow, phase: int | str) -> str:
         raise ToolError(f"no phase number {phase} in workflow {workflow.name}")
     workflow.phase(phase)
     return phase
+
+
+def phase_for_status(workflow: d.Workflow, status: str) -> str:
+    """Hephaestus's ``new_status``: a phase id, a board column (its first phase) or a ticket status."""
+    if workflow.has_phase(status):
+        return status
+    for column in workflow.board_columns:
+        if column.id == status and column.phase_mapping:
+            return column.phase_mapping[0]
+    for phase in workflow.ordered_phases:
+        if workflow.status_for(phase.id) == status.lower():
+            return phase.id
+    known = ", ".join(p.id for p in workflow.ordered_phases)
+    raise ToolError(f"new_status {status!r} is no phase, board column or status of workflow {workflow.name} "
+                    f"(its phases: {known})")

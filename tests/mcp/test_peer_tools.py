@@ -79,14 +79,27 @@ def test_resolve_ticket_and_submit_result_on_a_hephaestus_workflow(mcp_http, uow
         async with client_for(mcp_http.url, token) as client:
             await client.call_tool("get_my_task", {})
             by_number = await client.call_tool("get_tasks", {"phase_id": 1})
+            # Hephaestus's create_task: phase by number, string ids, lower-case priority, done_definition.
+            spawned = await client.call_tool("create_task", {
+                "description": "Phase 2: explain the crash - TICKET: x", "phase_id": 2, "priority": "high",
+                "ticket_id": str(ticket.id), "done_definition": "root cause named", "agent_id": "agent-mcp",
+                "workflow_id": "wf", "cwd": "."})
+            moved = await client.call_tool("change_ticket_status", {"ticket_id": ticket.id, "new_status": "explain_crash",
+                                                                    "comment": "collected", "agent_id": "a"})
+            nowhere = await client.call_tool("change_ticket_status", {"new_status": "building"})
             submitted = await client.call_tool("submit_result", {
                 "markdown_file_path": str(report), "explanation": "parse() overruns", "evidence": ["test fails"],
                 "extra_files": ["./solution.patch"], "agent_id": "[YOUR ACTUAL AGENT ID]"})
             resolved = await client.call_tool("resolve_ticket", {"ticket_id": ticket.id,
                                                                  "resolution_comment": "fixed in parse()"})
-            return by_number, submitted, resolved
+            return by_number, spawned, moved, nowhere, submitted, resolved
 
-    by_number, submitted, resolved = asyncio.run(session())
+    by_number, spawned, moved, nowhere, submitted, resolved = asyncio.run(session())
+    new_task = QueueService(uow).get(spawned.structured_content["id"])
+    assert (new_task.phase_id, new_task.priority) == ("PHASE_EXPLAIN_CRASH", "HIGH")
+    assert new_task.description.endswith("Done when: root cause named")
+    assert moved.structured_content["phase_id"] == "PHASE_EXPLAIN_CRASH"
+    assert nowhere.is_error and "new_status 'building' is no phase" in text_of(nowhere)
     assert [t["id"] for t in by_number.structured_content["result"]] == [task.id]
     result = ResultService(uow).list()[0]
     assert submitted.structured_content["result_id"] == result.id and "parse() reads" in result.content
