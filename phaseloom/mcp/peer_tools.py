@@ -29,15 +29,20 @@ from phaseloom.services.results import ResultService
 from phaseloom.services.ticket_comments import TicketCommentService
 from phaseloom.services.tickets import TicketService, is_done_phase
 
-AnyId = Annotated[int | str | None, Field(description="a numeric id; omit for your current task's")]
+AnyId = Annotated[Annotated[int, Field(ge=1, le=MAX_ID)] | str | None,
+                  Field(description="a numeric id (digits in a string are fine); omit for your current task's")]
 Ignored = Annotated[str | None, Field(description="accepted for Hephaestus prompts; your token says who you are")]
 _STATUS_TOOL = {"done": "complete_task", "completed": "complete_task", "failed": "fail_task",
                 "in_progress": "heartbeat", "working": "heartbeat"}
 
 
 def number_id(value: int | str | None, what: str) -> int | None:
-    if value is None or isinstance(value, int):
+    if value is None:
         return value
+    if isinstance(value, int):
+        if 0 < value <= MAX_ID:
+            return value
+        raise ToolError(f"{what} id {value} is out of range (1 to {MAX_ID})")
     text = value.strip().removeprefix(f"{what}-")
     if text.isdigit() and 0 < int(text) <= MAX_ID:
         return int(text)
