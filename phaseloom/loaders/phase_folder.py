@@ -35,8 +35,10 @@ not used by phaseloom": ``validation.validator_instructions``,
 ``validation.criteria[N].evidence_required``, ``cli_model``, ``glm_api_token_env`` (and a
 ``cli_tool`` without a preset). ``on_result_found: continue`` means ``do_nothing``.
 
-phaseloom's own ``name``, ``is_terminal``, ``allowed_transitions``, ``configuration`` and
-``initial_tasks`` are accepted too. Hephaestus has no terminal phase, but every phaseloom
+phaseloom's own ``name``, ``is_terminal``, ``allowed_transitions``, ``configuration``,
+``initial_tasks`` and ``gate`` are accepted too, and ``phases_config.yaml`` may hold a
+``phaseloom:`` block (mode, board columns, settings, launch template; see
+:mod:`phaseloom.loaders.folder_extension`), as ``workflow export --format hephaestus`` writes. Hephaestus has no terminal phase, but every phaseloom
 workflow needs one so tickets can finish: when no file sets ``is_terminal: true``, a phase
 ``PHASE_DONE`` becomes terminal if the folder has one (``NN_done.yaml``), otherwise a
 terminal ``PHASE_DONE`` is added after the last phase.

@@ -23,6 +23,9 @@ from phaseloom.domain.errors import WorkflowInvalid, WorkflowProblem
 
 MAX_SOURCE_BYTES = 1024 * 1024
 MAX_FILES = 200
+# Names may share values (``B = [A, A]``): the workflow a package spells out is bounded by its
+# size as a tree, so a file cannot make the loader build an exponentially large document.
+MAX_TREE_SIZE = 1_000_000
 # The SDK classes a workflow package uses: field names in positional order, and their defaults.
 SDK_CLASSES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "Phase": (("id", "name", "description", "done_definitions", "working_directory", "additional_notes",
@@ -100,9 +103,17 @@ class PackageReader:
         """The value of module-level ``name`` in ``path``; unreadable values raise a located problem."""
         module = self.module(path)
         try:
-            return module.lookup(name, None)
+            value = module.lookup(name, None)
         except _Unreadable as exc:
             raise WorkflowInvalid([_problem(exc, module.path)]) from None
+        except RecursionError:
+            raise WorkflowInvalid([WorkflowProblem(f"the value of {name} is nested too deeply",
+                                                   file=str(module.path))]) from None
+        if tree_size(value, {}) > MAX_TREE_SIZE:
+            raise WorkflowInvalid([WorkflowProblem(
+                f"the value of {name} is too large (more than {MAX_TREE_SIZE} items and text blocks)",
+                file=str(module.path))])
+        return value
 
     def resolve(self, module: str, level: int, from_file: Path) -> Path | None:
         """The file of the package an import names, if it is one (absolute, relative or by package name)."""
@@ -300,6 +311,21 @@ class _Located(_Unreadable):
         self.path = path
 
 
+def tree_size(value: Any, seen: dict[int, int]) -> int:
+    """The size ``value`` has once its shared parts are copied out (computed once per shared part)."""
+    if isinstance(value, str):
+        return 1 + len(value) // 4096
+    if isinstance(value, (list, dict, SdkObject)):
+        key = id(value)
+        if key not in seen:
+            seen[key] = 0  # a cycle cannot be built from literals; guard anyway
+            items = value.fields.values() if isinstance(value, SdkObject) else (
+                value.values() if isinstance(value, dict) else value)
+            seen[key] = 1 + sum(tree_size(item, seen) for item in items)
+        return seen[key]
+    return 1
+
+
 def _callee_name(node: ast.Call) -> str | None:
     return getattr(node.func, "id", None) or getattr(node.func, "attr", None)
 
@@ -334,6 +360,8 @@ def _parse(path: Path) -> ast.Module:
                                                line=exc.lineno, column=exc.offset)]) from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise WorkflowInvalid([WorkflowProblem(f"cannot read Python file: {exc}", file=str(path))]) from None
+    except (RecursionError, MemoryError):
+        raise WorkflowInvalid([WorkflowProblem("Python file is nested too deeply to read", file=str(path))]) from None
 
 
 def _problem(exc: _Unreadable, path: Path) -> WorkflowProblem:

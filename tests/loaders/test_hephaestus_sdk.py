@@ -149,3 +149,19 @@ def test_a_syntax_error_and_a_repeated_phase_id_are_located(tmp_path):
     (package / "board_config.py").write_text("from src.sdk.models import WorkflowConfig\nX = WorkflowConfig(\n")
     [problem] = problems_of(package)
     assert problem.file.endswith("board_config.py") and problem.line == 2 and "syntax error" in problem.message
+
+
+def test_shared_names_cannot_blow_up_and_deep_nesting_is_refused(tmp_path):
+    package = tmp_path / "laughs"
+    package.mkdir()
+    lines = ["from src.sdk.models import Phase", "L0 = ['ha']"]
+    lines += [f"L{i} = [L{i - 1}, L{i - 1}]" for i in range(1, 41)]
+    lines += ["P = Phase(id=1, name='laugh', description='', done_definitions=L40, working_directory='.')",
+              "PHASES = [P]"]
+    (package / "phases.py").write_text("\n".join(lines) + "\n")
+    problems = problems_of(package)
+    assert any("too large" in p.message for p in problems)
+    (package / "phases.py").write_text("from src.sdk.models import Phase\nX = " + "[" * 5000 + "]" * 5000 + "\n")
+    [problem] = problems_of(package)
+    assert problem.file.endswith("phases.py") and ("nested too deeply" in problem.message
+                                                   or "syntax error" in problem.message)
