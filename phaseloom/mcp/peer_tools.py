@@ -32,6 +32,8 @@ from phaseloom.services.tickets import TicketService, is_done_phase
 AnyId = Annotated[Annotated[int, Field(ge=1, le=MAX_ID)] | str | None,
                   Field(description="a numeric id (digits in a string are fine); omit for your current task's")]
 Ignored = Annotated[str | None, Field(description="accepted for Hephaestus prompts; your token says who you are")]
+# Hephaestus's task statuses -> phaseloom's (get_tasks); phaseloom's own names pass through.
+_PEER_TASK_STATUS = {"done": "completed", "in_progress": "running", "assigned": "claimed", "queued": "pending"}
 _STATUS_TOOL = {"done": "complete_task", "completed": "complete_task", "failed": "fail_task",
                 "in_progress": "heartbeat", "working": "heartbeat"}
 
@@ -106,7 +108,7 @@ class PeerTools:
         workflow = self._work().workflow(current_agent_id())
         phase = phase_for(workflow, phase_id) if phase_id is not None else None
         tasks = QueueService(self._uow(), self.settings).list(
-            project_id=task.project_id, phase_id=phase, status=status.lower() if status else None,
+            project_id=task.project_id, phase_id=phase, status=_task_status(status) if status else None,
             ticket_id=number_id(ticket_id, "ticket"), limit=limit)
         return [out.TaskInfo.model_validate(t) for t in tasks]
 
@@ -197,6 +199,16 @@ def phase_for(workflow: d.Workflow, phase: int | str) -> str:
         raise ToolError(f"no phase number {phase} in workflow {workflow.name}")
     workflow.phase(phase)
     return phase
+
+
+def _task_status(status: str) -> str:
+    from phaseloom.domain.tasks import TaskStatus
+
+    name = _PEER_TASK_STATUS.get(status.strip().lower(), status.strip().lower())
+    if name not in {s.value for s in TaskStatus}:
+        known = ", ".join([s.value for s in TaskStatus] + list(_PEER_TASK_STATUS))
+        raise ToolError(f"status {status!r}: expected one of {known}")
+    return name
 
 
 def phase_for_status(workflow: d.Workflow, status: str) -> str:

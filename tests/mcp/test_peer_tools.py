@@ -78,7 +78,8 @@ def test_resolve_ticket_and_submit_result_on_a_hephaestus_workflow(mcp_http, uow
     async def session():
         async with client_for(mcp_http.url, token) as client:
             await client.call_tool("get_my_task", {})
-            by_number = await client.call_tool("get_tasks", {"phase_id": 1})
+            by_number = await client.call_tool("get_tasks", {"phase_id": 1, "status": "in_progress"})
+            bad_status = await client.call_tool("get_tasks", {"status": "sleeping"})
             # Hephaestus's create_task: phase by number, string ids, lower-case priority, done_definition.
             spawned = await client.call_tool("create_task", {
                 "description": "Phase 2: explain the crash - TICKET: x", "phase_id": 2, "priority": "high",
@@ -92,9 +93,10 @@ def test_resolve_ticket_and_submit_result_on_a_hephaestus_workflow(mcp_http, uow
                 "extra_files": ["./solution.patch"], "agent_id": "[YOUR ACTUAL AGENT ID]"})
             resolved = await client.call_tool("resolve_ticket", {"ticket_id": ticket.id,
                                                                  "resolution_comment": "fixed in parse()"})
-            return by_number, spawned, moved, nowhere, submitted, resolved
+            return by_number, bad_status, spawned, moved, nowhere, submitted, resolved
 
-    by_number, spawned, moved, nowhere, submitted, resolved = asyncio.run(session())
+    by_number, bad_status, spawned, moved, nowhere, submitted, resolved = asyncio.run(session())
+    assert bad_status.is_error and "expected one of pending" in text_of(bad_status)
     new_task = QueueService(uow).get(spawned.structured_content["id"])
     assert (new_task.phase_id, new_task.priority) == ("PHASE_EXPLAIN_CRASH", "HIGH")
     assert new_task.description.endswith("Done when: root cause named")
