@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from phaseloom.domain.launch import LaunchParameter, LaunchTemplate, check_values, default_problem, placeholders, render
+from phaseloom.domain.launch import (
+    LaunchParameter,
+    LaunchTemplate,
+    check_values,
+    default_problem,
+    placeholders,
+    render,
+)
 
 TEMPLATE = LaunchTemplate(parameters=(
     LaunchParameter("title"), LaunchParameter("notes", type="textarea", required=False),
