@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from phaseloom.loaders.sources import load_workflow_source
+from phaseloom.services.projects import ProjectService
 from phaseloom.services.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from phaseloom.services.unit_of_work import UnitOfWork
@@ -18,12 +19,16 @@ def test_the_form_has_a_field_per_parameter_names_bad_ones_and_launches(page, si
     server, _demo, db = site
     WorkflowService(UnitOfWork(db)).save_document(load_workflow_source(PEER_FORMATS / "crash_triage_sdk"))
     before = len(TicketService(UnitOfWork(db)).list())
-    page.goto(f"{server.url}/launch?workflow=crash_triage_sdk")
+    ProjectService(UnitOfWork(db)).create_project("triage", "crash_triage_sdk")
+    page.goto(f"{server.url}/workflow?project=triage")
+    page.click("#launch-link")  # the workflow page links to its launch form
+    assert page.url.endswith("/launch?workflow=crash_triage_sdk&project=triage")
     page.wait_for_selector("#launch[data-loaded] #launch-form")
     assert page.locator("#param-crash_context").evaluate("n => n.tagName") == "TEXTAREA"
     assert page.locator("#param-severity option").all_inner_texts() == ["Critical", "High", "Low"]
     assert page.locator("#param-severity").input_value() == "High"
     assert page.locator("#param-flaky").get_attribute("type") == "checkbox"
+    assert page.locator("#launch-project").input_value() == "triage"
     page.fill("#launch-project", "from-the-form")
     page.click("#launch-form button[type=submit]")  # crash_title is missing
     page.wait_for_selector(".notice.error")
