@@ -72,14 +72,17 @@ def load_sdk_package(folder: Path, entry: Path | None = None) -> WorkflowDocumen
     reader = PackageReader(folder)
     entry = entry or (folder / ENTRY_FILE if (folder / ENTRY_FILE).is_file() else None)
     files = [entry] if entry else [p for p in sorted(folder.glob("*.py")) if imports_sdk(p)]
-    objects = _objects(reader, files)
+    objects, skipped = _objects(reader, files, strict=entry is not None)
     where = str(entry or folder)
     definition = _one(objects, "WorkflowDefinition", where, required=False)
     if definition is not None:
         phase_calls = _phase_list(definition.fields.get("phases"), definition)
         config_call, template_call = definition.fields.get("config"), definition.fields.get("launch_template")
     else:
-        phase_calls = _phases_of(objects, where, reader.unresolved)
+        try:
+            phase_calls = _phases_of(objects, where, reader.unresolved)
+        except WorkflowInvalid as exc:
+            raise WorkflowInvalid(exc.problems + skipped) from None
         config_call = _one(objects, "WorkflowConfig", where, required=False)
         template_call = _one(objects, "LaunchTemplate", where, required=False)
     phase_files, phases = _phases(phase_calls)
@@ -89,19 +92,43 @@ def load_sdk_package(folder: Path, entry: Path | None = None) -> WorkflowDocumen
                            launch_template=template, template_locate=template_locate)
 
 
-def _objects(reader: PackageReader, files: list[Path]) -> list[tuple[str, Any]]:
-    """``(name, value)`` of every module-level name of ``files`` that may be part of the workflow."""
+def _objects(reader: PackageReader, files: list[Path], *,
+             strict: bool) -> tuple[list[tuple[str, Any]], list[WorkflowProblem]]:
+    """``(name, value)`` of every module-level name of ``files`` that may be part of the workflow.
+
+    Reading the entry file (``strict``), every unreadable name is a problem. Scanning a package
+    file by file, an unreadable list or import outside an SDK call (a test script's ``[foo()]``)
+    is only reported if the workflow cannot be assembled without it: the second list returned.
+    """
     found: list[tuple[str, Any]] = []
     problems: list[WorkflowProblem] = []
+    skipped: list[WorkflowProblem] = []
     for path in files:
         try:
             module = reader.module(path)
-            found += [(name, reader.value(path, name)) for name in module.workflow_names()]
         except WorkflowInvalid as exc:
             problems += exc.problems
+            continue
+        for name in module.workflow_names():
+            try:
+                found.append((name, reader.value(path, name)))
+            except WorkflowInvalid as exc:
+                (problems if strict or module.is_sdk_call(name) else skipped).extend(exc.problems)
     if problems:
-        raise WorkflowInvalid(problems)
-    return found
+        raise WorkflowInvalid(_unique(problems))
+    return found, _unique(skipped)
+
+
+def _unique(problems: list[WorkflowProblem]) -> list[WorkflowProblem]:
+    """One problem per place: a name used by several others is reported once."""
+    seen: set[tuple] = set()
+    result = []
+    for problem in problems:
+        key = (problem.file, problem.line, problem.column, problem.field, problem.message)
+        if key not in seen:
+            seen.add(key)
+            result.append(problem)
+    return result
 
 
 def _distinct(objects: list[tuple[str, Any]], kind: str) -> list[tuple[str, SdkObject]]:

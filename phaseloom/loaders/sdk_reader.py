@@ -187,6 +187,10 @@ class _Module:
                 names.append(name)
         return names
 
+    def is_sdk_call(self, name: str) -> bool:
+        binding = self.bindings.get(name)
+        return isinstance(binding, ast.Call) and _callee_name(binding) in SDK_CLASSES
+
     def lookup(self, name: str, node: ast.AST | None) -> Any:
         if name in self.values:
             return self.values[name]

@@ -88,6 +88,9 @@ def test_without_phases_py_every_phase_of_the_package_is_read_in_id_order(tmp_pa
     package = copy_package(tmp_path)
     (package / "phases.py").unlink()
     (package / "__init__.py").unlink()
+    # A test script of the package that computes things at module level does not stop the scan.
+    (package / "test_workflow.py").write_text("import sys\nfrom src.sdk.models import Phase\n"
+                                              "ARGS = [sys.argv[1:], len(sys.argv)]\n")
     document = load_workflow_source(package)
     assert [p.id for p in document.phases] == ["PHASE_COLLECT_EVIDENCE", "PHASE_EXPLAIN_CRASH", "PHASE_DONE"]
     assert document.settings["enable_tickets"] is True and document.launch_template is None
