@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from phaseloom.loaders.sources import load_workflow_source
 from phaseloom.services.unit_of_work import UnitOfWork
@@ -40,3 +42,20 @@ def test_bad_parameters_are_a_422_with_one_problem_each_and_nothing_created(clie
     assert client.get("/api/tickets").json()["items"] == []
     assert all(p["name"] != "crashes" for p in client.get("/api/projects").json()["items"])
     assert client.get("/api/launches/nope").status_code == 404
+
+
+NAMES = ["crash_title", "crash_context", "severity", "audience", "attempts", "flaky", "other"]
+VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=False, allow_infinity=False),
+                   st.text(max_size=30), st.sampled_from(["High", "Low", "true", "3", "", " "]))
+
+
+def test_any_parameters_give_a_ticket_or_a_422_never_a_server_error(client, triage):
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(params=st.dictionaries(st.sampled_from(NAMES), VALUES, max_size=7))
+    def launch(params):
+        response = client.post("/api/launches", json={"workflow": triage, "project": "fuzz", "params": params})
+        assert response.status_code in (201, 422), response.text
+        if response.status_code == 422:
+            assert response.json()["error"]["code"] in ("launch_invalid", "invalid_input")
+
+    launch()
