@@ -31,3 +31,14 @@ def test_the_peer_mapping_tables_name_what_the_loaders_map():
         assert f"`{key}" in section or f"{key}`" in section, key
     for tool in ("claude", "codex", "opencode", "aider"):
         assert f"`{tool}`" in section and CLI_PRESETS[tool].startswith("command:")
+
+
+def test_the_peer_section_names_every_peer_tool_and_the_launch_and_export_commands():
+    from phaseloom.domain.prompt_tools import PEER_TOOLS
+
+    section = README.split("## Coming from OmoiOS / Hephaestus", 1)[1].split("\n## ", 1)[0]
+    for tool in PEER_TOOLS:
+        assert f"`{tool}" in section, tool
+    for text in ("phaseloom launch WORKFLOW", "phaseloom workflow export NAME", "`select`", "`complete`",
+                 "src.sdk.models"):
+        assert text in section, text

@@ -15,6 +15,7 @@ ROUTERS = ("workflows", "phases", "projects", "tickets", "tasks", "agents", "boa
 # Routers of capabilities that may not be installed in every build; each is a module with ``router``.
 OPTIONAL_ROUTERS = ("events", "discoveries", "graph", "artifacts", "gates", "mcp_policies", "ui", "memories")
 OPTIONAL_ROUTERS += ("costs", "stats")  # costs, budgets and the phase table (issue 8)
+OPTIONAL_ROUTERS += ("launches",)  # launch templates (issue 16)
 
 _ERRORS = {status: {"model": ErrorBody, "description": text} for status, text in (
     (401, "missing or invalid bearer token"), (403, "the token may not do this"), (404, "unknown id"),

@@ -67,6 +67,9 @@ _guardian_cli.register(app)
 from phaseloom.cli import doctor as _doctor_cli  # noqa: E402
 
 _doctor_cli.register(app)
+from phaseloom.cli import launch as _launch_cli, workflow_export as _workflow_export  # noqa: E402, F401
+
+_launch_cli.register(app)
 
 
 def main() -> None:

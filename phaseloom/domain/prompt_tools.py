@@ -17,6 +17,20 @@ PEER_TOOLS = frozenset({
     "create_task", "change_ticket_status", "update_task_status", "save_memory", "create_ticket", "get_tasks",
     "get_ticket", "search_tickets", "resolve_ticket", "submit_result", "get_memories",
 })
+# A peer tool that does what phaseloom tools do: calling it needs the policy to allow those too.
+PEER_ALIASES: dict[str, tuple[str, ...]] = {
+    "update_task_status": ("complete_task", "fail_task", "heartbeat"),
+    "resolve_ticket": ("change_ticket_status",),
+    "get_memories": ("find_memories",),
+}
+
+
+def alias_visible(tool: str, allowed: set[str]) -> bool:
+    """An alias is listed only when the policy allows at least one tool it stands for."""
+    targets = PEER_ALIASES.get(tool)
+    return targets is None or any(t in allowed for t in targets)
+
+
 _PEER_NAME = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(sorted(PEER_TOOLS)) + r")(?![A-Za-z0-9_])")
 _MCP_NAME = re.compile(r"\bmcp__[A-Za-z0-9\-]+__([A-Za-z_][A-Za-z0-9_]*)")
 

@@ -36,8 +36,11 @@ Origin = dict[tuple, tuple]
 
 
 def result_setting(key: str, value: Any) -> Any:
-    """Hephaestus and OmoiOS say ``continue`` where phaseloom says ``do_nothing``: record, go on."""
-    return "do_nothing" if key == "on_result_found" and value == "continue" else value
+    """Hephaestus and OmoiOS say ``continue`` (or ``complete``) where phaseloom says ``do_nothing``.
+
+    Hephaestus acts on ``stop_all`` only; any other value lets the run go on, as here.
+    """
+    return "do_nothing" if key == "on_result_found" and value in ("continue", "complete") else value
 
 
 def normalize_omoios(data: dict[str, Any]) -> tuple[dict[str, Any], Origin]:

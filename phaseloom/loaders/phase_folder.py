@@ -35,8 +35,10 @@ not used by phaseloom": ``validation.validator_instructions``,
 ``validation.criteria[N].evidence_required``, ``cli_model``, ``glm_api_token_env`` (and a
 ``cli_tool`` without a preset). ``on_result_found: continue`` means ``do_nothing``.
 
-phaseloom's own ``name``, ``is_terminal``, ``allowed_transitions``, ``configuration`` and
-``initial_tasks`` are accepted too. Hephaestus has no terminal phase, but every phaseloom
+phaseloom's own ``name``, ``is_terminal``, ``allowed_transitions``, ``configuration``,
+``initial_tasks`` and ``gate`` are accepted too, and ``phases_config.yaml`` may hold a
+``phaseloom:`` block (mode, board columns, settings, launch template; see
+:mod:`phaseloom.loaders.folder_extension`), as ``workflow export --format hephaestus`` writes. Hephaestus has no terminal phase, but every phaseloom
 workflow needs one so tickets can finish: when no file sets ``is_terminal: true``, a phase
 ``PHASE_DONE`` becomes terminal if the folder has one (``NN_done.yaml``), otherwise a
 terminal ``PHASE_DONE`` is added after the last phase.
@@ -57,6 +59,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from phaseloom.domain.errors import WorkflowInvalid, WorkflowProblem
+from phaseloom.loaders.folder_extension import EXTENSION_KEY, FolderExtension, apply_extension
 from phaseloom.loaders.omoios import KEPT, result_setting
 from phaseloom.loaders.sources import plain_data, validate_document
 from phaseloom.loaders.yaml_source import (
@@ -76,7 +79,8 @@ _RENAMED = {
 }
 _PHASE_KEYS = {"description", "done_definitions", "additional_notes", "outputs", "next_steps",
                "working_directory", "validation", "name", "is_terminal", "allowed_transitions",
-               "configuration", "initial_tasks"}
+               "configuration", "initial_tasks", "gate"}
+
 # Hephaestus's per-phase CLI choice -> phaseloom runtime preset; other tools (droid, swarm) are kept.
 CLI_PRESETS = {"claude": "command:claude-code", "claude-code": "command:claude-code",
                "codex": "command:codex", "opencode": "command:opencode", "aider": "command:aider"}
@@ -109,9 +113,11 @@ class PhasesConfig(BaseModel):
     description: str = ""
     has_result: bool = False
     result_criteria: str = ""
-    on_result_found: Literal["stop_all", "do_nothing", "continue"] = "do_nothing"
+    # Hephaestus acts on stop_all only; its examples also say continue and complete (read as do_nothing)
+    on_result_found: Literal["stop_all", "do_nothing", "continue", "complete"] = "do_nothing"
     enable_tickets: bool = False
     board_config: dict[str, Any] = Field(default_factory=dict)
+    phaseloom: FolderExtension | None = None
 
 
 class _PhaseFile:
@@ -132,11 +138,15 @@ class _PhaseFile:
     def phase_id(self) -> str:
         return f"PHASE_{self.stem.upper()}"
 
+    def line(self, original: tuple) -> int | None:
+        """The line of a key path as written in the source (a YAML file here)."""
+        return line_of(self.raw, original)
+
     def locate(self, rest: tuple) -> Location:
         """Map a path inside the phase (``("done_definitions", 0)``) to this file's line and key."""
         if rest and rest[0] in self.key_of:
             original = (self.key_of[rest[0]],) + self._inside(rest[0], rest[1:])
-            return str(self.path), line_of(self.raw, original), dotted(original)
+            return str(self.path), self.line(original), dotted(original)
         if not rest or rest[0] in ("id", "sequence_order", "name"):
             return str(self.path), None, "file name"
         return str(self.path), None, dotted(rest)
@@ -166,6 +176,13 @@ def load_phase_folder(folder: Path) -> WorkflowDocument:
             problems.extend(exc.problems)
     if problems:
         raise WorkflowInvalid(problems)
+    return folder_document(folder, config, config_locate, phases, phase_files)
+
+
+def folder_document(folder: Path, config: PhasesConfig, config_locate, phases: list[dict[str, Any]],
+                    phase_files: list[_PhaseFile], launch_template: dict[str, Any] | None = None,
+                    template_locate=None) -> WorkflowDocument:
+    """The free-form workflow of a Hephaestus folder or package, validated; problems located in its files."""
     added_done = _ensure_terminal(phases, phase_files)
     name = config.name or folder.resolve().name
     document = {
@@ -174,8 +191,12 @@ def load_phase_folder(folder: Path) -> WorkflowDocument:
         "mode": "free_form",
         "phases": phases,
         "settings": {key: result_setting(key, value)
-                     for key, value in config.model_dump(exclude={"name", "description"}).items()},
+                     for key, value in config.model_dump(exclude={"name", "description", EXTENSION_KEY}).items()},
     }
+    extension = config.phaseloom
+    extended = apply_extension(document, extension) if extension else set()
+    if launch_template is not None:
+        document["launch_template"] = launch_template
 
     def locate(path: tuple) -> Location:
         if path[:1] == ("phases",) and len(path) > 1 and isinstance(path[1], int):
@@ -183,6 +204,10 @@ def load_phase_folder(folder: Path) -> WorkflowDocument:
                 return phase_files[path[1]].locate(path[2:])
             if added_done:
                 return str(folder), None, f"{DONE_PHASE} (added by the loader)"
+        if path[:1] == ("launch_template",) and template_locate is not None:
+            return template_locate(path)
+        if path[:1] and path[0] in extended:
+            return config_locate((EXTENSION_KEY,) + path)
         if path[:1] == ("settings",):
             return config_locate(path[1:])
         if path[:1] in (("name",), ("description",)):
@@ -190,6 +215,11 @@ def load_phase_folder(folder: Path) -> WorkflowDocument:
         return str(folder), None, dotted(path)
 
     return validate_document(document, locate)
+
+
+def has_phase_files(folder: Path) -> bool:
+    """Whether ``folder`` holds a phase file (``NN_phase_name.yaml``)."""
+    return any(_PHASE_FILE.match(path.name) for path in folder.iterdir() if path.is_file())
 
 
 def _find_phase_files(folder: Path) -> tuple[list[_PhaseFile], list[WorkflowProblem]]:
@@ -247,11 +277,18 @@ def _phase_data(phase_file: _PhaseFile) -> dict[str, Any]:
     """The phase as a PhaseSpec-shaped dict; records where each field came from."""
     raw = read_yaml(phase_file.path)
     phase_file.raw = raw
-    locate = yaml_locator(str(phase_file.path), raw)
-    data = plain_data({} if raw is None else raw, locate)
+    data = plain_data({} if raw is None else raw, yaml_locator(str(phase_file.path), raw))
     if not isinstance(data, dict):
         raise WorkflowInvalid([WorkflowProblem(
             "expected a mapping of phase keys (description, Done_Definitions, …)", file=str(phase_file.path), line=1)])
+    return phase_from_keys(phase_file, data)
+
+
+def phase_from_keys(phase_file: _PhaseFile, data: dict[str, Any]) -> dict[str, Any]:
+    """Hephaestus phase keys (a YAML file's or a ``Phase(...)`` call's) as a PhaseSpec-shaped dict."""
+    def locate(path: tuple) -> Location:
+        return str(phase_file.path), phase_file.line(path), dotted(path)
+
     phase: dict[str, Any] = {"id": phase_file.phase_id, "sequence_order": phase_file.order,
                              "name": phase_file.stem.replace("_", " ").title()}
     problems = []
@@ -262,10 +299,10 @@ def _phase_data(phase_file: _PhaseFile) -> dict[str, Any]:
             phase_file.kept[key] = value
         elif normal not in _PHASE_KEYS:
             problems.append(WorkflowProblem("unknown field", field=key, file=str(phase_file.path),
-                                            line=line_of(raw, (key,))))
+                                            line=phase_file.line((key,))))
         elif field in phase_file.key_of:
             problems.append(WorkflowProblem(f"given twice (also as {phase_file.key_of[field]!r})", field=key,
-                                            file=str(phase_file.path), line=line_of(raw, (key,))))
+                                            file=str(phase_file.path), line=phase_file.line((key,))))
         else:
             phase_file.key_of[field] = key
             phase[field] = _convert(field, value, key, locate, phase_file)
@@ -302,7 +339,7 @@ def _convert(field: str, value: Any, key: str, locate, phase_file: _PhaseFile) -
         return items
     if field == "next_steps_guide" and isinstance(value, str):
         return _lines(value)
-    if field == "gate":
+    if field == "gate" and key.lower() == "validation":
         return _gate(value, key, locate, phase_file)
     return value
 

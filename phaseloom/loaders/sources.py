@@ -29,14 +29,35 @@ def load_workflow_source(path: str | Path) -> WorkflowDocument:
     if not path.exists():
         raise WorkflowInvalid([WorkflowProblem("no such file or folder", file=str(path))])
     if path.is_dir():
-        from phaseloom.loaders.phase_folder import load_phase_folder
+        from phaseloom.loaders.hephaestus_sdk import is_sdk_package, load_sdk_package
+        from phaseloom.loaders.phase_folder import has_phase_files, load_phase_folder
 
+        if not has_phase_files(path) and is_sdk_package(path):
+            return load_sdk_package(path)
         return load_phase_folder(path)
     if path.suffix == ".py":
+        from phaseloom.loaders.hephaestus_sdk import load_sdk_package
         from phaseloom.loaders.python_source import load_python_workflow
+        from phaseloom.loaders.sdk_reader import imports_sdk
 
+        if imports_sdk(path) or (path.name == "phases.py" and "src.sdk" not in _text(path) and _sdk_sibling(path)):
+            return load_sdk_package(path.parent, entry=path)
         return load_python_workflow(path)
     return load_yaml_workflow(path)
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _sdk_sibling(path: Path) -> bool:
+    """A ``phases.py`` that only imports its package's files, which import the Hephaestus SDK."""
+    from phaseloom.loaders.hephaestus_sdk import is_sdk_package
+
+    return "import phaseloom" not in _text(path) and "from phaseloom" not in _text(path) and is_sdk_package(path.parent)
 
 
 def load_yaml_workflow(path: Path) -> WorkflowDocument:

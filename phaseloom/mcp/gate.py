@@ -68,7 +68,10 @@ class PolicyGate:
         return {**result, "tools": [t for t in result["tools"] if t["name"] in allowed]}
 
     def _visible(self, agent_id: str, names: list[str]) -> list[str]:
-        return McpPolicyService(UnitOfWork(self.db, readonly=True)).visible_tools(agent_id, names)
+        from phaseloom.domain.prompt_tools import alias_visible
+
+        allowed = McpPolicyService(UnitOfWork(self.db, readonly=True)).visible_tools(agent_id, names)
+        return [name for name in allowed if alias_visible(name, set(allowed))]  # an alias hides with its tools
 
     def _authorize(self, agent_id: str, name: str):
         return McpPolicyService(UnitOfWork(self.db)).authorize_tool(agent_id, name)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
@@ -17,8 +17,16 @@ from phaseloom.db.engine import Database
 from phaseloom.domain.errors import PhaseloomError
 from phaseloom.mcp.identity import current_agent_id
 from phaseloom.mcp.memory_tools import MemoryTools
+from phaseloom.mcp.peer_tools import (
+    AnyId,
+    Ignored,
+    PeerTools,
+    number_id,
+    phase_for,
+    phase_for_status,
+)
 from phaseloom.schemas import mcp as out
-from phaseloom.schemas.api.common import MAX_ID, Id
+from phaseloom.schemas.api.common import MAX_ID
 from phaseloom.schemas.costs import UsageRecorded
 from phaseloom.services.agent_work import AgentWorkService
 from phaseloom.services.costs import CostService
@@ -31,7 +39,6 @@ from phaseloom.services.tickets import TicketService
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.validation import ValidationService
 
-Priority = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"]
 # Ids are database integers: a bound here gives an out-of-range id a clear refusal, not an empty error.
 TaskId = Annotated[int | None, Field(ge=1, le=MAX_ID,
                                      description="one of your own task ids; omit to use your current task")]
@@ -60,7 +67,7 @@ def _ticket(view: Any) -> out.TicketInfo:
     return out.TicketInfo.model_validate(view)
 
 
-class PhaseloomTools(MemoryTools):
+class PhaseloomTools(MemoryTools, PeerTools):
     """The tool functions, bound to one database; every call runs in its own unit of work."""
 
     def __init__(self, db: Database, settings: Settings) -> None:
@@ -77,7 +84,7 @@ class PhaseloomTools(MemoryTools):
         return [self.get_my_task, self.get_phase_instructions, self.create_task, self.change_ticket_status,
                 self.report_discovery, self.complete_task, self.fail_task, self.heartbeat, self.submit_validation,
                 self.tick_done_definition, self.get_ticket, self.list_phases, self.add_ticket_comment,
-                self.save_memory, self.find_memories, self.report_usage]
+                self.save_memory, self.find_memories, self.report_usage, *self.peer_functions()]
 
     def summaries(self) -> tuple[AgentTool, ...]:
         return tuple(AgentTool(f.__name__, (f.__doc__ or "").strip().splitlines()[0]) for f in self.functions())
@@ -124,17 +131,20 @@ class PhaseloomTools(MemoryTools):
         """Tell the server you are still working, so your claims on your tasks do not expire."""
         return [_task(t) for t in self._work().heartbeat(current_agent_id(), task_id)]
 
-    def create_task(self, ticket_id: Id, phase_id: str,
-                    description: Annotated[str, Field(min_length=1, description="what the new task must do")],
-                    priority: Priority | None = None,
+    def create_task(self, description: Annotated[str, Field(min_length=1, description="what the new task must do")],
+                    phase_id: Annotated[str | int, Field(description="a phase id, or a Hephaestus phase number")],
+                    ticket_id: AnyId = None, priority: str | None = None,
                     depends_on: Annotated[list[int], Field(description="task ids that must finish first")] = [],  # noqa: B006
-                    ) -> out.TaskInfo:
-        """Queue a new task in any phase of a ticket you are working on."""
+                    done_definition: str = "", agent_id: Ignored = None, workflow_id: Ignored = None,
+                    cwd: Ignored = None) -> out.TaskInfo:
+        """Queue a new task in any phase of a ticket you are working on (default: your current task's)."""
         agent_id = current_agent_id()
-        ticket = self._work().own_ticket(agent_id, ticket_id)
+        ticket = self._work().own_ticket(agent_id, number_id(ticket_id, "ticket"))
+        phase = phase_for(self._work().workflow(agent_id), phase_id)
         title = description.strip().splitlines()[0][:200]
+        text = description + (f"\n\nDone when: {done_definition}" if done_definition.strip() else "")
         task = QueueService(self._uow(), self.settings).create_task(
-            ticket, phase_id, title, description=description, priority=priority, depends_on=depends_on,
+            ticket, phase, title, description=text, priority=priority, depends_on=depends_on,
             created_by=f"agent:{agent_id}")
         return _task(task)
 
@@ -144,12 +154,19 @@ class PhaseloomTools(MemoryTools):
         ticket = self._work().own_ticket(current_agent_id(), ticket_id)
         return _ticket(TicketService(self._uow()).get(ticket))
 
-    def change_ticket_status(self, to_phase_id: Annotated[str, Field(description="the phase to move the ticket to")],
-                             reason: str = "", ticket_id: TicketId = None) -> out.TicketInfo:
+    def change_ticket_status(self, to_phase_id: Annotated[str | None, Field(description="the phase to move the "
+                                                                               "ticket to")] = None,
+                             reason: str = "", ticket_id: AnyId = None,
+                             new_status: Annotated[str | None, Field(description="Hephaestus: a phase, board "
+                                                                     "column or status to move to")] = None,
+                             comment: str = "", agent_id: Ignored = None) -> out.TicketInfo:
         """Move your ticket to another phase, as the workflow's transitions allow."""
         agent_id = current_agent_id()
-        ticket = self._work().own_ticket(agent_id, ticket_id)
-        return _ticket(TicketService(self._uow()).transition(ticket, to_phase_id, reason=reason,
+        ticket = self._work().own_ticket(agent_id, number_id(ticket_id, "ticket"))
+        target = to_phase_id or (phase_for_status(self._work().workflow(agent_id), new_status) if new_status else None)
+        if target is None:
+            raise ToolError("say where to move the ticket: to_phase_id (or new_status)")
+        return _ticket(TicketService(self._uow()).transition(ticket, target, reason=reason or comment,
                                                              initiated_by=f"agent:{agent_id}"))
 
     def add_ticket_comment(self, body: Annotated[str, Field(min_length=1)],

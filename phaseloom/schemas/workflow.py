@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from phaseloom.domain import phases as d
+from phaseloom.schemas.launch import LaunchTemplateSpec
 
 _ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]*$"
 _INT32 = 2**31 - 1  # the database stores orders and limits as 32-bit integers
@@ -136,6 +137,8 @@ class WorkflowDocument(_Strict):
     phases: list[PhaseSpec] = Field(min_length=1)
     board_columns: list[BoardColumnSpec] = Field(default_factory=list)
     settings: dict[str, Any] = Field(default_factory=dict)
+    # Stored with the settings (``settings.launch_template``) but written at the top level of a file.
+    launch_template: LaunchTemplateSpec | None = None
 
     @field_validator("settings")
     @classmethod
@@ -143,6 +146,8 @@ class WorkflowDocument(_Strict):
         from phaseloom.schemas.mcp import parse_workflow_policies
 
         parse_workflow_policies(value)  # settings.mcp_policies: see the README's "MCP server" section
+        if "launch_template" in value:
+            raise ValueError("write launch_template at the top level of the workflow, not under settings")
         return value
 
     @model_validator(mode="after")
@@ -171,7 +176,8 @@ class WorkflowDocument(_Strict):
                 )
                 for i, c in enumerate(self.board_columns)
             ),
-            settings=dict(self.settings),
+            settings={**self.settings, **({"launch_template": self.launch_template.model_dump()}
+                                          if self.launch_template is not None else {})},
         )
 
 

@@ -186,6 +186,7 @@ class DashboardService:
             wf = WorkflowService(self.uow).by_id(project_row.workflow_id)
             return {"project": {"id": project_row.id, "name": project_row.name}, "name": wf.name,
                     "description": wf.description, "mode": wf.mode.value,
+                    "has_launch_template": bool((wf.settings or {}).get("launch_template")),
                     "columns": [{"id": c.id, "name": c.name, "phase_mapping": list(c.phase_mapping),
                                  "wip_limit": c.wip_limit} for c in wf.board_columns],
                     "phases": [{"id": p.id, "name": p.name, "sequence_order": p.sequence_order,

@@ -90,9 +90,13 @@ def test_validate_lists_the_keys_kept_but_not_used(tmp_path):
     assert "kept, not used by phaseloom (6):" in out
     assert "  PHASE_REPRODUCE_CRASH: validation.validator_instructions" in out
     assert "  PHASE_EXPLAIN_CRASH: cli_tool" in out
-    assert "tools the prompts name that phaseloom's MCP server does not offer (2):" in out
-    assert "  PHASE_EXPLAIN_CRASH: get_tasks\n  PHASE_EXPLAIN_CRASH: submit_result" in out
-    assert "PHASE_REPRODUCE_CRASH: save_memory" not in out  # offered
+    # get_tasks, submit_result and save_memory are offered now (issue 16 item 6): nothing is missing.
+    assert "does not offer" not in out
+    (tmp_path / "asks.yaml").write_text(
+        "phases:\n  - id: PHASE_WORK\n    phase_prompt: call mcp__hephaestus__broadcast_message and get_tasks\n"
+        "    allowed_transitions: [PHASE_DONE]\n  - id: PHASE_DONE\n    is_terminal: true\n")
+    asks = run(tmp_path, "workflow", "validate", str(tmp_path / "asks.yaml")).stdout
+    assert "does not offer (1):\n  PHASE_WORK: broadcast_message" in asks
     out = run(tmp_path, "workflow", "validate", str(peers / "omoios_docs_review.yaml")).stdout
     assert "  settings: board_columns.fixing.color_theme" in out
     assert "  PHASE_READ: expected_outputs[1].validation_rule" in out

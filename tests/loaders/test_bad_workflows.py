@@ -48,7 +48,7 @@ EXPECTED = {
     "non_utf8.yaml": (4, "", "not valid UTF-8"),
     "utf16.yaml": (1, "", "not valid UTF-8"),
     "folder_bad_phase": (5, "Colour", "unknown field"),
-    "folder_bad_config": (3, "on_result_found", "'stop_all', 'do_nothing' or 'continue'"),
+    "folder_bad_config": (3, "on_result_found", "'stop_all', 'do_nothing', 'continue' or 'complete'"),
     "folder_misnamed_file": (None, "file name", "not a phase file"),
     "raises.py": (4, "", "RuntimeError: the workflow file gave up"),
     "no_workflow.py": (None, "", "defines no workflow"),

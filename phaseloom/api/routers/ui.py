@@ -21,7 +21,7 @@ from phaseloom.services.dashboard import DashboardService
 WEB_ROOT = Path(__file__).resolve().parent.parent.parent / "web"
 PAGES = {"": "board.html", "board": "board.html", "graph": "graph.html", "ticket": "ticket.html",
          "workflow": "workflow.html", "agents": "agents.html",
-         "stats": "stats.html"}
+         "stats": "stats.html", "launch": "launch.html"}
 MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".html": "text/html"}
 # Same-origin only: no inline script, nothing from elsewhere.
 SECURITY_HEADERS = {

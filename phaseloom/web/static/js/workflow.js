@@ -46,6 +46,9 @@ async function start() {
   document.getElementById("workflow-name").textContent = `· ${wf.name} (${wf.mode}) · project ${project.name}`;
   root.replaceChildren(
     wf.description ? el("p", {}, wf.description) : "",
+    wf.has_launch_template ? el("p", {}, el("a", { id: "launch-link",
+      href: `/launch?workflow=${encodeURIComponent(wf.name)}&project=${encodeURIComponent(project.name)}` },
+      "Launch a ticket from this workflow's form")) : "",
     transitionsPicture(wf.phases),
     el("h2", {}, "Board columns"),
     list(wf.columns, (c) => `${c.name}: ${c.phase_mapping.join(", ")}${c.wip_limit ? ` (WIP limit ${c.wip_limit})` : ""}`),
