@@ -27,17 +27,16 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from phaseloom.db.engine import Database
-from phaseloom.db.retry import call_with_retry, is_transient
-from phaseloom.db.models import Project, Task, Ticket
-from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
+from phaseloom.db.retry import call_with_retry
+from phaseloom.db.models import Project, Task
 from phaseloom.orchestrator.execution import TaskExecutor
+from phaseloom.orchestrator.tickets import OPEN_STATUSES, TicketMover
 from phaseloom.runtimes.base import Runtime
 from phaseloom.services.agents import AgentService
 from phaseloom.services.queue import QueueService
 from phaseloom.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
-_OPEN = [TaskStatus.PENDING.value, *(s.value for s in ACTIVE_STATUSES), TaskStatus.UNDER_REVIEW.value]
 
 
 @dataclass(frozen=True)
@@ -92,12 +91,6 @@ class Orchestrator:
         self._agents: dict[str, PoolSpec] = {}
         self._running: dict[str, Future] = {}
         self._running_task: dict[str, int] = {}  # agent id -> the task its future runs
-        # Tasks completed since the last tick whose reported files are not collected yet: collected
-        # by the loop, not the agent's thread, so the agent takes its next task without waiting.
-        self._completed: list[int] = []
-        # What each ticket's phase looked like when its gate was last checked: a gate is checked
-        # again only after something changed, not on every tick.
-        self._checked: dict[int, tuple] = {}
         self._last_heartbeat = 0.0
         self._last_housekeeping = float("-inf")
         self._runtimes: dict[str, Runtime] = {}      # pool name -> its runtime, resolved before registering
@@ -107,6 +100,7 @@ class Orchestrator:
         size = sum(p.size for p in config.pools)
         self._pool = ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix="phaseloom-agent")
         self.executor = TaskExecutor(db, config)
+        self.tickets = TicketMover(db, self.executor, config.project_id)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db)
@@ -195,7 +189,7 @@ class Orchestrator:
         self._collect_finished()
         if self.config.manage_tickets:
             try:
-                self._collect_outputs()
+                self.tickets.collect_outputs()
             except Exception:  # noqa: BLE001 - the database may be away: stopping must still release
                 log.exception("could not collect the outputs of the last completed tasks")
         agents = AgentService(self.uow())
@@ -220,7 +214,7 @@ class Orchestrator:
             self._housekeeping()
         queued = False
         if self.config.manage_tickets:
-            self._collect_outputs()
+            self.tickets.collect_outputs()
             queued = self.progress_tickets()
             self._diagnose_now_and_then()
             self._guard_now_and_then()
@@ -292,25 +286,7 @@ class Orchestrator:
                 if getattr(outcome, "rate_limited", False):
                     self._pause(self._agents[agent_id], outcome.retry_after_seconds)
                 if task_id is not None and getattr(outcome, "final_status", None) == "completed":
-                    self._completed.append(task_id)
-
-    def _collect_outputs(self) -> None:
-        """Record the files completed tasks reported, read from their ticket's merged worktree."""
-        from phaseloom.services.artifacts import ArtifactService
-
-        while self._completed:
-            task_id, where = self._completed[0], (None, None, None)
-            try:
-                with self.reader() as uow:
-                    task = uow.session.get(Task, task_id)
-                    where = (task.project_id, task.ticket_id, task.phase_id)
-                folder = self.executor.integration_path(where[0], where[1])
-                ArtifactService(self.uow()).collect_from_task(task_id, folder)
-            except Exception as exc:
-                if is_transient(exc):
-                    raise  # kept in the list: the retried tick collects it
-                self._report_ticket_error(where[1], where[2], exc)
-            self._completed.pop(0)
+                    self.tickets.completed(task_id)
 
     def _pause(self, spec: PoolSpec, seconds: float | None) -> None:
         """A rate limit holds for the whole pool (same CLI, same account): no claims until it resets."""
@@ -321,78 +297,14 @@ class Orchestrator:
     def idle(self) -> bool:
         """Nothing left to do in scope: no task pending, claimed, running or under review."""
         with self.reader() as uow:
-            query = select(func.count()).select_from(Task).where(Task.status.in_(_OPEN))
+            query = select(func.count()).select_from(Task).where(Task.status.in_(OPEN_STATUSES))
             if self.config.project_id is not None:
                 query = query.where(Task.project_id == self.config.project_id)
             return not self._running and uow.session.scalar(query) == 0
 
     def progress_tickets(self) -> bool:
-        """Start tickets whose phase has no tasks yet; check the gate of those whose tasks are all done.
-
-        True when that queued tasks (a ticket started, or moved into a phase with work).
-        """
-        counts_of = self._task_counts()
-        queued = False
-        for ticket_id, phase_id, project_id in self._open_tickets():
-            counts = counts_of.get((ticket_id, phase_id), {})
-            try:
-                queued = self._progress_ticket(ticket_id, phase_id, project_id, counts) or queued
-            except Exception as exc:
-                if is_transient(exc):
-                    raise  # the database is away: the tick is retried whole
-                self._report_ticket_error(ticket_id, phase_id, exc)
-        return queued
-
-    def _progress_ticket(self, ticket_id: int, phase_id: str, project_id: int, counts: dict[str, int]) -> bool:
-        from phaseloom.services.progress import ProgressService
-
-        # ... or every half minute, for changes no task shows (a person ticking a done definition).
-        signature = (phase_id, tuple(sorted(counts.items())), int(time.monotonic() // 30))
-        if not counts:
-            return bool(ProgressService(self.uow()).start_ticket(ticket_id, created_by="orchestrator"))
-        if not any(counts.get(s) for s in _OPEN) and self._checked.get(ticket_id) != signature:
-            self._checked[ticket_id] = signature
-            workspace = self.executor.integration_path(project_id, ticket_id)
-            outcome = ProgressService(self.uow()).check_and_progress(ticket_id, workspace, initiated_by="orchestrator")
-            return bool(outcome.queued_task_ids)
-        return False
-
-    def _report_ticket_error(self, ticket_id: int, phase_id: str, exc: Exception) -> None:
-        """One ticket's failure is logged and evented; the loop goes on with the others."""
-        error = f"{type(exc).__name__}: {str(exc).strip()[:500]}"
-        log.error("moving ticket %s on failed: %s", ticket_id, error)
-        try:
-            with self.uow() as uow:
-                uow.emit("ticket.progress_failed", "ticket", ticket_id, ticket_id=ticket_id, phase_id=phase_id,
-                         payload={"error": error})
-        except Exception:  # noqa: BLE001 - reporting must not stop the loop either
-            log.exception("could not record the failure of ticket %s", ticket_id)
-
-    def _task_counts(self) -> dict[tuple[int, str], dict[str, int]]:
-        """Task counts by status per (open ticket, phase), in one grouped query for all open tickets."""
-        with self.reader() as uow:
-            query = (select(Task.ticket_id, Task.phase_id, Task.status, func.count())
-                     .join(Ticket, Ticket.id == Task.ticket_id).where(Ticket.completed_at.is_(None))
-                     .group_by(Task.ticket_id, Task.phase_id, Task.status))
-            if self.config.project_id is not None:
-                query = query.where(Ticket.project_id == self.config.project_id)
-            rows = uow.session.execute(query).all()
-        counts: dict[tuple[int, str], dict[str, int]] = {}
-        for ticket_id, phase_id, status, count in rows:
-            counts.setdefault((ticket_id, phase_id), {})[status] = count
-        return counts
-
-    def _open_tickets(self) -> list[tuple[int, str, int]]:
-        from phaseloom.services.workflows import WorkflowService
-
-        with self.reader() as uow:
-            query = select(Ticket.id, Ticket.phase_id, Ticket.project_id, Ticket.workflow_id).order_by(Ticket.id)
-            if self.config.project_id is not None:
-                query = query.where(Ticket.project_id == self.config.project_id)
-            rows = uow.session.execute(query.where(Ticket.completed_at.is_(None))).all()
-            workflows = {wid: WorkflowService(uow).by_id(wid) for wid in {r.workflow_id for r in rows}}
-            return [(r.id, r.phase_id, r.project_id) for r in rows
-                    if not workflows[r.workflow_id].phase(r.phase_id).is_terminal]
+        """Start and move tickets on (see :class:`TicketMover`); True when that queued tasks."""
+        return self.tickets.progress()
 
     # -- reading -----------------------------------------------------------------
     @property
