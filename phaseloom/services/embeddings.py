@@ -103,6 +103,23 @@ def default_embedder() -> Embedder | None:
     return None
 
 
+def cli_embedder() -> Embedder | None:
+    """The embedder for short-lived commands: the persistent worker (see
+    :mod:`phaseloom.services.embedding_worker`), so a command never imports the model itself;
+    the model in-process when ``memory_worker_idle_seconds`` is 0 or the worker cannot be had."""
+    from phaseloom.config import get_settings
+
+    local = default_embedder()
+    settings = get_settings()
+    if local is None or settings.memory_worker_idle_seconds <= 0:
+        return local
+    from phaseloom.services.embedding_worker import FallbackEmbedder, WorkerEmbedder
+
+    worker = WorkerEmbedder(settings.home, name=local.name, dimensions=local.dimensions,
+                            idle_seconds=settings.memory_worker_idle_seconds)
+    return FallbackEmbedder(worker, local)
+
+
 def to_blob(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
 
