@@ -211,7 +211,7 @@ class _Worker:
         self.last_request = time.monotonic()
         self.busy = 0
         self.lock = threading.Lock()  # guards busy
-        self.encoding = threading.Lock()  # one encode at a time: torch already uses every core
+        self.encoding = threading.Lock()  # one encode at a time: BLAS already uses every core
         self.stopping = threading.Event()
 
     def serve(self) -> None:
@@ -277,7 +277,7 @@ class _Worker:
 
 def run_worker(home: Path, idle_seconds: float) -> int:
     """Serve embeddings for ``home`` until idle; 0 at once when another worker already serves it."""
-    from phaseloom.services.embeddings import MiniLMEmbedder
+    from phaseloom.services.embeddings import local_embedder
 
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -286,7 +286,7 @@ def run_worker(home: Path, idle_seconds: float) -> int:
             fcntl.flock(life, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return 0
-        embedder = MiniLMEmbedder()
+        embedder = local_embedder()
         embedder.warm()
         embedder.embed(["warm up"])  # the first encode is slower; pay it before the socket exists
         log.warning("embedding worker %d serving %s (idle exit after %.0f s)", os.getpid(), socket_path(home),
