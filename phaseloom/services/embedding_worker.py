@@ -47,6 +47,8 @@ LIFE_LOCK = "embedder.lock"
 LOG_NAME = "embedder.log"
 MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, 104 on macOS
 MAX_MESSAGE = 64 * 1024 * 1024
+# BLAS threads spin and collapse on shared cores (see numpy_minilm._one_blas_thread); set before import.
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 class WorkerUnavailable(RuntimeError):
@@ -178,7 +180,8 @@ class WorkerEmbedder:
             return subprocess.Popen(
                 [sys.executable, "-m", "phaseloom.services.embedding_worker", "--home", str(self.home),
                  "--idle-seconds", str(self.idle_seconds)],
-                stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile, start_new_session=True, close_fds=True)
+                stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile, start_new_session=True, close_fds=True,
+                env={**os.environ, **ONE_THREAD})
 
     def _wait_ready(self, proc: subprocess.Popen, deadline: float) -> None:
         while time.monotonic() < deadline and not self.alive():
