@@ -29,12 +29,22 @@ class RetryBackoff:
     cap_seconds: float = 300.0
 
 
+DEFAULT_MEMORY_PRELOAD = 20  # memories a task's instructions carry unless its phase sets memory_preload
+MAX_MEMORY_PRELOAD = 100
+
+
 @dataclass(frozen=True)
 class PhaseConfiguration:
     timeout_seconds: float = 1800.0
     max_retries: int = 3
     retry_backoff: RetryBackoff = field(default_factory=RetryBackoff)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def memory_preload(self) -> int:
+        """How many memories to preload into the phase's task instructions (``memory_preload``; 0: none)."""
+        value = self.extra.get("memory_preload")
+        return DEFAULT_MEMORY_PRELOAD if value is None else int(value)
 
 
 @dataclass(frozen=True)

@@ -72,3 +72,14 @@ def hit_out(hit) -> MemoryHitOut:
 
 
 __all__ = ["MemoryCreate", "MemoryOut", "MemorySaved", "MemoryHitOut", "MemorySearchResult", "hit_out", "MemoryType"]
+
+
+class PreloadedMemoryOut(BaseModel):
+    """A memory a task's instructions carried when they were last built (``rank`` 1 first)."""
+
+    rank: int
+    memory_id: int
+    memory_type: str
+    phase_id: str | None
+    content: str = Field(description="the text as the instructions carried it (whitespace folded, cut at 400)")
+    preloaded_at: datetime | None

@@ -41,6 +41,8 @@ class PhaseConfigurationSpec(BaseModel):
     timeout_seconds: float = Field(default=1800.0, gt=0)
     max_retries: int = Field(default=3, ge=0, le=10_000)
     retry_backoff: RetryBackoffSpec = Field(default_factory=RetryBackoffSpec)
+    # How many memories the phase's task instructions carry (default 20, 0: none; PhaseConfiguration.memory_preload).
+    memory_preload: int | None = Field(default=None, ge=0, le=d.MAX_MEMORY_PRELOAD)
 
 
 class PhaseSpec(_Strict):
@@ -87,6 +89,8 @@ class PhaseSpec(_Strict):
         cfg = self.configuration
         known = {"timeout_seconds", "max_retries", "retry_backoff"}
         extra = {k: v for k, v in cfg.model_dump().items() if k not in known}
+        if extra.get("memory_preload") is None:
+            extra.pop("memory_preload", None)  # unset: stored as absent, so the default applies
         return d.Phase(
             id=self.id,
             name=self.name or self.id.removeprefix("PHASE_").replace("_", " ").title(),

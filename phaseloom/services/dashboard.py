@@ -176,8 +176,12 @@ class DashboardService:
                     "truncated": bool(text) and len(text) > TEXT_PREVIEW_LIMIT}
 
     def task(self, task_id: int) -> dict[str, Any]:
+        from phaseloom.services.memory_preload import preloaded_memories
+
         with self.uow:
-            return task_json(QueueService(self.uow).get(task_id), full=True)
+            data = task_json(QueueService(self.uow).get(task_id), full=True)
+            data["preloaded_memories"] = preloaded_memories(self.uow, task_id)
+            return data
 
     # -- workflow and agents -------------------------------------------------------
     def workflow_page(self, project: str | int) -> dict[str, Any]:

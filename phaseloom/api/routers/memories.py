@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path as PathParam, Query
 
 from phaseloom.api.deps import Caller, Uow
 from phaseloom.domain.errors import InvalidInput
 from phaseloom.schemas.api.common import MAX_ID
-from phaseloom.schemas.memory import MemoryCreate, MemoryOut, MemorySaved, MemorySearchResult, MemoryTypeName, hit_out
+from phaseloom.schemas.memory import (
+    MemoryCreate,
+    MemoryOut,
+    MemorySaved,
+    MemorySearchResult,
+    MemoryTypeName,
+    PreloadedMemoryOut,
+    hit_out,
+)
 from phaseloom.services.auth import AuthService
 from phaseloom.services.memory import MemoryService
+from phaseloom.services.memory_preload import preloaded_memories
 
 router = APIRouter(prefix="/api/memories", tags=["memories"])
 IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
@@ -52,3 +61,11 @@ def find_memories(uow: Uow, caller: Caller, q: Annotated[str, Query(min_length=1
                           memory_type=memory_type, limit=limit, mode=mode)
     return MemorySearchResult(query=q, mode=mode, semantic_available=service.embedder is not None,
                               hits=[hit_out(h) for h in hits])
+
+
+@router.get("/preloaded/{task_id}", response_model=list[PreloadedMemoryOut])
+def preloaded(task_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], uow: Uow, caller: Caller) -> list[dict]:
+    """The memories the task's instructions carried when they were last built, in their order."""
+    with uow:
+        AuthService(uow).authorize_task(caller, task_id)  # an agent reads only its own tasks
+        return preloaded_memories(uow, task_id)

@@ -44,3 +44,17 @@ class TaskMemory(Base):
     times_used: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+
+class TaskPreloadedMemory(Base):
+    """A memory put into a task's instructions when they were last built, in the order shown."""
+
+    __tablename__ = "task_preloaded_memories"
+    __table_args__ = (Index("ix_task_preloaded_memories_task", "task_id", "rank"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    memory_id: Mapped[int] = mapped_column(ForeignKey("task_memories.id", ondelete="CASCADE"))
+    rank: Mapped[int] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -108,7 +108,17 @@ async function showTask(taskId) {
     task.description ? el("p", {}, task.description) : "",
     task.error ? el("pre", { class: "error" }, task.error) : "",
     task.result ? el("details", {}, el("summary", {}, "Result"), el("pre", {}, JSON.stringify(task.result, null, 2))) : "",
+    preloadedMemories(task.preloaded_memories || []),
     el("p", {}, el("a", { href: `/ticket?id=${task.ticket_id}` }, `Open ticket #${task.ticket_id}`)));
+}
+
+// The memories the task's instructions carried when they were last built, in their order.
+function preloadedMemories(memories) {
+  if (!memories.length) return el("p", { id: "detail-memories" }, "No memories preloaded into the instructions.");
+  return el("details", { id: "detail-memories" },
+    el("summary", {}, `Preloaded memories (${memories.length})`),
+    el("ol", {}, memories.map((m) => el("li", { "data-memory-id": m.memory_id },
+      el("strong", {}, `#${m.memory_id} ${m.memory_type}${m.phase_id ? `, ${m.phase_id}` : ""}: `), m.content))));
 }
 
 figure.addEventListener("click", (event) => {
