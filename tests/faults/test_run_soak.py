@@ -23,8 +23,9 @@ TICKETS = 30
 AGENT = Path(__file__).with_name("mcp_agent.py")
 
 
-def test_thirty_tickets_four_workers_and_a_validator_on_postgresql(pg_url, tmp_path):
-    project = make_project(tmp_path / "p", url=pg_url, title="ticket 1")
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # emptied, so no earlier test's rows
+def test_thirty_tickets_four_workers_and_a_validator_on_postgresql(db_url, tmp_path):
+    project = make_project(tmp_path / "p", url=db_url, title="ticket 1")
     db = project.database()
     try:
         for n in range(2, TICKETS + 1):
