@@ -63,10 +63,10 @@ def seed(folder: Path, tickets: int, env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "phaseloom", "init"], env=env, cwd=folder, check=True,
                    capture_output=True)
     os.environ["PHASELOOM_DATABASE_URL"] = env["PHASELOOM_DATABASE_URL"]
+    from phaseloom.config import get_settings
     from phaseloom.db.engine import Database
     from phaseloom.services.projects import ProjectService
     from phaseloom.services.queue import QueueService
-    from phaseloom.config import get_settings
     from phaseloom.services.tickets import TicketService
     from phaseloom.services.unit_of_work import UnitOfWork
 
