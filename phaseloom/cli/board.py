@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Optional
 
 import typer
@@ -52,6 +53,13 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_columns(columns) -> None:
+    """Panels side by side on a terminal; in a pipe, each column's title line then its cards, in full."""
+    if not console.is_terminal:
+        for column in columns:
+            use, _ = wip_label(column.wip_use, column.wip_limit)
+            lines = [f"{column.name} {use}"] + [f"  #{t.id} {t.title} {t.priority}" for t in column.tickets]
+            sys.stdout.write("\n".join(lines) + "\n")
+        return
     from rich.columns import Columns
     from rich.panel import Panel
 
@@ -59,5 +67,5 @@ def _print_columns(columns) -> None:
     for column in columns:
         use, colour = wip_label(column.wip_use, column.wip_limit)
         body = "\n".join(f"#{t.id} {t.title} [dim]{t.priority}[/]" for t in column.tickets) or "[dim]empty[/]"
-        panels.append(Panel(body, title=f"{column.name} [{colour}]{use}[/]", width=28))
+        panels.append(Panel(body, title=f"{column.name} [{colour}]{use}[/]", width=32))
     console.print(Columns(panels))
