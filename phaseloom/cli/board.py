@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from phaseloom.cli.context import console, state
-from phaseloom.cli.output import api_shape, json_option, print_json
+from phaseloom.cli.output import api_shape, json_option, on_terminal, print_json
 
 
 def wip_label(use: int, limit: int | None) -> tuple[str, str]:
@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
 
 def _print_columns(columns) -> None:
     """Panels side by side on a terminal; in a pipe, each column's title line then its cards, in full."""
-    if not console.is_terminal:
+    if not on_terminal():
         for column in columns:
             use, _ = wip_label(column.wip_use, column.wip_limit)
             lines = [f"{column.name} {use}"] + [f"  #{t.id} {t.title} {t.priority}" for t in column.tickets]

@@ -9,6 +9,7 @@ terminal long values fold onto the next line instead of ending in an ellipsis.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 
@@ -36,10 +37,17 @@ def api_shape(schema: str, name: str, item) -> dict:
     return model.model_validate(item).model_dump(mode="json")
 
 
+def on_terminal() -> bool:
+    """Whether stdout is a terminal (``TTY_COMPATIBLE=1`` says so for a pipe, as for rich). Unlike rich's
+    own test, ``FORCE_COLOR`` does not count: colour in a pipe is no reason to draw boxes."""
+    return os.environ.get("TTY_COMPATIBLE") == "1" or (os.environ.get("TTY_COMPATIBLE") != "0"
+                                                       and sys.stdout.isatty())
+
+
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
     """A rich table on a terminal; in a pipe, a header and space-aligned columns with full values."""
     cells = [["" if value is None else str(value) for value in row] for row in rows]
-    if console.is_terminal:
+    if on_terminal():
         from rich.table import Table
 
         table = Table(*columns)

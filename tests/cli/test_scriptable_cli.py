@@ -143,3 +143,14 @@ def test_an_unexpected_failure_is_one_line_and_exit_2(demo):
     assert len(lines) == 1 and lines[0].startswith("error: DatabaseError") and "--debug" in lines[0]
     debug = run(demo, "--debug", "ticket", "list", check=False)
     assert "Traceback" in debug.stderr
+
+
+def test_a_terminal_table_folds_long_values_instead_of_cutting_them(demo):
+    title = "ticket-" + "x" * 90
+    run(demo, "ticket", "create", "demo", title)
+    env = {**os.environ, "PHASELOOM_DATABASE_URL": f"sqlite:///{demo}/p.db", "COLUMNS": "60", "TTY_COMPATIBLE": "1"}
+    out = subprocess.run([sys.executable, "-m", "phaseloom", "ticket", "list"], cwd=demo, env=env,
+                         capture_output=True, text=True, timeout=60).stdout
+    assert "│" in out and "…" not in out  # a table, and nothing ends in an ellipsis
+    cells = "".join(line.split("│")[2].strip() for line in out.splitlines() if line.count("│") > 2)
+    assert title in cells
