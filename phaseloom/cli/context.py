@@ -24,7 +24,6 @@ NO_DATABASE = "no phaseloom database here: run `phaseloom init` or set PHASELOOM
 class CliState:
     debug: bool = False
     database_url: str | None = None
-    json: bool = False
     # Only ``phaseloom init`` may create a database; any other command on a missing SQLite file refuses.
     may_create_database: bool = False
     _db: object | None = field(default=None, repr=False)
