@@ -6,9 +6,22 @@ import sys
 from typing import Optional
 
 import typer
+import typer.core
 
 from phaseloom.cli import board, projects, setup, tasks, tickets, workflows
 from phaseloom.cli.context import err_console, state
+
+# Typer writes a required argument as ``{PROJECT}`` on the usage line; conventional CLIs (and
+# click) write ``PROJECT``. Optional arguments keep their ``[NAME]``.
+_typer_usage_name = typer.core.TyperArgument._usage_display_name
+
+
+def _plain_usage_name(self) -> str:
+    name = _typer_usage_name(self)
+    return name[1:].replace("}", "", 1) if name.startswith("{") else name
+
+
+typer.core.TyperArgument._usage_display_name = _plain_usage_name
 
 app = typer.Typer(
     name="phaseloom",
@@ -16,15 +29,29 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain (click) help: flags shown as flags, not ``<bool>``; and no Markdown/Rich help renderer
+    # to import, a third of ``--help``'s CPU.
+    rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from phaseloom import __version__
+
+        sys.stdout.write(f"phaseloom {__version__}\n")
+        raise typer.Exit()
 
 
 @app.callback()
 def _global_options(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
     database_url: Optional[str] = typer.Option(
-        None, "--database-url", envvar="PHASELOOM_DATABASE_URL", help="Database URL (default: SQLite in .phaseloom/)."
+        None, "--database-url", envvar="PHASELOOM_DATABASE_URL", metavar="URL",
+        help="Database URL (default: SQLite in .phaseloom/)."
     ),
+    _version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                  help="Print the version and exit."),
 ) -> None:
     state.debug = debug
     state.database_url = database_url
@@ -72,8 +99,21 @@ from phaseloom.cli import launch as _launch_cli, workflow_export as _workflow_ex
 _launch_cli.register(app)
 
 
+def error_message(exc) -> str:
+    """One line for a domain error; a WIP refusal names the CLI's flag, not the API's field."""
+    from phaseloom.domain.errors import WipLimitReached
+
+    if isinstance(exc, WipLimitReached):
+        return (f"column {exc.column!r} is at its WIP limit ({exc.in_use}/{exc.limit}); "
+                "rerun with --force to override (recorded in history)")
+    return str(exc)
+
+
 def main() -> None:
-    """Run the CLI; a domain error is one line on stderr and exit code 2 (``--debug`` for the traceback)."""
+    """Run the CLI. A domain error is one line on stderr and exit code 2; so is an unexpected
+    failure (database down, disk full, a bug), with its type; ``--debug`` shows the traceback."""
+    from rich.markup import escape
+
     from phaseloom.domain.errors import PhaseloomError
 
     try:
@@ -81,14 +121,15 @@ def main() -> None:
     except PhaseloomError as exc:
         if state.debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(error_message(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except Exception as exc:  # an operational failure (database down, disk full): still no traceback
+    except Exception as exc:
         if state.debug or "--debug" in sys.argv:
             raise
-        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}  (run with --debug for details)",
+        detail = " ".join(str(exc).split()) or "(no message)"
+        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(detail)}  (run with --debug for details)",
                           highlight=False, soft_wrap=True)
-        sys.exit(1)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from typing import Optional
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.engine import make_url
 
 from phaseloom.cli.context import console, state
 
@@ -136,8 +135,10 @@ def _run(argv: list[str], timeout: float) -> tuple[str, str]:
 
 # -- the database, then the MCP server on it --------------------------------------------------
 def database_and_mcp_rows(url: str, mcp_url: str) -> list[Row]:
-    from phaseloom.db.engine import Database
-    from phaseloom.db.engine import absolute_url as absolute_database_url, sqlite_file
+    from sqlalchemy.engine import make_url
+
+    from phaseloom.db.engine import Database, sqlite_file
+    from phaseloom.db.engine import absolute_url as absolute_database_url
 
     shown = make_url(absolute_database_url(url)).render_as_string(hide_password=True)
     file = sqlite_file(url)

@@ -37,9 +37,19 @@ def check(
     workspace: Optional[Path] = typer.Option(None, "--workspace", "-w", help="The ticket's workspace folder."),
     phase: Optional[str] = typer.Option(None, "--phase", help="Another phase than the ticket's current one."),
 ) -> None:
-    """Evaluate a ticket's phase gate and store the result; exit code 1 when it fails."""
+    """Evaluate a ticket's phase gate and store the result; exit code 1 when it fails.
+
+    A finished ticket (in a terminal phase such as DONE) has no gate left: that is said, exit 0."""
     from phaseloom.services.gates import GateService
 
+    if phase is None:
+        from phaseloom.services.tickets import TicketService
+
+        ticket = TicketService(state.uow(readonly=True)).get(ticket_id)
+        if ticket.is_done:
+            console.print(f"ticket {ticket_id} is finished ({ticket.phase_id}): no gate left to check",
+                          highlight=False, soft_wrap=True)
+            return
     result = GateService(state.uow()).validate_gate(ticket_id, phase, workspace)
     _print_gate(result)
     if not result.passed:

@@ -16,6 +16,11 @@ def register(app: typer.Typer) -> None:
         from phaseloom.mcp.identity import AGENT_TOKEN_ENV, authenticate
         from phaseloom.mcp.server import build_mcp_server
 
+        if not os.environ.get(AGENT_TOKEN_ENV):
+            from phaseloom.domain.errors import Unauthenticated
+
+            raise Unauthenticated(f"no agent token: set {AGENT_TOKEN_ENV} to the token of the agent this "
+                                  "MCP server acts for (phaseloom agent register prints one)")
         db = state.database()
         # Fail before the handshake: an agent with a bad token should hear why, not get empty tool lists.
         authenticate(db, os.environ.get(AGENT_TOKEN_ENV))

@@ -8,9 +8,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.live import Live
-from rich.table import Table
-
 from phaseloom.cli.context import console, state
 from phaseloom.domain.identifiers import is_number
 
@@ -40,18 +37,27 @@ def _on_signals(orchestrator) -> None:
     signal.signal(signal.SIGINT, stop)
 
 
-def status_table(orchestrator) -> Table:
-    """Tickets by phase, running agents and recent events."""
+def status_table(orchestrator):
+    """Tickets by phase, running agents and recent events (a rich Table)."""
+    from rich.table import Table
     from sqlalchemy import func, select
 
     from phaseloom.db.models import SystemEvent, Task, Ticket
 
+    project_id = orchestrator.config.project_id  # ``run --project P``: P's tickets, tasks and events only
+    by_phase = select(Ticket.phase_id, func.count()).group_by(Ticket.phase_id)
+    running = select(Task.assigned_agent_id, Task.id, Task.phase_id).where(
+        Task.status.in_(["claimed", "running"])).order_by(Task.id)
+    recent = select(SystemEvent).order_by(SystemEvent.id.desc()).limit(8)
+    if project_id is not None:
+        by_phase = by_phase.where(Ticket.project_id == project_id)
+        running = running.where(Task.project_id == project_id)
+        recent = recent.where(SystemEvent.project_id == project_id)
     table = Table("tickets by phase", "running agents", "recent events", expand=True)
     with orchestrator.uow() as uow:
-        phases = uow.session.execute(select(Ticket.phase_id, func.count()).group_by(Ticket.phase_id)).all()
-        running = uow.session.execute(select(Task.assigned_agent_id, Task.id, Task.phase_id).where(
-            Task.status.in_(["claimed", "running"])).order_by(Task.id)).all()
-        events = uow.session.scalars(select(SystemEvent).order_by(SystemEvent.id.desc()).limit(8)).all()
+        phases = uow.session.execute(by_phase).all()
+        running = uow.session.execute(running).all()
+        events = uow.session.scalars(recent).all()
     table.add_row("\n".join(f"{p}: {n}" for p, n in phases) or "-",
                   "\n".join(f"{a} → task {t} ({p})" for a, t, p in running) or "idle",
                   "\n".join(f"{e.event_type} {e.entity_type} {e.entity_id}" for e in events) or "-")
@@ -70,6 +76,8 @@ def _loop(orchestrator, *, once: bool, quiet: bool, until_idle: bool = False,
     if quiet:
         orchestrator.run(until=finished, max_seconds=max_seconds)
         return
+    from rich.live import Live
+
     with Live(status_table(orchestrator), console=console, refresh_per_second=2) as live:
         def refresh() -> bool:
             live.update(status_table(orchestrator))
@@ -97,7 +105,7 @@ def _runtime_name(runtime: str, agent_command: str | None) -> str:
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
-        project: Optional[str] = typer.Option(None, "--project", help="Only this project's tickets."),
+        project: Optional[str] = typer.Option(None, "--project", metavar="PROJECT", help="Only this project's tickets."),
         workers: int = typer.Option(2, "--workers", help="Agents that work in any phase."),
         validators: int = typer.Option(1, "--validators", help="Validator agents for reviewed phases."),
         phase_pool: list[str] = typer.Option([], "--phase-pool", help="PHASE=N phase-specialised agents."),
@@ -177,6 +185,8 @@ def _build(project: Optional[str], pools, grace: float, *, manage: bool, agent_c
 
 
 def _print_summary(s) -> None:
+    from rich.table import Table
+
     table = Table("ticket", "phase", "path")
     for t in s.tickets:
         table.add_row(f"#{t['id']} {t['title']}", t["phase"],

@@ -34,6 +34,7 @@ def register(app: typer.Typer) -> None:
         from phaseloom.loaders.sources import load_workflow_source, shipped_workflow
         from phaseloom.services.workflows import WorkflowService
 
+        state.may_create_database = True
         uow = state.uow()
         for name in SHIPPED:
             outcome = WorkflowService(uow).save_document(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from phaseloom.cli.context import console, state
+from phaseloom.cli.output import api_shape, json_option, print_json, print_table
+from phaseloom.cli.phase_args import phase_of_project, phase_of_ticket
 
 app = typer.Typer(help="Create and inspect tasks.", no_args_is_help=True)
 
@@ -20,39 +21,51 @@ def _service(readonly: bool = False):
 
 @app.command("create")
 def create(
-    ticket_id: int,
-    phase: str,
-    title: str,
+    ticket_id: int = typer.Argument(..., metavar="TICKET"),
+    phase: str = typer.Argument(..., metavar="PHASE", help="Phase id or name, any case."),
+    title: str = typer.Argument(..., metavar="TITLE"),
     description: str = typer.Option("", "--description", "-d"),
     priority: Optional[str] = typer.Option(None, "--priority", "-p"),
     capability: list[str] = typer.Option([], "--capability", "-c", help="Required capability (repeatable)."),
     depends_on: list[int] = typer.Option([], "--depends-on", help="Task id that must complete first."),
+    as_json: bool = json_option(),
 ) -> None:
     """Queue a task in a phase of a ticket."""
-    task = _service().create_task(ticket_id, phase, title, description=description, priority=priority,
-                                  required_capabilities=capability, depends_on=depends_on, created_by="cli")
+    task = _service().create_task(ticket_id, phase_of_ticket(ticket_id, phase), title, description=description,
+                                  priority=priority, required_capabilities=capability, depends_on=depends_on,
+                                  created_by="cli")
+    if as_json:
+        print_json(api_shape("tasks", "TaskOut", task))
+        return
     console.print(f"task {task.id} [bold]{task.title}[/] queued in {task.phase_id} ({task.priority})",
                   highlight=False)
 
 
 @app.command("list")
 def list_tasks(
-    ticket: Optional[int] = typer.Option(None, "--ticket"),
-    phase: Optional[str] = typer.Option(None, "--phase"),
+    ticket: Optional[int] = typer.Option(None, "--ticket", metavar="TICKET"),
+    phase: Optional[str] = typer.Option(None, "--phase", metavar="PHASE", help="Phase id or name, any case."),
     status: Optional[str] = typer.Option(None, "--status"),
+    as_json: bool = json_option(),
 ) -> None:
     """List tasks, optionally filtered."""
-    table = Table("id", "ticket", "phase", "title", "priority", "status", "agent", "retries")
-    for t in _service(readonly=True).list(ticket_id=ticket, phase_id=phase, status=status):
-        table.add_row(str(t.id), str(t.ticket_id), t.phase_id, t.title, t.priority, t.status,
-                      t.assigned_agent_id or "", f"{t.retry_count}/{t.max_retries}")
-    console.print(table)
+    phase_id = phase_of_ticket(ticket, phase) if ticket is not None else phase_of_project(None, phase)
+    tasks = _service(readonly=True).list(ticket_id=ticket, phase_id=phase_id, status=status)
+    if as_json:
+        print_json([api_shape("tasks", "TaskOut", t) for t in tasks])
+        return
+    print_table(("id", "ticket", "phase", "title", "priority", "status", "agent", "retries"),
+                ((t.id, t.ticket_id, t.phase_id, t.title, t.priority, t.status, t.assigned_agent_id or "",
+                  f"{t.retry_count}/{t.max_retries}") for t in tasks))
 
 
 @app.command("show")
-def show(task_id: int) -> None:
+def show(task_id: int = typer.Argument(..., metavar="TASK"), as_json: bool = json_option()) -> None:
     """Show one task."""
     t = _service(readonly=True).get(task_id)
+    if as_json:
+        print_json(api_shape("tasks", "TaskOut", t))
+        return
     console.print(f"task {t.id} [bold]{t.title}[/] — {t.phase_id}, {t.status}, priority {t.priority}",
                   highlight=False)
     for label, value in (("ticket", t.ticket_id), ("type", t.task_type), ("agent", t.assigned_agent_id),

@@ -161,8 +161,11 @@ def summarise(db: Database, folder: Path, url: str, repo: Path, seconds: float) 
         events = Counter(s.scalars(select(SystemEvent.event_type)).all())
         summary.merges = events.get("workspace.merged", 0)
         summary.discoveries = events.get("discovery.recorded", 0)
-        summary.gates_passed = s.scalar(select(func.count()).select_from(models.GateResult)
-                                        .where(models.GateResult.passed.is_(True))) or 0
+        # Phases whose gate passed, per ticket: a gate is re-evaluated on every orchestrator round
+        # until it passes and may be stored passing more than once, so counting results varied per run.
+        passed_gates = (select(models.GateResult.ticket_id, models.GateResult.phase_id)
+                        .where(models.GateResult.passed.is_(True)).distinct().subquery())
+        summary.gates_passed = s.scalar(select(func.count()).select_from(passed_gates)) or 0
         summary.reviews = dict(Counter(s.scalars(select(models.ValidationReview.state)).all()))
         summary.artifacts = s.scalar(select(func.count()).select_from(models.Artifact)) or 0
     return summary

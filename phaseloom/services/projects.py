@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from phaseloom.db.models import Project, Ticket
+from phaseloom.db.models import Project, Ticket, WorkflowRow
 from phaseloom.domain.errors import Conflict, InvalidInput, NotFound
 from phaseloom.domain.identifiers import is_number
 from phaseloom.services.unit_of_work import UnitOfWork
@@ -40,8 +40,10 @@ class ProjectService:
         with self.uow:
             session = self.uow.session
             counts = dict(session.execute(select(Ticket.project_id, func.count()).group_by(Ticket.project_id)).all())
+            workflow_names = dict(session.execute(select(WorkflowRow.id, WorkflowRow.name)).all())
             return [
-                {"id": p.id, "name": p.name, "workflow_id": p.workflow_id, "tickets": counts.get(p.id, 0),
+                {"id": p.id, "name": p.name, "workflow_id": p.workflow_id,
+                 "workflow_name": workflow_names.get(p.workflow_id, ""), "tickets": counts.get(p.id, 0),
                  "repo_path": p.repo_path, "description": p.description}
                 for p in session.scalars(select(Project).order_by(Project.id))
             ]

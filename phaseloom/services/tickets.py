@@ -83,7 +83,9 @@ class TicketService:
     # -- changing ----------------------------------------------------------------
     def create_ticket(self, project: str | int, title: str, *, description: str = "",
                       priority: str = "MEDIUM", blocked_by: list[int] | None = None,
-                      initiated_by: str = "user") -> TicketView:
+                      initiated_by: str = "user", force: bool = False) -> TicketView:
+        """A ticket in the workflow's first phase; refused when that phase's column is at its WIP
+        limit, unless ``force`` (recorded in history, as for a move)."""
         if not title.strip():
             raise InvalidInput("a ticket needs a title")
         prio = Priority.parse(priority)
@@ -93,6 +95,7 @@ class TicketService:
             proj = ProjectService(self.uow).get(project)
             workflow = WorkflowService(self.uow).by_id(proj.workflow_id)
             start = workflow.initial_phase
+            forced = self._check_wip(proj.id, workflow.column_for(start.id), force=force)
             ticket = Ticket(project_id=proj.id, workflow_id=proj.workflow_id, title=title.strip(),
                             description=description, priority=prio.value, phase_id=start.id)
             self.uow.session.add(ticket)
@@ -100,7 +103,7 @@ class TicketService:
             status = workflow.status_for(start.id)
             self.uow.session.add(PhaseHistory(ticket_id=ticket.id, from_phase_id=None, to_phase_id=start.id,
                                               from_status=None, to_status=status, reason="created",
-                                              initiated_by=initiated_by))
+                                              initiated_by=initiated_by, forced=forced))
             self.uow.emit("ticket.created", "ticket", ticket.id, project_id=proj.id, ticket_id=ticket.id,
                           phase_id=start.id, payload={"title": ticket.title, "priority": prio.value})
             for blocker in blocked_by or []:
@@ -165,12 +168,8 @@ class TicketService:
         from_column = workflow.column_for(from_phase)
         to_column = workflow.column_for(to_phase_id)
         forced = False
-        if to_column and to_column.wip_limit and to_column is not from_column and to_phase_id != d.BLOCKED_PHASE:
-            in_use = self._column_use(ticket.project_id, to_column)
-            if in_use >= to_column.wip_limit:
-                if not force:
-                    raise WipLimitReached(to_column.id, to_column.wip_limit, in_use)
-                forced = True
+        if to_column is not from_column and to_phase_id != d.BLOCKED_PHASE:
+            forced = self._check_wip(ticket.project_id, to_column, force=force)
         from_status, to_status = workflow.status_for(from_phase), workflow.status_for(to_phase_id)
         ticket.phase_id = to_phase_id
         ticket.updated_at = utcnow()
@@ -192,6 +191,18 @@ class TicketService:
             self._release_dependents(ticket)
         self.uow.session.flush()
         return self._view(ticket, workflow)
+
+    def _check_wip(self, project_id: int, column: d.BoardColumn | None, *, force: bool) -> bool:
+        """Whether adding a ticket to ``column`` exceeds its WIP limit with ``force`` (True: forced);
+        raise :class:`WipLimitReached` when it would without."""
+        if column is None or not column.wip_limit:
+            return False
+        in_use = self._column_use(project_id, column)
+        if in_use < column.wip_limit:
+            return False
+        if not force:
+            raise WipLimitReached(column.id, column.wip_limit, in_use)
+        return True
 
     def _column_use(self, project_id: int, column: d.BoardColumn) -> int:
         session = self.uow.session

@@ -76,6 +76,8 @@ def test_init_token_then_serve_over_real_http(db_url, tmp_path):
 
 def test_serve_refuses_a_public_address_without_auth(tmp_path):
     env = _env(f"sqlite:///{tmp_path}/fresh.db", tmp_path)
+    # A database without an admin token (only `init` creates one, and serve refuses a missing database).
+    subprocess.run([*CLI, "db", "upgrade"], env=env, cwd=tmp_path, capture_output=True, timeout=60, check=True)
     result = subprocess.run([*CLI, "serve", "--host", "0.0.0.0", "--port", str(_free_port())], env=env,
                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2

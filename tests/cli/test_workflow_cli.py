@@ -28,6 +28,7 @@ def run(tmp_path, *args, check=True):
 
 
 def test_load_list_show_and_phases_for_every_format(tmp_path):
+    run(tmp_path, "init")
     assert "hephaestus_bugfix v1: created (5 phases)" in run(tmp_path, "workflow", "load",
                                                               str(EXAMPLES / "hephaestus_bugfix")).stdout
     assert "code_first_review v1: created" in run(tmp_path, "workflow", "load",
@@ -44,6 +45,7 @@ def test_reload_is_a_no_op_and_changes_need_overwrite(tmp_path):
     flow = tmp_path / "flow.yaml"
     flow.write_text("phases:\n  - {id: PHASE_A, allowed_transitions: [PHASE_DONE]}\n"
                     "  - {id: PHASE_DONE, is_terminal: true}\n")
+    run(tmp_path, "init")
     assert "flow v1: created" in run(tmp_path, "workflow", "load", str(flow)).stdout
     assert "flow v1: unchanged" in run(tmp_path, "workflow", "load", str(flow)).stdout
     flow.write_text(flow.read_text().replace("PHASE_A,", "PHASE_A, description: changed,"))
@@ -55,6 +57,8 @@ def test_reload_is_a_no_op_and_changes_need_overwrite(tmp_path):
 def test_validate_writes_nothing(tmp_path):
     out = run(tmp_path, "workflow", "validate", str(EXAMPLES / "hephaestus_bugfix")).stdout
     assert "valid workflow hephaestus_bugfix (free_form, 5 phases" in out
+    assert not (tmp_path / "p.db").exists()
+    run(tmp_path, "init")
     assert "hephaestus_bugfix" not in run(tmp_path, "workflow", "list").stdout
 
 

@@ -49,3 +49,20 @@ def test_the_outbox_has_no_index_on_the_event_type_alone(db):
     indexes = {index["name"]: index["column_names"] for index in inspect(db.engine).get_indexes("system_events")}
     assert ["event_type"] not in indexes.values()
     assert indexes["ix_system_events_project"] == ["project_id", "id"]
+
+
+def test_cheap_heads_are_alembics_heads():
+    from phaseloom.db.migrate import alembic_head_revisions, head_revisions
+
+    assert head_revisions() == alembic_head_revisions()
+    assert len(head_revisions()) >= 1
+
+
+def test_current_revisions_of_an_empty_and_an_upgraded_database(tmp_path):
+    from phaseloom.db.engine import create_db_engine
+    from phaseloom.db.migrate import current_revisions, head_revisions, is_up_to_date, upgrade
+
+    engine = create_db_engine(f"sqlite:///{tmp_path}/m.db")
+    assert current_revisions(engine) == set() and not is_up_to_date(engine)
+    upgrade(engine)
+    assert current_revisions(engine) == head_revisions() and is_up_to_date(engine)

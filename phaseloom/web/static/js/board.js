@@ -51,7 +51,8 @@ function columnView(column) {
       el("h2", { id: `col-${column.id}` }, column.name),
       el("p", { class: "wip", title: "work in progress: in use / limit" },
         column.wip_limit ? `${column.wip_use} / ${column.wip_limit}` : String(column.wip_use),
-        state === "full" ? " (at limit)" : state === "near" ? " (near limit)" : "")),
+        state === "full" ? (column.wip_use > column.wip_limit ? " (over limit)" : " (at limit)")
+          : state === "near" ? " (near limit)" : "")),
     list);
   section.addEventListener("dragover", (event) => { event.preventDefault(); section.classList.add("drop-target"); });
   section.addEventListener("dragleave", () => section.classList.remove("drop-target"));
