@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -70,7 +71,12 @@ _LIVE_LOCK = threading.Lock()
 
 def track(proc: subprocess.Popen, pid_folder: Path | None, task_id: int, agent_id: str) -> Path | None:
     """Note an agent just started, here and in a pid file a later worker finds if this one dies."""
-    path = agent_pids.record(pid_folder, proc.pid, task_id, agent_id) if pid_folder else None
+    path = None
+    if pid_folder is not None:
+        try:
+            path = agent_pids.record(pid_folder, proc.pid, task_id, agent_id)
+        except OSError as exc:  # the agent runs already: a missing pid file must not orphan it here
+            logging.getLogger(__name__).warning("could not write the pid file of agent pid %s: %s", proc.pid, exc)
     with _LIVE_LOCK:
         _LIVE[proc.pid] = (proc, agent_pids.start_time(proc.pid), agent_id)
     return path
