@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     guardian_judge_api_key: str = Field(default="", description="bearer token for the Guardian's judge endpoint")
     mcp_url: str = Field(default="", description="MCP endpoint agents use (a running serve's /mcp); '' launches `phaseloom mcp` over stdio per agent")
     api_url: str = Field(default="", description="REST API URL handed to agents as PHASELOOM_API_URL (a running serve)")
+    mcp_allowed_hosts: str = Field(default="", description="comma-separated Host names /mcp accepts besides the "
+                                   "address it is served on (name, name:port, name:*); '*' turns the check off")
 
     @classmethod
     def settings_customise_sources(

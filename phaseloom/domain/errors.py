@@ -72,6 +72,13 @@ class TaskNotClaimable(Conflict):
     code = "task_not_claimable"
 
 
+class LeaseLost(TaskNotClaimable):
+    """The worker's claim on a task ended without its agent reporting (lease expired, task released):
+    the queue may hand the task to another agent, so this one must stop working on it."""
+
+    code = "lease_lost"
+
+
 class WorkflowInvalid(InvalidInput):
     """A workflow document failed validation; ``problems`` lists each one with its location."""
 

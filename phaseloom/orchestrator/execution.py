@@ -14,6 +14,7 @@ from phaseloom.db.retry import call_with_retry, is_transient
 from phaseloom.db.models import Project, Task
 from phaseloom.domain.errors import PhaseloomError, TaskNotClaimable
 from phaseloom.domain.tasks import heartbeat_interval
+from phaseloom.orchestrator import leases
 from phaseloom.runtimes.base import Assignment, RunOutcome, Runtime, require_report, settle
 from phaseloom.services.agents import AgentService
 from phaseloom.services.instructions import InstructionService
@@ -137,9 +138,8 @@ class TaskExecutor:
         except ImportError:
             pass
 
-        def tick() -> None:
-            QueueService(self.uow()).heartbeat(task.id, agent_id, lease_seconds=self.config.lease_seconds)
-            AgentService(self.uow()).heartbeat(agent_id)
+        def tick() -> None:  # raises LeaseLost when the claim ended without the agent's report
+            leases.heartbeat(self.db, task.id, agent_id, self.config.lease_seconds)
 
         def activity(text: str | None, session_id: str | None) -> None:
             QueueService(self.uow()).note_activity(task.id, activity=text, session_id=session_id)

@@ -119,6 +119,7 @@ class Orchestrator:
         """
         if self._agents:
             return
+        self._end_orphaned_agents()
         for spec in self.config.pools:
             runtime = self.runtimes(spec)
             if hasattr(runtime, "validate"):
@@ -198,6 +199,7 @@ class Orchestrator:
                                        what="deregistering agents")
             if released:
                 log.info("released tasks %s held by %s", released, agent_id)
+        self._end_own_agents()  # after the release, so their runs find the tasks given back, no retry spent
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._agents.clear()
 
@@ -227,10 +229,23 @@ class Orchestrator:
     def _housekeeping(self) -> None:
         from phaseloom.services.retries import RetryService
 
+        self._end_orphaned_agents()  # before their tasks' leases are reaped and the tasks run again
         QueueService(self.uow()).reap_expired_leases()
         RetryService(self.uow()).fail_timed_out_tasks()  # a run past its timeout is a retryable failure
         AgentService(self.uow()).mark_stale_agents(self.config.stale_agent_seconds)
         self._last_housekeeping = time.monotonic()
+
+    def _end_orphaned_agents(self) -> None:
+        """End agents a dead worker left running (their pid files are in our log folder)."""
+        from phaseloom.runtimes import agent_pids
+
+        agent_pids.end_orphans(agent_pids.pid_folder(self.config.log_dir))
+
+    def _end_own_agents(self) -> None:
+        """End our agents still working past the grace period (their whole process groups)."""
+        from phaseloom.runtimes import processes
+
+        processes.end_all(set(self._agents))
 
     def _diagnose_now_and_then(self) -> None:
         every = self.config.diagnose_every_seconds

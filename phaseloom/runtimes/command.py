@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 from phaseloom.domain.costs import UsageReport, parse_usage_lines, spread_cost
-from phaseloom.domain.errors import InvalidInput, PhaseloomError
+from phaseloom.domain.errors import InvalidInput, LeaseLost, PhaseloomError
 from phaseloom.domain.resources import ResourceUsage
-from phaseloom.runtimes import processes
+from phaseloom.runtimes import agent_pids, processes
 from phaseloom.runtimes.base import Assignment, RunOutcome
 from phaseloom.runtimes.outcomes import RunFacts, outcome_of
 from phaseloom.runtimes.presets import PRESETS, McpLaunch, RenderedConfig, preset
@@ -131,7 +131,15 @@ class CommandRuntime:
                 why = "was not found on PATH" if isinstance(exc, FileNotFoundError) else "is not executable"
                 return RunOutcome(False, error=f"agent command {argv[0]!r} {why}", error_class="usage",
                                   retryable=False)
-            code, resources = _Watch(proc, assignment, follower, parser).wait()
+            pid_file = processes.track(proc, agent_pids.pid_folder(log_path.parent), assignment.task_id,
+                                       assignment.agent_id)
+            try:
+                code, resources = _Watch(proc, assignment, follower, parser).wait()
+            except LeaseLost as exc:  # its agent has been stopped: another may have the task now
+                return RunOutcome(False, error=f"the agent was stopped: {exc}", error_class="lease_lost",
+                                  retryable=True)
+            finally:
+                processes.untrack(proc, pid_file)
         follower.feed(parser)
         changed, dirty = _changes(assignment.workdir, head)
         outcome = outcome_of(RunFacts(
@@ -218,9 +226,12 @@ class _Watch:
     def _call(self, callback, *args) -> None:
         # The agent may have reported already (complete_task ends the claim, so the heartbeat is
         # refused) while it is still writing its last events: the run goes on to its end, and its
-        # usage is still read. The task's fate is settled from the database afterwards.
+        # usage is still read. The task's fate is settled from the database afterwards. A claim
+        # that ended otherwise (LeaseLost: reaped, released) stops the agent: the task may be another's.
         try:
             callback(*args)
+        except LeaseLost:
+            raise  # the watch stops the agent
         except PhaseloomError as exc:
             log.debug("task %s: %s refused while its agent runs: %s", self.assignment.task_id,
                       getattr(callback, "__name__", "callback"), exc)

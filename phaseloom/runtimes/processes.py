@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 from phaseloom.domain.resources import ResourceUsage, from_rusage
+from phaseloom.runtimes import agent_pids
 
 KILL_GRACE_SECONDS = 5.0
 _POLL_MAX_SECONDS = 0.05
@@ -57,3 +61,58 @@ def send_signal(proc: subprocess.Popen, sig: int) -> None:
             send(proc.pid, sig)
         except ProcessLookupError:
             pass
+
+
+# The agents this process runs now, by pid: (the process, its start time), so the worker's stop can
+# end them (``end_all``) and never signals a pid that was reaped and given to another process.
+_LIVE: dict[int, tuple[subprocess.Popen, int | None, str]] = {}
+_LIVE_LOCK = threading.Lock()
+
+
+def track(proc: subprocess.Popen, pid_folder: Path | None, task_id: int, agent_id: str) -> Path | None:
+    """Note an agent just started, here and in a pid file a later worker finds if this one dies."""
+    path = None
+    if pid_folder is not None:
+        try:
+            path = agent_pids.record(pid_folder, proc.pid, task_id, agent_id)
+        except OSError as exc:  # the agent runs already: a missing pid file must not orphan it here
+            logging.getLogger(__name__).warning("could not write the pid file of agent pid %s: %s", proc.pid, exc)
+    with _LIVE_LOCK:
+        _LIVE[proc.pid] = (proc, agent_pids.start_time(proc.pid), agent_id)
+    return path
+
+
+def untrack(proc: subprocess.Popen, pid_file: Path | None) -> None:
+    """The agent has been reaped: forget it."""
+    with _LIVE_LOCK:
+        _LIVE.pop(proc.pid, None)
+    agent_pids.forget(pid_file)
+
+
+def end_all(agent_ids: set[str], grace_seconds: float = KILL_GRACE_SECONDS) -> int:
+    """End the agents these agent ids still run (their whole process groups); how many there were.
+
+    Their runtimes' threads reap them and report the run as failed; this only makes sure that a
+    worker that stops leaves no agent working on a task it no longer holds.
+    """
+    with _LIVE_LOCK:
+        live = [(proc, started) for proc, started, agent_id in _LIVE.values() if agent_id in agent_ids]
+    for proc, started in live:
+        _signal_if_same(proc, started, signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline and any(_still_running(proc, started) for proc, started in live):
+        time.sleep(0.05)
+    for proc, started in live:
+        _signal_if_same(proc, started, signal.SIGKILL)
+    return len(live)
+
+
+def _still_running(proc: subprocess.Popen, started: int | None) -> bool:
+    if proc.returncode is not None:
+        return False
+    return started is None or agent_pids.is_same_process(proc.pid, started)
+
+
+def _signal_if_same(proc: subprocess.Popen, started: int | None, sig: int) -> None:
+    if proc.returncode is None and (started is None or agent_pids.is_same_process(proc.pid, started)):
+        send_signal(proc, sig)
