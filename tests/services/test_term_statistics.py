@@ -45,7 +45,7 @@ def test_counts_restart_when_the_table_is_truncated(postgres, keyword_only, proj
         keyword_only.save_memory(f"timeout number {n}", "learning", project_id=project.id)
     sync(postgres, statistics)
     with postgres.engine.begin() as conn:
-        conn.execute(text("TRUNCATE task_memories"))  # ids go on: only the new file node tells
+        conn.execute(text("TRUNCATE task_memories CASCADE"))  # ids go on: only the new file node tells
     keyword_only.save_memory("a worker, no timeout", "learning", project_id=project.id)
     assert sync(postgres, statistics) == 1
     assert statistics.frequencies(["timeout", "worker"]) == (1, [1, 1])

@@ -126,7 +126,7 @@ def test_restarts_when_the_table_is_truncated(db, project):
     insert(db, memory(project.id, "a", unit(1)), memory(project.id, "b", unit(2)))
     sync(db, index)
     with db.engine.begin() as conn:
-        conn.execute(text("TRUNCATE task_memories RESTART IDENTITY"))
+        conn.execute(text("TRUNCATE task_memories RESTART IDENTITY CASCADE"))
     (fresh,) = insert(db, memory(project.id, "c", unit(3)))
     assert sync(db, index) == 1
     assert len(index) == 1 and nearest(index, unit(3))[0] == fresh
