@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,10 +65,9 @@ class TaskExecutor:
     def _execute(self, task_id: int, agent_id: str, runtime: Runtime) -> RunOutcome:
         task = call_with_retry(lambda: QueueService(self.uow()).start_task(task_id, agent_id),
                                what="starting a task")
-        self._embed_query_early(task)
         try:
-            workspace, workdir = self._workspace(task, agent_id)
-            assignment = self._assignment(task, agent_id, workdir)
+            workspace, workdir, briefing = self._workspace_and_briefing(task, agent_id)
+            assignment = self._assignment(task, agent_id, workdir, briefing)
             outcome = _run_safely(self._runtime_for(task, runtime), assignment)
         except PhaseloomError as exc:  # e.g. the repository is unusable: a failure the queue can retry
             workspace, assignment = None, None
@@ -126,7 +126,19 @@ class TaskExecutor:
         scratch.mkdir(parents=True, exist_ok=True)
         return None, scratch
 
-    def _assignment(self, task: Task, agent_id: str, workdir: Path) -> Assignment:
+    def _workspace_and_briefing(self, task: Task, agent_id: str) -> tuple[Workspace | None, Path, tuple[str, str]]:
+        """The worktree, and the instructions and token, made side by side: git's processes leave the
+        GIL free for the instructions' memory search and SQL, which need no worktree."""
+        briefing = _in_background(lambda: self._briefing(task, agent_id), name=f"phaseloom-briefing-{task.id}")
+        try:
+            workspace, workdir = self._workspace(task, agent_id)
+        except BaseException:
+            _wait_quietly(briefing)
+            raise
+        return workspace, workdir, briefing.result()
+
+    def _briefing(self, task: Task, agent_id: str) -> tuple[str, str]:
+        """The task's instructions and the agent's token."""
         self._warm_memory_model(task.project_id)
         builder = InstructionService(self.uow(), memory_semantic=self.config.memory_semantic)
         instructions = builder.build_instructions(task.id)
@@ -137,6 +149,10 @@ class TaskExecutor:
             token = AuthService(self.uow()).issue_agent_token(agent_id)
         except ImportError:
             pass
+        return instructions, token
+
+    def _assignment(self, task: Task, agent_id: str, workdir: Path, briefing: tuple[str, str]) -> Assignment:
+        instructions, token = briefing
 
         def tick() -> None:  # raises LeaseLost when the claim ended without the agent's report
             leases.heartbeat(self.db, task.id, agent_id, self.config.lease_seconds)
@@ -170,32 +186,32 @@ class TaskExecutor:
         if has_memories:
             embedder.warm()
 
-    def _embed_query_early(self, task: Task) -> None:
-        """Embed the query of the task's memory search on a thread while git prepares its worktree:
-        the model releases the GIL, and the instructions then find the vector ready."""
-        if not self.config.memory_semantic:
-            return
-        from phaseloom.domain.memory import task_memory_query
-        from phaseloom.services.embeddings import default_embedder
-
-        embedder = default_embedder()
-        if embedder is None or not getattr(embedder, "loaded", False):
-            return  # the model is loaded in _assignment, once, when there are memories to search
-        query = task_memory_query(task.title, task.description)
-        threading.Thread(target=_embed_quietly, args=(embedder, query), name="phaseloom-query-embedding",
-                         daemon=True).start()
-
     def _expects_outputs(self, task: Task) -> bool:
         from phaseloom.services.workflows import WorkflowService
 
         return bool(WorkflowService(self.uow()).by_id(task.workflow_id).phase(task.phase_id).expected_outputs)
 
 
-def _embed_quietly(embedder, query: str) -> None:
+def _in_background(work, *, name: str) -> Future:
+    """``work()`` on a thread of its own; its result (or exception) in the future."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
+
+
+def _wait_quietly(future: Future) -> None:
+    """Wait for ``future``; its error is logged only (an earlier error is the one to report)."""
     try:
-        embedder.embed([query])
-    except Exception:  # noqa: BLE001 - the instructions embed it again and report what goes wrong
-        log.debug("embedding a memory query early failed", exc_info=True)
+        future.result()
+    except BaseException:  # noqa: BLE001
+        log.debug("work beside a failed step failed too", exc_info=True)
 
 
 def _merge_failed(ran: RunOutcome, workspace: Workspace, said: str) -> RunOutcome:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -27,24 +26,24 @@ from pathlib import Path
 from sqlalchemy import select
 
 from phaseloom.config import get_settings
-from phaseloom.services import git_files
 from phaseloom.db.models import Agent, Project, SystemEvent, Task
-from phaseloom.domain.errors import Conflict, InvalidInput, NotFound
+from phaseloom.domain.errors import InvalidInput, NotFound
+from phaseloom.services import git_files
+from phaseloom.services.git_repo import (
+    GIT_TIMEOUT,
+    GitFailed,
+    add_fresh_worktree,
+    branch_exists,
+    branch_tip,
+    default_branch,
+    git,
+    head,
+    identity,
+    is_ancestor,
+    is_worktree_on,
+    slug,
+)
 from phaseloom.services.unit_of_work import UnitOfWork
-
-GIT_TIMEOUT = 120
-
-
-class GitFailed(Conflict):
-    """A git command failed; the message carries git's own explanation."""
-
-    code = "git_failed"
-
-
-def slug(text: str, limit: int = 40) -> str:
-    """Lower-case, dash-separated, safe in a branch name: ``PHASE_IMPLEMENTATION`` -> ``implementation``."""
-    text = re.sub(r"^phase[_\-]", "", text.strip().lower())
-    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:limit] or "x"
 
 
 def ticket_branch(ticket_id: int) -> str:
@@ -53,23 +52,6 @@ def ticket_branch(ticket_id: int) -> str:
 
 def agent_branch(phase_id: str, agent_id: str, task_id: int) -> str:
     return f"phase-{slug(phase_id)}-{slug(agent_id, 24)}-t{task_id}"
-
-
-def git(cwd: Path | str, *args: str, check: bool = True, env: dict | None = None) -> str:
-    """Run git in ``cwd`` and return its stdout; raise :class:`GitFailed` on a non-zero exit."""
-    full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
-    proc = subprocess.run(["git", *args], cwd=str(cwd), capture_output=True, text=True, env=full_env,
-                          timeout=GIT_TIMEOUT)
-    if check and proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip().splitlines()
-        raise GitFailed(f"git {' '.join(args[:3])} failed in {cwd}: {' / '.join(detail[-3:]) or proc.returncode}")
-    return proc.stdout
-
-
-def _identity(name: str) -> dict[str, str]:
-    email = f"{slug(name, 40)}@agents.phaseloom.invalid"
-    return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
-            "GIT_COMMITTER_NAME": "phaseloom", "GIT_COMMITTER_EMAIL": "phaseloom@phaseloom.invalid"}
 
 
 def confine_path(root: Path, reported: str) -> Path:
@@ -134,7 +116,11 @@ class WorkspaceService:
         ws = self._describe(task_id, agent_id)
         with self._lock(f"repo-{slug(str(ws.repo), 80)}"):
             self._ensure_ticket_branch(ws.repo, ws.ticket_id)
-            repaired = self._ensure_worktree(ws.repo, ws.path, ws.branch, ws.ticket_branch)
+            integration = self._start_integration_worktree(ws)
+            try:
+                repaired = self._ensure_worktree(ws.repo, ws.path, ws.branch, ws.ticket_branch)
+            finally:
+                _finish_quietly(integration)
         if repaired:
             ws = Workspace(**{**ws.__dict__, "repaired": True})
         with self.uow:
@@ -142,6 +128,19 @@ class WorkspaceService:
                           ticket_id=ws.ticket_id, phase_id=ws.phase_id,
                           payload={"branch": ws.branch, "path": str(ws.path), "agent_id": agent_id})
         return ws
+
+    def _start_integration_worktree(self, ws: Workspace) -> subprocess.Popen | None:
+        """A new ticket's integration worktree, added by a git running beside the agent's worktree add
+        (distinct folders and refs; the repository's lock, held by the caller, keeps prunes away).
+        Its merge would make it anyway; made here, it costs the task no time of its own. A failure is
+        left for the merge's own careful path to meet and report."""
+        path = self.integration_path(ws.repo, ws.ticket_id)
+        if path.exists():
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return subprocess.Popen(["git", "worktree", "add", "--quiet", str(path), ws.ticket_branch], cwd=str(ws.repo),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
 
     def _describe(self, task_id: int, agent_id: str) -> Workspace:
         with self.uow:
@@ -171,24 +170,24 @@ class WorkspaceService:
         try:
             git(repo, "branch", name, default_branch(repo))
         except GitFailed:
-            if not _branch_exists(repo, name):
+            if not branch_exists(repo, name):
                 raise
 
     def _ensure_worktree(self, repo: Path, path: Path, branch: str, base: str) -> bool:
         """Make ``path`` a healthy worktree on ``branch``; return True when something was repaired."""
-        if path.exists() and _is_worktree_on(path, branch):
+        if path.exists() and is_worktree_on(path, branch):
             return False
-        if not path.exists() and _add_fresh_worktree(repo, path, branch, base):
+        if not path.exists() and add_fresh_worktree(repo, path, branch, base):
             return False
         # The slow path: stale registrations pruned, a broken folder kept aside, the branch looked up.
         git(repo, "worktree", "prune")
-        repaired = path.exists() or _branch_exists(repo, branch)
+        repaired = path.exists() or branch_exists(repo, branch)
         if path.exists():
             # Broken (not a worktree, or on another branch): keep it aside for a human, never reuse it.
             path.rename(path.with_name(f"{path.name}.broken-{int(time.time() * 1000)}"))
             git(repo, "worktree", "prune")
         path.parent.mkdir(parents=True, exist_ok=True)
-        if _branch_exists(repo, branch):
+        if branch_exists(repo, branch):
             git(repo, "worktree", "add", str(path), branch)
         else:
             git(repo, "worktree", "add", "-b", branch, str(path), base)
@@ -199,7 +198,7 @@ class WorkspaceService:
         """Commit everything in the worktree with the task's trailers; None when nothing changed."""
         if not self._commit_all(ws, message):
             return None
-        return _head(ws.path)
+        return head(ws.path)
 
     def _commit_all(self, ws: Workspace, message: str, *, dirty: bool | None = None) -> bool:
         """Stage and commit everything; ``dirty=True`` (a status just seen non-empty) skips asking again."""
@@ -209,7 +208,7 @@ class WorkspaceService:
         argv = ("commit", "--no-verify", "-m", message, "--trailer", f"Phase: {ws.phase_id}",
                 "--trailer", f"Task: {ws.task_id}")
         try:
-            git(ws.path, *argv, env=_identity(ws.agent_name))
+            git(ws.path, *argv, env=identity(ws.agent_name))
         except GitFailed:
             if dirty and not git(ws.path, "status", "--porcelain"):
                 return False  # the changes seen were gone by now: nothing to commit is no error
@@ -227,31 +226,49 @@ class WorkspaceService:
         self._commit_all(ws, summary or f"Work on task {ws.task_id} left uncommitted by the agent", dirty=dirty)
         with self._integration_lock(ws):
             target = self._integration_worktree(ws)
-            changed = git(target, "diff", "--name-only", f"HEAD...{ws.branch}").split()
-            if not changed and _is_ancestor(ws.repo, ws.branch, ws.ticket_branch):
+            marker = self._merging_marker(ws)
+            marker.touch()
+            outcome = self._merge_into(target, ws)
+            marker.unlink()  # merged, or aborted cleanly: nothing to repair next time
+            if outcome is None:
                 # Merged already: nothing new, or a first attempt whose record was lost (a database
                 # blip after the merge). Its event is written now if it is missing.
-                outcome = MergeOutcome(merged=True, commit=_head(target), path=target)
+                outcome = MergeOutcome(merged=True, commit=head(target), path=target)
                 self._record_earlier_merge(ws, outcome)
                 return outcome
-            message = f"Merge {ws.branch} into {ws.ticket_branch}"
-            refusal = self._merge(target, ws, message)
-            if refusal is None:
-                outcome = MergeOutcome(True, _head(target), changed_files=changed, path=target)
-            else:
-                conflicts = git(target, "diff", "--name-only", "--diff-filter=U").split()
-                git(target, "merge", "--abort", check=False)  # nothing to abort when git refused to start
-                outcome = MergeOutcome(False, conflicts=conflicts, changed_files=changed, path=target,
-                                       error=None if conflicts else refusal)
         self._record_merge(ws, outcome)
         return outcome
+
+    def _merge_into(self, target: Path, ws: Workspace) -> MergeOutcome | None:
+        """Merge the agent's branch into the checked-out ticket branch; None when it was merged already.
+
+        The files the branch changes are listed by a ``git diff`` of the two commits running beside
+        the merge (both only read the commits), so listing them costs the task no time of its own.
+        """
+        base, tip = head(target), head(ws.path)  # the agent's worktree is on its branch, committed
+        listing = subprocess.Popen(["git", "diff", "--name-only", "-z", f"{base}...{tip}"], cwd=str(target),
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            refusal = self._merge(target, ws, f"Merge {ws.branch} into {ws.ticket_branch}")
+        finally:
+            out, _ = listing.communicate(timeout=GIT_TIMEOUT)
+        changed = [name for name in out.decode("utf-8", "surrogateescape").split("\0") if name]
+        if refusal is None:
+            merged = head(target)
+            if merged == base:  # "Already up to date": the branch's work is in the ticket's already
+                return None
+            return MergeOutcome(True, merged, changed_files=changed, path=target)
+        conflicts = git(target, "diff", "--name-only", "--diff-filter=U").split()
+        git(target, "merge", "--abort", check=False)  # nothing to abort when git refused to start
+        return MergeOutcome(False, conflicts=conflicts, changed_files=changed, path=target,
+                            error=None if conflicts else refusal)
 
     def _merge(self, target: Path, ws: Workspace, message: str) -> str | None:
         """Merge the agent's branch; None when merged, else what git said (its last lines)."""
         proc = subprocess.run(
             ["git", "merge", "--no-ff", "--no-edit", "-m", message, "-m", f"Phase: {ws.phase_id}\nTask: {ws.task_id}",
              ws.branch], cwd=str(target), capture_output=True, text=True, timeout=GIT_TIMEOUT,
-            env={**os.environ, **_identity("phaseloom")})
+            env={**os.environ, **identity("phaseloom")})
         if proc.returncode == 0:
             return None
         said = [line.strip() for line in f"{proc.stderr}\n{proc.stdout}".splitlines() if line.strip()]
@@ -284,7 +301,7 @@ class WorkspaceService:
             return
         # Only when the ticket's last commit is this branch's merge: a branch with no work of its own
         # was never merged, and has no event to make up for.
-        if git(outcome.path, "rev-parse", "--verify", "--quiet", "HEAD^2", check=False).strip() == _branch_tip(ws):
+        if git(outcome.path, "rev-parse", "--verify", "--quiet", "HEAD^2", check=False).strip() == branch_tip(ws.repo, ws.branch):
             outcome.changed_files = git(outcome.path, "diff", "--name-only", "HEAD^1", "HEAD").split()
             self._record_merge(ws, outcome)
 
@@ -310,22 +327,27 @@ class WorkspaceService:
     def _ensure_integration(self, repo: Path, ticket_id: int) -> tuple[Path, bool]:
         """The integration worktree, and whether it was already there (False: made just now)."""
         path = self.integration_path(repo, ticket_id)
-        if git_files.has_loose_branch(repo, ticket_branch(ticket_id)) and _is_worktree_on(path, ticket_branch(ticket_id)):
+        if git_files.has_loose_branch(repo, ticket_branch(ticket_id)) and is_worktree_on(path, ticket_branch(ticket_id)):
             return path, True  # there already: no wait for the repository's lock (an agent's worktree add holds it)
         with self._lock(f"repo-{slug(str(repo), 80)}"):
             self._ensure_ticket_branch(repo, ticket_id)
-            existed = path.exists() and _is_worktree_on(path, ticket_branch(ticket_id))
+            existed = path.exists() and is_worktree_on(path, ticket_branch(ticket_id))
             if not existed:
                 self._ensure_worktree(repo, path, ticket_branch(ticket_id), ticket_branch(ticket_id))
         return path, existed
 
     def _integration_worktree(self, ws: Workspace) -> Path:
         path, existed = self._ensure_integration(ws.repo, ws.ticket_id)
-        if existed and git(path, "status", "--porcelain"):
+        if existed and self._merging_marker(ws).exists() and git(path, "status", "--porcelain"):
             # Only phaseloom writes here; leftovers mean an interrupted merge, so start clean.
             git(path, "merge", "--abort", check=False)
             git(path, "reset", "--hard", "HEAD")
         return path
+
+    def _merging_marker(self, ws: Workspace) -> Path:
+        """There while a merge into the ticket's worktree runs: left behind, it says one was interrupted
+        (a look at a file, not a ``git status`` before every merge)."""
+        return self.root / "_locks" / f"{slug(ws.repo.name)}-ticket-{ws.ticket_id}.merging"
 
     def _integration_lock(self, ws: Workspace):
         return self._lock(f"{slug(ws.repo.name)}-ticket-{ws.ticket_id}")
@@ -350,58 +372,10 @@ class WorkspaceService:
         git(ws.repo, "worktree", "prune")
 
 
-def default_branch(repo: Path) -> str:
-    """The branch new ticket branches start from: the repository's checked-out branch, or main/master."""
-    head = git_files.head_branch(repo) or git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip()
-    if head and _branch_exists(repo, head):
-        return head
-    for name in ("main", "master"):
-        if _branch_exists(repo, name):
-            return name
-    raise InvalidInput(f"{repo} has no commits on a default branch to start ticket branches from")
-
-
-def _head(path: Path) -> str:
-    """The commit checked out in ``path``: from git's files when they say, else from git."""
-    return git_files.head_commit(path) or git(path, "rev-parse", "HEAD").strip()
-
-
-def _branch_exists(repo: Path, name: str) -> bool:
-    if git_files.has_loose_branch(repo, name):
-        return True
-    return bool(git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}", check=False).strip())
-
-
-def _branch_tip(ws: Workspace) -> str:
-    return git(ws.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{ws.branch}", check=False).strip()
-
-
-def _is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
-    proc = subprocess.run(["git", "merge-base", "--is-ancestor", ancestor, descendant], cwd=str(repo),
-                          capture_output=True, timeout=GIT_TIMEOUT)
-    return proc.returncode == 0
-
-
-def _add_fresh_worktree(repo: Path, path: Path, branch: str, base: str) -> bool:
-    """One ``git worktree add`` for a folder that does not exist yet: a new branch from ``base``
-    (or, for the integration worktree, ``base`` itself). False when git refuses (the branch exists,
-    a stale registration): the caller then takes the slow path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    args = ["worktree", "add", str(path), base] if branch == base else ["worktree", "add", "-b", branch, str(path), base]
-    try:
-        git(repo, *args)
-    except GitFailed:
-        return False
-    return True
-
-
-def _is_worktree_on(path: Path, branch: str) -> bool:
-    if not (path / ".git").is_file():
-        return False
-    on = git_files.worktree_branch(path)
-    if on is not None:  # git's files agree with themselves: no need to ask git
-        return on == branch
-    top = git(path, "rev-parse", "--show-toplevel", check=False).strip()
-    if not top or Path(top).resolve() != path.resolve():
-        return False
-    return git(path, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip() == branch
+def _finish_quietly(proc: subprocess.Popen | None) -> None:
+    if proc is not None:
+        try:
+            proc.wait(timeout=GIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

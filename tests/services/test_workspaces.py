@@ -184,25 +184,27 @@ def test_a_merge_git_refuses_without_a_conflict_is_a_failure_with_gits_words_not
 
 
 def _count_git(monkeypatch) -> list[list[str]]:
-    """Record every git process the workspace service starts (``git()`` and its direct runs)."""
-    import phaseloom.services.workspaces as workspaces
-
+    """Record every git process the workspace service starts, in the order they start (those it
+    waits for and those it starts beside another: every ``subprocess.run`` starts a ``Popen``)."""
     calls: list[list[str]] = []
-    real_run = subprocess.run
+    real_popen = subprocess.Popen
 
-    def counting_run(argv, *args, **kwargs):
-        if argv and argv[0] == "git":
-            calls.append(list(argv[1:3]))
-        return real_run(argv, *args, **kwargs)
+    class CountingPopen(real_popen):
+        def __init__(self, argv, *args, **kwargs):
+            if argv and argv[0] == "git":
+                calls.append(list(argv[1:3]))
+            super().__init__(argv, *args, **kwargs)
 
-    monkeypatch.setattr(workspaces.subprocess, "run", counting_run)
+    monkeypatch.setattr(subprocess, "Popen", CountingPopen)
     return calls
 
 
 def test_a_task_path_starts_few_git_processes(setup, monkeypatch):
     """prepare + integrate + the gate's look-up: 8 git processes for a new ticket (27 before git's
-    files were read for branch, worktree and HEAD checks), 7 when the runtime has just seen the
-    worktree dirty, and none for a look-up of a healthy worktree."""
+    files were read for branch, worktree and HEAD checks), of which two run beside another (the
+    integration worktree's add beside the agent's, the diff listing the merged files beside the
+    merge): the task waits for 6, as many as the benchmark's plain git loop. Then 4 when the runtime
+    has just seen the worktree dirty, and none for a look-up of a healthy worktree."""
     s = setup
     task, agent = _task(s)
     calls = _count_git(monkeypatch)
@@ -210,20 +212,33 @@ def test_a_task_path_starts_few_git_processes(setup, monkeypatch):
     (ws.path / "feature.py").write_text("x = 1\n")
     outcome = s["service"].integrate(ws, summary="Add the feature")
     assert outcome.merged and outcome.path == s["service"].integration_path(s["repo"], 1)
+    assert outcome.changed_files == ["feature.py"]
     assert s["service"].integration_worktree(s["repo"], 1) == outcome.path
-    assert [c[0] for c in calls] == ["branch", "worktree",           # ticket branch, worktree
-                                     "add", "status", "commit",      # the agent's leftovers
-                                     "worktree", "diff", "merge"]    # integration, merge
+    assert [c[0] for c in calls] == ["branch", "worktree", "worktree",  # ticket branch; integration + agent's
+                                     "add", "status", "commit",        # the agent's leftovers
+                                     "diff", "merge"]                  # listed beside the merge
     assert outcome.commit == git(outcome.path, "rev-parse", "HEAD").strip()
     calls.clear()
     assert s["service"].integration_worktree(s["repo"], 1) == outcome.path
     assert calls == []
     calls.clear()
     (ws.path / "second.py").write_text("y = 2\n")
-    assert s["service"].integrate(ws, summary="Add more", dirty=True).merged
-    # no status of the agent's worktree; the integration worktree's own check stays (it exists now)
-    assert [c[0] for c in calls] == ["add", "commit", "status", "diff", "merge"]
+    second = s["service"].integrate(ws, summary="Add more", dirty=True)
+    assert second.merged and second.changed_files == ["second.py"]
+    # no status of the agent's worktree, nor of the integration worktree (no merge was interrupted)
+    assert [c[0] for c in calls] == ["add", "commit", "diff", "merge"]
     assert git(outcome.path, "log", "-1", "--format=%s", "HEAD^2") == "Add more\n"
+
+
+def test_a_branch_merged_already_is_found_merged_without_a_new_commit(setup):
+    s = setup
+    task, agent = _task(s)
+    ws = s["service"].prepare(task.id, agent.id)
+    (ws.path / "feature.py").write_text("x = 1\n")
+    first = s["service"].integrate(ws, summary="Add the feature")
+    again = s["service"].integrate(ws, summary="Add the feature")
+    assert again.merged and again.commit == first.commit
+    assert git(first.path, "rev-list", "--count", "HEAD").strip() == "3"  # initial, agent's, one merge
 
 
 def test_a_change_seen_by_the_runtime_but_gone_commits_nothing_and_fails_nothing(setup):
