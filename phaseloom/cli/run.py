@@ -180,7 +180,8 @@ def _build(project: Optional[str], pools, grace: float, *, manage: bool, agent_c
                                 lease_seconds=settings.lease_seconds, memory_semantic=settings.memory_semantic,
                                 workspace_root=(settings.home / "workspaces").resolve(),
                                 log_dir=(settings.home / "logs").resolve(),
-                                mcp_url=settings.mcp_url if mcp_url is None else mcp_url, api_url=settings.api_url)
+                                mcp_url=settings.mcp_url if mcp_url is None else mcp_url, api_url=settings.api_url,
+                                freeze_heap=True)
     return Orchestrator(db, runtime_factory(db, command=agent_command), config)
 
 

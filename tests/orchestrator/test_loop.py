@@ -259,3 +259,31 @@ def test_a_database_blip_after_the_merge_neither_reruns_the_agent_nor_loses_the_
             SystemEvent.event_type == "workspace.merged", SystemEvent.entity_id == str(task.id))).all()
     assert [m["files"] for m in merged] == [["hello.txt"]]
     assert git(repo, "show", f"ticket/{ticket.id}:hello.txt") == "hi\n"
+
+
+def test_run_and_worker_move_their_started_heap_out_of_the_collectors_sight(db, uow, project, tmp_path,
+                                                                          monkeypatch):
+    """``phaseloom run``/``worker`` (freeze_heap): frozen once started and after each of the first two
+    tasks; an orchestrator inside another program (freeze_heap off, the default) leaves its heap alone."""
+    import gc
+
+    from phaseloom.cli import context, run as cli_run
+
+    freezes: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: freezes.append(1))
+    quick = CommandRuntime([sys.executable, "-c", "print('ok')"])
+    for freeze_heap, expected in ((False, 0), (True, 3)):
+        freezes.clear()
+        tasks = [QueueService(uow).create_task(TicketService(uow).create_ticket(project.id, f"quick {n}").id,
+                                               "PHASE_REQUIREMENTS", "quick") for n in range(3)]
+
+        def done(tasks=tasks) -> bool:
+            return all(QueueService(UnitOfWork(db)).get(t.id).status == "completed" for t in tasks)
+
+        config = OrchestratorConfig(pools=(PoolSpec("quick", size=1, runtime="command"),), manage_tickets=False,
+                                    workspace_root=tmp_path / "ws", log_dir=tmp_path / "logs", freeze_heap=freeze_heap)
+        Orchestrator(db, lambda spec: quick, config).run(until=done, max_seconds=20)
+        assert done() and len(freezes) == expected
+    monkeypatch.setattr(context.state, "_db", db)  # the CLI's database: this test's
+    built = cli_run._build(None, cli_run._pools(1, 0, "command", []), 1.0, manage=True, agent_command="true")
+    assert built.config.freeze_heap
