@@ -1,4 +1,4 @@
-"""The FastAPI application: ``create_app(db, settings)``; OpenAPI at ``/docs``."""
+"""The FastAPI application: ``create_app(db, settings)``; OpenAPI at ``/docs`` and ``/redoc``, served offline."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import importlib
 
 from fastapi import FastAPI
 
+from phaseloom.api.docs import mount_docs
 from phaseloom.api.errors import install_error_handlers
 from phaseloom.config import Settings, get_settings
 from phaseloom.db.engine import Database
 from phaseloom.schemas.api.common import ErrorBody
 
-ROUTERS = ("workflows", "phases", "projects", "tickets", "tasks", "agents", "board")
+ROUTERS = ("health", "workflows", "phases", "projects", "tickets", "tasks", "agents", "board")
 # Routers of capabilities that may not be installed in every build; each is a module with ``router``.
 OPTIONAL_ROUTERS = ("events", "discoveries", "graph", "artifacts", "gates", "mcp_policies", "ui", "memories")
 OPTIONAL_ROUTERS += ("costs", "stats")  # costs, budgets and the phase table (issue 8)
@@ -24,8 +25,9 @@ _ERRORS = {status: {"model": ErrorBody, "description": text} for status, text in
 
 def create_app(db: Database, settings: Settings | None = None) -> FastAPI:
     """Build the API over ``db``. Every route needs a bearer token (see :mod:`phaseloom.services.auth`)."""
-    app = FastAPI(title="phaseloom", version="0.1.0", responses=_ERRORS,
+    app = FastAPI(title="phaseloom", version="0.1.0", responses=_ERRORS, docs_url=None, redoc_url=None,
                   description="Tickets move through workflow phases; agents claim and finish tasks.")
+    mount_docs(app)  # Swagger UI and ReDoc from a Python package's files, not a CDN
     app.state.db = db
     app.state.settings = settings or get_settings()
     install_error_handlers(app)
@@ -40,10 +42,6 @@ def create_app(db: Database, settings: Settings | None = None) -> FastAPI:
                 raise
             continue
         app.include_router(module.router)
-
-    @app.get("/api/health", tags=["health"])
-    def health() -> dict:
-        return {"status": "ok", "backend": db.backend}
 
     from phaseloom.mcp.http import mount_mcp
 

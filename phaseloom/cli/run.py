@@ -150,13 +150,15 @@ def register(app: typer.Typer) -> None:
     def demo(
         folder: Optional[Path] = typer.Option(None, "--dir", help="Where to create the demo (default: a temp folder)."),
         max_seconds: float = typer.Option(120.0, "--max-seconds"),
+        failing_suite: bool = typer.Option(False, "--failing-suite",
+                                           help="Give the second ticket a bug its test catches: the gate holds it."),
     ) -> None:
         """Run two tickets through every phase with scripted agents, in a throw-away git repository."""
         from phaseloom.orchestrator.demo import run_demo
 
         target = folder or Path(tempfile.mkdtemp(prefix="phaseloom-demo-"))
         with console.status("scripted agents at work…"):
-            summary = run_demo(target, max_seconds=max_seconds)
+            summary = run_demo(target, max_seconds=max_seconds, failing_suite=failing_suite)
         _print_summary(summary)
         if not summary.all_done:
             raise typer.Exit(1)
@@ -199,6 +201,9 @@ def _print_summary(s) -> None:
     console.print(f"tasks: {tasks} ({kinds}); retries: {s.retries}; discoveries: {s.discoveries}", highlight=False)
     console.print(f"gates passed: {s.gates_passed}; merges into ticket branches: {s.merges}; "
                   f"artifacts: {s.artifacts}; reviews: {reviews}", highlight=False)
+    for ticket_id, reasons in s.held.items():
+        console.print(f"ticket #{ticket_id} held: {'; '.join(reasons) or 'still running when the demo stopped'}",
+                      highlight=False)
     verdict = "[bold green]all tickets DONE[/]" if s.all_done else "[bold red]not every ticket reached DONE[/]"
     console.print(f"{verdict} in {s.seconds:.1f}s")
     console.print(f"\nLook around:\n  phaseloom --database-url {s.database_url} board demo\n"

@@ -191,7 +191,11 @@ def _artifact_check(criterion: ArtifactCriterionSpec, path: str, text: str | Non
         return None if not missing else f"{path} is missing the section(s) {', '.join(missing)}"
     if criterion.type == "file_contains":
         found = re.search(criterion.pattern or "", text, re.MULTILINE)
-        return None if found else f"{path} does not contain /{criterion.pattern}/"
+        if found:
+            return None
+        # A regular expression says little to a person: the criterion's description says what is missing.
+        what = f": {criterion.description}" if criterion.description else ""
+        return f"{path} does not contain /{criterion.pattern}/{what}"
     return _percentage_check(path, text, None, float(criterion.value or 0))
 
 

@@ -5,6 +5,10 @@ It creates a git repository and a SQLite database in a fresh folder, loads the s
 backoffs, so the demo is quick), creates two tickets and runs scripted agents through every
 phase to DONE. The plan makes one first attempt fail (and be retried), one discovery spawn work
 in another phase, and every first review come back "needs work" before it is approved.
+
+With ``failing_suite`` the second ticket's implementation has a bug its unit test catches: the test
+report says FAILED, the testing gate holds the ticket in Testing, and the demo stops once nothing
+can move any more (it does not wait out ``max_seconds``).
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class DemoSummary:
     discoveries: int = 0
     reviews: dict[str, int] = field(default_factory=dict)
     artifacts: int = 0
+    # Ticket id -> the reasons its current phase's gate gave, for tickets that stopped short of DONE.
+    held: dict[int, list[str]] = field(default_factory=dict)
 
     @property
     def all_done(self) -> bool:
@@ -80,8 +86,9 @@ def demo_workflow():
     return WorkflowDocument.model_validate(data)
 
 
-def demo_plan(first_ticket: int, second_ticket: int) -> ScriptPlan:
+def demo_plan(first_ticket: int, second_ticket: int, *, failing_suite: bool = False) -> ScriptPlan:
     return ScriptPlan(
+        failing_suite=frozenset({second_ticket}) if failing_suite else frozenset(),
         fail_first_attempt=frozenset({(first_ticket, "PHASE_DESIGN")}),
         discoveries=(ScriptedDiscovery(
             "PHASE_TESTING", "optimization_opportunity",
@@ -90,7 +97,7 @@ def demo_plan(first_ticket: int, second_ticket: int) -> ScriptPlan:
         reject_first_review=True)
 
 
-def run_demo(folder: Path, *, max_seconds: float = 120.0, on_tick=None) -> DemoSummary:
+def run_demo(folder: Path, *, max_seconds: float = 120.0, on_tick=None, failing_suite: bool = False) -> DemoSummary:
     """Run the demo in ``folder`` (created if needed) and return what happened.
 
     The agents' instructions preload memories found by words only (``memory_semantic=False``), so
@@ -121,7 +128,7 @@ def run_demo(folder: Path, *, max_seconds: float = 120.0, on_tick=None) -> DemoS
                                                      capabilities=("validation",))),
         project_id=project.id, poll_seconds=0.05, workspace_root=folder / "workspaces", log_dir=folder / "logs",
         grace_seconds=10, memory_semantic=False)
-    orchestrator = Orchestrator(db, runtime_factory(db, plan=demo_plan(*ids)), config)
+    orchestrator = Orchestrator(db, runtime_factory(db, plan=demo_plan(*ids, failing_suite=failing_suite)), config)
 
     def finished() -> bool:
         if on_tick:
@@ -135,12 +142,36 @@ def run_demo(folder: Path, *, max_seconds: float = 120.0, on_tick=None) -> DemoS
 
 
 def _finished(db: Database, project_id: int) -> bool:
+    """Nothing left to run, and every ticket is done or held by a gate that failed after its last task."""
     with UnitOfWork(db, readonly=True) as uow:
-        open_tickets = uow.session.scalar(select(func.count()).select_from(Ticket).where(
-            Ticket.project_id == project_id, Ticket.completed_at.is_(None)))
-        open_tasks = uow.session.scalar(select(func.count()).select_from(Task).where(
+        s = uow.session
+        open_tasks = s.scalar(select(func.count()).select_from(Task).where(
             Task.project_id == project_id, Task.status.in_(["pending", "claimed", "running", "under_review"])))
-        return open_tickets == 0 and open_tasks == 0
+        if open_tasks:
+            return False
+        open_tickets = s.scalars(select(Ticket).where(Ticket.project_id == project_id,
+                                                      Ticket.completed_at.is_(None))).all()
+        return all(_held_by_gate(s, ticket) is not None for ticket in open_tickets)
+
+
+def _held_by_gate(session, ticket: Ticket) -> list[str] | None:
+    """The blocking reasons of the ticket's latest gate result, if it failed after the phase's last task ended.
+
+    Only tasks of the current phase count, as for the orchestrator (``TicketMover``): work a discovery
+    spawned in another phase does not make it check this gate again.
+    """
+    from phaseloom.db.models import GateResult
+
+    latest = session.scalars(select(GateResult).where(GateResult.ticket_id == ticket.id,
+                                                      GateResult.phase_id == ticket.phase_id)
+                             .order_by(GateResult.id.desc()).limit(1)).first()
+    if latest is None or latest.passed:
+        return None
+    last_task_end = session.scalar(select(func.max(Task.completed_at)).where(Task.ticket_id == ticket.id,
+                                                                             Task.phase_id == ticket.phase_id))
+    if last_task_end is not None and latest.created_at < last_task_end:
+        return None  # checked before the last task's work came in: the orchestrator will check again
+    return list(latest.blocking_reasons)
 
 
 def summarise(db: Database, folder: Path, url: str, repo: Path, seconds: float) -> DemoSummary:
@@ -154,6 +185,8 @@ def summarise(db: Database, folder: Path, url: str, repo: Path, seconds: float) 
                               .order_by(PhaseHistory.id)).all()
             summary.tickets.append({"id": ticket.id, "title": ticket.title, "phase": ticket.phase_id,
                                     "path": list(moves)})
+            if ticket.completed_at is None:
+                summary.held[ticket.id] = _held_by_gate(s, ticket) or []
         tasks = s.scalars(select(Task)).all()
         summary.tasks = dict(Counter(t.status for t in tasks))
         summary.task_types = dict(Counter(t.task_type for t in tasks))

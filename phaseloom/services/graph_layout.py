@@ -1,25 +1,33 @@
-"""Coordinates for the workflow graph: phases as columns in sequence order, tasks as nodes.
+"""Coordinates for the workflow graph: phases as columns in sequence order, tickets as lanes.
 
-The layout is networkx's layered ``multipartite_layout`` (one layer per phase). Within a
-phase, nodes are ordered by ticket and by the mean position of the nodes pointing at them,
-so edges between neighbouring phases cross less. The result is pixel coordinates the web
-UI draws as SVG as they are.
+Every ticket gets a horizontal lane of its own, as tall as its busiest phase; lanes are stacked in
+ticket id order. Inside a lane, a phase's tasks are ordered by the mean row of the tasks pointing at
+them (the barycenter heuristic, phases taken left to right), then by task id. So:
+
+- a progression or dependency edge never leaves its ticket's lane: edges of separate tickets
+  cannot cross;
+- a node's place depends on ids and edges only, never on the order rows came from the database,
+  so it is the same on every load, and a new task of one ticket moves no other ticket's nodes
+  sideways (only lanes below a lane that grows move down, as a whole).
+
+The result is pixel coordinates the web UI draws as SVG as they are.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
-
-import networkx as nx
 
 from phaseloom.domain.phases import Workflow
 
-COLUMN_WIDTH = 240
-ROW_HEIGHT = 64
+# Eight phases (the shipped workflow, BLOCKED included) fit the graph's width at 1,400 px.
+COLUMN_WIDTH = 160
+ROW_HEIGHT = 60
+LANE_GAP = 16  # extra space between two tickets' lanes
 MARGIN_X = 24
 MARGIN_Y = 56
-NODE_WIDTH = 190
-NODE_HEIGHT = 44
+NODE_WIDTH = 144
+NODE_HEIGHT = 42
 
 
 def phase_columns(workflow: Workflow) -> list[dict[str, Any]]:
@@ -29,58 +37,56 @@ def phase_columns(workflow: Workflow) -> list[dict[str, Any]]:
 
 
 def layout_graph(graph: dict[str, Any], workflow: Workflow) -> dict[str, Any]:
-    """``graph`` (from :class:`GraphService`) with ``x``/``y`` on each node and the canvas size.
+    """``graph`` (from :class:`GraphService`) with ``x``/``y`` on each node, the lanes and the canvas size.
 
     Nodes of a phase the workflow does not know (a phase removed later) go in a last column.
     """
     columns = phase_columns(workflow)
     layer_of = {c["phase_id"]: c["index"] for c in columns}
     spare = len(columns)
-    digraph = nx.DiGraph()
-    for node in _ordered_nodes(graph, layer_of):
-        digraph.add_node(node["id"], layer=layer_of.get(node["phase_id"], spare))
-    digraph.add_edges_from((e["source"], e["target"]) for e in graph["edges"]
-                           if e["source"] in digraph and e["target"] in digraph)
-    rows = _rows_per_layer(digraph)
+
+    def layer(node: dict[str, Any]) -> int:
+        return layer_of.get(node["phase_id"], spare)
+
+    rows = _rows_in_lanes(graph, layer)
+    lanes, top = [], MARGIN_Y
+    for ticket_id, height in _lane_heights(graph, rows):
+        lanes.append({"ticket_id": ticket_id, "y": top, "height": height * ROW_HEIGHT})
+        top += height * ROW_HEIGHT + LANE_GAP
+    lane_top = {lane["ticket_id"]: lane["y"] for lane in lanes}
     for node in graph["nodes"]:
-        layer = digraph.nodes[node["id"]]["layer"]
-        node["x"] = MARGIN_X + layer * COLUMN_WIDTH + (COLUMN_WIDTH - NODE_WIDTH) // 2 - 8
-        node["y"] = MARGIN_Y + rows[node["id"]] * ROW_HEIGHT
-    tallest = max((rows[n] for n in rows), default=0) + 1
-    used_layers = max((digraph.nodes[n]["layer"] for n in digraph), default=0) + 1
-    return {**graph, "columns": columns, "node_width": NODE_WIDTH, "node_height": NODE_HEIGHT,
+        node["x"] = MARGIN_X + layer(node) * COLUMN_WIDTH + (COLUMN_WIDTH - NODE_WIDTH) // 2 - 4
+        node["y"] = lane_top[node["ticket_id"]] + rows[node["id"]] * ROW_HEIGHT
+    used_layers = max((layer(n) for n in graph["nodes"]), default=0) + 1
+    bottom = top - LANE_GAP if lanes else MARGIN_Y + ROW_HEIGHT
+    return {**graph, "columns": columns, "lanes": lanes, "column_width": COLUMN_WIDTH,
+            "node_width": NODE_WIDTH, "node_height": NODE_HEIGHT,
             "width": MARGIN_X * 2 + max(len(columns), used_layers) * COLUMN_WIDTH,
-            "height": MARGIN_Y + tallest * ROW_HEIGHT + MARGIN_Y}
+            "height": bottom + MARGIN_Y}
 
 
-def _ordered_nodes(graph: dict[str, Any], layer_of: dict[str, int]) -> list[dict[str, Any]]:
-    """Nodes by layer, then by the mean layer-row of their predecessors (the barycenter heuristic)."""
-    incoming: dict[str, list[str]] = {}
+def _rows_in_lanes(graph: dict[str, Any], layer) -> dict[str, int]:
+    """Each node's row inside its ticket's lane: per phase, by the barycenter of its predecessors, then id."""
+    incoming: dict[str, list[str]] = defaultdict(list)
     for edge in graph["edges"]:
-        incoming.setdefault(edge["target"], []).append(edge["source"])
-    nodes = sorted(graph["nodes"], key=lambda n: (layer_of.get(n["phase_id"], len(layer_of)), n["ticket_id"],
-                                                  n["task_id"]))
-    position = {n["id"]: i for i, n in enumerate(nodes)}
+        incoming[edge["target"]].append(edge["source"])
+    groups: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    for node in graph["nodes"]:
+        groups[(node["ticket_id"], layer(node))].append(node)
+    rows: dict[str, int] = {}
+    for key in sorted(groups):  # ticket, then phases left to right: predecessors are placed first
+        def barycenter(node: dict[str, Any]) -> float:
+            placed = sorted(rows[s] for s in incoming.get(node["id"], ()) if s in rows)
+            return sum(placed) / len(placed) if placed else float("inf")
 
-    def barycenter(node: dict[str, Any]) -> float:
-        sources = [position[s] for s in incoming.get(node["id"], ()) if s in position]
-        return sum(sources) / len(sources) if sources else position[node["id"]]
-
-    return sorted(nodes, key=lambda n: (layer_of.get(n["phase_id"], len(layer_of)), n["ticket_id"],
-                                        barycenter(n)))
-
-
-def _rows_per_layer(digraph: nx.DiGraph) -> dict[str, int]:
-    """Each node's row in its column, read back from networkx's layered layout."""
-    if digraph.number_of_nodes() == 0:
-        return {}
-    positions = nx.multipartite_layout(digraph, subset_key="layer", align="vertical")
-    by_layer: dict[int, list[str]] = {}
-    for node, layer in digraph.nodes(data="layer"):
-        by_layer.setdefault(layer, []).append(node)
-    rows = {}
-    for members in by_layer.values():
-        # multipartite_layout spreads a layer evenly along y in insertion order; rank by it.
-        for row, node in enumerate(sorted(members, key=lambda n: positions[n][1])):
-            rows[node] = row
+        ordered = sorted(groups[key], key=lambda n: (barycenter(n), n["task_id"]))
+        rows.update((node["id"], row) for row, node in enumerate(ordered))
     return rows
+
+
+def _lane_heights(graph: dict[str, Any], rows: dict[str, int]) -> list[tuple[int, int]]:
+    """``(ticket id, rows in its lane)`` in ticket id order."""
+    height: dict[int, int] = {}
+    for node in graph["nodes"]:
+        height[node["ticket_id"]] = max(height.get(node["ticket_id"], 0), rows[node["id"]] + 1)
+    return sorted(height.items())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import ValidationError
 
@@ -178,3 +180,13 @@ def test_shipped_workflow_declares_real_gates():
     assert requirements.artifacts[0].criteria[1].sections == ["Overview", "Requirements", "Acceptance Criteria"]
     assert parse_gate(workflow.phase("PHASE_IMPLEMENTATION").gate).criteria[0].target == "src/**/*.py"
     assert parse_gate(workflow.phase("PHASE_TESTING").gate).artifacts[0].pattern == "test_report.md"
+
+
+def test_shipped_testing_gate_needs_a_passing_verdict_not_just_the_word():
+    workflow = load_workflow_source(shipped_workflow("software_development")).to_domain()
+    [verdict] = [c for c in parse_gate(workflow.phase("PHASE_TESTING").gate).artifacts[0].criteria
+                 if c.type == "file_contains"]
+    passing = ("Result: **PASSED** (exit code 0)", "**Result:** PASSED", "- result: passed")
+    failing = ("Result: **FAILED** (exit code 1)", "3 passed, 1 failed\nResult: FAILED", "No test passed.")
+    assert all(re.search(verdict.pattern, text) for text in passing)
+    assert not any(re.search(verdict.pattern, text) for text in failing)

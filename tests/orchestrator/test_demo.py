@@ -19,8 +19,18 @@ FULL_PATH = ["PHASE_BACKLOG", "PHASE_REQUIREMENTS", "PHASE_DESIGN", "PHASE_IMPLE
 GATED = FULL_PATH[:-1]
 
 
+@pytest.fixture
+def without_pytest(tmp_path, monkeypatch):
+    """The README's Quick start installs no test extra: a `pytest` that cannot be imported stands in
+    for its absence, for every process the demo starts (they inherit PYTHONPATH)."""
+    shadow = tmp_path / "no-pytest"
+    (shadow / "pytest").mkdir(parents=True)
+    (shadow / "pytest" / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'pytest'\")\n")
+    monkeypatch.setenv("PYTHONPATH", str(shadow))
+
+
 @pytest.mark.slow
-def test_demo_runs_two_tickets_to_done(tmp_path):
+def test_demo_runs_two_tickets_to_done(tmp_path, without_pytest):
     settings, environment = get_settings(), dict(os.environ)
     summary = run_demo(tmp_path / "demo", max_seconds=150)
     # Keyword-only memory is passed down to the demo's orchestrator, not set process-wide.
@@ -72,3 +82,26 @@ def test_demo_runs_two_tickets_to_done(tmp_path):
         merged = [tb for tb in ticket_branches if subprocess.run(
             ["git", "merge-base", "--is-ancestor", branch, tb], cwd=repo).returncode == 0]
         assert merged, f"{branch} was never merged into a ticket branch"
+
+
+@pytest.mark.slow
+def test_a_failing_suite_keeps_its_ticket_out_of_done(tmp_path, without_pytest):
+    summary = run_demo(tmp_path / "demo", max_seconds=150, failing_suite=True)
+    first, second = summary.tickets
+    assert first["phase"] == "PHASE_DONE" and first["path"] == FULL_PATH
+    # The second ticket's suite fails: its report says so and the testing gate holds it there.
+    assert second["phase"] == "PHASE_TESTING" and "PHASE_DEPLOYMENT" not in second["path"]
+    assert not summary.all_done
+    verdict = "the suite passed (a 'Result: PASSED' line)"  # the shipped criterion's description
+    assert any(r.startswith("test_report.md does not contain") and r.endswith(verdict)
+               for r in summary.held[second["id"]]), summary.held
+    # The demo stopped because nothing could move, not because its time ran out.
+    assert summary.seconds < 60
+    db = Database.connect(summary.database_url)
+    try:
+        with UnitOfWork(db, readonly=True) as uow:
+            report = uow.session.scalars(select(Artifact.content).where(
+                Artifact.ticket_id == second["id"], Artifact.path == "test_report.md")).first()
+    finally:
+        db.dispose()
+    assert report is not None and "Result: **FAILED**" in report and "0 passed, 1 failed" in report

@@ -54,8 +54,31 @@ def test_implementation_then_testing_runs_the_real_tests(uow, db, ticket, tmp_pa
     assert f"src/feature_{ticket.id}/core.py" in built.artifacts
     _, tested, _ = run_task(uow, db, ticket, "PHASE_TESTING", tmp_path, agent_name="tester")
     report = (workdir / "test_report.md").read_text()
-    assert "**PASSED**" in report and "1 passed" in report
+    assert "**PASSED**" in report and "1 passed, 0 failed" in report
     assert tested.completed
+
+
+def test_the_suite_runs_without_pytest_installed(uow, db, ticket, tmp_path, monkeypatch):
+    # A plain install (the README's Quick start) has no pytest: a `pytest` that cannot be imported
+    # stands in for its absence, in the tester's subprocess too (it inherits PYTHONPATH).
+    shadow = tmp_path / "no-pytest"
+    (shadow / "pytest").mkdir(parents=True)
+    (shadow / "pytest" / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'pytest'\")\n")
+    monkeypatch.setenv("PYTHONPATH", str(shadow))
+    run_task(uow, db, ticket, "PHASE_IMPLEMENTATION", tmp_path)
+    _, tested, workdir = run_task(uow, db, ticket, "PHASE_TESTING", tmp_path, agent_name="tester")
+    report = (workdir / "test_report.md").read_text()
+    assert "Result: **PASSED**" in report and "1 passed, 0 failed" in report, report
+    assert tested.completed
+
+
+def test_a_planned_bug_makes_the_suite_fail_and_the_report_say_so(uow, db, ticket, tmp_path):
+    plan = ScriptPlan(failing_suite=frozenset({ticket.id}))
+    run_task(uow, db, ticket, "PHASE_IMPLEMENTATION", tmp_path, plan)
+    _, tested, workdir = run_task(uow, db, ticket, "PHASE_TESTING", tmp_path, plan, agent_name="tester")
+    report = (workdir / "test_report.md").read_text()
+    assert "Result: **FAILED**" in report and "0 passed, 1 failed" in report, report
+    assert tested.completed  # the tester did its job: it ran the suite and reported the failure
 
 
 def test_planned_first_attempt_failure_is_retried(uow, db, ticket, tmp_path):

@@ -66,3 +66,20 @@ def ui_server(db: Database) -> ThreadedServer:
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
+
+
+LONG_TITLE = "Export the monthly usage report as CSV with per-team totals and a summary sheet"
+
+
+def seed_screens(db: Database) -> Demo:
+    """The demo, plus a ticket with a long title and tasks of its own: two lanes in the graph."""
+    demo = seed_demo(db)
+    uow = UnitOfWork(db)
+    tickets, queue = TicketService(uow), QueueService(uow)
+    export = tickets.create_ticket("demo", LONG_TITLE, priority="MEDIUM")
+    tickets.transition(export.id, "PHASE_REQUIREMENTS")
+    first = queue.create_task(export.id, "PHASE_REQUIREMENTS", "List the report's columns and the teams it covers")
+    tickets.transition(export.id, "PHASE_DESIGN")
+    queue.create_task(export.id, "PHASE_DESIGN", "Design the CSV layout and the summary sheet", depends_on=[first.id])
+    queue.create_task(export.id, "PHASE_DESIGN", "Decide how totals round")
+    return demo

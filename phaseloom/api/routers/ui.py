@@ -69,7 +69,7 @@ def board(uow: Uow, _admin: Admin, project: ProjectRef,
 @router.get("/api/ui/graph")
 def graph(uow: Uow, _admin: Admin, ticket_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
           project: Annotated[str | None, Query(max_length=200)] = None) -> dict:
-    """The workflow graph of a ticket or a project, with node coordinates computed by networkx."""
+    """The workflow graph of a ticket or a project, with node coordinates (a lane per ticket: graph_layout.py)."""
     return DashboardService(uow).graph(ticket_id=ticket_id, project=project if ticket_id is None else None)
 
 

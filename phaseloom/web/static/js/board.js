@@ -1,7 +1,7 @@
 // The kanban board: columns with WIP, cards that move by drag and drop or by keyboard.
 
 import { api, coalesce, currentProject, el, params, rememberProject, say } from "./api.js";
-import { live } from "./live.js";
+import { live, staticPage } from "./live.js";
 
 const board = document.getElementById("board");
 const projectSelect = document.getElementById("filter-project");
@@ -30,7 +30,7 @@ function cardView(card) {
         card.agents.length ? [el("dt", {}, "Agents"), el("dd", {}, card.agents.join(", "))] : "",
         card.activity ? [el("dt", {}, "Now"), el("dd", { class: "activity" }, card.activity)] : "",
         el("dt", {}, "Tasks"), el("dd", {}, String(card.tasks)),
-        card.open_discoveries ? [el("dt", {}, "Open discoveries"),
+        card.open_discoveries ? [el("dt", { title: "open discoveries" }, "Discoveries"),
                                   el("dd", { class: "discoveries" }, String(card.open_discoveries))] : "",
         el("dt", {}, "Gate"), el("dd", { class: `gate gate-${card.gate || "none"}` }, card.gate || "not run"),
         card.blocked_reason ? [el("dt", {}, "Blocked"), el("dd", {}, card.blocked_reason)] : ""),
@@ -71,7 +71,20 @@ function render(data) {
   for (const column of columns) fragment.append(columnView(column));
   board.replaceChildren(fragment);
   board.dataset.loaded = "true";
+  showScrollAffordance();
 }
+
+// When the columns do not all fit, the board scrolls sideways: say so, and fade the edge that hides more.
+const scrollHint = document.getElementById("board-scroll-hint");
+function showScrollAffordance() {
+  const hidden = board.scrollWidth - board.clientWidth;
+  const more = hidden > 2;
+  board.classList.toggle("more-right", more && board.scrollLeft < hidden - 2);
+  board.classList.toggle("more-left", more && board.scrollLeft > 2);
+  if (scrollHint) scrollHint.hidden = !more;
+}
+board.addEventListener("scroll", showScrollAffordance, { passive: true });
+window.addEventListener("resize", showScrollAffordance);
 
 board.addEventListener("dragstart", (event) => {
   const card = event.target.closest(".card");
@@ -115,7 +128,11 @@ async function start() {
   projectSelect.replaceChildren(...found.projects.map((p) =>
     el("option", { value: p.name, selected: project && p.name === project.name }, p.name)));
   prioritySelect.value = params().get("priority") || "";
-  if (!project) { board.replaceChildren(el("p", {}, "No projects yet: create one with phaseloom project create.")); return; }
+  if (!project) {
+    board.replaceChildren(el("p", {}, "No projects yet: create one with phaseloom project create."));
+    staticPage();
+    return;
+  }
   document.getElementById("project-name").textContent = `· ${project.name}`;
   projectSelect.addEventListener("change", () => { location.search = `?project=${encodeURIComponent(projectSelect.value)}`; });
   prioritySelect.addEventListener("change", () => {

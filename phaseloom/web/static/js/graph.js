@@ -1,7 +1,7 @@
 // The workflow graph as SVG. Coordinates come from the server (networkx layout); this only draws.
 
 import { api, coalesce, currentProject, el, params, rememberProject, say, when } from "./api.js";
-import { live } from "./live.js";
+import { live, staticPage } from "./live.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const figure = document.getElementById("graph");
@@ -53,9 +53,16 @@ function render(graph) {
                             role: "group", "aria-label": `${graph.nodes.length} tasks, ${graph.edges.length} edges` });
   root.append(markers());
   const bands = svg("g", { class: "phases" });
+  const band = (graph.column_width || 240) - 8;
   for (const column of graph.columns) {
-    bands.append(svg("rect", { class: "phase-band", x: column.x, y: 8, width: 224, height: graph.height + 24, rx: 8 }),
-                 svg("text", { class: "phase-title", x: column.x + 10, y: 30 }, column.name));
+    bands.append(svg("rect", { class: "phase-band", x: column.x, y: 8, width: band, height: graph.height + 24, rx: 8 }),
+                 svg("text", { class: "phase-title", x: column.x + 8, y: 30 }, column.name));
+  }
+  // One lane per ticket (see graph_layout.py): a thin rule between lanes and the ticket's number at the left.
+  for (const [index, lane] of (graph.lanes || []).entries()) {
+    if (index > 0) bands.append(svg("line", { class: "lane-rule", x1: 8, x2: graph.width - 8, y1: lane.y - 10, y2: lane.y - 10 }));
+    bands.append(svg("text", { class: "lane-title", x: 6, y: lane.y + 26, "data-ticket-id": lane.ticket_id },
+                     `#${lane.ticket_id}`));
   }
   const edges = svg("g", { class: "edges" });
   for (const edge of graph.edges) {
@@ -74,19 +81,46 @@ function render(graph) {
   for (const node of graph.nodes) nodes.append(nodeView(node, graph));
   root.append(bands, edges, nodes);
   figure.replaceChildren(root);
+  fitLabels(root, graph.node_width - 14);
+  fitTitles(root, (graph.column_width || 240) - 8 - 14);
   figure.dataset.loaded = "true";
   if (graph.truncated) say("The graph shows the first 5,000 tasks only.", "error");
 }
 
+// Shorten a text element with "…" until it fits ``width`` pixels, as the browser measures it with its font.
+function fit(text, width) {
+  const full = text.textContent;
+  if (text.getComputedTextLength() <= width) return;
+  let low = 0, high = full.length;
+  while (low < high) {  // the longest prefix that fits, with the ellipsis
+    const middle = Math.ceil((low + high) / 2);
+    text.textContent = `${full.slice(0, middle).trimEnd()}…`;
+    if (text.getComputedTextLength() <= width) low = middle; else high = middle - 1;
+  }
+  text.textContent = `${full.slice(0, low).trimEnd()}…`;
+}
+
+function fitLabels(root, width) {
+  for (const text of root.querySelectorAll(".node text")) fit(text, width);
+}
+
+function fitTitles(root, width) {
+  for (const text of root.querySelectorAll(".phase-title")) {
+    const name = text.textContent;
+    fit(text, width);
+    if (text.textContent !== name) text.setAttribute("aria-label", name);
+  }
+}
+
 function nodeView(node, graph) {
-  const title = node.title.length > 28 ? `${node.title.slice(0, 27)}…` : node.title;
+  const title = node.title;
   const group = svg("g", { class: `node status-${node.status}${selected === node.task_id ? " selected" : ""}`,
                            transform: `translate(${node.x},${node.y})`, tabindex: "0", role: "button",
                            "data-task-id": node.task_id, "data-status": node.status,
                            "aria-label": `Task ${node.task_id}: ${node.title}, ${node.status}` },
     svg("rect", { width: graph.node_width, height: graph.node_height, rx: 6 }),
-    svg("text", { x: 8, y: 17 }, `#${node.task_id} ${title}`),
-    svg("text", { x: 8, y: 34, class: "node-status" }, `${node.status}${node.agent ? ` · @${node.agent}` : ""}`));
+    svg("text", { x: 7, y: 17 }, `#${node.task_id} ${title}`),
+    svg("text", { x: 7, y: 33, class: "node-status" }, `${node.status}${node.agent ? ` · @${node.agent}` : ""}`));
   group.append(svg("title", {}, node.title));
   return group;
 }
@@ -152,7 +186,7 @@ function onEvent(event) {
 async function start() {
   const found = await currentProject();
   const ticket = params().get("ticket");
-  if (!found.project && !ticket) { figure.replaceChildren(el("p", {}, "No projects yet.")); return; }
+  if (!found.project && !ticket) { figure.replaceChildren(el("p", {}, "No projects yet.")); staticPage(); return; }
   const project = found.project;
   scope = { project: project.name, ticket };
   projectSelect.replaceChildren(...found.projects.map((p) => el("option", { value: p.name, selected: p.name === project.name }, p.name)));

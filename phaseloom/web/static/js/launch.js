@@ -2,6 +2,9 @@
 // one field per parameter, by type; submitting creates the ticket and its first task.
 
 import { api, el, params, rememberProject, say } from "./api.js";
+import { staticPage } from "./live.js";
+
+staticPage("a form: nothing on it changes by itself");
 
 const root = document.getElementById("launch");
 

@@ -3,6 +3,16 @@
 
 import { token } from "./api.js";
 
+// The header's indicator says the same thing on every page: "live" (updates arrive over /ws),
+// "connecting…"/"reconnecting…", or "static" for a page that shows what it loaded and no more.
+export function staticPage(reason = "this page does not update itself: reload it to see changes") {
+  const status = document.getElementById("live-status");
+  if (!status) return;
+  status.textContent = "static";
+  status.dataset.state = "static";
+  status.title = reason;
+}
+
 export function live({ filter = {}, onEvent, onReady = () => {} }) {
   let lastId = null;
   let socket = null;
@@ -13,6 +23,7 @@ export function live({ filter = {}, onEvent, onReady = () => {} }) {
     if (!status) return;
     status.textContent = text;
     status.dataset.state = state;
+    status.title = state === "live" ? "updates arrive as they happen" : "waiting for the live connection";
   };
 
   function url() {
