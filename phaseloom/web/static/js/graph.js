@@ -1,4 +1,4 @@
-// The workflow graph as SVG. Coordinates come from the server (networkx layout); this only draws.
+// The workflow graph as SVG. Coordinates come from the server (services/graph_layout.py: a lane per ticket); this only draws.
 
 import { api, coalesce, currentProject, el, params, rememberProject, say, when } from "./api.js";
 import { live, staticPage } from "./live.js";
