@@ -24,7 +24,7 @@ from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.workspaces import Workspace, WorkspaceService
 
 if TYPE_CHECKING:
-    from phaseloom.orchestrator.loop import OrchestratorConfig
+    from phaseloom.orchestrator.config import OrchestratorConfig
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from phaseloom.db.engine import Database
 from phaseloom.domain.errors import InvalidInput
-from phaseloom.orchestrator.loop import PoolSpec
+from phaseloom.orchestrator.config import PoolSpec
 from phaseloom.runtimes.base import Runtime
 
 

@@ -9,7 +9,6 @@ any task is handed out. Every failure becomes one line saying what failed and ho
 from __future__ import annotations
 
 import re
-import sys
 import tempfile
 import time
 from dataclasses import dataclass

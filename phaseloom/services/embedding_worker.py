@@ -202,7 +202,7 @@ def _flock(handle, timeout: float) -> None:
             return
         except BlockingIOError:
             if time.monotonic() > deadline:
-                raise WorkerUnavailable("timed out waiting for another process starting the embedding worker")
+                raise WorkerUnavailable("timed out waiting for another process starting the embedding worker") from None
             time.sleep(0.05)
 
 

@@ -39,7 +39,6 @@ from phaseloom.services.git_repo import (
     git,
     head,
     identity,
-    is_ancestor,
     is_worktree_on,
     slug,
 )

@@ -7,10 +7,10 @@ import time
 import httpx
 import pytest
 
-pytestmark = pytest.mark.slow  # a real browser and a real server per test
-
 from phaseloom.services.tickets import TicketService
 from phaseloom.services.unit_of_work import UnitOfWork
+
+pytestmark = pytest.mark.slow  # a real browser and a real server per test
 
 
 def column_of(page, ticket_id: int) -> str:
