@@ -38,13 +38,15 @@ FOUR_PHASES = "name: four\nphases:\n" + "".join(
     for n, phase in enumerate(PHASES)) + "  - id: PHASE_DONE\n    sequence_order: 4\n    is_terminal: true\n"
 
 
-def prepare(db: Database, tmp: Path, tickets: int, project: str = "faults") -> list[int]:
-    """Migrate, load the four-phase workflow, create a project and ``tickets`` tickets; return their ids."""
+def prepare(db: Database, tmp: Path, tickets: int, project: str = "faults", repo: Path | None = None) -> list[int]:
+    """Migrate, load the four-phase workflow, create a project (on the git repository ``repo``, if given:
+    each task then works in a worktree and is merged into its ticket's branch) and ``tickets``
+    tickets; return their ids."""
     upgrade(db.engine)
     (tmp / "four.yaml").write_text(FOUR_PHASES)
     uow = UnitOfWork(db)
     WorkflowService(uow).save_document(load_workflow_source(tmp / "four.yaml"))
-    ProjectService(uow).create_project(project, "four")
+    ProjectService(uow).create_project(project, "four", repo_path=str(repo) if repo else "")
     return [TicketService(uow).create_ticket(project, f"ticket {n}").id for n in range(tickets)]
 
 
