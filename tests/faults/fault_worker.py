@@ -78,8 +78,8 @@ def main() -> None:
     home = Path(args.home).resolve()  # agents run in their worktrees, not in this folder
     pools = (PoolSpec("worker", size=args.agents, runtime=args.runtime),) if worker else ()
     config = OrchestratorConfig(
-        pools=pools, manage_tickets=not worker, poll_seconds=args.poll, lease_seconds=args.lease, grace_seconds=10, diagnose_every_seconds=0,
-        workspace_root=home / "workspaces", log_dir=home / "logs")
+        pools=pools, manage_tickets=not worker, poll_seconds=args.poll, lease_seconds=args.lease, grace_seconds=10,
+        diagnose_every_seconds=0, workspace_root=home / "workspaces", log_dir=home / "logs")
     runtime = SlowMcpAgent(args.url, args.delay) if args.runtime == "command" else SlowScripted(db, args.delay)
     orchestrator = Orchestrator(db, lambda spec: runtime, config)
     signal.signal(signal.SIGTERM, lambda *_: orchestrator.request_stop())

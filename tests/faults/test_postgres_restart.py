@@ -25,8 +25,8 @@ from tests.services.test_workspaces import make_repo
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(postgres_bin() is None, reason="needs PostgreSQL binaries (initdb, pg_ctl)")]
 TICKETS = 4
-# runtime, worker processes, its agents' delay, seconds the rest of the run may take after the restart
-RUNS = [("scripted", 2, "0.15", 30), ("command", 4, "0.5", 90)]
+# runtime, worker processes, phases, its agents' delay, seconds the rest of the run may take after the restart
+RUNS = [("scripted", 2, 4, "0.15", 30), ("command", 4, 2, "0.5", 60)]
 
 
 @pytest.fixture
@@ -39,14 +39,15 @@ def cluster():
         server.destroy()
 
 
-@pytest.mark.parametrize(("runtime", "workers", "delay", "recovery"), RUNS, ids=[f"{r[0]}-{r[1]}" for r in RUNS])
-def test_everything_reconnects_after_a_postgres_restart(cluster, tmp_path, runtime, workers, delay, recovery):
+@pytest.mark.parametrize(("runtime", "workers", "phases", "delay", "recovery"), RUNS,
+                         ids=[f"{r[0]}-{r[1]}" for r in RUNS])
+def test_everything_reconnects_after_a_postgres_restart(cluster, tmp_path, runtime, workers, phases, delay, recovery):
     db = Database.connect(cluster.url)
     procs = Processes(tmp_path)
     repo = make_repo(tmp_path / "repo") if runtime == "command" else None
     loops = ["orchestrator", *(f"worker{n}" for n in range(workers))]
     try:
-        prepare(db, tmp_path, TICKETS, repo=repo)
+        prepare(db, tmp_path, TICKETS, repo=repo, phases=phases)
         token = AuthService(UnitOfWork(db)).create_admin_token()
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -75,7 +76,7 @@ def test_everything_reconnects_after_a_postgres_restart(cluster, tmp_path, runti
         assert set(alive.values()) == {None}, {n: procs.log(n)[-1500:] for n in alive}  # nobody died of it
         assert set(exits.values()) == {0}, exits
         assert any("database unreachable" in procs.log(n) for n in loops), "the restart never reached the loops"
-        assert len(runs) == TICKETS * 4 and recovered_in < recovery
+        assert len(runs) == TICKETS * phases and recovered_in < recovery
         if repo is not None:
             assert_reported_and_merged(db, repo)
     finally:

@@ -23,8 +23,8 @@ from tests.services.test_workspaces import make_repo
 
 pytestmark = pytest.mark.slow
 LEASE = 3.0
-# (database, runtime, worker processes): one ticket per worker.
-RUNS = [("sqlite", "scripted", 2), ("postgresql", "scripted", 2), ("postgresql", "command", 4)]
+# (database, runtime, worker processes, phases): one ticket per worker; MCP agents cost seconds of CPU each.
+RUNS = [("sqlite", "scripted", 2, 4), ("postgresql", "scripted", 2, 4), ("postgresql", "command", 4, 2)]
 
 
 def _running_in(procs: Processes, name: str) -> int | None:
@@ -37,9 +37,9 @@ def _running_in(procs: Processes, name: str) -> int | None:
         return task.id if task.status == "running" else None
 
 
-@pytest.mark.parametrize(("db_url", "runtime", "workers"), RUNS, indirect=["db_url"],
-                         ids=[f"{db}-{runtime}-{n}" for db, runtime, n in RUNS])
-def test_a_task_of_a_killed_worker_is_rerun_exactly_once_more(db_url, runtime, workers, tmp_path):
+@pytest.mark.parametrize(("db_url", "runtime", "workers", "phases"), RUNS, indirect=["db_url"],
+                         ids=[f"{db}-{runtime}-{n}" for db, runtime, n, _ in RUNS])
+def test_a_task_of_a_killed_worker_is_rerun_exactly_once_more(db_url, runtime, workers, phases, tmp_path):
     if not db_url.startswith("postgresql"):
         pytest.skip("worker processes sharing a server database; SQLite runs one worker (see the soak)")
     db = Database.connect(db_url)
@@ -49,7 +49,7 @@ def test_a_task_of_a_killed_worker_is_rerun_exactly_once_more(db_url, runtime, w
     agents = agent_pids.pid_folder(tmp_path / "logs")
     survivors = [f"survivor{n}" for n in range(workers - 1)]
     try:
-        prepare(db, tmp_path, workers, repo=repo)
+        prepare(db, tmp_path, workers, repo=repo, phases=phases)
         procs.worker("orchestrator", db_url, "--role", "orchestrator")
         # The victim's agent holds its task a long time; the victim's lease is short.
         procs.worker("victim", db_url, "--runtime", runtime, "--delay", "30", "--lease", str(LEASE))
