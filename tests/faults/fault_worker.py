@@ -1,7 +1,7 @@
 """A worker or orchestrator process for the fault tests and the soak benchmark.
 
 ``python -m tests.faults.fault_worker URL --role worker|orchestrator [--runtime scripted|command] [--delay S]
-[--lease S] [--agents N]``
+[--linger S] [--lease S] [--agents N]``
 
 It is :class:`~phaseloom.orchestrator.loop.Orchestrator` exactly as ``phaseloom worker`` / ``run``
 build it, with one difference: the agents take ``--delay`` seconds longer, so a test can kill a
@@ -25,7 +25,7 @@ from phaseloom.orchestrator.loop import Orchestrator, OrchestratorConfig, PoolSp
 from phaseloom.runtimes.base import Assignment, RunOutcome
 from phaseloom.runtimes.command import CommandRuntime
 from phaseloom.runtimes.scripted import ScriptedRuntime
-from tests.faults.mcp_agent import DELAY_VARIABLE
+from tests.faults.mcp_agent import DELAY_VARIABLE, LINGER_VARIABLE
 
 MCP_AGENT = Path(__file__).with_name("mcp_agent.py")
 
@@ -48,12 +48,13 @@ class SlowScripted(ScriptedRuntime):
 
 
 class SlowMcpAgent(CommandRuntime):
-    """:mod:`tests.faults.mcp_agent` run by the command runtime, working ``delay`` seconds before it reports."""
+    """:mod:`tests.faults.mcp_agent` run by the command runtime, working ``delay`` seconds before it reports
+    and ``linger`` seconds after."""
 
-    def __init__(self, url: str, delay: float) -> None:
+    def __init__(self, url: str, delay: float, linger: float = 0.0) -> None:
         # Its `phaseloom mcp` finds the database as any agent's does: in the environment.
         super().__init__([sys.executable, str(MCP_AGENT)],
-                         env={DELAY_VARIABLE: str(delay), "PHASELOOM_DATABASE_URL": url})
+                         env={DELAY_VARIABLE: str(delay), LINGER_VARIABLE: str(linger), "PHASELOOM_DATABASE_URL": url})
 
     def run(self, assignment: Assignment) -> RunOutcome:
         _announce(assignment)
@@ -66,6 +67,7 @@ def main() -> None:
     parser.add_argument("--role", choices=("worker", "orchestrator"), default="worker")
     parser.add_argument("--runtime", choices=("scripted", "command"), default="scripted")
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--linger", type=float, default=0.0, help="command runtime: seconds after the report")
     parser.add_argument("--lease", type=float, default=30.0)
     parser.add_argument("--agents", type=int, default=1)
     parser.add_argument("--poll", type=float, default=0.1)
@@ -80,7 +82,8 @@ def main() -> None:
     config = OrchestratorConfig(
         pools=pools, manage_tickets=not worker, poll_seconds=args.poll, lease_seconds=args.lease, grace_seconds=10,
         diagnose_every_seconds=0, workspace_root=home / "workspaces", log_dir=home / "logs")
-    runtime = SlowMcpAgent(args.url, args.delay) if args.runtime == "command" else SlowScripted(db, args.delay)
+    command = args.runtime == "command"
+    runtime = SlowMcpAgent(args.url, args.delay, args.linger) if command else SlowScripted(db, args.delay)
     orchestrator = Orchestrator(db, lambda spec: runtime, config)
     signal.signal(signal.SIGTERM, lambda *_: orchestrator.request_stop())
     orchestrator.start()

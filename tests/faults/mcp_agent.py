@@ -4,7 +4,8 @@ Run by the ``command`` runtime in its worktree (``--agent-command "python …/mc
 starts ``phaseloom mcp`` over stdio with the token phaseloom gave it, asks ``get_my_task``, writes
 ``hello.txt`` and calls ``complete_task`` with a summary naming its task. Any failure exits non-zero.
 With ``PHASELOOM_FAULT_AGENT_DELAY=S`` it works S seconds between the two calls, its MCP session
-open, so a fault test can hit it in the middle of its task.
+open, so a fault test can hit it in the middle of its task; with ``PHASELOOM_FAULT_AGENT_LINGER=S``
+it goes on S seconds after its report before it exits, as a CLI writing its last message does.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 DELAY_VARIABLE = "PHASELOOM_FAULT_AGENT_DELAY"
+LINGER_VARIABLE = "PHASELOOM_FAULT_AGENT_LINGER"
 
 
 async def work() -> None:
@@ -39,6 +41,7 @@ async def work() -> None:
                                                          "artifacts": ["hello.txt"]})
         if done.is_error:
             raise SystemExit(f"complete_task failed: {done.content}")
+        await asyncio.sleep(float(os.environ.get(LINGER_VARIABLE) or 0))
     print(f"task {task['id']} done")
 
 
