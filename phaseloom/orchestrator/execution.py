@@ -72,7 +72,9 @@ class TaskExecutor:
         except PhaseloomError as exc:  # e.g. the repository is unusable: a failure the queue can retry
             workspace, assignment = None, None
             outcome = RunOutcome(False, error=str(exc), error_class="workspace")
-        reported = _agent_report(self.db, task_id)
+        # Retried: a database blip here took the path that hands the task back, which its agent had
+        # completed already, and the work it had just done was never merged.
+        reported = call_with_retry(lambda: _agent_report(self.db, task_id), what="reading the agent's report")
         outcome = require_report(outcome, reported is not None)
         if reported:  # the agent's own words, never the runtime's
             outcome.summary = reported

@@ -22,6 +22,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from phaseloom.db.retry import is_transient
 from phaseloom.domain.costs import UsageReport, parse_usage_lines, spread_cost
 from phaseloom.domain.errors import InvalidInput, LeaseLost, PhaseloomError
 from phaseloom.domain.resources import ResourceUsage
@@ -235,6 +236,13 @@ class _Watch:
         except PhaseloomError as exc:
             log.debug("task %s: %s refused while its agent runs: %s", self.assignment.task_id,
                       getattr(callback, "__name__", "callback"), exc)
+        except Exception as exc:
+            # The database is away for a moment (a restart): the agent works on; the next tick
+            # tries again, within the lease's slack (it heartbeats at most a third of the lease apart).
+            if not is_transient(exc):
+                raise
+            log.warning("task %s: %s skipped, database unreachable: %s", self.assignment.task_id,
+                        getattr(callback, "__name__", "callback"), str(exc).splitlines()[0][:200])
 
 
 def _usage(parser: StreamParser, output: str) -> list[UsageReport]:

@@ -1,16 +1,21 @@
-"""Assertions shared by the fault tests and the soak benchmark: nothing orphaned, run once, no event lost."""
+"""Assertions shared by the fault tests and the soak benchmark: nothing orphaned, run once, no event lost,
+agents' own reports merged."""
 
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
+from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from phaseloom.db.engine import Database
 from phaseloom.db.models import SystemEvent, Task, Ticket
 from phaseloom.services.unit_of_work import UnitOfWork
-from tests.faults.support import PHASES, runs_per_task
+from tests.faults.support import phase_count, runs_per_task
+from tests.runtimes.agent_e2e import git
 
 
 def replay_events(base: str, token: str, since: int = 0, limit: int = 500) -> list[dict]:
@@ -28,13 +33,13 @@ def replay_events(base: str, token: str, since: int = 0, limit: int = 500) -> li
 
 
 def assert_work_accounted_for(db: Database) -> dict[int, tuple[int, int, str]]:
-    """Every ticket DONE through all four phases; every task completed, run once plus its recorded retries."""
+    """Every ticket DONE through all its phases; every task completed, run once plus its recorded retries."""
     runs = runs_per_task(db)
     with UnitOfWork(db, readonly=True) as uow:
         phases = Counter(uow.session.scalars(select(Ticket.phase_id)))
         per_ticket = Counter(uow.session.scalars(select(Task.ticket_id)))
     assert set(phases) == {"PHASE_DONE"}, phases
-    assert set(per_ticket.values()) == {len(PHASES)}, per_ticket  # one task per phase, none duplicated
+    assert set(per_ticket.values()) == {phase_count(db)}, per_ticket  # one task per phase, none duplicated
     orphaned = {t: r for t, r in runs.items() if r[2] != "completed"}
     assert not orphaned, orphaned
     wrong = {t: r for t, r in runs.items() if r[0] != r[1] + 1}
@@ -45,13 +50,56 @@ def assert_work_accounted_for(db: Database) -> dict[int, tuple[int, int, str]]:
 def assert_outbox_consistent(db: Database, replayed: list[dict]) -> None:
     """The replay is exactly the table (no loss, no duplicate, in id order) and matches the state it records."""
     with UnitOfWork(db, readonly=True) as uow:
-        stored = list(uow.session.execute(select(SystemEvent.id, SystemEvent.event_type, SystemEvent.entity_id)
-                                          .order_by(SystemEvent.id)))
+        stored = list(uow.session.scalars(select(SystemEvent.id).order_by(SystemEvent.id)))
+    assert [e["id"] for e in replayed] == stored
+    assert_events_once(db)
+
+
+def assert_events_once(db: Database) -> None:
+    """Each ticket moved once per phase, each task created and completed once (and merged once, if merged)."""
+    with UnitOfWork(db, readonly=True) as uow:
+        kinds = Counter((e.event_type, e.entity_id)
+                        for e in uow.session.execute(select(SystemEvent.event_type, SystemEvent.entity_id)))
         tickets = list(uow.session.scalars(select(Ticket.id)))
         tasks = list(uow.session.scalars(select(Task.id)))
-    assert [e["id"] for e in replayed] == [s.id for s in stored]
-    kinds = Counter((s.event_type, s.entity_id) for s in stored)
+    phases = phase_count(db)
     for ticket in tickets:
-        assert kinds[("ticket.status_transitioned", str(ticket))] == len(PHASES), ticket
+        assert kinds[("ticket.status_transitioned", str(ticket))] == phases, ticket
     for task in tasks:
         assert kinds[("task.created", str(task))] == 1 and kinds[("task.completed", str(task))] == 1, task
+        assert kinds[("workspace.merged", str(task))] <= 1, task
+
+
+def assert_reported_and_merged(db: Database, repo: Path) -> None:
+    """Every task was completed by its agent's own ``complete_task`` (``tests/faults/mcp_agent.py``'s words,
+    not the runtime's) and its commit merged into its ticket's branch once; each branch ends with the
+    ``hello.txt`` of its ticket's last task. Call it once the workers have stopped (their merges done)."""
+    with UnitOfWork(db, readonly=True) as uow:
+        tasks = list(uow.session.execute(select(Task.id, Task.ticket_id, Task.result).order_by(Task.id)))
+        events = list(uow.session.execute(select(SystemEvent.id, SystemEvent.event_type, SystemEvent.entity_id)
+                                          .where(SystemEvent.event_type.like("workspace.%")).order_by(SystemEvent.id)))
+    by_ticket: dict[int, list[int]] = {}
+    for task in tasks:
+        assert (task.result or {}).get("summary") == f"wrote hello.txt for task {task.id}", (task.id, task.result)
+        by_ticket.setdefault(task.ticket_id, []).append(task.id)
+    _xfail_on_the_known_merge_race(by_ticket, events)
+    merged = Counter(e.entity_id for e in events if e.event_type == "workspace.merged")
+    for ticket, ids in by_ticket.items():
+        assert all(merged[str(t)] == 1 for t in ids), (ticket, merged)
+        subjects = git(repo, "log", "--format=%s", f"ticket/{ticket}").splitlines()
+        assert all(subjects.count(f"wrote hello.txt for task {t}") == 1 for t in ids), (ticket, subjects)
+        assert git(repo, "show", f"ticket/{ticket}:hello.txt") == f"hello from task {ids[-1]}\n", ticket
+
+
+def _xfail_on_the_known_merge_race(by_ticket: dict[int, list[int]], events: list) -> None:
+    """A known phaseloom bug, open: the ticket mover (``orchestrator/tickets.py``) moves a ticket on as soon
+    as its agent's ``complete_task`` lands, before the worker has merged that task's work, so an idle
+    worker can prepare the next phase's worktree from a ticket branch without it (the merges then
+    conflict). When that is what happened, the test is an expected failure naming the tasks; any
+    other missing merge fails it. Remove this once the ticket mover waits for the merge."""
+    prepared = {e.entity_id: e.id for e in events if e.event_type in ("workspace.prepared", "workspace.repaired")}
+    merged = {e.entity_id: e.id for e in events if e.event_type == "workspace.merged"}
+    raced = [(before, after) for ids in by_ticket.values() for before, after in pairwise(ids)
+             if prepared.get(str(after), 0) < merged.get(str(before), float("inf"))]
+    if raced:
+        pytest.xfail(f"next phase's worktree prepared before the previous task was merged (before, after): {raced}")

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from phaseloom.db.engine import Database
 from phaseloom.db.migrate import upgrade
 from phaseloom.db.models import SystemEvent, Task, Ticket
+from phaseloom.db.models.workflows import PhaseRow
 from phaseloom.loaders.sources import load_workflow_source
 from phaseloom.services.projects import ProjectService
 from phaseloom.services.tickets import TicketService
@@ -32,20 +33,34 @@ from tests.api.live_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PHASES = ("PHASE_PLAN", "PHASE_BUILD", "PHASE_CHECK", "PHASE_SHIP")
-FOUR_PHASES = "name: four\nphases:\n" + "".join(
-    f"  - id: {phase}\n    sequence_order: {n}\n    allowed_transitions: [{(PHASES + ('PHASE_DONE',))[n + 1]}]\n"
-    "    configuration: {max_retries: 5, retry_backoff: {base_seconds: 0.2, cap_seconds: 1}}\n"
-    for n, phase in enumerate(PHASES)) + "  - id: PHASE_DONE\n    sequence_order: 4\n    is_terminal: true\n"
 
 
-def prepare(db: Database, tmp: Path, tickets: int, project: str = "faults") -> list[int]:
-    """Migrate, load the four-phase workflow, create a project and ``tickets`` tickets; return their ids."""
+def workflow_text(phases: int = len(PHASES)) -> str:
+    """The fault tests' workflow: the first ``phases`` of :data:`PHASES` in a row, then DONE."""
+    chosen = (*PHASES[:phases], "PHASE_DONE")
+    steps = "".join(f"  - id: {phase}\n    sequence_order: {n}\n    allowed_transitions: [{chosen[n + 1]}]\n"
+                    "    configuration: {max_retries: 5, retry_backoff: {base_seconds: 0.2, cap_seconds: 1}}\n"
+                    for n, phase in enumerate(chosen[:-1]))
+    return f"name: faults\nphases:\n{steps}  - id: PHASE_DONE\n    sequence_order: {phases}\n    is_terminal: true\n"
+
+
+def prepare(db: Database, tmp: Path, tickets: int, project: str = "faults", repo: Path | None = None,
+            phases: int = len(PHASES)) -> list[int]:
+    """Migrate, load the workflow of ``phases`` phases, create a project (on the git repository ``repo``,
+    if given: each task then works in a worktree and is merged into its ticket's branch) and
+    ``tickets`` tickets; return their ids."""
     upgrade(db.engine)
-    (tmp / "four.yaml").write_text(FOUR_PHASES)
+    (tmp / "faults.yaml").write_text(workflow_text(phases))
     uow = UnitOfWork(db)
-    WorkflowService(uow).save_document(load_workflow_source(tmp / "four.yaml"))
-    ProjectService(uow).create_project(project, "four")
+    WorkflowService(uow).save_document(load_workflow_source(tmp / "faults.yaml"))
+    ProjectService(uow).create_project(project, "faults", repo_path=str(repo) if repo else "")
     return [TicketService(uow).create_ticket(project, f"ticket {n}").id for n in range(tickets)]
+
+
+def phase_count(db: Database) -> int:
+    """How many phases (not counting DONE) each ticket goes through: one task each."""
+    with UnitOfWork(db, readonly=True) as uow:
+        return uow.session.scalar(select(func.count()).select_from(PhaseRow).where(PhaseRow.is_terminal.is_(False)))
 
 
 def tickets_done(db: Database) -> tuple[int, int]:

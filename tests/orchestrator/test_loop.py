@@ -287,3 +287,46 @@ def test_run_and_worker_move_their_started_heap_out_of_the_collectors_sight(db, 
     monkeypatch.setattr(context.state, "_db", db)  # the CLI's database: this test's
     built = cli_run._build(None, cli_run._pools(1, 0, "command", []), 1.0, manage=True, agent_command="true")
     assert built.config.freeze_heap
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_database_blip_after_the_agents_own_report_still_merges_its_work(db, uow, project, tmp_path, monkeypatch):
+    """Reading the agent's report after its run was outside the retry: a PostgreSQL restart just then
+    (seen in tests/faults/test_postgres_restart.py with MCP agents) left the task completed by its
+    agent, its ticket moving on, and its work never merged."""
+    from sqlalchemy.exc import OperationalError
+
+    from phaseloom.db.models import Project, SystemEvent
+    from phaseloom.orchestrator import execution
+    from phaseloom.services.workspaces import git
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "README").write_text("r\n")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
+    with UnitOfWork(db) as u:
+        u.session.get(Project, project.id).repo_path = str(repo)
+    ticket = TicketService(uow).create_ticket(project.id, "blip")
+    task = QueueService(uow).create_task(ticket.id, "PHASE_REQUIREMENTS", "write the notes")
+    real_report, blips = execution._agent_report, []
+
+    def report_once_lost(db_, task_id):
+        if not blips:
+            blips.append(task_id)
+            raise OperationalError("SELECT tasks", {}, Exception("server closed the connection unexpectedly"))
+        return real_report(db_, task_id)
+
+    monkeypatch.setattr(execution, "_agent_report", report_once_lost)
+    config = OrchestratorConfig(pools=(PoolSpec("w", size=1, runtime="command"),), manage_tickets=False,
+                                workspace_root=tmp_path / "ws", log_dir=tmp_path / "logs")
+    orchestrator = Orchestrator(db, lambda spec: _ReportingAgent(db), config)
+    orchestrator.run(until=lambda: not orchestrator.busy and blips == [task.id], max_seconds=30)
+
+    assert QueueService(uow).get(task.id).status == "completed"
+    with UnitOfWork(db) as u:
+        merged = u.session.scalars(select(SystemEvent.payload).where(
+            SystemEvent.event_type == "workspace.merged", SystemEvent.entity_id == str(task.id))).all()
+    assert [m["files"] for m in merged] == [["notes.md"]]
+    assert git(repo, "show", f"ticket/{ticket.id}:notes.md") == "# what I found\n"

@@ -165,6 +165,26 @@ def test_an_agent_that_reported_runs_to_its_end_and_its_usage_is_recorded(uow, d
     assert settle(uow, assignment, outcome).reported_by_agent
 
 
+def test_a_database_blip_during_a_heartbeat_does_not_stop_the_agent(claimed, tmp_path):
+    """A heartbeat that met a PostgreSQL restart raised out of the watch, which stopped the agent:
+    a healthy agent killed and its task run again for a blip its lease had slack for."""
+    from sqlalchemy.exc import OperationalError
+
+    task, agent = claimed
+    (tmp_path / "wt").mkdir()
+    ticks = []
+
+    def tick():
+        ticks.append(1)
+        if len(ticks) == 1:
+            raise OperationalError("UPDATE tasks", {}, Exception("server closed the connection unexpectedly"))
+
+    assignment = make_assignment(task, agent, tmp_path / "wt", on_tick=tick, tick_seconds=0.0)
+    outcome = CommandRuntime([sys.executable, "-c", "import time; time.sleep(0.8); print('finished')"]).run(assignment)
+    assert outcome.exit_code == 0 and "finished" in (tmp_path / "logs" / "t.log").read_text()
+    assert len(ticks) >= 2  # the watch went on heartbeating after the blip
+
+
 HUNGRY_AGENT = """
 import time
 block = bytearray(96 * 1024 * 1024)  # zero pages cost nothing until written: touch every one
