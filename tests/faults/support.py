@@ -139,7 +139,7 @@ class Processes:
         return proc.returncode
 
     def close(self) -> None:
-        for name, proc in self.procs.items():
+        for proc in self.procs.values():
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGKILL)
