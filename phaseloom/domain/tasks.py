@@ -21,6 +21,8 @@ class TaskStatus(str, enum.Enum):
 
 
 ACTIVE_STATUSES = (TaskStatus.CLAIMED, TaskStatus.RUNNING)
+# What an agent's own complete_task leaves its task in while its worker may not have merged the work yet.
+MERGE_HOLDING_STATUSES = (TaskStatus.COMPLETED.value, TaskStatus.UNDER_REVIEW.value)
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:

@@ -63,7 +63,7 @@ class TaskExecutor:
             return RunOutcome(False, error=error, error_class="database")
 
     def _execute(self, task_id: int, agent_id: str, runtime: Runtime) -> RunOutcome:
-        task = call_with_retry(lambda: QueueService(self.uow()).start_task(task_id, agent_id),
+        task = call_with_retry(lambda: QueueService(self.uow()).start_task(task_id, agent_id, merge_after=True),
                                what="starting a task")
         try:
             workspace, workdir, briefing = self._workspace_and_briefing(task, agent_id)
@@ -97,6 +97,35 @@ class TaskExecutor:
         AgentService(self.uow()).record_run(agent_id, succeeded=outcome.completed, error=outcome.error)
         # The loop collects a completed task's files and moves its ticket on (Orchestrator.tick).
         return outcome
+
+    def merge_left_work(self) -> list[int]:
+        """Merge the work of completed tasks whose worker ended before merging it (the lease it renewed
+        ran out); the ids of those merged. Their agents, when on this machine, are ended already."""
+        merged = []
+        for task in call_with_retry(lambda: QueueService(self.uow()).unmerged_orphans(), what="finding unmerged work"):
+            try:
+                self._merge_left(task)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise  # the lease runs out again: the next look takes it over
+                log.exception("merging the work task %s left failed", task.id)
+                with self.uow() as uow:
+                    uow.emit("workspace.merge_failed", "task", task.id, project_id=task.project_id,
+                             ticket_id=task.ticket_id, phase_id=task.phase_id, payload={"git": str(exc)[:2000]})
+            QueueService(self.uow()).merged(task.id)  # never held again: a failure is in the events
+            merged.append(task.id)
+        return merged
+
+    def _merge_left(self, task: Task) -> None:
+        with UnitOfWork(self.db, readonly=True) as uow:
+            repo = uow.session.get(Project, task.project_id).repo_path
+        if not repo or not task.assigned_agent_id:
+            return
+        summary = (task.result or {}).get("summary") if isinstance(task.result, dict) else None
+        # The dead worker's worktree when it is on this machine (with what the agent left uncommitted),
+        # else a new one on the agent's branch: the merge takes the branch's commits either way.
+        workspace = self.workspaces().prepare(task.id, task.assigned_agent_id)
+        self.workspaces().integrate(workspace, summary=_subject(summary if isinstance(summary, str) else ""))
 
     def _runtime_for(self, task: Task, pool_runtime: Runtime) -> Runtime:
         """A runtime declared in the workflow (per phase, or workflow-wide) wins over the pool's."""

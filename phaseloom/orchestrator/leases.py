@@ -5,12 +5,11 @@ from __future__ import annotations
 from phaseloom.db.engine import Database
 from phaseloom.db.models import Task
 from phaseloom.domain.errors import LeaseLost, TaskNotClaimable
+from phaseloom.domain.tasks import MERGE_HOLDING_STATUSES
 from phaseloom.services.agents import AgentService
 from phaseloom.services.queue import QueueService
 from phaseloom.services.unit_of_work import UnitOfWork
 
-# What an agent's own complete_task leaves its task in, while it may still be writing its last output.
-_REPORTED = ("completed", "under_review")
 
 
 def heartbeat(db: Database, task_id: int, agent_id: str, lease_seconds: float) -> None:
@@ -32,4 +31,4 @@ def heartbeat(db: Database, task_id: int, agent_id: str, lease_seconds: float) -
 def _reported_by(db: Database, task_id: int, agent_id: str) -> bool:
     with UnitOfWork(db, readonly=True) as uow:
         task = uow.session.get(Task, task_id)
-        return task is not None and task.status in _REPORTED and task.assigned_agent_id in (agent_id, None)
+        return task is not None and task.status in MERGE_HOLDING_STATUSES and task.assigned_agent_id in (agent_id, None)

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from phaseloom.db.engine import Database
 from phaseloom.db.retry import call_with_retry
 from phaseloom.db.models import Project, Task
+from phaseloom.domain.tasks import MERGE_HOLDING_STATUSES
 from phaseloom.orchestrator.config import DEFAULT_POOLS, OrchestratorConfig, PoolSpec
 from phaseloom.orchestrator.execution import TaskExecutor
 from phaseloom.orchestrator.tickets import OPEN_STATUSES, TicketMover
@@ -198,6 +199,8 @@ class Orchestrator:
 
         self._end_orphaned_agents()  # before their tasks' leases are reaped and the tasks run again
         QueueService(self.uow()).reap_expired_leases()
+        for task_id in self.executor.merge_left_work():  # after their agents were ended, above
+            self.tickets.completed(task_id)
         RetryService(self.uow()).fail_timed_out_tasks()  # a run past its timeout is a retryable failure
         AgentService(self.uow()).mark_stale_agents(self.config.stale_agent_seconds)
         self._last_housekeeping = time.monotonic()
@@ -282,7 +285,9 @@ class Orchestrator:
     def idle(self) -> bool:
         """Nothing left to do in scope: no task pending, claimed, running or under review."""
         with self.reader() as uow:
-            query = select(func.count()).select_from(Task).where(Task.status.in_(OPEN_STATUSES))
+            query = select(func.count()).select_from(Task).where(Task.status.in_(OPEN_STATUSES)
+                                                                 | Task.awaiting_merge.is_(True)
+                                                                 & Task.status.in_(MERGE_HOLDING_STATUSES))
             if self.config.project_id is not None:
                 query = query.where(Task.project_id == self.config.project_id)
             return not self._running and uow.session.scalar(query) == 0

@@ -10,12 +10,12 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from phaseloom.db.engine import Database
 from phaseloom.db.models import Task, Ticket
 from phaseloom.db.retry import is_transient
-from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
+from phaseloom.domain.tasks import ACTIVE_STATUSES, MERGE_HOLDING_STATUSES, TaskStatus
 from phaseloom.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 OPEN_STATUSES = [TaskStatus.PENDING.value, *(s.value for s in ACTIVE_STATUSES), TaskStatus.UNDER_REVIEW.value]
+# A task its agent completed whose work its worker has yet to merge: counted as open, so the ticket
+# waits for the merge before its gate is checked and its next phase starts from the ticket's branch.
+MERGING = "merging"
+_COUNTED_STATUS = case((Task.awaiting_merge.is_(True) & Task.status.in_(MERGE_HOLDING_STATUSES), MERGING),
+                       else_=Task.status)
 
 
 class TicketMover:
@@ -90,7 +95,7 @@ class TicketMover:
         signature = (phase_id, tuple(sorted(counts.items())), int(time.monotonic() // 30))
         if not counts:
             return bool(ProgressService(self.uow()).start_ticket(ticket_id, created_by="orchestrator"))
-        if not any(counts.get(s) for s in OPEN_STATUSES) and self._checked.get(ticket_id) != signature:
+        if not any(counts.get(s) for s in (*OPEN_STATUSES, MERGING)) and self._checked.get(ticket_id) != signature:
             self._checked[ticket_id] = signature
             workspace = self.executor.integration_path(project_id, ticket_id)
             outcome = ProgressService(self.uow()).check_and_progress(ticket_id, workspace, initiated_by="orchestrator")
@@ -111,9 +116,9 @@ class TicketMover:
     def _task_counts(self) -> dict[tuple[int, str], dict[str, int]]:
         """Task counts by status per (open ticket, phase), in one grouped query for all open tickets."""
         with self.reader() as uow:
-            query = (select(Task.ticket_id, Task.phase_id, Task.status, func.count())
+            query = (select(Task.ticket_id, Task.phase_id, _COUNTED_STATUS, func.count())
                      .join(Ticket, Ticket.id == Task.ticket_id).where(Ticket.completed_at.is_(None))
-                     .group_by(Task.ticket_id, Task.phase_id, Task.status))
+                     .group_by(Task.ticket_id, Task.phase_id, _COUNTED_STATUS))
             if self.project_id is not None:
                 query = query.where(Ticket.project_id == self.project_id)
             rows = uow.session.execute(query).all()

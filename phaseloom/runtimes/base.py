@@ -120,6 +120,7 @@ def settle(uow: UnitOfWork, assignment: Assignment, outcome: RunOutcome) -> RunO
 
     with uow:
         queue = QueueService(uow)
+        queue.merged(assignment.task_id)  # the caller merged what there was to merge before settling
         task = queue.get(assignment.task_id)
         if outcome.usage_reports:  # what the run cost counts however the task ends
             from phaseloom.services.costs import CostService

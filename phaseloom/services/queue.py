@@ -23,7 +23,7 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.domain.errors import InvalidInput, NotFound, TaskNotClaimable
 from phaseloom.domain.json_values import json_problem, storable_text
 from phaseloom.domain.priorities import Priority, claim_score
-from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus, backoff_delay
+from phaseloom.domain.tasks import ACTIVE_STATUSES, MERGE_HOLDING_STATUSES, TaskStatus, backoff_delay
 from phaseloom.services import queue_statements as statements
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
@@ -153,21 +153,50 @@ class QueueService:
             "payload": payload, "created_at": at.isoformat()})
 
     # -- working -----------------------------------------------------------------
-    def start_task(self, task_id: int, agent_id: str) -> Task:
+    def start_task(self, task_id: int, agent_id: str, *, merge_after: bool = False) -> Task:
+        """Claimed -> running. ``merge_after``: the caller will merge the agent's work once it ends (a
+        worker); until it says so (:meth:`merged`), the task holds its ticket in the phase."""
         with self.uow:
             task = self._owned(task_id, agent_id)
             if task.status == TaskStatus.CLAIMED.value:
                 task.status = TaskStatus.RUNNING.value
                 task.started_at = utcnow()
+                task.awaiting_merge = merge_after
                 self.uow.emit("task.started", "task", task.id, project_id=task.project_id,
                               ticket_id=task.ticket_id, phase_id=task.phase_id, payload={"agent_id": agent_id})
             return task
 
     def heartbeat(self, task_id: int, agent_id: str, *, lease_seconds: float | None = None) -> Task:
+        """Extend the lease of a task the agent holds, or whose work its worker has still to merge."""
         with self.uow:
-            task = self._owned(task_id, agent_id)
+            task = self.uow.session.scalar(select(Task).where(Task.id == int(task_id)).with_for_update())
+            if not (task is not None and task.awaiting_merge and task.assigned_agent_id == agent_id
+                    and task.status in MERGE_HOLDING_STATUSES):
+                task = self._owned(task_id, agent_id)
             task.lease_expires_at = utcnow() + timedelta(seconds=lease_seconds or self.settings.lease_seconds)
             return task
+
+    def merged(self, task_id: int) -> None:
+        """The worker is done with the task's work (merged, or nothing to merge): it holds its ticket no more."""
+        with self.uow:
+            self.uow.session.execute(update(Task).where(Task.id == int(task_id), Task.awaiting_merge.is_(True))
+                                     .values(awaiting_merge=False), execution_options={"synchronize_session": False})
+
+    def unmerged_orphans(self, *, limit: int = 20) -> list[Task]:
+        """Completed tasks whose worker left their work unmerged (the lease it renewed ran out), each taken
+        over for one lease: whoever gets a task here merges it."""
+        with self.uow:
+            session = self.uow.session
+            orphans = session.scalars(
+                select(Task).where(Task.awaiting_merge.is_(True), Task.status.in_(MERGE_HOLDING_STATUSES),
+                                   Task.lease_expires_at < utcnow())
+                .order_by(Task.lease_expires_at).limit(limit).with_for_update(skip_locked=True)).all()
+            for task in orphans:
+                task.lease_expires_at = utcnow() + timedelta(seconds=self.settings.lease_seconds)
+                self.uow.emit("task.merge_taken_over", "task", task.id, project_id=task.project_id,
+                              ticket_id=task.ticket_id, phase_id=task.phase_id,
+                              payload={"agent_id": task.assigned_agent_id})
+            return list(orphans)
 
     def complete_task(self, task_id: int, agent_id: str | None, result: dict | None = None) -> Task:
         problem = json_problem(result)

@@ -4,11 +4,9 @@ agents' own reports merged."""
 from __future__ import annotations
 
 from collections import Counter
-from itertools import pairwise
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from phaseloom.db.engine import Database
@@ -82,24 +80,9 @@ def assert_reported_and_merged(db: Database, repo: Path) -> None:
     for task in tasks:
         assert (task.result or {}).get("summary") == f"wrote hello.txt for task {task.id}", (task.id, task.result)
         by_ticket.setdefault(task.ticket_id, []).append(task.id)
-    _xfail_on_the_known_merge_race(by_ticket, events)
     merged = Counter(e.entity_id for e in events if e.event_type == "workspace.merged")
     for ticket, ids in by_ticket.items():
         assert all(merged[str(t)] == 1 for t in ids), (ticket, merged)
         subjects = git(repo, "log", "--format=%s", f"ticket/{ticket}").splitlines()
         assert all(subjects.count(f"wrote hello.txt for task {t}") == 1 for t in ids), (ticket, subjects)
         assert git(repo, "show", f"ticket/{ticket}:hello.txt") == f"hello from task {ids[-1]}\n", ticket
-
-
-def _xfail_on_the_known_merge_race(by_ticket: dict[int, list[int]], events: list) -> None:
-    """A known phaseloom bug, open: the ticket mover (``orchestrator/tickets.py``) moves a ticket on as soon
-    as its agent's ``complete_task`` lands, before the worker has merged that task's work, so an idle
-    worker can prepare the next phase's worktree from a ticket branch without it (the merges then
-    conflict). When that is what happened, the test is an expected failure naming the tasks; any
-    other missing merge fails it. Remove this once the ticket mover waits for the merge."""
-    prepared = {e.entity_id: e.id for e in events if e.event_type in ("workspace.prepared", "workspace.repaired")}
-    merged = {e.entity_id: e.id for e in events if e.event_type == "workspace.merged"}
-    raced = [(before, after) for ids in by_ticket.values() for before, after in pairwise(ids)
-             if prepared.get(str(after), 0) < merged.get(str(before), float("inf"))]
-    if raced:
-        pytest.xfail(f"next phase's worktree prepared before the previous task was merged (before, after): {raced}")

@@ -1,13 +1,11 @@
 """The next phase starts from its ticket's branch with the previous phase's work merged into it.
 
-Known to fail: the ticket mover (``phaseloom/orchestrator/tickets.py``) moves a ticket on as soon as
-its task is ``completed``, which an MCP agent's own ``complete_task`` makes it, while the worker
-that runs that agent has yet to wait for it to exit and merge its branch. An idle worker then
-claims the next phase's task and prepares its worktree from a ticket branch without that work;
-the two merges conflict (``workspace.merge_conflict``) and the ticket reaches DONE without it. An
-agent that goes on a moment after its report, as CLIs writing their last message do, makes it
-certain here; the fault tests with MCP agents meet it by chance (see
-``checks._xfail_on_the_known_merge_race``). Remove the marker, and that function, with the fix.
+An MCP agent's own ``complete_task`` completes its task while the worker running that agent has yet
+to wait for it to exit and merge its branch. The ticket mover used to move the ticket on at once: an
+idle worker then prepared the next phase's worktree from a ticket branch without that work, the two
+merges conflicted and the ticket reached DONE without it (6 of 6 hand-offs here). Now the task holds
+its ticket until its worker says the work is merged (``tasks.awaiting_merge``). An agent that goes
+on a moment after its report, as CLIs writing their last message do, makes the race certain here.
 """
 
 from __future__ import annotations
@@ -22,9 +20,6 @@ from tests.services.test_workspaces import make_repo
 pytestmark = pytest.mark.slow
 
 
-# raises=AssertionError: a missing PostgreSQL (pytest.fail under PHASELOOM_REQUIRE_SERVICES=1) still fails it.
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="known bug: a ticket moves on before its completed task's work is merged")
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_the_next_phase_starts_from_the_previous_phases_merged_work(db_url, tmp_path):
     db = Database.connect(db_url)

@@ -330,3 +330,46 @@ def test_a_database_blip_after_the_agents_own_report_still_merges_its_work(db, u
             SystemEvent.event_type == "workspace.merged", SystemEvent.entity_id == str(task.id))).all()
     assert [m["files"] for m in merged] == [["notes.md"]]
     assert git(repo, "show", f"ticket/{ticket.id}:notes.md") == "# what I found\n"
+
+
+def test_work_a_dead_worker_left_unmerged_holds_its_ticket_then_is_merged_by_another(db, uow, project, tmp_path):
+    """The agent's own complete_task landed, then its worker died before merging: the task holds its
+    ticket (awaiting_merge) until its lease runs out; then another loop's housekeeping merges the
+    agent's branch, with the agent's words as subject, and lets the ticket go."""
+    from datetime import timedelta
+
+    from phaseloom.db.models import Project, Task
+    from phaseloom.db.models.base import utcnow
+    from phaseloom.services.agents import AgentService
+    from phaseloom.services.workspaces import WorkspaceService, git
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "README").write_text("r\n")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
+    with UnitOfWork(db) as u:
+        u.session.get(Project, project.id).repo_path = str(repo)
+    ticket = TicketService(uow).create_ticket(project.id, "left work")
+    task = QueueService(uow).create_task(ticket.id, "PHASE_REQUIREMENTS", "write notes")
+    dead = AgentService(uow).register_agent("dead-worker")
+    claimed = QueueService(uow).claim_next_task(dead.id, lease_seconds=60)
+    assert claimed.id == task.id
+    QueueService(uow).start_task(task.id, dead.id, merge_after=True)
+    ws = WorkspaceService(UnitOfWork(db), root=tmp_path / "ws").prepare(task.id, dead.id)
+    (ws.path / "notes.md").write_text("# found\n")  # left uncommitted: the worker died here
+    QueueService(uow).complete_task(task.id, dead.id, result={"summary": "wrote the notes"})
+    QueueService(uow).heartbeat(task.id, dead.id, lease_seconds=60)  # its worker still renews the merge lease
+    config = OrchestratorConfig(pools=(), workspace_root=tmp_path / "ws", log_dir=tmp_path / "logs")
+    orchestrator = Orchestrator(db, lambda spec: None, config)
+    mover_counts = orchestrator.tickets._task_counts()[(ticket.id, "PHASE_REQUIREMENTS")]
+    assert mover_counts == {"merging": 1}  # held: not taken for done
+    assert orchestrator.executor.merge_left_work() == []  # the lease is live: not taken over
+    with UnitOfWork(db) as u:
+        u.session.get(Task, task.id).lease_expires_at = utcnow() - timedelta(seconds=1)
+    assert orchestrator.executor.merge_left_work() == [task.id]
+    assert QueueService(uow).get(task.id).awaiting_merge is False
+    assert git(repo, "show", f"ticket/{ticket.id}:notes.md") == "# found\n"
+    assert "wrote the notes" in git(repo, "log", "--format=%s", f"ticket/{ticket.id}")
+    assert orchestrator.tickets._task_counts()[(ticket.id, "PHASE_REQUIREMENTS")] == {"completed": 1}

@@ -85,6 +85,10 @@ class Task(Base):
     session_id: Mapped[str | None] = mapped_column(String(200), default=None)
     activity: Mapped[str | None] = mapped_column(String(200), default=None)
     activity_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The worker running the task's agent has yet to merge its work into the ticket's branch (migration
+    # 0012). An agent's own complete_task lands before that merge: until it is done, the task holds its
+    # ticket in the phase, and its lease (renewed by the worker) says whether a worker is still on it.
+    awaiting_merge: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
 
 class TaskCapability(Base):
