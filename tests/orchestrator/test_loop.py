@@ -128,17 +128,9 @@ def test_a_short_lease_is_renewed_often_enough_for_a_longer_agent(db, uow, proje
 def test_a_merge_git_refuses_fails_the_task_for_a_retry_with_gits_words(db, uow, project, tmp_path):
     """A merge git refuses without a conflict (an untracked file in the way in the integration
     worktree) was taken as a conflict with no files and the task completed unmerged."""
-    from phaseloom.db.models import Project
-    from phaseloom.services.workspaces import WorkspaceService, git
+    from phaseloom.services.workspaces import WorkspaceService
 
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "README").write_text("r\n")
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
-    with UnitOfWork(db) as u:
-        u.session.get(Project, project.id).repo_path = str(repo)  # committed on leaving the block
+    repo = _project_on_a_repo(db, project, tmp_path)
     ticket = TicketService(uow).create_ticket(project.id, "blocked merge")
     task = QueueService(uow).create_task(ticket.id, "PHASE_REQUIREMENTS", "write hello")
     target = WorkspaceService(UnitOfWork(db), root=tmp_path / "ws").integration_worktree(repo, ticket.id)
@@ -173,17 +165,9 @@ class _ReportingAgent:
 
 def test_the_loop_collects_a_completed_tasks_reported_files_from_the_merged_branch(db, uow, project, tmp_path):
     """The agent's thread no longer collects outputs (it takes its next task at once): the loop does."""
-    from phaseloom.db.models import Artifact, Project
-    from phaseloom.services.workspaces import git
+    from phaseloom.db.models import Artifact
 
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "README").write_text("r\n")
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
-    with UnitOfWork(db) as u:
-        u.session.get(Project, project.id).repo_path = str(repo)
+    _project_on_a_repo(db, project, tmp_path)
     ticket = TicketService(uow).create_ticket(project.id, "take notes")
     task = QueueService(uow).create_task(ticket.id, "PHASE_REQUIREMENTS", "write the notes")
     config = OrchestratorConfig(pools=(PoolSpec("w", size=1, runtime="command"),), check_mcp=False,
@@ -222,17 +206,10 @@ def test_a_database_blip_after_the_merge_neither_reruns_the_agent_nor_loses_the_
     first merge had no workspace.merged event."""
     from sqlalchemy.exc import OperationalError
 
-    from phaseloom.db.models import Project, SystemEvent
+    from phaseloom.db.models import SystemEvent
     from phaseloom.services.workspaces import WorkspaceService, git
 
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "README").write_text("r\n")
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
-    with UnitOfWork(db) as u:
-        u.session.get(Project, project.id).repo_path = str(repo)
+    repo = _project_on_a_repo(db, project, tmp_path)
     ticket = TicketService(uow).create_ticket(project.id, "blip")
     task = QueueService(uow).create_task(ticket.id, "PHASE_REQUIREMENTS", "write hello")
     real_record, blips = WorkspaceService._record_merge, []
@@ -296,18 +273,11 @@ def test_a_database_blip_after_the_agents_own_report_still_merges_its_work(db, u
     agent, its ticket moving on, and its work never merged."""
     from sqlalchemy.exc import OperationalError
 
-    from phaseloom.db.models import Project, SystemEvent
+    from phaseloom.db.models import SystemEvent
     from phaseloom.orchestrator import execution
     from phaseloom.services.workspaces import git
 
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "README").write_text("r\n")
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
-    with UnitOfWork(db) as u:
-        u.session.get(Project, project.id).repo_path = str(repo)
+    repo = _project_on_a_repo(db, project, tmp_path)
     ticket = TicketService(uow).create_ticket(project.id, "blip")
     task = QueueService(uow).create_task(ticket.id, "PHASE_REQUIREMENTS", "write the notes")
     real_report, blips = execution._agent_report, []
@@ -338,19 +308,12 @@ def test_work_a_dead_worker_left_unmerged_holds_its_ticket_then_is_merged_by_ano
     agent's branch, with the agent's words as subject, and lets the ticket go."""
     from datetime import timedelta
 
-    from phaseloom.db.models import Project, Task
+    from phaseloom.db.models import Task
     from phaseloom.db.models.base import utcnow
     from phaseloom.services.agents import AgentService
     from phaseloom.services.workspaces import WorkspaceService, git
 
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "README").write_text("r\n")
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
-    with UnitOfWork(db) as u:
-        u.session.get(Project, project.id).repo_path = str(repo)
+    repo = _project_on_a_repo(db, project, tmp_path)
     ticket = TicketService(uow).create_ticket(project.id, "left work")
     task = QueueService(uow).create_task(ticket.id, "PHASE_REQUIREMENTS", "write notes")
     dead = AgentService(uow).register_agent("dead-worker")
@@ -373,3 +336,14 @@ def test_work_a_dead_worker_left_unmerged_holds_its_ticket_then_is_merged_by_ano
     assert git(repo, "show", f"ticket/{ticket.id}:notes.md") == "# found\n"
     assert "wrote the notes" in git(repo, "log", "--format=%s", f"ticket/{ticket.id}")
     assert orchestrator.tickets._task_counts()[(ticket.id, "PHASE_REQUIREMENTS")] == {"completed": 1}
+
+
+def _project_on_a_repo(db, project, tmp_path):
+    """The test's project put on a fresh git repository (one commit on main); the repository's path."""
+    from phaseloom.db.models import Project
+    from tests.services.test_workspaces import make_repo
+
+    repo = make_repo(tmp_path / "repo")
+    with UnitOfWork(db) as u:
+        u.session.get(Project, project.id).repo_path = str(repo)  # committed on leaving the block
+    return repo
