@@ -14,7 +14,7 @@ from phaseloom.db.engine import Database, absolute_url
 from phaseloom.db.retry import call_with_retry, is_transient
 from phaseloom.db.models import Project, Task
 from phaseloom.domain.errors import PhaseloomError, TaskNotClaimable
-from phaseloom.domain.tasks import heartbeat_interval
+from phaseloom.domain.tasks import MERGE_HOLDING_STATUSES, heartbeat_interval
 from phaseloom.orchestrator import leases
 from phaseloom.runtimes.base import Assignment, RunOutcome, Runtime, require_report, settle
 from phaseloom.services.agents import AgentService
@@ -121,11 +121,10 @@ class TaskExecutor:
             repo = uow.session.get(Project, task.project_id).repo_path
         if not repo or not task.assigned_agent_id:
             return
-        summary = (task.result or {}).get("summary") if isinstance(task.result, dict) else None
         # The dead worker's worktree when it is on this machine (with what the agent left uncommitted),
         # else a new one on the agent's branch: the merge takes the branch's commits either way.
         workspace = self.workspaces().prepare(task.id, task.assigned_agent_id)
-        self.workspaces().integrate(workspace, summary=_subject(summary if isinstance(summary, str) else ""))
+        self.workspaces().integrate(workspace, summary=_subject(_reported_summary(task)))
 
     def _runtime_for(self, task: Task, pool_runtime: Runtime) -> Runtime:
         """A runtime declared in the workflow (per phase, or workflow-wide) wins over the pool's."""
@@ -268,10 +267,13 @@ def _agent_report(db: Database, task_id: int) -> str | None:
     """The summary the agent gave with its own complete_task ("" without one); None when it has not reported."""
     with UnitOfWork(db) as uow:
         task = uow.session.get(Task, task_id)
-        if task.status not in ("completed", "under_review"):
-            return None
-        summary = (task.result or {}).get("summary") if isinstance(task.result, dict) else None
-        return summary.strip() if isinstance(summary, str) else ""
+        return _reported_summary(task) if task.status in MERGE_HOLDING_STATUSES else None
+
+
+def _reported_summary(task: Task) -> str:
+    """The summary in the task's result (its agent's complete_task), "" without one."""
+    summary = (task.result or {}).get("summary") if isinstance(task.result, dict) else None
+    return summary.strip() if isinstance(summary, str) else ""
 
 
 def _subject(summary: str) -> str:

@@ -27,13 +27,13 @@ from sqlalchemy import func, select
 from phaseloom.db.engine import Database
 from phaseloom.db.retry import call_with_retry
 from phaseloom.db.models import Project, Task
-from phaseloom.domain.tasks import MERGE_HOLDING_STATUSES
 from phaseloom.orchestrator.config import DEFAULT_POOLS, OrchestratorConfig, PoolSpec
 from phaseloom.orchestrator.execution import TaskExecutor
 from phaseloom.orchestrator.tickets import OPEN_STATUSES, TicketMover
 from phaseloom.runtimes.base import Runtime
 from phaseloom.services.agents import AgentService
 from phaseloom.services.queue import QueueService
+from phaseloom.services.queue_statements import HELD_FOR_MERGE
 from phaseloom.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -285,9 +285,7 @@ class Orchestrator:
     def idle(self) -> bool:
         """Nothing left to do in scope: no task pending, claimed, running or under review."""
         with self.reader() as uow:
-            query = select(func.count()).select_from(Task).where(Task.status.in_(OPEN_STATUSES)
-                                                                 | Task.awaiting_merge.is_(True)
-                                                                 & Task.status.in_(MERGE_HOLDING_STATUSES))
+            query = select(func.count()).select_from(Task).where(Task.status.in_(OPEN_STATUSES) | HELD_FOR_MERGE)
             if self.config.project_id is not None:
                 query = query.where(Task.project_id == self.config.project_id)
             return not self._running and uow.session.scalar(query) == 0

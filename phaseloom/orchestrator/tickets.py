@@ -15,7 +15,8 @@ from sqlalchemy import case, func, select
 from phaseloom.db.engine import Database
 from phaseloom.db.models import Task, Ticket
 from phaseloom.db.retry import is_transient
-from phaseloom.domain.tasks import ACTIVE_STATUSES, MERGE_HOLDING_STATUSES, TaskStatus
+from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
+from phaseloom.services.queue_statements import HELD_FOR_MERGE
 from phaseloom.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -26,8 +27,7 @@ OPEN_STATUSES = [TaskStatus.PENDING.value, *(s.value for s in ACTIVE_STATUSES), 
 # A task its agent completed whose work its worker has yet to merge: counted as open, so the ticket
 # waits for the merge before its gate is checked and its next phase starts from the ticket's branch.
 MERGING = "merging"
-_COUNTED_STATUS = case((Task.awaiting_merge.is_(True) & Task.status.in_(MERGE_HOLDING_STATUSES), MERGING),
-                       else_=Task.status)
+_COUNTED_STATUS = case((HELD_FOR_MERGE, MERGING), else_=Task.status)
 
 
 class TicketMover:

@@ -169,10 +169,7 @@ class QueueService:
     def heartbeat(self, task_id: int, agent_id: str, *, lease_seconds: float | None = None) -> Task:
         """Extend the lease of a task the agent holds, or whose work its worker has still to merge."""
         with self.uow:
-            task = self.uow.session.scalar(select(Task).where(Task.id == int(task_id)).with_for_update())
-            if not (task is not None and task.awaiting_merge and task.assigned_agent_id == agent_id
-                    and task.status in MERGE_HOLDING_STATUSES):
-                task = self._owned(task_id, agent_id)
+            task = self._owned(task_id, agent_id, or_held_for_merge=True)
             task.lease_expires_at = utcnow() + timedelta(seconds=lease_seconds or self.settings.lease_seconds)
             return task
 
@@ -188,8 +185,7 @@ class QueueService:
         with self.uow:
             session = self.uow.session
             orphans = session.scalars(
-                select(Task).where(Task.awaiting_merge.is_(True), Task.status.in_(MERGE_HOLDING_STATUSES),
-                                   Task.lease_expires_at < utcnow())
+                select(Task).where(statements.HELD_FOR_MERGE, Task.lease_expires_at < utcnow())
                 .order_by(Task.lease_expires_at).limit(limit).with_for_update(skip_locked=True)).all()
             for task in orphans:
                 task.lease_expires_at = utcnow() + timedelta(seconds=self.settings.lease_seconds)
@@ -379,10 +375,15 @@ class QueueService:
             raise NotFound("task", task_id)
         return task
 
-    def _owned(self, task_id: int, agent_id: str | None) -> Task:
+    def _owned(self, task_id: int, agent_id: str | None, *, or_held_for_merge: bool = False) -> Task:
+        """The task, locked, claimed or running by ``agent_id``; ``or_held_for_merge``: or reported done by
+        it with its work still to merge (its worker holds a lease on the merge)."""
         task = self.uow.session.scalar(select(Task).where(Task.id == int(task_id)).with_for_update())
         if task is None:
             raise NotFound("task", task_id)
+        if (or_held_for_merge and task.awaiting_merge and task.status in MERGE_HOLDING_STATUSES
+                and task.assigned_agent_id == agent_id):
+            return task
         if task.status not in (TaskStatus.CLAIMED.value, TaskStatus.RUNNING.value):
             raise TaskNotClaimable(f"task {task.id} is {task.status}, not claimed or running")
         if agent_id is not None and task.assigned_agent_id != agent_id:

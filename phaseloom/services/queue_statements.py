@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, attributes, configure_mappers
 from phaseloom.db.models import Agent, PhaseRow, SystemEvent, Task, TaskCapability, TaskDependency, Ticket
 from phaseloom.db.models.costs import Budget
 from phaseloom.db.types import UTCDateTime, as_utc
-from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
+from phaseloom.domain.tasks import ACTIVE_STATUSES, MERGE_HOLDING_STATUSES, TaskStatus
 from phaseloom.services.budgets import budget_covers
 from phaseloom.services.unit_of_work import EVENT_ORDER_LOCK, UnitOfWork
 from phaseloom.services.validation import VALIDATOR_TASK_TYPES
@@ -91,6 +91,11 @@ def _claim_update(by_phase: bool, by_project: bool, reviews_only: bool, *, for_p
         .values(status=TaskStatus.CLAIMED.value, assigned_agent_id=bindparam("claim_agent"),
                 claimed_at=bindparam("claim_now"), lease_expires_at=bindparam("claim_lease_until"))
     )
+
+
+# A task its agent reported done whose work its worker has yet to merge (``tasks.awaiting_merge``):
+# it holds its ticket in the phase, and is taken over when its worker's lease runs out.
+HELD_FOR_MERGE = Task.awaiting_merge.is_(True) & Task.status.in_(MERGE_HOLDING_STATUSES)
 
 
 @lru_cache(maxsize=8)
