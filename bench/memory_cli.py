@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -30,17 +31,25 @@ from pathlib import Path
 CLI = [sys.executable, "-m", "phaseloom.cli.app"]
 
 
+CPU_SECONDS: dict[float, float] = {}  # wall time of a timed command -> its CPU time (user + system)
+
+
 def timed(argv: list[str], cwd: Path, env: dict) -> float:
+    """The command's wall time; its CPU time is kept in CPU_SECONDS (on a loaded machine it is what
+    the wall time would be on an idle one, for a command that runs on one core)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, check=False, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    CPU_SECONDS[elapsed] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     return elapsed
 
 
 def median_of(argv: list[str], cwd: Path, env: dict, runs: int) -> float:
-    return statistics.median(timed(argv, cwd, env) for _ in range(runs))
+    return statistics.median_low(timed(argv, cwd, env) for _ in range(runs))
 
 
 def add_argv(i: int) -> list[str]:
@@ -54,7 +63,7 @@ SEARCH = ["memory", "search", "how do I deal with an unreliable upload", "--proj
 def worker_rows(label: str, cwd: Path, env: dict, runs: int, first_note: int) -> list[tuple[str, float]]:
     """The route without a server: the first command starts the worker, the next ones ask it."""
     rows = [(f"memory add, first call (starts worker){label}", timed(add_argv(first_note), cwd, env)),
-            (f"memory add, worker{label}", statistics.median(
+            (f"memory add, worker{label}", statistics.median_low(
                 timed(add_argv(first_note + i), cwd, env) for i in range(1, runs + 1))),
             (f"memory search, worker{label}", median_of(CLI + SEARCH, cwd, env, runs))]
     subprocess.run(CLI + ["memory", "worker", "stop"], check=False, cwd=cwd, env=env, capture_output=True)
@@ -79,7 +88,7 @@ def serve_rows(cwd: Path, env: dict, token: str, runs: int) -> list[tuple[str, f
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("phaseloom serve did not answer within 60 s")
             time.sleep(0.2)  # the first answered search also loads serve's model
-        return [("memory add, via serve", statistics.median(
+        return [("memory add, via serve", statistics.median_low(
                     timed(add_argv(500 + i), cwd, via) for i in range(runs))),
                 ("memory search, via serve", median_of(CLI + SEARCH, cwd, via, runs))]
     finally:
@@ -106,7 +115,7 @@ def main() -> None:
             ("phaseloom project list", median_of(CLI + ["project", "list"], cwd, env, args.runs)),
         ]
         local = dict(env, PHASELOOM_MEMORY_WORKER_IDLE_SECONDS="0")
-        rows.append(("memory add, in-process model", statistics.median(
+        rows.append(("memory add, in-process model", statistics.median_low(
             timed(add_argv(100 + i), cwd, local) for i in range(max(2, args.runs // 2)))))
         rows.append(("memory search, in-process model", median_of(CLI + SEARCH, cwd, local, max(2, args.runs // 2))))
         rows += worker_rows("", cwd, env, args.runs, 0)
@@ -116,9 +125,10 @@ def main() -> None:
         rows += serve_rows(cwd, env, token, args.runs)
     interpreter, cli = rows[0][1], rows[1][1]
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
-    print(f"{'command':50} {'wall s':>8} {'x python':>9} {'- project list':>15}")
+    print(f"{'command':50} {'wall s':>8} {'cpu s':>7} {'x python':>9} {'- project list':>15}")
     for name, seconds in rows:
-        print(f"{name:50} {seconds:8.3f} {seconds / interpreter:9.1f} {seconds - cli:+15.3f}")
+        print(f"{name:50} {seconds:8.3f} {CPU_SECONDS[seconds]:7.3f} {seconds / interpreter:9.1f} "
+              f"{seconds - cli:+15.3f}")
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ class MemoryServer:
             with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT_SECONDS) as response:
                 return json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as exc:
-            raise PhaseloomError(f"phaseloom serve at {self.url} refused {method} {path}: "
+            raise PhaseloomError(f"phaseloom serve at {self.url} answered {method} {path} with "
                                  f"{exc.code} {_error_message(exc)}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
