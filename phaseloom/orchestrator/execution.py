@@ -95,9 +95,19 @@ class TaskExecutor:
         # The work is done: losing its outcome to a database restart would make it run again.
         ran = outcome
         outcome = call_with_retry(lambda: self._settle(task, agent_id, assignment, ran), what="settling a task")
-        AgentService(self.uow()).record_run(agent_id, succeeded=outcome.completed, error=outcome.error)
+        self._record_run(agent_id, outcome)
         # The loop collects a completed task's files and moves its ticket on (Orchestrator.tick).
         return outcome
+
+    def _record_run(self, agent_id: str, outcome: RunOutcome) -> None:
+        """Count the run towards the agent's health. The task is settled already: a database blip here
+        is retried, and a record that cannot be written is logged, never taken for the task's failure."""
+        try:
+            call_with_retry(lambda: AgentService(self.uow()).record_run(agent_id, succeeded=outcome.completed,
+                                                                        error=outcome.error),
+                            what="recording an agent's run")
+        except Exception:
+            log.exception("the run of agent %s could not be recorded (its task is settled)", agent_id)
 
     def merge_left_work(self) -> list[int]:
         """Merge the work of completed tasks whose worker ended before merging it (the lease it renewed
