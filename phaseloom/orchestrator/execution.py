@@ -16,10 +16,11 @@ from phaseloom.db.models import Project, Task
 from phaseloom.domain.errors import PhaseloomError, TaskNotClaimable
 from phaseloom.domain.tasks import MERGE_HOLDING_STATUSES, heartbeat_interval
 from phaseloom.orchestrator import leases
-from phaseloom.runtimes.base import Assignment, RunOutcome, Runtime, require_report, settle
+from phaseloom.runtimes.base import MERGE_FAILED, Assignment, RunOutcome, Runtime, require_report, settle
 from phaseloom.services.agents import AgentService
 from phaseloom.services.instructions import InstructionService
 from phaseloom.services.queue import QueueService
+from phaseloom.services.retries import RetryService
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.workspaces import Workspace, WorkspaceService
 
@@ -94,17 +95,28 @@ class TaskExecutor:
         # The work is done: losing its outcome to a database restart would make it run again.
         ran = outcome
         outcome = call_with_retry(lambda: self._settle(task, agent_id, assignment, ran), what="settling a task")
-        AgentService(self.uow()).record_run(agent_id, succeeded=outcome.completed, error=outcome.error)
+        self._record_run(agent_id, outcome)
         # The loop collects a completed task's files and moves its ticket on (Orchestrator.tick).
         return outcome
 
+    def _record_run(self, agent_id: str, outcome: RunOutcome) -> None:
+        """Count the run towards the agent's health. The task is settled already: a database blip here
+        is retried, and a record that cannot be written is logged, never taken for the task's failure."""
+        try:
+            call_with_retry(lambda: AgentService(self.uow()).record_run(agent_id, succeeded=outcome.completed,
+                                                                        error=outcome.error),
+                            what="recording an agent's run")
+        except Exception:
+            log.exception("the run of agent %s could not be recorded (its task is settled)", agent_id)
+
     def merge_left_work(self) -> list[int]:
         """Merge the work of completed tasks whose worker ended before merging it (the lease it renewed
-        ran out); the ids of those merged. Their agents, when on this machine, are ended already."""
+        ran out); the ids of those merged. Their agents, when on this machine, are ended already. Work
+        that would not merge fails its task for a retry, as when its own worker merges it."""
         merged = []
         for task in call_with_retry(lambda: QueueService(self.uow()).unmerged_orphans(), what="finding unmerged work"):
             try:
-                self._merge_left(task)
+                error = self._merge_left(task)
             except Exception as exc:
                 if is_transient(exc):
                     raise  # the lease runs out again: the next look takes it over
@@ -112,19 +124,28 @@ class TaskExecutor:
                 with self.uow() as uow:
                     uow.emit("workspace.merge_failed", "task", task.id, project_id=task.project_id,
                              ticket_id=task.ticket_id, phase_id=task.phase_id, payload={"git": str(exc)[:2000]})
-            QueueService(self.uow()).merged(task.id)  # never held again: a failure is in the events
-            merged.append(task.id)
+                error = f"merging the work its worker left failed: {type(exc).__name__}: {str(exc)[:1000]}"
+            if error is None:
+                QueueService(self.uow()).merged(task.id)
+                merged.append(task.id)
+                continue
+            try:
+                RetryService(self.uow()).fail_unmerged(task.id, task.assigned_agent_id, f"{MERGE_FAILED}: {error}")
+            except PhaseloomError as exc:  # settled meanwhile by someone else
+                log.warning("task %s, whose left work would not merge, could not be failed: %s", task.id, exc)
         return merged
 
-    def _merge_left(self, task: Task) -> None:
+    def _merge_left(self, task: Task) -> str | None:
+        """Merge what ``task``'s agent left on its branch; what went wrong when git would not (None: merged)."""
         with UnitOfWork(self.db, readonly=True) as uow:
             repo = uow.session.get(Project, task.project_id).repo_path
         if not repo or not task.assigned_agent_id:
-            return
+            return None
         # The dead worker's worktree when it is on this machine (with what the agent left uncommitted),
         # else a new one on the agent's branch: the merge takes the branch's commits either way.
         workspace = self.workspaces().prepare(task.id, task.assigned_agent_id)
-        self.workspaces().integrate(workspace, summary=_subject(_reported_summary(task)))
+        merge = self.workspaces().integrate(workspace, summary=_subject(_reported_summary(task)))
+        return None if merge.error is None else _merge_error(workspace, merge.error)
 
     def _runtime_for(self, task: Task, pool_runtime: Runtime) -> Runtime:
         """A runtime declared in the workflow (per phase, or workflow-wide) wins over the pool's."""
@@ -246,11 +267,13 @@ def _wait_quietly(future: Future) -> None:
 
 def _merge_failed(ran: RunOutcome, workspace: Workspace, said: str) -> RunOutcome:
     """The agent's work is committed on its branch, but git would not merge it (and nothing conflicts)."""
-    return RunOutcome(False, summary=ran.summary, error_class="merge_failed", retryable=True,
+    return RunOutcome(False, summary=ran.summary, error_class=MERGE_FAILED, retryable=True,
                       exit_code=ran.exit_code, usage_reports=ran.usage_reports, resources=ran.resources,
-                      session_id=ran.session_id,
-                      error=f"merging {workspace.branch} into {workspace.ticket_branch} failed without a "
-                            f"conflict; git said: {said}")
+                      session_id=ran.session_id, error=_merge_error(workspace, said))
+
+
+def _merge_error(workspace: Workspace, said: str) -> str:
+    return f"merging {workspace.branch} into {workspace.ticket_branch} failed without a conflict; git said: {said}"
 
 
 def _run_safely(runtime: Runtime, assignment: Assignment) -> RunOutcome:

@@ -23,6 +23,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 PID_FOLDER = "agents"
 _PROC = Path("/proc")
+# How long processes sent SIGKILL may take to be gone (they must be scheduled once to die).
+_KILLED_GONE_SECONDS = 5.0
 
 
 def pid_folder(log_dir: Path | str) -> Path:
@@ -114,11 +116,20 @@ def end_group(agent: AgentRecord, grace_seconds: float) -> None:
     while time.monotonic() < deadline and is_same_process(agent.pid, agent.started):
         time.sleep(0.05)
     # Its pid cannot have been reused while it or a member of its group lives: the group goes too.
-    if is_same_process(agent.pid, agent.started) or _group_has_members(agent.pid):
+    if is_same_process(agent.pid, agent.started) or group_has_members(agent.pid):
         _signal_group(agent.pid, signal.SIGKILL)
 
 
-def _group_has_members(pgid: int) -> bool:
+def group_has_members(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` still runs (a zombie does not: it has ended)."""
+    if not _PROC.is_dir():  # no /proc (macOS): ask the kernel, which counts zombies too
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
     for entry in _PROC.iterdir():
         if entry.name.isdigit():
             try:
@@ -129,6 +140,30 @@ def _group_has_members(pgid: int) -> bool:
             if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
                 return True
     return False
+
+
+def end_rest_of_group(pgid: int, grace_until: float) -> None:
+    """After an agent (group leader ``pgid``) was signalled and has ended: wait until ``grace_until``
+    (a monotonic time) for the rest of its group to end too, SIGKILL what still runs then, and wait
+    for that to be gone. A signalled child is not gone the moment its parent is (it must be scheduled
+    to die), and one that ignores SIGTERM would go on working on a task no longer its agent's.
+
+    While a member lives, no new process can be given the number ``pgid``: signalling it reaches only
+    this group.
+    """
+    if _wait_for_group_end(pgid, grace_until):
+        return
+    _signal_group(pgid, signal.SIGKILL)
+    if not _wait_for_group_end(pgid, time.monotonic() + _KILLED_GONE_SECONDS):
+        log.warning("process group %s still has members after SIGKILL", pgid)
+
+
+def _wait_for_group_end(pgid: int, until: float) -> bool:
+    while group_has_members(pgid):
+        if time.monotonic() >= until:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def _signal_group(pgid: int, sig: int) -> None:

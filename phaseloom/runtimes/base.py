@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from phaseloom.domain.costs import UsageReport
 from phaseloom.domain.resources import ResourceUsage
-from phaseloom.domain.tasks import ACTIVE_STATUSES
+from phaseloom.domain.tasks import ACTIVE_STATUSES, MERGE_HOLDING_STATUSES
 from phaseloom.services.unit_of_work import UnitOfWork
 
 _ACTIVE = {s.value for s in ACTIVE_STATUSES}
@@ -90,6 +90,9 @@ class RunOutcome:
 
 
 DID_NOT_REPORT = "agent_did_not_report"
+# The agent's work is committed on its branch, but git would not merge it into the ticket's (nothing
+# conflicting): a retryable failure, even after the agent's own complete_task.
+MERGE_FAILED = "merge_failed"
 
 
 def require_report(outcome: RunOutcome, reported: bool) -> RunOutcome:
@@ -120,7 +123,6 @@ def settle(uow: UnitOfWork, assignment: Assignment, outcome: RunOutcome) -> RunO
 
     with uow:
         queue = QueueService(uow)
-        queue.merged(assignment.task_id)  # the caller merged what there was to merge before settling
         task = queue.get(assignment.task_id)
         if outcome.usage_reports:  # what the run cost counts however the task ends
             from phaseloom.services.costs import CostService
@@ -133,9 +135,8 @@ def settle(uow: UnitOfWork, assignment: Assignment, outcome: RunOutcome) -> RunO
         if outcome.session_id and outcome.session_id != task.session_id:
             queue.note_activity(task.id, session_id=outcome.session_id)
         if task.status not in _ACTIVE:
-            outcome.reported_by_agent = True
-            outcome.final_status = task.status
-            return outcome
+            return _settle_reported(uow, task, assignment, outcome)
+        queue.merged(task.id)  # the caller merged what there was to merge before settling
         outcome = require_report(outcome, reported=False)
         if outcome.rate_limited:
             task = queue.release_rate_limited(task.id, assignment.agent_id, outcome.error or "rate limited",
@@ -148,10 +149,29 @@ def settle(uow: UnitOfWork, assignment: Assignment, outcome: RunOutcome) -> RunO
             remember_completed_task(uow, task, outcome.summary, agent_id=assignment.agent_id,
                                     previous_error=previous_error, attempts_failed=attempts_failed)
         else:
-            error = f"{outcome.error_class or 'failed'}: {outcome.error or 'the agent failed'}"
-            task = queue.fail_task(task.id, assignment.agent_id, error, retryable=outcome.retryable)
+            task = queue.fail_task(task.id, assignment.agent_id, _failure(outcome), retryable=outcome.retryable)
         if outcome.usage:
             uow.emit("task.usage", "task", task.id, project_id=task.project_id, ticket_id=task.ticket_id,
                      phase_id=task.phase_id, payload={"agent_id": assignment.agent_id, **outcome.usage})
         outcome.final_status = task.status
         return outcome
+
+
+def _settle_reported(uow: UnitOfWork, task, assignment: Assignment, outcome: RunOutcome) -> RunOutcome:
+    """The agent reported already: its report stands, unless its work could not be merged (then the
+    task is failed for a retry as if it had not reported; see RetryService.fail_unmerged)."""
+    from phaseloom.services.queue import QueueService
+    from phaseloom.services.retries import RetryService
+
+    outcome.reported_by_agent = True
+    if outcome.error_class == MERGE_FAILED and task.awaiting_merge and task.status in MERGE_HOLDING_STATUSES:
+        task = RetryService(uow).fail_unmerged(task.id, assignment.agent_id, _failure(outcome))
+    else:
+        QueueService(uow).merged(task.id)  # the caller merged what there was to merge before settling
+    outcome.final_status = task.status
+    return outcome
+
+
+def _failure(outcome: RunOutcome) -> str:
+    """A failed run's error as the task records it: its class first."""
+    return f"{outcome.error_class or 'failed'}: {outcome.error or 'the agent failed'}"

@@ -45,13 +45,17 @@ def reap(proc: subprocess.Popen, timeout: float | None) -> tuple[int, ResourceUs
 
 
 def stop(proc: subprocess.Popen) -> ResourceUsage:
-    """Stop the agent: SIGTERM, then SIGKILL after a grace period; what it used until then."""
+    """Stop the agent and its process group: SIGTERM, then SIGKILL to what still runs after a grace
+    period; returns once they are gone, with what the agent used until then."""
     send_signal(proc, signal.SIGTERM)
+    grace_until = time.monotonic() + KILL_GRACE_SECONDS
     try:
-        return reap(proc, KILL_GRACE_SECONDS)[1]
+        used = reap(proc, KILL_GRACE_SECONDS)[1]
     except subprocess.TimeoutExpired:
         send_signal(proc, signal.SIGKILL)
-        return reap(proc, None)[1]
+        used = reap(proc, None)[1]
+    agent_pids.end_rest_of_group(proc.pid, grace_until)  # its children: signalled, but maybe not gone yet
+    return used
 
 
 def send_signal(proc: subprocess.Popen, sig: int) -> None:
@@ -104,6 +108,8 @@ def end_all(agent_ids: set[str], grace_seconds: float = KILL_GRACE_SECONDS) -> i
         time.sleep(0.05)
     for proc, started in live:
         _signal_if_same(proc, started, signal.SIGKILL)
+    for proc, _ in live:  # children that outlived their agent (or ignore SIGTERM) go too
+        agent_pids.end_rest_of_group(proc.pid, deadline)
     return len(live)
 
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from phaseloom.db.models import Task
+from phaseloom.db.models import Task, TaskDependency
 from phaseloom.db.models.base import utcnow
 from phaseloom.domain.errors import Conflict, NotFound
 from phaseloom.domain.failures import Classification, FailureClass, FailureRule, classify_failure, rules_from_config
-from phaseloom.domain.tasks import TaskStatus
+from phaseloom.domain.tasks import MERGE_HOLDING_STATUSES, TaskStatus
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
@@ -71,6 +71,37 @@ class RetryService:
             # The dead letter says why it stopped, not only what went wrong.
             suffix = why if not retryable else f"retries exhausted ({task.retry_count} of {task.max_retries})"
             task.error = f"{error} [{suffix}]"
+
+    def fail_unmerged(self, task_id: int, agent_id: str | None, error: str) -> Task:
+        """Fail, for a retry, a task its agent reported done (its own complete_task) whose work could not
+        be merged into its ticket (git refused, nothing conflicting): work not in the ticket is not done.
+
+        What the report set going is taken back: its dependents wait again and its open reviews are
+        called off. The work stays on the agent's branch. A task still claimed or running is failed
+        as any other.
+        """
+        from phaseloom.services.queue import QueueService
+
+        with self.uow:
+            task = QueueService(self.uow)._owned(task_id, agent_id, or_held_for_merge=True)
+            if task.status in MERGE_HOLDING_STATUSES:
+                self._take_back_report(task)
+            self.record_failure(task, error, failure_class=FailureClass.RETRYABLE)
+            return task
+
+    def _take_back_report(self, task: Task) -> None:
+        if task.status == TaskStatus.COMPLETED.value:  # completing it released its dependents
+            dependents = select(TaskDependency.task_id).where(TaskDependency.depends_on_id == task.id)
+            self.uow.session.execute(update(Task).where(Task.id.in_(dependents))
+                                     .values(unmet_dependencies=Task.unmet_dependencies + 1)
+                                     .execution_options(synchronize_session=False))
+        else:
+            from phaseloom.services.validation import ValidationService
+
+            ValidationService(self.uow).call_off_reviews(task, f"the work of task {task.id} was not merged")
+        task.status = TaskStatus.RUNNING.value
+        task.completed_at = None
+        task.awaiting_merge = False
 
     def fail_timed_out_tasks(self, *, now: datetime | None = None, limit: int = 500) -> list[int]:
         """Fail every running task past its timeout as a retryable timeout; return their ids."""

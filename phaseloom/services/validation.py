@@ -112,6 +112,17 @@ class ValidationService:
             validator_task = QueueService(self.uow)._owned(validator_task_id, agent_id)
             return self._review(validator_task, agent_id, passed, feedback, evidence)
 
+    def call_off_reviews(self, task: Task, reason: str) -> None:
+        """Cancel the reviews of ``task`` not given yet: its work is to be done again (its merge failed),
+        and no verdict may land on it meanwhile (a validator's submit is refused once cancelled)."""
+        from phaseloom.services.queue import QueueService
+
+        open_reviews = select(ValidationReview.validator_task_id).where(
+            ValidationReview.task_id == task.id, ValidationReview.reviewed_at.is_(None))
+        for validator_task_id in self.uow.session.scalars(open_reviews).all():
+            if validator_task_id is not None:
+                QueueService(self.uow).cancel_task(validator_task_id, reason)
+
     # -- reading -----------------------------------------------------------------
     def latest_review_state(self, ticket_id: int, phase_id: str) -> str | None:
         """The review state of a ticket's phase, or None when nothing there was reviewed.

@@ -145,6 +145,17 @@ def test_an_unexpected_failure_is_one_line_and_exit_2(demo):
     assert "Traceback" in debug.stderr
 
 
+def test_exit_codes_tell_a_usage_error_and_a_refusal_from_a_no(demo):
+    """README's scheme: 2 when the command could not do what was asked, 1 when its answer is no."""
+    usage = run(demo, "ticket", "list", "--no-such-flag", check=False)
+    assert usage.returncode == 2 and "No such option" in usage.stderr and "Traceback" not in usage.stderr
+    refused = run(demo, "ticket", "show", "999", check=False)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    run(demo, "ticket", "create", "demo", "first")
+    no = run(demo, "gate", "check", "1", check=False)  # no task of the backlog has completed yet
+    assert no.returncode == 1 and "Traceback" not in no.stderr
+
+
 def test_a_terminal_table_folds_long_values_instead_of_cutting_them(demo):
     title = "ticket-" + "x" * 90
     run(demo, "ticket", "create", "demo", title)

@@ -26,6 +26,15 @@ open(sys.argv[1], "w").write(str(os.getpid()) + " " + str(child.pid))
 time.sleep(300)
 """
 
+# The same, but its child ignores SIGTERM (set before the child starts, so no race with its start).
+STUBBORN_CHILD_AGENT = """import os, signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+child = subprocess.Popen(["sleep", "300"])
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+open(sys.argv[1], "w").write(str(os.getpid()) + " " + str(child.pid))
+time.sleep(300)
+"""
+
 
 @pytest.fixture
 def db_url(tmp_path, sqlite_template):
@@ -51,13 +60,16 @@ def _pids(path) -> list[int]:
     raise AssertionError("the agent did not start")
 
 
-def test_an_agent_whose_lease_was_reaped_is_stopped_with_its_children(db, claimed, tmp_path):
+@pytest.mark.parametrize("script", [AGENT, STUBBORN_CHILD_AGENT], ids=["child", "child_ignoring_sigterm"])
+def test_an_agent_whose_lease_was_reaped_is_stopped_with_its_children(db, claimed, tmp_path, script):
+    """The runtime returned once the agent was reaped, while its child, signalled too, might still run:
+    under load it had not been scheduled to die yet, and one that ignores SIGTERM never died."""
     task, agent = claimed
     (tmp_path / "wt").mkdir()
     pid_file = tmp_path / "pids"
     assignment = make_assignment(task, agent, tmp_path / "wt", timeout_seconds=120, tick_seconds=0.1,
                                  on_tick=lambda: leases.heartbeat(db, task.id, agent.id, 30))
-    (tmp_path / "agent.py").write_text(AGENT)
+    (tmp_path / "agent.py").write_text(script)
     runtime = CommandRuntime([sys.executable, str(tmp_path / "agent.py"), str(pid_file)])
     ran: dict = {}
     thread = threading.Thread(target=lambda: ran.update(outcome=runtime.run(assignment)))

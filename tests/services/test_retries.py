@@ -94,3 +94,39 @@ def test_running_task_past_timeout_fails_as_retryable_timeout(uow, ticket, agent
     assert "timed out after" in timed_out.error
     assert queue.get(quick.id).status == "running"
     assert [t.id for t in retries.retryable_tasks()] == [slow.id]
+
+
+def test_a_completed_task_whose_work_would_not_merge_is_failed_and_its_dependents_wait_again(uow, ticket, agent):
+    """Its agent's complete_task released its dependents; the merge then failed: they must wait for the retry."""
+    queue = QueueService(uow)
+    task = queue.create_task(ticket.id, PHASE, "write it")
+    dependent = queue.create_task(ticket.id, PHASE, "use it", depends_on=[task.id])
+    claim(uow, queue, agent, task.id)
+    queue.start_task(task.id, agent.id, merge_after=True)
+    queue.complete_task(task.id, agent.id, {"summary": "wrote it"})
+    assert queue.get(dependent.id).unmet_dependencies == 0
+
+    failed = RetryService(uow).fail_unmerged(task.id, agent.id, "merge_failed: git said no")
+
+    assert (failed.status, failed.retry_count, failed.awaiting_merge, failed.completed_at) == ("pending", 1, False, None)
+    assert failed.error == "merge_failed: git said no" and failed.error_class == "retryable"
+    assert queue.get(dependent.id).unmet_dependencies == 1
+    assert queue.claim_next_task(agent.id) is None  # neither is due: the task backs off, the dependent waits
+    claim(uow, queue, agent, task.id)
+    queue.complete_task(task.id, agent.id, {"summary": "wrote it again"})
+    assert queue.get(dependent.id).unmet_dependencies == 0
+
+
+def test_a_merged_task_is_not_failed_by_a_late_merge_failure(uow, ticket, agent):
+    """Once its worker said it merged (awaiting_merge cleared), a completed task is done for good."""
+    from phaseloom.domain.errors import TaskNotClaimable
+
+    queue = QueueService(uow)
+    task = queue.create_task(ticket.id, PHASE, "write it")
+    claim(uow, queue, agent, task.id)
+    queue.start_task(task.id, agent.id, merge_after=True)
+    queue.complete_task(task.id, agent.id, {"summary": "wrote it"})
+    queue.merged(task.id)
+    with pytest.raises(TaskNotClaimable):
+        RetryService(uow).fail_unmerged(task.id, agent.id, "merge_failed: too late")
+    assert queue.get(task.id).status == "completed"

@@ -149,3 +149,25 @@ def test_validator_may_complete_with_a_verdict_but_not_without(uow, setup):
     queue.complete_task(check.id, validator.id, {"passed": False, "feedback": "no tests"})
     assert queue.get(task.id).status == "pending"
     assert ValidationService(uow).feedback_for(task.id).feedback == "no tests"
+
+
+def test_work_under_review_whose_merge_failed_has_its_review_called_off(uow, setup):
+    """A validator must not approve work that is not in the ticket: its review task is cancelled."""
+    from phaseloom.domain.errors import TaskNotClaimable
+    from phaseloom.services.retries import RetryService
+
+    ticket, worker, validator = setup
+    queue = QueueService(uow)
+    task = queue.create_task(ticket.id, "PHASE_BUILD", "write parser", required_capabilities=["python"])
+    assert queue.claim_next_task(worker.id).id == task.id
+    queue.start_task(task.id, worker.id, merge_after=True)
+    assert queue.complete_task(task.id, worker.id, {"summary": "v1"}).status == "under_review"
+    check = queue.claim_next_task(validator.id)
+
+    back = RetryService(uow).fail_unmerged(task.id, worker.id, "merge_failed: git said no")
+
+    assert (back.status, back.retry_count) == ("pending", 1)
+    assert queue.get(check.id).status == "cancelled"
+    with pytest.raises(TaskNotClaimable):
+        ValidationService(uow).submit_review(check.id, validator.id, True, "looks fine")
+    assert queue.get(task.id).status == "pending"
