@@ -8,7 +8,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-DEFAULT_DATABASE_URL = "sqlite:///./.phaseloom/phaseloom.db"
+from phaseloom.settings_defaults import DEFAULT_DATABASE_URL
+
+__all__ = ["DEFAULT_DATABASE_URL", "ModelPrice", "Settings", "get_settings"]
 
 
 class ModelPrice(BaseModel):

@@ -8,8 +8,10 @@ from typing import Optional
 import typer
 import typer.core
 
-from phaseloom.cli import board, projects, setup, tasks, tickets, workflows
+from phaseloom.cli import board, plain_coercion, projects, setup, tasks, tickets, workflows
 from phaseloom.cli.context import err_console, state
+
+plain_coercion.install()
 
 # Typer writes a required argument as ``{PROJECT}`` on the usage line; conventional CLIs (and
 # click) write ``PROJECT``. Optional arguments keep their ``[NAME]``.

@@ -7,15 +7,36 @@ Kept cheap to import: every command, ``--help`` included, loads this module, so 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
+from phaseloom.settings_defaults import DEFAULT_DATABASE_URL
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from phaseloom.config import Settings
 
-console = Console()
-err_console = Console(stderr=True)
+
+class LazyConsole:
+    """A rich ``Console`` made on first use: importing rich's console costs ~30 ms, which ``--help`` and
+    the commands that print plain columns never need. (Rich reads the terminal at each print, not at
+    construction, so a late console prints the same.)"""
+
+    def __init__(self, **options) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+console = LazyConsole()
+err_console = LazyConsole(stderr=True)
 
 NO_DATABASE = "no phaseloom database here: run `phaseloom init` or set PHASELOOM_DATABASE_URL"
 
@@ -27,6 +48,8 @@ class CliState:
     # Only ``phaseloom init`` may create a database; any other command on a missing SQLite file refuses.
     may_create_database: bool = False
     _db: object | None = field(default=None, repr=False)
+    _quick: object | None = field(default=None, repr=False)
+    _quick_tried: bool = field(default=False, repr=False)
 
     @property
     def settings(self) -> Settings:
@@ -36,6 +59,32 @@ class CliState:
         if self.database_url:
             settings = settings.model_copy(update={"database_url": self.database_url})
         return settings
+
+    def quick_reader(self):
+        """A :class:`~phaseloom.db.quick_reads.QuickReader` on the SQLite file, or None: read through the
+        services instead (PostgreSQL, a database to upgrade or create, settings from ``phaseloom.toml``).
+
+        Skips the settings (pydantic-settings costs ~100 ms to import) when nothing but the URL could
+        matter: the URL is ``--database-url`` / ``PHASELOOM_DATABASE_URL`` or the default, and no
+        ``phaseloom.toml`` or ``PHASELOOM_SQLITE_BUSY_TIMEOUT_MS`` could say otherwise.
+        """
+        if not self._quick_tried:
+            self._quick_tried = True
+            self._quick = self._open_quick_reader()
+        return self._quick
+
+    def _open_quick_reader(self):
+        import os
+
+        from phaseloom.db.quick_reads import QuickReader
+
+        if Path("phaseloom.toml").exists() or any(name.upper() == "PHASELOOM_SQLITE_BUSY_TIMEOUT_MS"
+                                                  for name in os.environ):
+            settings = self.settings
+            return QuickReader.open(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        url = self.database_url or next((value for name, value in os.environ.items()
+                                         if name.upper() == "PHASELOOM_DATABASE_URL"), DEFAULT_DATABASE_URL)
+        return QuickReader.open(url)
 
     def database(self):
         """The database, connected and migrated to the current schema."""
