@@ -114,8 +114,6 @@ def error_message(exc) -> str:
 def main() -> None:
     """Run the CLI. A domain error is one line on stderr and exit code 2; so is an unexpected
     failure (database down, disk full, a bug), with its type; ``--debug`` shows the traceback."""
-    from rich.markup import escape
-
     from phaseloom.domain.errors import PhaseloomError
 
     try:
@@ -123,11 +121,15 @@ def main() -> None:
     except PhaseloomError as exc:
         if state.debug:
             raise
+        from rich.markup import escape
+
         err_console.print(f"[bold red]error:[/] {escape(error_message(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except Exception as exc:
         if state.debug or "--debug" in sys.argv:
             raise
+        from rich.markup import escape
+
         detail = " ".join(str(exc).split()) or "(no message)"
         err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(detail)}  (run with --debug for details)",
                           highlight=False, soft_wrap=True)

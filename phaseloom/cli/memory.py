@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from phaseloom.cli.context import console, state
 
@@ -58,6 +57,8 @@ def search(
         console.print("[yellow]semantic search unavailable (install phaseloom[memory]); keyword only[/]")
     hits = service.search(query, project_id=project_id, phase_id=phase, memory_type=memory_type, limit=limit,
                           mode=mode)  # type: ignore[arg-type]
+    from rich.table import Table
+
     table = Table("id", "type", "phase", "score", "sem", "kw", "content")
     for h in hits:
         table.add_row(str(h.memory.id), h.memory.memory_type, h.memory.phase_id or "", f"{h.score:.4f}",
