@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from phaseloom.settings_defaults import DEFAULT_DATABASE_URL
+from phaseloom.settings_defaults import DEFAULT_DATABASE_URL, DEFAULT_LOG_LEVEL, DEFAULT_SQLITE_BUSY_TIMEOUT_MS
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -60,31 +60,33 @@ class CliState:
             settings = settings.model_copy(update={"database_url": self.database_url})
         return settings
 
-    def quick_reader(self):
-        """A :class:`~phaseloom.db.quick_reads.QuickReader` on the SQLite file, or None: read through the
-        services instead (PostgreSQL, a database to upgrade or create, settings from ``phaseloom.toml``).
+    def database_settings(self) -> tuple[str, int, str]:
+        """(database URL, SQLite busy timeout in ms, log level): what opening the database needs.
 
-        Skips the settings (pydantic-settings costs ~100 ms to import) when nothing but the URL could
-        matter: the URL is ``--database-url`` / ``PHASELOOM_DATABASE_URL`` or the default, and no
-        ``phaseloom.toml`` or ``PHASELOOM_SQLITE_BUSY_TIMEOUT_MS`` could say otherwise.
+        Read without the settings (pydantic-settings costs a command ~100 ms to import) when nothing
+        but the URL could differ from the defaults: no ``phaseloom.toml`` here and no
+        ``PHASELOOM_SQLITE_BUSY_TIMEOUT_MS`` or ``PHASELOOM_LOG_LEVEL``; the URL is then ``--database-url``,
+        ``PHASELOOM_DATABASE_URL`` (any case, as the settings read it) or the default.
         """
-        if not self._quick_tried:
-            self._quick_tried = True
-            self._quick = self._open_quick_reader()
-        return self._quick
-
-    def _open_quick_reader(self):
         import os
 
-        from phaseloom.db.quick_reads import QuickReader
-
-        if Path("phaseloom.toml").exists() or any(name.upper() == "PHASELOOM_SQLITE_BUSY_TIMEOUT_MS"
-                                                  for name in os.environ):
+        names = {name.upper(): value for name, value in os.environ.items()}
+        if Path("phaseloom.toml").exists() or {"PHASELOOM_SQLITE_BUSY_TIMEOUT_MS", "PHASELOOM_LOG_LEVEL"} & set(names):
             settings = self.settings
-            return QuickReader.open(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-        url = self.database_url or next((value for name, value in os.environ.items()
-                                         if name.upper() == "PHASELOOM_DATABASE_URL"), DEFAULT_DATABASE_URL)
-        return QuickReader.open(url)
+            return settings.database_url, settings.sqlite_busy_timeout_ms, settings.log_level
+        url = self.database_url or names.get("PHASELOOM_DATABASE_URL", DEFAULT_DATABASE_URL)
+        return url, DEFAULT_SQLITE_BUSY_TIMEOUT_MS, DEFAULT_LOG_LEVEL
+
+    def quick_reader(self):
+        """A :class:`~phaseloom.db.quick_reads.QuickReader` on the SQLite file, or None: read through the
+        services instead (PostgreSQL, a database to upgrade or create)."""
+        if not self._quick_tried:
+            from phaseloom.db.quick_reads import QuickReader
+
+            self._quick_tried = True
+            url, busy_timeout_ms, _ = self.database_settings()
+            self._quick = QuickReader.open(url, busy_timeout_ms=busy_timeout_ms)
+        return self._quick
 
     def database(self):
         """The database, connected and migrated to the current schema."""
@@ -94,14 +96,14 @@ class CliState:
             from phaseloom.db.engine import Database, sqlite_file
             from phaseloom.db.migrate import ensure_schema
 
-            settings = self.settings
-            file = sqlite_file(settings.database_url)
+            url, busy_timeout_ms, log_level = self.database_settings()
+            file = sqlite_file(url)
             if not self.may_create_database and file is not None and not file.exists():
                 from phaseloom.domain.errors import PhaseloomError
 
                 raise PhaseloomError(NO_DATABASE)
-            logging.basicConfig(level=settings.log_level.upper())
-            db = Database.connect(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+            logging.basicConfig(level=log_level.upper())
+            db = Database.connect(url, busy_timeout_ms=busy_timeout_ms)
             ensure_schema(db.engine)
             self._db = db
         return self._db
