@@ -1,12 +1,13 @@
-"""Plain-Python coercion of ``str`` and ``int`` command-line values, instead of a pydantic TypeAdapter each.
+"""Plain-Python coercion of ``str``, ``int`` and ``bool`` command-line values, instead of a pydantic
+``TypeAdapter`` for each parameter.
 
 Typer 0.29 coerces every parameter through a pydantic ``TypeAdapter``, built on first use: a command
 with one ``int`` or ``str`` argument imports pydantic and builds adapters, ~75 ms of CPU on every call
-(more than a read command's query). The values our commands take are strings and integers, for which
-the adapters do ``str(value)`` and ``int(value)``, and flags, which are already ``bool``. So this patch answers those directly and hands
-everything else — other types, a parser, bounds, and any value it does not recognise as a plain
-decimal integer or an actual bool — to typer's own adapter, so errors read exactly as before. On a typer without this
-machinery (older releases coerce through click) it does nothing.
+(more than a read command's query). Our commands take strings, integers and flags, for which the
+adapters do ``str(value)`` and ``int(value)`` or get a ``bool`` already. So this patch answers those
+directly and hands everything else (other types, a parser, bounds, any value that is not a plain
+decimal integer or an actual bool) to typer's own adapter, so errors read exactly as before. On a
+typer without this machinery (older releases coerce through click) it does nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ def _convert(leaf: type, value: Any) -> Any:
     raise LookupError
 
 
+TYPER_RUNTIME_PARAM = None  # typer's own ``get_runtime_param``, once replaced
+
+
 def install() -> None:
+    global TYPER_RUNTIME_PARAM
     try:
         from typer import core
         from typer._coercion import RuntimeParam, build_runtime_param
@@ -53,7 +58,9 @@ def install() -> None:
             except (LookupError, TypeError):
                 return build_runtime_param(param.type_descriptor)._coerce_value(value, param=param, ctx=ctx)
 
-    typer_runtime_param = parameter.get_runtime_param
+    if TYPER_RUNTIME_PARAM is not None:
+        return
+    typer_runtime_param = TYPER_RUNTIME_PARAM = parameter.get_runtime_param
 
     def get_runtime_param(self) -> Any:
         info = self.type_descriptor.parameter_info
