@@ -48,7 +48,10 @@ class Settings(BaseSettings):
     guardian_judge_model: str = Field(default="", description="model the Guardian's LLM judge asks")
     guardian_judge_api_key: str = Field(default="", description="bearer token for the Guardian's judge endpoint")
     mcp_url: str = Field(default="", description="MCP endpoint agents use (a running serve's /mcp); '' launches `phaseloom mcp` over stdio per agent")
-    api_url: str = Field(default="", description="REST API URL handed to agents as PHASELOOM_API_URL (a running serve)")
+    api_url: str = Field(default="", description="URL of a running serve: handed to agents as PHASELOOM_API_URL, "
+                         "and `phaseloom memory add|search` go through it (read by cli/memory_server.py)")
+    api_token: str = Field(default="", description="bearer token memory commands send to api_url; '' uses "
+                           "PHASELOOM_AGENT_TOKEN, then none (read by cli/memory_server.py)")
     mcp_allowed_hosts: str = Field(default="", description="comma-separated Host names /mcp accepts besides the "
                                    "address it is served on (name, name:port, name:*); '*' turns the check off")
 

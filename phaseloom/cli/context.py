@@ -27,12 +27,16 @@ class LazyConsole:
         self._options = options
         self._console: Console | None = None
 
-    def __getattr__(self, name: str):
+    def real(self) -> Console:
+        """The rich console itself, for code that takes one (``Live(console=...)``)."""
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(**self._options)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str):
+        return getattr(self.real(), name)
 
 
 console = LazyConsole()

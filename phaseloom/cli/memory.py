@@ -21,16 +21,32 @@ def add(
     tag: list[str] = typer.Option([], "--tag"),
     file: list[str] = typer.Option([], "--file", help="Related file (repeatable)."),
 ) -> None:
-    """Save a memory; a near-duplicate updates the existing one instead."""
+    """Save a memory; a near-duplicate updates the existing one instead. Goes through a running
+    serve when PHASELOOM_API_URL is set, else to the database (embedding through the worker)."""
+    from phaseloom.cli.memory_server import configured_server
+
+    server = configured_server()
+    if server is not None:
+        body = {"content": content, "memory_type": memory_type, "task_id": task, "tags": tag, "related_files": file,
+                "project_id": server.project_id(project) if project else None}
+        saved = server.request("POST", "/api/memories", body=body)
+        memory_id, action, saved_type = saved["memory"]["id"], saved["action"], saved["memory"]["memory_type"]
+    else:
+        memory_id, action, saved_type = _add_locally(content, memory_type, project, task, tag, file)
+    console.print(f"memory {memory_id} {action} ({saved_type})")
+
+
+def _add_locally(content: str, memory_type: str, project: str | None, task: int | None, tags: list[str],
+                 files: list[str]) -> tuple[int, str, str]:
     from phaseloom.services.embeddings import cli_embedder
     from phaseloom.services.memory import MemoryService
     from phaseloom.services.projects import ProjectService
 
     uow = state.uow()
     project_id = ProjectService(uow).get(project).id if project else None
-    saved = MemoryService(uow, embedder=cli_embedder()).save_memory(content, memory_type, project_id=project_id, task_id=task, tags=tag,
-                                           related_files=file)
-    console.print(f"memory {saved.memory.id} {saved.action} ({saved.memory.memory_type})")
+    saved = MemoryService(uow, embedder=cli_embedder()).save_memory(content, memory_type, project_id=project_id,
+                                                                    task_id=task, tags=tags, related_files=files)
+    return saved.memory.id, saved.action, saved.memory.memory_type
 
 
 @app.command("search")
@@ -42,27 +58,50 @@ def search(
     limit: int = typer.Option(10, "--limit", "-n", min=1, max=100),
     mode: str = typer.Option("hybrid", "--mode", help="hybrid, semantic or keyword"),
 ) -> None:
-    """Search memories by meaning and by words (Reciprocal Rank Fusion of both)."""
+    """Search memories by meaning and by words (Reciprocal Rank Fusion of both); through a running
+    serve when PHASELOOM_API_URL is set."""
+    from phaseloom.cli.memory_server import configured_server
     from phaseloom.domain.errors import InvalidInput
+
+    if mode not in ("hybrid", "semantic", "keyword"):
+        raise InvalidInput(f"unknown search mode {mode!r}; expected hybrid, semantic or keyword")
+    server = configured_server()
+    if server is None:
+        _search_locally(query, project, phase, memory_type, limit, mode)
+        return
+    query_args = {"q": query, "limit": limit, "mode": mode, "phase_id": phase, "memory_type": memory_type,
+                  "project_id": server.project_id(project) if project else None}
+    found = server.request("GET", "/api/memories", query={k: v for k, v in query_args.items() if v is not None})
+    _print_hits([(h["memory"], h["score"], h["semantic_rank"], h["keyword_rank"]) for h in found["hits"]],
+                semantic_available=found["semantic_available"] or mode == "keyword")
+
+
+def _search_locally(query: str, project: str | None, phase: str | None, memory_type: str | None, limit: int,
+                    mode: str) -> None:
     from phaseloom.services.embeddings import cli_embedder
     from phaseloom.services.memory import MemoryService
     from phaseloom.services.projects import ProjectService
 
-    if mode not in ("hybrid", "semantic", "keyword"):
-        raise InvalidInput(f"unknown search mode {mode!r}; expected hybrid, semantic or keyword")
     uow = state.uow()
     project_id = ProjectService(uow).get(project).id if project else None
     service = MemoryService(uow, embedder=cli_embedder() if mode != "keyword" else None)
-    if service.embedder is None and mode != "keyword":  # the memory extra is missing
-        console.print("[yellow]semantic search unavailable (install phaseloom[memory]); keyword only[/]")
     hits = service.search(query, project_id=project_id, phase_id=phase, memory_type=memory_type, limit=limit,
                           mode=mode)  # type: ignore[arg-type]
+    memories = [({"id": h.memory.id, "memory_type": h.memory.memory_type, "phase_id": h.memory.phase_id,
+                  "content": h.memory.content}, h.score, h.semantic_rank, h.keyword_rank) for h in hits]
+    _print_hits(memories, semantic_available=service.embedder is not None or mode == "keyword")
+
+
+def _print_hits(hits: list[tuple[dict, float, int | None, int | None]], *, semantic_available: bool) -> None:
+    """One table, whichever route answered: (memory fields, score, semantic rank, keyword rank) per hit."""
+    if not semantic_available:  # the memory extra is missing where the search ran
+        console.print("[yellow]semantic search unavailable (install phaseloom[memory]); keyword only[/]")
     from rich.table import Table
 
     table = Table("id", "type", "phase", "score", "sem", "kw", "content")
-    for h in hits:
-        table.add_row(str(h.memory.id), h.memory.memory_type, h.memory.phase_id or "", f"{h.score:.4f}",
-                      str(h.semantic_rank or "-"), str(h.keyword_rank or "-"), h.memory.content[:90])
+    for memory, score, semantic_rank, keyword_rank in hits:
+        table.add_row(str(memory["id"]), memory["memory_type"], memory["phase_id"] or "", f"{score:.4f}",
+                      str(semantic_rank or "-"), str(keyword_rank or "-"), memory["content"][:90])
     console.print(table)
 
 

@@ -53,6 +53,15 @@ class GateResultView:
 
 
 @dataclass(frozen=True)
+class WorkspaceEvidence:
+    """What a gate found in the workspace: its files, the texts it reads, its commands' runs."""
+    gate: GateSpec
+    files: set[str]
+    texts: dict[str, str]
+    commands: dict[tuple[str, ...], g.CommandRun]
+
+
+@dataclass(frozen=True)
 class ChecklistItem:
     index: int
     text: str
@@ -88,24 +97,38 @@ class GateService:
         """Evaluate the gate of ``phase_id`` (default: the ticket's current phase) and store the result."""
         with self.uow:
             ticket, phase = self._ticket_phase(ticket_id, phase_id)
-            gate = parse_gate(phase.gate)
+        evidence = self.workspace_evidence(phase, workspace)
+        with self.uow:
+            return self.evaluate(ticket, phase, evidence)
+
+    def workspace_evidence(self, phase: d.Phase, workspace: Path | None) -> WorkspaceEvidence:
+        """What the phase's gate reads in the workspace, and the runs of the commands it declares.
+
+        Outside any transaction: no lock is held while files are read or a test suite runs.
+        """
+        gate = parse_gate(phase.gate)
         files, texts = self._workspace_inputs(gate, workspace)
         commands = {argv: run_command(argv, workspace, timeout) for argv, timeout in g.declared_commands(gate)}
-        with self.uow:
-            stored = ArtifactService(self.uow).latest_texts(ticket.id)
-            for path, text in stored.items():
-                files.add(path)
-                if path not in texts and text is not None:
-                    texts[path] = text
-            inputs = g.GateInputs(
-                files=frozenset(files), texts=texts, commands=commands,
-                tasks=self._task_states(ticket.id, phase.id),
-                done_definitions=tuple((i.text, i.ticked) for i in self._checklist(ticket.id, phase)),
-                approvals=self._approvals(ticket.id, phase.id),
-                validation_blockers=self._validation_blockers(ticket.id, phase.id) if gate.require_validation else (),
-            )
-            evaluation = g.evaluate_gate(gate, inputs)
-            return self._store(ticket, phase, evaluation)
+        return WorkspaceEvidence(gate, files, texts, commands)
+
+    def evaluate(self, ticket: Ticket, phase: d.Phase, evidence: WorkspaceEvidence) -> GateResultView:
+        """Evaluate the gate on ``evidence`` and what the database holds, and store the result.
+
+        Inside the caller's ``with uow:`` block (the ticket is one of its rows).
+        """
+        gate, files, texts = evidence.gate, set(evidence.files), dict(evidence.texts)
+        for path, text in ArtifactService(self.uow).latest_texts(ticket.id).items():
+            files.add(path)
+            if path not in texts and text is not None:
+                texts[path] = text
+        inputs = g.GateInputs(
+            files=frozenset(files), texts=texts, commands=evidence.commands,
+            tasks=self._task_states(ticket.id, phase.id),
+            done_definitions=tuple((i.text, i.ticked) for i in self._checklist(ticket.id, phase)),
+            approvals=self._approvals(ticket.id, phase.id),
+            validation_blockers=self._validation_blockers(ticket.id, phase.id) if gate.require_validation else (),
+        )
+        return self._store(ticket, phase, g.evaluate_gate(gate, inputs))
 
     def _workspace_inputs(self, gate: GateSpec, workspace: Path | None) -> tuple[set[str], dict[str, str]]:
         if workspace is None:

@@ -63,45 +63,60 @@ class ProgressService:
 
     def check_and_progress(self, ticket_id: int, workspace: Path | None = None, *,
                            initiated_by: str = "system") -> ProgressOutcome:
-        """Move the ticket to its next phase if the current phase's gate passes; else say why not."""
-        with self.uow:
-            ticket = self._ticket(ticket_id)
-            workflow = WorkflowService(self.uow).by_id(ticket.workflow_id)
+        """Move the ticket to its next phase if the current phase's gate passes; else say why not.
+
+        The workspace is read (and the gate's commands run) outside any transaction; then one
+        transaction records the phase's outputs, stores the gate's result and makes the move.
+        """
+        with self._reading() as reader:
+            ticket = reader.session.get(Ticket, int(ticket_id))
+            if ticket is None:
+                raise NotFound("ticket", ticket_id)
+            workflow = WorkflowService(reader).by_id(ticket.workflow_id)
             current = workflow.phase(ticket.phase_id)
         if current.is_terminal:
             why = "the ticket is blocked" if current.id == d.BLOCKED_PHASE else "the ticket is done"
             return ProgressOutcome(ticket.id, False, current.id, reason=why)
-        if workspace is not None:
-            ArtifactService(self.uow).collect_expected_outputs(ticket.id, workspace, phase_id=current.id)
-        gate = GateService(self.uow).validate_gate(ticket.id, current.id, workspace)
-        if not gate.passed:
-            return ProgressOutcome(ticket.id, False, current.id, reason="gate failed: "
-                                   + "; ".join(gate.blocking_reasons), gate=gate)
-        target = workflow.next_phase(current.id)
-        if target is None:
-            return ProgressOutcome(ticket.id, False, current.id, reason="the phase has no next phase", gate=gate)
-        return self._advance(ticket.id, current, target, gate, initiated_by)
+        gates = GateService(self.uow)
+        evidence = gates.workspace_evidence(current, workspace)
+        with self.uow:
+            ticket = self._ticket(ticket_id, for_update=True)
+            if ticket.phase_id != current.id:  # someone moved it while its workspace was read
+                return ProgressOutcome(ticket.id, False, current.id,
+                                       reason=f"the ticket moved to {ticket.phase_id} while its gate was checked")
+            if workspace is not None:
+                ArtifactService(self.uow).collect_expected_outputs(ticket.id, workspace, phase_id=current.id)
+            gate = gates.evaluate(ticket, current, evidence)
+            if not gate.passed:
+                return ProgressOutcome(ticket.id, False, current.id, reason="gate failed: "
+                                       + "; ".join(gate.blocking_reasons), gate=gate)
+            target = workflow.next_phase(current.id)
+            if target is None:
+                return ProgressOutcome(ticket.id, False, current.id, reason="the phase has no next phase", gate=gate)
+            return self._advance(ticket, current, target, gate, initiated_by)
 
-    def _advance(self, ticket_id: int, current: d.Phase, target: d.Phase, gate: GateResultView,
+    def _advance(self, ticket: Ticket, current: d.Phase, target: d.Phase, gate: GateResultView,
                  initiated_by: str) -> ProgressOutcome:
+        """Inside the check's transaction: the move, its next phase's tasks and its event, or nothing of
+        them (the gate's result stays stored) when the move is refused."""
         try:
-            with self.uow:
-                ticket = self._ticket(ticket_id, for_update=True)
-                if ticket.phase_id != current.id:  # someone moved it while the gate ran
-                    return ProgressOutcome(ticket_id, False, current.id, reason=f"the ticket moved to "
-                                           f"{ticket.phase_id} while its gate was checked", gate=gate)
+            with self.uow.savepoint():
                 TicketService(self.uow).transition(
-                    ticket_id, target.id, reason=f"gate of {current.id} passed", initiated_by=initiated_by)
+                    ticket.id, target.id, reason=f"gate of {current.id} passed", initiated_by=initiated_by)
                 queued = [] if target.is_terminal else self._queue_initial_tasks(ticket, target,
                                                                                  created_by=initiated_by)
-                self.uow.emit("ticket.progressed", "ticket", ticket_id, project_id=ticket.project_id,
-                              ticket_id=ticket_id, phase_id=target.id,
+                self.uow.emit("ticket.progressed", "ticket", ticket.id, project_id=ticket.project_id,
+                              ticket_id=ticket.id, phase_id=target.id,
                               payload={"from_phase": current.id, "to_phase": target.id,
                                        "gate_result_id": gate.id, "queued_task_ids": [t.id for t in queued]})
         except Conflict as exc:  # a WIP limit or a transition the workflow refuses: stay, say why
-            return ProgressOutcome(ticket_id, False, current.id, reason=str(exc), gate=gate)
-        return ProgressOutcome(ticket_id, True, current.id, target.id, reason=f"gate of {current.id} passed",
+            return ProgressOutcome(ticket.id, False, current.id, reason=str(exc), gate=gate)
+        return ProgressOutcome(ticket.id, True, current.id, target.id, reason=f"gate of {current.id} passed",
                                gate=gate, queued_task_ids=[t.id for t in queued])
+
+    def _reading(self) -> UnitOfWork:
+        """The caller's open block when there is one (its changes are visible), else a read-only one."""
+        return self.uow if self.uow.active else UnitOfWork(self.uow.db, readonly=True)
 
     def on_task_completed(self, task_id: int, workspace: Path | None = None) -> ProgressOutcome:
         """Collect a completed task's artifacts, then try to progress its ticket."""

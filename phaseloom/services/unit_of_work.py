@@ -12,7 +12,8 @@ statement is then a transaction of its own, with no ORM session around it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import text
@@ -84,6 +85,20 @@ class UnitOfWork:
             # objects it loaded, so callers can still read them.
         finally:
             session.close()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of the open block that an exception undoes alone, its writes and its events, while
+        the block goes on (the exception still propagates to the caller, who decides)."""
+        pending, written = len(self._pending_events), len(self._written_events)
+        nested = self.session.begin_nested()
+        try:
+            yield
+        except BaseException:
+            nested.rollback()
+            del self._pending_events[pending:], self._written_events[written:]
+            raise
+        nested.commit()
 
     def emit(
         self,

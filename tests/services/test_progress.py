@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from phaseloom.db.models import SystemEvent
 from phaseloom.services.gates import GateService
@@ -116,6 +116,30 @@ def test_wip_limit_keeps_the_ticket_where_it_is(uow, project):
     assert not outcome.moved and "WIP limit" in outcome.reason and outcome.gate.passed
     assert TicketService(uow).get(ticket_id).phase_id == "PHASE_BACKLOG"
     assert QueueService(uow).list(ticket_id=ticket_id, phase_id="PHASE_REQUIREMENTS") == []
+    # The refused move left nothing behind it; the gate's result and its event were kept.
+    assert len(TicketService(uow).history(ticket_id)) == 1
+    assert GateService(uow).latest_result(ticket_id).id == outcome.gate.id
+    with uow:
+        events = uow.session.scalars(select(SystemEvent.event_type).where(SystemEvent.ticket_id == ticket_id)).all()
+    assert "phase_gate.validated" in events and "ticket.progressed" not in events
+
+
+def test_a_check_whose_gate_runs_no_command_is_one_write_transaction(uow, project, tmp_path):
+    ticket_id = ticket_in(uow, project, "PHASE_REQUIREMENTS")
+    ProgressService(uow).start_ticket(ticket_id)
+    finish_phase_tasks(uow, ticket_id, "PHASE_REQUIREMENTS")
+    (tmp_path / "requirements.md").write_text(REQUIREMENTS)
+    commits: list[int] = []
+    listener = lambda conn: commits.append(1)  # noqa: E731
+    event.listen(uow.db.engine, "commit", listener)
+    try:
+        outcome = ProgressService(uow).check_and_progress(ticket_id, tmp_path)
+    finally:
+        event.remove(uow.db.engine, "commit", listener)
+    assert (outcome.moved, outcome.to_phase) == (True, "PHASE_DESIGN")
+    assert len(commits) == 1  # the outputs, the gate's result, the move and the next phase's task
+    assert [t.title for t in QueueService(uow).list(ticket_id=ticket_id, phase_id="PHASE_DESIGN")] == [
+        "carry out Technical Design"]
 
 
 def test_on_task_completed_collects_results_and_progresses(uow, project, tmp_path):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from phaseloom.db.models import SystemEvent, Task
+from phaseloom.db.models import SystemEvent, Task, Ticket
 from phaseloom.services.agents import AgentService
 from phaseloom.services.queue import QueueService
 from phaseloom.services.tickets import TicketService
@@ -110,3 +110,20 @@ def test_a_task_a_statement_returned_is_a_detached_loaded_instance(uow, ticket, 
     assert len(queue.list(ticket_id=ticket.id)) == 1
     # adopt_task relies on this: a relationship would need loading (or expiring) like the ORM does.
     assert not inspect(Task).relationships
+
+
+def test_a_failed_savepoint_undoes_its_writes_and_events_and_the_block_goes_on(uow, ticket):
+    tickets = TicketService(uow)
+    with uow:
+        uow.emit("kept.before", "ticket", ticket.id)
+        with pytest.raises(RuntimeError), uow.savepoint():
+            uow.session.get(Ticket, ticket.id).title = "undone"
+            uow.emit("dropped", "ticket", ticket.id)
+            raise RuntimeError("refused")
+        uow.emit("kept.after", "ticket", ticket.id)
+    with uow:
+        types = uow.session.scalars(select(SystemEvent.event_type).where(
+            SystemEvent.entity_id == str(ticket.id), SystemEvent.event_type.in_(["kept.before", "dropped",
+                                                                                 "kept.after"]))).all()
+    assert sorted(types) == ["kept.after", "kept.before"]
+    assert tickets.get(ticket.id).title == "ticket"
