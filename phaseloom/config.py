@@ -8,7 +8,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-DEFAULT_DATABASE_URL = "sqlite:///./.phaseloom/phaseloom.db"
+from phaseloom.settings_defaults import DEFAULT_DATABASE_URL, DEFAULT_LOG_LEVEL, DEFAULT_SQLITE_BUSY_TIMEOUT_MS
+
+__all__ = ["DEFAULT_DATABASE_URL", "ModelPrice", "Settings", "get_settings"]
 
 
 class ModelPrice(BaseModel):
@@ -24,10 +26,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PHASELOOM_", toml_file="phaseloom.toml", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
-    log_level: str = "WARNING"
+    log_level: str = DEFAULT_LOG_LEVEL
     aging_seconds: float = Field(default=600.0, gt=0, description="seconds of waiting worth one priority level")
     lease_seconds: float = Field(default=300.0, gt=0, description="how long a claim holds a task without a heartbeat")
-    sqlite_busy_timeout_ms: int = 30_000
+    sqlite_busy_timeout_ms: int = DEFAULT_SQLITE_BUSY_TIMEOUT_MS
     memory_semantic: bool = Field(default=True, description="embed memories for semantic search (needs the memory extra)")
     memory_worker_idle_seconds: float = Field(
         default=600.0, ge=0,

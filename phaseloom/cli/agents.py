@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from phaseloom.cli.context import console, state
 
@@ -44,6 +43,8 @@ def register_agent(
 @app.command("list")
 def list_agents() -> None:
     """Every agent with its status, health and load."""
+    from rich.table import Table
+
     table = Table("id", "name", "type", "runtime", "phase", "status", "health", "load", "last heartbeat")
     agents = {a.id: a for a in _service().list()}
     for h in _service().health_report():

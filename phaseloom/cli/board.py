@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from phaseloom.cli import reads
 from phaseloom.cli.context import console, state
 from phaseloom.cli.output import api_shape, json_option, on_terminal, print_json
 
@@ -33,20 +34,16 @@ def register(app: typer.Typer) -> None:
         as_json: bool = json_option(),
     ) -> None:
         """Show the board: columns with their WIP use and tickets; or move a card."""
-        from phaseloom.services.board import BoardService
-
         if move is not None:
             if not to:
                 raise typer.BadParameter("--move needs --to COLUMN")
+            from phaseloom.services.board import BoardService
+
             t = BoardService(state.uow()).move_ticket(move, to, force=force, initiated_by="cli")
             if not as_json:
                 console.print(f"ticket {t.id} moved to {t.column} ({t.phase_id})")
-        service = BoardService(state.uow(readonly=True))
-        columns = service.board(project, priority=priority)
+        project_id, columns = reads.board(project, priority=priority)
         if as_json:
-            from phaseloom.services.projects import ProjectService
-
-            project_id = ProjectService(state.uow(readonly=True)).get(project).id
             print_json(api_shape("board", "BoardOut", {"project_id": project_id, "columns": columns}))
             return
         _print_columns(columns)

@@ -6,13 +6,15 @@ import json
 import math
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.table import Table
 
 from phaseloom.cli.context import console, state
 from phaseloom.domain.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 budget_app = typer.Typer(help="Spending limits per project, ticket, phase or agent; reaching one stops new claims.",
                          no_args_is_help=True)
@@ -51,6 +53,8 @@ def costs(
     if as_json:
         console.print_json(json.dumps([g.__dict__ for g in groups]))
         return
+    from rich.table import Table
+
     table = Table(by, "amount", "input tokens", "output tokens", "records")
     for g in groups:
         table.add_row(g.key or "-", _money(g.amount, g.currency), f"{g.input_tokens:,}", f"{g.output_tokens:,}",
@@ -77,6 +81,8 @@ def budget_list() -> None:
     uow = state.uow(readonly=True)
     with uow:
         views = [budget_view(b) for b in BudgetService(uow).list()]
+    from rich.table import Table
+
     table = Table("id", "scope", "target", "spent / limit", "alert at", "state")
     for view in views:
         _budget_row(table, view)
@@ -140,6 +146,8 @@ def stats(
     if as_json:
         console.print_json(json.dumps(report.as_dict(), default=str))
         return
+    from rich.table import Table
+
     table = Table("phase", "done", "per hour", "median s", "p90 s", "failure", "queued", "running", "WIP")
     for p in report.phases:
         wip = f"{p.tickets_in_column}/{p.wip_limit}" if p.wip_limit else "-"

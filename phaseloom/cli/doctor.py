@@ -14,15 +14,12 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from phaseloom.cli.context import console, state
 
@@ -81,6 +78,8 @@ def _required_presets(names: list[str]) -> set[str]:
 
 def run_checks(*, required: set[str], mcp_url: str = "") -> list[Row]:
     """Every row, in a fixed order; the slow ones (CLI versions, the MCP round trip) run side by side."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from phaseloom.runtimes.presets import PRESETS
 
     with ThreadPoolExecutor(max_workers=len(PRESETS) + 3) as pool:
@@ -265,6 +264,9 @@ _STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 def print_rows(rows: list[Row]) -> None:
     """A Rich table on a terminal; plain, aligned columns when piped (nothing wrapped or cut)."""
     if console.is_terminal:
+        from rich.markup import escape
+        from rich.table import Table
+
         table = Table("check", "status", "detail", "fix")
         for row in rows:
             table.add_row(row.check, f"[{_STYLES[row.status]}]{row.status}[/]", escape(row.detail), escape(row.fix))

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from phaseloom.cli.context import console, state
 
@@ -126,6 +125,8 @@ def list_discoveries(
 ) -> None:
     """List discoveries, newest first."""
     from phaseloom.services.discovery import DiscoveryService
+
+    from rich.table import Table
 
     table = Table("id", "ticket", "type", "status", "from", "spawned in", "tasks", "description")
     for d in DiscoveryService(state.uow(readonly=True)).list(ticket_id=ticket, discovery_type=type_,

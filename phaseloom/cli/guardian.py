@@ -7,7 +7,6 @@ import time
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from phaseloom.cli.context import console, state
 
@@ -43,6 +42,8 @@ def _show(assessments, as_json: bool) -> None:
     if not rows:
         console.print("no running agent old enough to assess")
         return
+    from rich.table import Table
+
     table = Table("task", "agent", "phase", "score", "judge", "intervention", "reasons")
     for r in rows:
         table.add_row(str(r["task_id"]), r["agent_id"], r["phase_id"], f"{r['score']:.2f}", r["judge"],

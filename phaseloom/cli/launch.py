@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from phaseloom.cli.context import console, state
 from phaseloom.domain.errors import InvalidInput
@@ -42,6 +41,8 @@ def launch(
 
 
 def _print_form(template) -> None:
+    from rich.table import Table
+
     table = Table("parameter", "label", "type", "required", "default", "options", "description")
     for p in template.parameters:
         table.add_row(p.name, p.label, p.type, "yes" if p.required else "", "" if p.default is None else str(p.default),

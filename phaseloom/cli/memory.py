@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from phaseloom.cli.context import console, state
 
@@ -97,6 +96,8 @@ def _print_hits(hits: list[tuple[dict, float, int | None, int | None]], *, seman
     """One table, whichever route answered: (memory fields, score, semantic rank, keyword rank) per hit."""
     if not semantic_available:  # the memory extra is missing where the search ran
         console.print("[yellow]semantic search unavailable (install phaseloom[memory]); keyword only[/]")
+    from rich.table import Table
+
     table = Table("id", "type", "phase", "score", "sem", "kw", "content")
     for memory, score, semantic_rank, keyword_rank in hits:
         table.add_row(str(memory["id"]), memory["memory_type"], memory["phase_id"] or "", f"{score:.4f}",

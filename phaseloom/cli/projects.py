@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from phaseloom.cli import reads
 from phaseloom.cli.context import console, state
 from phaseloom.cli.output import api_shape, json_option, print_json, print_table
 
@@ -31,9 +32,7 @@ def create(
 @app.command("list")
 def list_projects(as_json: bool = json_option()) -> None:
     """List projects with their workflow and number of tickets."""
-    from phaseloom.services.projects import ProjectService
-
-    projects = ProjectService(state.uow(readonly=True)).list()
+    projects = reads.projects()
     if as_json:
         print_json([api_shape("projects", "ProjectOut", p) | {"workflow_name": p["workflow_name"]} for p in projects])
         return

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from phaseloom.cli.context import console, state
 
@@ -30,6 +29,8 @@ def failed(
     from phaseloom.services.retries import RetryService
 
     letters = RetryService(state.uow(readonly=True)).failed_tasks(project_id=_project_id(project), ticket_id=ticket)
+    from rich.table import Table
+
     table = Table("id", "ticket", "phase", "title", "class", "retries", "reason")
     for d in letters:
         table.add_row(str(d.task_id), str(d.ticket_id), d.phase_id, d.title, d.error_class or "",
@@ -69,6 +70,8 @@ def diagnose(
     if not outcomes:
         console.print("no stuck tickets")
         return
+    from rich.table import Table
+
     table = Table("ticket", "trigger", "phase", "action", "recovery tasks")
     for o in outcomes:
         action = "diagnosed" if o.diagnosed else (f"skipped: {o.reason}" if o.reason else "would diagnose")
@@ -95,6 +98,8 @@ def submit(
 def list_results(project: Optional[str] = typer.Option(None, "--project")) -> None:
     """List submitted results and what became of them."""
     from phaseloom.services.results import ResultService
+
+    from rich.table import Table
 
     table = Table("id", "project", "ticket", "path", "status", "reason")
     for r in ResultService(state.uow(readonly=True)).list(project_id=_project_id(project)):

@@ -78,7 +78,7 @@ def _loop(orchestrator, *, once: bool, quiet: bool, until_idle: bool = False,
         return
     from rich.live import Live
 
-    with Live(status_table(orchestrator), console=console, refresh_per_second=2) as live:
+    with Live(status_table(orchestrator), console=console.real(), refresh_per_second=2) as live:
         def refresh() -> bool:
             live.update(status_table(orchestrator))
             return finished()

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from phaseloom.cli import reads
 from phaseloom.cli.context import console, state
 from phaseloom.cli.output import api_shape, json_option, print_json, print_table
 from phaseloom.cli.phase_args import phase_of_project, phase_of_ticket
@@ -50,7 +51,7 @@ def list_tasks(
 ) -> None:
     """List tasks, optionally filtered."""
     phase_id = phase_of_ticket(ticket, phase) if ticket is not None else phase_of_project(None, phase)
-    tasks = _service(readonly=True).list(ticket_id=ticket, phase_id=phase_id, status=status)
+    tasks = reads.tasks(ticket_id=ticket, phase_id=phase_id, status=status)
     if as_json:
         print_json([api_shape("tasks", "TaskOut", t) for t in tasks])
         return

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from phaseloom.cli import reads
 from phaseloom.cli.context import console, state
 from phaseloom.cli.output import api_shape, json_option, print_json, print_table
 from phaseloom.cli.phase_args import phase_of_project, phase_of_ticket
@@ -51,7 +52,7 @@ def list_tickets(
     as_json: bool = json_option(),
 ) -> None:
     """List tickets, optionally filtered."""
-    tickets = _service(readonly=True).list(project, phase_id=phase_of_project(project, phase), priority=priority)
+    tickets = reads.tickets(project, phase_id=phase_of_project(project, phase), priority=priority)
     if as_json:
         print_json([api_shape("tickets", "TicketOut", t) for t in tickets])
         return
@@ -62,7 +63,7 @@ def list_tickets(
 @app.command("show")
 def show(ticket_id: int = typer.Argument(..., metavar="TICKET"), as_json: bool = json_option()) -> None:
     """Show one ticket."""
-    t = _service(readonly=True).get(ticket_id)
+    t = reads.ticket(ticket_id)
     _print_ticket(t, as_json)
     if t.description and not as_json:
         console.print(t.description, highlight=False)

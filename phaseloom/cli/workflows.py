@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from phaseloom.cli.context import console, state
 
@@ -59,6 +58,8 @@ def list_workflows() -> None:
     """List stored workflows."""
     from phaseloom.services.workflows import WorkflowService
 
+    from rich.table import Table
+
     table = Table("id", "name", "version", "mode", "phases", "projects")
     for w in WorkflowService(state.uow(readonly=True)).list():
         table.add_row(str(w["id"]), w["name"], str(w["version"]), w["mode"], str(w["phases"]), str(w["projects"]))
@@ -73,6 +74,8 @@ def show(name: str) -> None:
     workflow = WorkflowService(state.uow(readonly=True)).get(name)
     console.print(f"[bold]{workflow.name}[/] v{workflow.version} ({workflow.mode.value}) {workflow.description}")
     _print_phases(workflow)
+    from rich.table import Table
+
     table = Table("column", "phases", "WIP limit", "auto →", title="Board columns")
     for c in workflow.board_columns:
         table.add_row(c.id, ", ".join(c.phase_mapping), str(c.wip_limit or "-"), c.auto_transition_to or "")
@@ -88,6 +91,8 @@ def list_phases(workflow: str = typer.Option("software_development", "--workflow
 
 
 def _print_phases(workflow) -> None:
+    from rich.table import Table
+
     table = Table("#", "phase", "name", "terminal", "allowed transitions", "done definitions", title="Phases")
     for p in workflow.ordered_phases:
         targets = "any (free-form)" if workflow.mode.value == "free_form" else ", ".join(p.allowed_transitions)

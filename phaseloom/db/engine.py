@@ -37,6 +37,7 @@ def _prepare_sqlite_path(url: str) -> None:
 
 
 IDLE_PING_SECONDS = 1.0
+CONNECT_TIMEOUT_SECONDS = 10
 
 
 def create_db_engine(url: str, *, busy_timeout_ms: int = 30_000, echo: bool = False,
@@ -47,7 +48,10 @@ def create_db_engine(url: str, *, busy_timeout_ms: int = 30_000, echo: bool = Fa
         engine = create_engine(url, echo=echo, connect_args={"timeout": busy_timeout_ms / 1000})
         _configure_sqlite(engine, busy_timeout_ms)
     else:
-        engine = create_engine(url, echo=echo, pool_size=5, max_overflow=10)
+        # libpq waits for a silent server (or an unroutable address) as long as TCP does, minutes;
+        # a URL that names its own ``connect_timeout`` keeps it.
+        connect_args = {} if "connect_timeout" in make_url(url).query else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        engine = create_engine(url, echo=echo, pool_size=5, max_overflow=10, connect_args=connect_args)
         _ping_when_idle(engine, after_seconds=idle_ping_seconds)
     _ENGINES.add(engine)
     return engine

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from phaseloom.db.models import BoardColumnRow, PhaseRow, WorkflowRow
+from typing import TYPE_CHECKING
+
 from phaseloom.domain import phases as d
+
+if TYPE_CHECKING:  # any object with these rows' attributes will do (the CLI's quick reads pass plain ones)
+    from phaseloom.db.models import BoardColumnRow, PhaseRow, WorkflowRow
 
 
 def phase_from_row(row: PhaseRow) -> d.Phase:

@@ -1,5 +1,8 @@
 """Run Alembic migrations programmatically; the CLI upgrades on first use.
 
+SQLAlchemy and Alembic are imported inside the functions: the CLI's quick reads
+(:mod:`phaseloom.db.quick_reads`) need only :func:`head_revisions`.
+
 Several feature branches of the schema may be developed side by side, so we always
 upgrade to ``heads`` (every head), never to a single ``head``.
 """
@@ -11,10 +14,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
-
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # ``revision = "0002"`` / ``down_revision = ("0003", "0004")`` at the start of a line of a version file.
@@ -58,6 +60,8 @@ def alembic_head_revisions() -> set[str]:
 
 def current_revisions(engine: Engine) -> set[str]:
     """The revisions the database is at (none before the first migration), with one plain query."""
+    from sqlalchemy import inspect, text
+
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):
             return set()
@@ -87,6 +91,7 @@ def upgrade(engine: Engine) -> None:
 def _take_up_pgvector(connection) -> bool:
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import inspect
 
     from phaseloom.db.embedding_vectors import add_vectors, has_vectors
 

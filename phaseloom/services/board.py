@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from phaseloom.domain.errors import InvalidTransition, NotFound
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.tickets import TicketService, TicketView
+from phaseloom.services.ticket_views import ColumnView, TicketView, board_columns
+from phaseloom.services.tickets import TicketService
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 
-@dataclass
-class ColumnView:
-    id: str
-    name: str
-    phase_mapping: list[str]
-    wip_limit: int | None
-    tickets: list[TicketView] = field(default_factory=list)
-
-    @property
-    def wip_use(self) -> int:
-        return len(self.tickets)
+__all__ = ["BoardService", "ColumnView"]
 
 
 class BoardService:
@@ -33,15 +22,7 @@ class BoardService:
         with self.uow:
             proj = ProjectService(self.uow).get(project)
             workflow = WorkflowService(self.uow).by_id(proj.workflow_id)
-            columns = [ColumnView(c.id, c.name, list(c.phase_mapping), c.wip_limit) for c in workflow.board_columns]
-            mapped = {pid for c in workflow.board_columns for pid in c.phase_mapping}
-            for phase in workflow.ordered_phases:
-                if phase.id not in mapped:
-                    columns.append(ColumnView(workflow.status_for(phase.id), phase.name, [phase.id], None))
-            by_phase = {pid: col for col in columns for pid in col.phase_mapping}
-            for ticket in TicketService(self.uow).list(proj.id, priority=priority, limit=100_000):
-                by_phase[ticket.phase_id].tickets.append(ticket)
-            return columns
+            return board_columns(workflow, TicketService(self.uow).list(proj.id, priority=priority, limit=100_000))
 
     def move_ticket(self, ticket_id: int, column_id: str, *, force: bool = False,
                     initiated_by: str = "user", reason: str = "") -> TicketView:

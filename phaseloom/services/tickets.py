@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from sqlalchemy import func, select, update
 
 from phaseloom.db.models import PhaseHistory, Project, Ticket, TicketDependency
@@ -12,31 +9,9 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.domain import phases as d
 from phaseloom.domain.errors import Conflict, InvalidInput, InvalidTransition, NotFound, WipLimitReached
 from phaseloom.domain.priorities import Priority
+from phaseloom.services.ticket_views import TicketView, is_done_phase, ticket_view
 from phaseloom.services.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
-
-
-@dataclass(frozen=True)
-class TicketView:
-    id: int
-    project_id: int
-    title: str
-    description: str
-    priority: str
-    phase_id: str
-    phase_name: str
-    status: str
-    column: str | None
-    is_done: bool
-    blocked_reason: str | None
-    return_phase_id: str | None
-    open_blockers: int
-    created_at: datetime
-    updated_at: datetime
-
-
-def is_done_phase(phase: d.Phase) -> bool:
-    return phase.is_terminal and phase.id != d.BLOCKED_PHASE
 
 
 class TicketService:
@@ -252,16 +227,7 @@ class TicketService:
         return ticket
 
     def _view(self, ticket: Ticket, workflow: d.Workflow) -> TicketView:
-        phase = workflow.phase(ticket.phase_id)
-        column = workflow.column_for(ticket.phase_id)
-        return TicketView(
-            id=ticket.id, project_id=ticket.project_id, title=ticket.title, description=ticket.description,
-            priority=ticket.priority, phase_id=ticket.phase_id, phase_name=phase.name,
-            status=workflow.status_for(ticket.phase_id), column=column.id if column else None,
-            is_done=is_done_phase(phase), blocked_reason=ticket.blocked_reason,
-            return_phase_id=ticket.return_phase_id, open_blockers=ticket.open_blockers,
-            created_at=ticket.created_at, updated_at=ticket.updated_at,
-        )
+        return ticket_view(ticket, workflow)
 
 
 __all__ = ["TicketService", "TicketView", "InvalidTransition", "is_done_phase"]

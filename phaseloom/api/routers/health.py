@@ -3,10 +3,15 @@
 Neither needs a token. A load balancer or supervisor that only wants to know the process is up calls
 ``/live``, which touches nothing; ``/api/health`` runs ``SELECT 1`` and answers 503 with the reason when
 the database cannot be reached, so a broken database is seen before the first real request fails.
+A database that does not answer at all (a port that accepts and never speaks, an unroutable address)
+is a 503 after ``HEALTH_TIMEOUT_SECONDS``, not a request that hangs: the check runs in a worker thread
+that the route stops waiting for (the engine's own connect timeout ends that thread later).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as CheckTimedOut
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -18,13 +23,24 @@ from phaseloom.db.engine import Database
 
 router = APIRouter(tags=["health"])
 REASON_CHARS = 300  # the first line of the driver's error, enough to tell "refused" from "auth failed"
+HEALTH_TIMEOUT_SECONDS = 3.0
+# Few threads: a check still waiting on a silent database occupies one, and later checks queue behind it
+# and time out too, which is the right answer until the database speaks again.
+_CHECKS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="phaseloom-health")
 
 
-def database_problem(db: Database) -> str | None:
-    """None when ``SELECT 1`` works, else why not (exception type and first line, no URL or password)."""
+def _select_one(db: Database) -> None:
+    with db.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def database_problem(db: Database, timeout: float = HEALTH_TIMEOUT_SECONDS) -> str | None:
+    """None when ``SELECT 1`` works within ``timeout`` seconds, else why not (exception type and first
+    line, no URL or password)."""
     try:
-        with db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        _CHECKS.submit(_select_one, db).result(timeout=timeout)
+    except CheckTimedOut:
+        return f"TimeoutError: the database did not answer within {timeout:g} s"
     except Exception as exc:  # noqa: BLE001 - any failure to reach the database is the answer, not a crash
         first_line = (str(exc).strip().splitlines() or [""])[0]
         return f"{type(exc).__name__}: {first_line}"[:REASON_CHARS]

@@ -1,0 +1,70 @@
+"""The read commands on a SQLite file read it through sqlite3 (phaseloom/cli/reads.py), with the same output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.cli.support import run
+
+# Runs the CLI as ``python -m phaseloom.cli.app`` does, then names the heavy packages it imported.
+HEAVY_IMPORTS_AFTER = """
+import runpy, sys
+sys.argv = ["phaseloom", *sys.argv[1:]]
+try:
+    runpy.run_module("phaseloom.cli.app", run_name="__main__")
+except SystemExit:
+    pass
+print(sorted({m.split(".")[0] for m in sys.modules} & {"sqlalchemy", "pydantic", "pydantic_settings", "alembic"}))
+"""
+
+
+@pytest.fixture
+def demo(tmp_path):
+    run(tmp_path, "init")
+    run(tmp_path, "project", "create", "demo")
+    run(tmp_path, "ticket", "create", "demo", "first", "--priority", "HIGH")
+    run(tmp_path, "ticket", "create", "demo", "second")
+    run(tmp_path, "task", "create", "1", "backlog", "a task")
+    run(tmp_path, "ticket", "block", "2", "--reason", "waiting")
+    return tmp_path
+
+
+def heavy_imports(folder, *args, env: dict | None = None) -> tuple[str, str]:
+    """(the command's output without its last line, the packages named on that line); ``env`` adds
+    variables to the usual ones, or removes those it maps to None."""
+    changes = {"PHASELOOM_DATABASE_URL": f"sqlite:///{folder}/p.db", "COLUMNS": "200", **(env or {})}
+    env = {**{k: v for k, v in os.environ.items() if k not in changes}, **{k: v for k, v in changes.items() if v}}
+    proc = subprocess.run([sys.executable, "-c", HEAVY_IMPORTS_AFTER, *args], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=60)
+    *output, imported = proc.stdout.splitlines()
+    return "\n".join(output) + "\n", imported
+
+
+@pytest.mark.parametrize("command", [("ticket", "list", "--project", "demo", "--phase", "Backlog"),
+                                     ("ticket", "show", "2"), ("task", "list", "--ticket", "1"),
+                                     ("board", "demo"), ("project", "list")])
+def test_a_read_command_imports_no_orm_and_no_settings(demo, command):
+    output, imported = heavy_imports(demo, *command)
+    assert imported == "[]"
+    assert output == run(demo, *command).stdout and output.strip()
+
+
+def test_settings_that_could_matter_are_read_and_honoured(demo):
+    """A ``phaseloom.toml`` (here naming the database) or a busy timeout in the environment: the settings
+    are loaded (pydantic-settings), and the read is still a quick one on the file they name."""
+    (demo / "phaseloom.toml").write_text(f'database_url = "sqlite:///{demo}/p.db"\n')
+    output, imported = heavy_imports(demo, "ticket", "list", env={"PHASELOOM_DATABASE_URL": None})
+    assert imported == "['pydantic', 'pydantic_settings']" and "first" in output and "second" in output
+    (demo / "phaseloom.toml").unlink()
+    output, imported = heavy_imports(demo, "project", "list", env={"PHASELOOM_SQLITE_BUSY_TIMEOUT_MS": "5000"})
+    assert imported == "['pydantic', 'pydantic_settings']" and output == run(demo, "project", "list").stdout
+
+
+def test_a_write_then_a_read_of_the_same_ticket(demo):
+    run(demo, "ticket", "unblock", "2")
+    assert "PHASE_BACKLOG (backlog)" in run(demo, "ticket", "show", "2").stdout
+    assert "blocked" not in run(demo, "board", "demo").stdout.split("Backlog", 1)[1].split("\n", 1)[0]
