@@ -140,6 +140,7 @@ class CommandRuntime:
                 return RunOutcome(False, error=f"the agent was stopped: {exc}", error_class="lease_lost",
                                   retryable=True)
             finally:
+                processes.end_leftovers(proc)  # after a normal end too: nothing of the agent outlives its run
                 processes.untrack(proc, pid_file)
         follower.feed(parser)
         changed, dirty = _changes(assignment.workdir, head)

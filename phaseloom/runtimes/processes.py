@@ -58,6 +58,25 @@ def stop(proc: subprocess.Popen) -> ResourceUsage:
     return used
 
 
+def end_leftovers(proc: subprocess.Popen, grace_seconds: float = KILL_GRACE_SECONDS) -> bool:
+    """After the agent ended on its own: end what it left running in its process group (a dev server,
+    a watcher started with ``&``), which would go on changing its worktree after the merge and hold
+    the machine's memory. True when something was left. One syscall when nothing was."""
+    try:
+        os.killpg(proc.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    if not agent_pids.group_has_members(proc.pid):  # only zombies, about to be reaped by their parent
+        return False
+    logging.getLogger(__name__).warning("agent pid %s left processes running in its group: ending them", proc.pid)
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    agent_pids.end_rest_of_group(proc.pid, time.monotonic() + grace_seconds)
+    return True
+
+
 def send_signal(proc: subprocess.Popen, sig: int) -> None:
     # Its process group, and the agent itself in case it left the group (its pid is ours until reaped).
     for send in (os.killpg, os.kill):

@@ -106,6 +106,28 @@ def test_timeout_kills_the_agent(claimed, tmp_path):
     assert time.monotonic() - started < 8
 
 
+# An agent that starts a background process (a dev server, a watcher) and exits at once, writing its pid.
+LEAVES_A_CHILD = """import subprocess, sys
+child = subprocess.Popen(["sleep", "300"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+open(sys.argv[1], "w").write(str(child.pid))
+print("done")
+"""
+
+
+def test_what_an_agent_leaves_running_in_its_group_is_ended_with_its_run(claimed, tmp_path):
+    from phaseloom.runtimes import agent_pids
+
+    task, agent = claimed
+    (tmp_path / "wt").mkdir()
+    (tmp_path / "agent.py").write_text(LEAVES_A_CHILD)
+    pid_file = tmp_path / "child.pid"
+    assignment = make_assignment(task, agent, tmp_path / "wt")
+    outcome = CommandRuntime([sys.executable, str(tmp_path / "agent.py"), str(pid_file)]).run(assignment)
+    assert outcome.exit_code == 0
+    child = int(pid_file.read_text())
+    assert agent_pids.start_time(child) is None  # gone when the run returns, not left working on the worktree
+
+
 def test_missing_program_is_a_permanent_failure(claimed, tmp_path):
     task, agent = claimed
     (tmp_path / "wt").mkdir()
