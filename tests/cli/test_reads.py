@@ -22,15 +22,26 @@ print(sorted({m.split(".")[0] for m in sys.modules} & {"sqlalchemy", "pydantic",
 """
 
 
+def _make_demo(folder):
+    run(folder, "init")
+    run(folder, "project", "create", "demo")
+    run(folder, "ticket", "create", "demo", "first", "--priority", "HIGH")
+    run(folder, "ticket", "create", "demo", "second")
+    run(folder, "task", "create", "1", "backlog", "a task")
+    run(folder, "ticket", "block", "2", "--reason", "waiting")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """One project for the tests that only read it (six CLI calls, made once)."""
+    return _make_demo(tmp_path_factory.mktemp("reads"))
+
+
 @pytest.fixture
-def demo(tmp_path):
-    run(tmp_path, "init")
-    run(tmp_path, "project", "create", "demo")
-    run(tmp_path, "ticket", "create", "demo", "first", "--priority", "HIGH")
-    run(tmp_path, "ticket", "create", "demo", "second")
-    run(tmp_path, "task", "create", "1", "backlog", "a task")
-    run(tmp_path, "ticket", "block", "2", "--reason", "waiting")
-    return tmp_path
+def own_demo(tmp_path):
+    """A project of the test's own, for a test that writes."""
+    return _make_demo(tmp_path)
 
 
 def heavy_imports(folder, *args, env: dict | None = None) -> tuple[str, str]:
@@ -57,14 +68,16 @@ def test_settings_that_could_matter_are_read_and_honoured(demo):
     """A ``phaseloom.toml`` (here naming the database) or a busy timeout in the environment: the settings
     are loaded (pydantic-settings), and the read is still a quick one on the file they name."""
     (demo / "phaseloom.toml").write_text(f'database_url = "sqlite:///{demo}/p.db"\n')
-    output, imported = heavy_imports(demo, "ticket", "list", env={"PHASELOOM_DATABASE_URL": None})
+    try:
+        output, imported = heavy_imports(demo, "ticket", "list", env={"PHASELOOM_DATABASE_URL": None})
+    finally:
+        (demo / "phaseloom.toml").unlink()  # the folder is shared by this module's tests
     assert imported == "['pydantic', 'pydantic_settings']" and "first" in output and "second" in output
-    (demo / "phaseloom.toml").unlink()
     output, imported = heavy_imports(demo, "project", "list", env={"PHASELOOM_SQLITE_BUSY_TIMEOUT_MS": "5000"})
     assert imported == "['pydantic', 'pydantic_settings']" and output == run(demo, "project", "list").stdout
 
 
-def test_a_write_then_a_read_of_the_same_ticket(demo):
-    run(demo, "ticket", "unblock", "2")
-    assert "PHASE_BACKLOG (backlog)" in run(demo, "ticket", "show", "2").stdout
-    assert "blocked" not in run(demo, "board", "demo").stdout.split("Backlog", 1)[1].split("\n", 1)[0]
+def test_a_write_then_a_read_of_the_same_ticket(own_demo):
+    run(own_demo, "ticket", "unblock", "2")
+    assert "PHASE_BACKLOG (backlog)" in run(own_demo, "ticket", "show", "2").stdout
+    assert "blocked" not in run(own_demo, "board", "demo").stdout.split("Backlog", 1)[1].split("\n", 1)[0]
