@@ -7,13 +7,9 @@ from __future__ import annotations
 from phaseloom.cli.context import state
 
 
-def _quick_reader():
-    return state.quick_reader()
-
-
 def workflow_of_project(project: str) -> tuple[int, object]:
     """(project id, its workflow as a domain value)."""
-    reader = _quick_reader()
+    reader = state.quick_reader()
     if reader is not None:
         row = reader.project(project)
         return row.id, reader.workflow(row.workflow_id)
@@ -28,7 +24,7 @@ def workflow_of_project(project: str) -> tuple[int, object]:
 
 def workflow_of_ticket(ticket_id: int):
     """The ticket's workflow as a domain value; None when there is no such ticket."""
-    reader = _quick_reader()
+    reader = state.quick_reader()
     if reader is not None:
         found = reader.rows("tickets", "id = ?", (int(ticket_id),))
         return reader.workflow(found[0].workflow_id) if found else None
@@ -43,7 +39,7 @@ def workflow_of_ticket(ticket_id: int):
 
 def all_workflows() -> list:
     """Every workflow, as domain values."""
-    reader = _quick_reader()
+    reader = state.quick_reader()
     if reader is not None:
         return [reader.workflow(workflow_id) for workflow_id in reader.workflow_ids()]
     from sqlalchemy import select
@@ -58,7 +54,7 @@ def all_workflows() -> list:
 
 def tickets(project: str | None, *, phase_id: str | None, priority: str | None) -> list:
     """As ``TicketService.list``: ticket views, by id."""
-    reader = _quick_reader()
+    reader = state.quick_reader()
     if reader is not None:
         project_id = reader.project(project).id if project is not None else None
         return _views(reader, reader.tickets(project_id, phase_id=phase_id, priority=priority))
@@ -69,7 +65,7 @@ def tickets(project: str | None, *, phase_id: str | None, priority: str | None) 
 
 def ticket(ticket_id: int):
     """As ``TicketService.get``."""
-    reader = _quick_reader()
+    reader = state.quick_reader()
     if reader is not None:
         return _views(reader, [reader.ticket(ticket_id)])[0]
     from phaseloom.services.tickets import TicketService
@@ -79,7 +75,7 @@ def ticket(ticket_id: int):
 
 def tasks(*, ticket_id: int | None, phase_id: str | None, status: str | None) -> list:
     """As ``QueueService.list``: task rows, by id."""
-    reader = _quick_reader()
+    reader = state.quick_reader()
     if reader is not None:
         return reader.tasks(ticket_id=ticket_id, phase_id=phase_id, status=status)
     from phaseloom.services.queue import QueueService
@@ -90,7 +86,7 @@ def tasks(*, ticket_id: int | None, phase_id: str | None, status: str | None) ->
 
 def projects() -> list[dict]:
     """As ``ProjectService.list``."""
-    reader = _quick_reader()
+    reader = state.quick_reader()
     if reader is not None:
         return reader.projects()
     from phaseloom.services.projects import ProjectService
@@ -100,7 +96,7 @@ def projects() -> list[dict]:
 
 def board(project: str, *, priority: str | None) -> tuple[int, list]:
     """(project id, the board's columns with their tickets), as ``BoardService.board``."""
-    reader = _quick_reader()
+    reader = state.quick_reader()
     if reader is not None:
         from phaseloom.services.ticket_views import board_columns
 

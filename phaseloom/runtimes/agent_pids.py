@@ -111,13 +111,13 @@ def end_orphans(folder: Path, grace_seconds: float = 5.0) -> list[AgentRecord]:
 
 def end_group(agent: AgentRecord, grace_seconds: float) -> None:
     """SIGTERM the agent's process group, SIGKILL it after ``grace_seconds`` if its leader still runs."""
-    _signal_group(agent.pid, signal.SIGTERM)
+    signal_group(agent.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_seconds
     while time.monotonic() < deadline and is_same_process(agent.pid, agent.started):
         time.sleep(0.05)
     # Its pid cannot have been reused while it or a member of its group lives: the group goes too.
     if is_same_process(agent.pid, agent.started) or group_has_members(agent.pid):
-        _signal_group(agent.pid, signal.SIGKILL)
+        signal_group(agent.pid, signal.SIGKILL)
 
 
 def group_has_members(pgid: int) -> bool:
@@ -153,7 +153,7 @@ def end_rest_of_group(pgid: int, grace_until: float) -> None:
     """
     if _wait_for_group_end(pgid, grace_until):
         return
-    _signal_group(pgid, signal.SIGKILL)
+    signal_group(pgid, signal.SIGKILL)
     if not _wait_for_group_end(pgid, time.monotonic() + _KILLED_GONE_SECONDS):
         log.warning("process group %s still has members after SIGKILL", pgid)
 
@@ -166,7 +166,8 @@ def _wait_for_group_end(pgid: int, until: float) -> bool:
     return True
 
 
-def _signal_group(pgid: int, sig: int) -> None:
+def signal_group(pgid: int, sig: int) -> None:
+    """Send ``sig`` to process group ``pgid``; a group that is gone (or not ours) is left alone."""
     try:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):

@@ -69,10 +69,7 @@ def end_leftovers(proc: subprocess.Popen, grace_seconds: float = KILL_GRACE_SECO
     if not agent_pids.group_has_members(proc.pid):  # only zombies, about to be reaped by their parent
         return False
     logging.getLogger(__name__).warning("agent pid %s left processes running in its group: ending them", proc.pid)
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return True
+    agent_pids.signal_group(proc.pid, signal.SIGTERM)
     agent_pids.end_rest_of_group(proc.pid, time.monotonic() + grace_seconds)
     return True
 

@@ -69,9 +69,7 @@ class ProgressService:
         transaction records the phase's outputs, stores the gate's result and makes the move.
         """
         with self._reading() as reader:
-            ticket = reader.session.get(Ticket, int(ticket_id))
-            if ticket is None:
-                raise NotFound("ticket", ticket_id)
+            ticket = self._ticket(ticket_id, uow=reader)
             workflow = WorkflowService(reader).by_id(ticket.workflow_id)
             current = workflow.phase(ticket.phase_id)
         if current.is_terminal:
@@ -134,9 +132,9 @@ class ProgressService:
             for spec in initial_task_specs(phase)
         ]
 
-    def _ticket(self, ticket_id: int, *, for_update: bool = False) -> Ticket:
+    def _ticket(self, ticket_id: int, *, for_update: bool = False, uow: UnitOfWork | None = None) -> Ticket:
         query = select(Ticket).where(Ticket.id == int(ticket_id))
-        ticket = self.uow.session.scalar(query.with_for_update() if for_update else query)
+        ticket = (uow or self.uow).session.scalar(query.with_for_update() if for_update else query)
         if ticket is None:
             raise NotFound("ticket", ticket_id)
         return ticket
