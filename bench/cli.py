@@ -72,7 +72,7 @@ def seed(folder: Path, tickets: int, env: dict[str, str]) -> None:
     from phaseloom.services.projects import ProjectService
     from phaseloom.services.queue import QueueService
     from phaseloom.services.tickets import TicketService
-    from phaseloom.services.unit_of_work import UnitOfWork
+    from phaseloom.db.unit_of_work import UnitOfWork
 
     db = Database.connect(env["PHASELOOM_DATABASE_URL"])
     uow = UnitOfWork(db)

@@ -36,7 +36,7 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.domain.priorities import Priority, claim_score, effective_score
 from phaseloom.services.agents import AgentService
 from phaseloom.services.queue import QueueService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 PRIORITIES = list(Priority)
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -325,7 +325,7 @@ class Listener:
     def __init__(self, url: str) -> None:
         import threading
 
-        from phaseloom.services.announcer import START_LISTENING
+        from phaseloom.db.announcer import START_LISTENING
 
         self.heard = 0
         self._conn = _psycopg(url, autocommit=True)

@@ -17,7 +17,7 @@ from phaseloom.db.engine import Database
 from phaseloom.domain.errors import Unauthenticated
 from phaseloom.schemas.api.common import MAX_ID, MAX_PAGE
 from phaseloom.services.auth import ADMIN, AuthService, Principal
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 bearer = HTTPBearer(auto_error=False, description="an admin token, or the token an agent got at registration")
 

@@ -113,7 +113,7 @@ class CliState:
         return self._db
 
     def uow(self, *, readonly: bool = False):
-        from phaseloom.services.unit_of_work import UnitOfWork
+        from phaseloom.db.unit_of_work import UnitOfWork
 
         return UnitOfWork(self.database(), readonly=readonly)
 

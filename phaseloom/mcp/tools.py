@@ -36,7 +36,7 @@ from phaseloom.services.instructions import AgentTool
 from phaseloom.services.queue import QueueService
 from phaseloom.services.ticket_comments import TicketCommentService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.validation import ValidationService
 
 # Ids are database integers: a bound here gives an out-of-range id a clear refusal, not an empty error.

@@ -28,7 +28,7 @@ from phaseloom.db.models import PhaseHistory, SystemEvent, Task, Ticket
 from phaseloom.orchestrator.loop import Orchestrator, OrchestratorConfig, PoolSpec
 from phaseloom.orchestrator.runtimes import runtime_factory
 from phaseloom.runtimes.scripted import ScriptedDiscovery, ScriptPlan
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 TICKETS = (
     ("Greeting endpoint", "Return a friendly greeting for a name.", "HIGH"),

@@ -21,7 +21,7 @@ from phaseloom.services.agents import AgentService
 from phaseloom.services.instructions import InstructionService
 from phaseloom.services.queue import QueueService
 from phaseloom.services.retries import RetryService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workspaces import Workspace, WorkspaceService
 
 if TYPE_CHECKING:

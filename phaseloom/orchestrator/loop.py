@@ -34,7 +34,7 @@ from phaseloom.runtimes.base import Runtime
 from phaseloom.services.agents import AgentService
 from phaseloom.services.queue import QueueService
 from phaseloom.services.queue_statements import HELD_FOR_MERGE
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from phaseloom.db.models import Task, Ticket
 from phaseloom.db.retry import is_transient
 from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
 from phaseloom.services.queue_statements import HELD_FOR_MERGE
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from phaseloom.orchestrator.execution import TaskExecutor

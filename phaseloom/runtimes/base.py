@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from phaseloom.domain.costs import UsageReport
 from phaseloom.domain.resources import ResourceUsage
 from phaseloom.domain.tasks import ACTIVE_STATUSES, MERGE_HOLDING_STATUSES
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 _ACTIVE = {s.value for s in ACTIVE_STATUSES}
 

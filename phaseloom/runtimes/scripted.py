@@ -24,7 +24,7 @@ from sqlalchemy import select
 from phaseloom.db.engine import Database
 from phaseloom.db.models import Task, Ticket
 from phaseloom.runtimes.base import Assignment, RunOutcome
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)

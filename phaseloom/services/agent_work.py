@@ -17,7 +17,7 @@ from phaseloom.domain.errors import Conflict, Forbidden, NotFound, TaskNotClaima
 from phaseloom.domain.tasks import ACTIVE_STATUSES
 from phaseloom.services.instructions import AgentTool, InstructionService
 from phaseloom.services.queue import QueueService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]

@@ -18,7 +18,7 @@ from phaseloom.db.models import Agent, Task
 from phaseloom.db.models.base import utcnow
 from phaseloom.domain.errors import Conflict, InvalidInput, NotFound
 from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 AGENT_TYPES = ("worker", "validator", "diagnostician", "reviewer", "monitor")
 LIVE_STATUSES = ("idle", "busy")

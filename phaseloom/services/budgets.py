@@ -19,7 +19,7 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.domain.costs import BUDGET_SCOPES, threshold_crossings
 from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.domain.identifiers import is_number
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 DEFAULT_ALERT_THRESHOLD = 0.8
 

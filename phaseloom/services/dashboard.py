@@ -21,7 +21,7 @@ from phaseloom.services.graph_layout import layout_graph
 from phaseloom.services.projects import ProjectService
 from phaseloom.services.queue import QueueService
 from phaseloom.services.tickets import TicketService, TicketView
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.validation import ValidationService
 from phaseloom.services.workflows import WorkflowService
 

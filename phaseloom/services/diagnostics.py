@@ -29,7 +29,7 @@ from phaseloom.domain.diagnosis import (
 )
 from phaseloom.domain.priorities import Priority, claim_score
 from phaseloom.domain.tasks import TaskStatus
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 DISCOVERY_TYPE = "diagnostic_no_result"

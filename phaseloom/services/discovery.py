@@ -16,7 +16,7 @@ from phaseloom.db.models.gates import TaskDiscovery
 from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.domain.priorities import Priority
 from phaseloom.services.queue import QueueService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 DISCOVERY_TYPES = (

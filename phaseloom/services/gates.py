@@ -24,7 +24,7 @@ from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.domain.identifiers import is_number
 from phaseloom.schemas.gates import GateSpec, parse_gate
 from phaseloom.services.artifacts import ArtifactService, confined_path, read_text, workspace_files
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 MAX_OUTPUT_CHARS = 64 * 1024

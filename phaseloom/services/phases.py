@@ -18,7 +18,7 @@ from phaseloom.domain import phases as d
 from phaseloom.domain.errors import Conflict, NotFound, WorkflowInvalid, WorkflowProblem
 from phaseloom.domain.workflow_rules import lint_workflow
 from phaseloom.schemas.workflow import PhaseSpec
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 # Fields a phase update may change; the rest (id, configuration, outputs) come from the workflow file.

@@ -21,7 +21,7 @@ from phaseloom.services.artifacts import ArtifactService
 from phaseloom.services.gates import GateResultView, GateService
 from phaseloom.services.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 

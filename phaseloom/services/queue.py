@@ -25,7 +25,7 @@ from phaseloom.domain.json_values import json_problem, storable_text
 from phaseloom.domain.priorities import Priority, claim_score
 from phaseloom.domain.tasks import ACTIVE_STATUSES, MERGE_HOLDING_STATUSES, TaskStatus, backoff_delay
 from phaseloom.services import queue_statements as statements
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 class QueueService:

@@ -31,7 +31,7 @@ from phaseloom.db.models.costs import Budget
 from phaseloom.db.types import UTCDateTime, as_utc
 from phaseloom.domain.tasks import ACTIVE_STATUSES, MERGE_HOLDING_STATUSES, TaskStatus
 from phaseloom.services.budgets import budget_covers
-from phaseloom.services.unit_of_work import EVENT_ORDER_LOCK, UnitOfWork
+from phaseloom.db.unit_of_work import EVENT_ORDER_LOCK, UnitOfWork
 from phaseloom.services.validation import VALIDATOR_TASK_TYPES
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ class DriverStatement:
 def _event_source(source, event_type: str, task_row, payload):
     """SELECT the columns of one outbox row per row of ``source``, taking the event-order lock first.
 
-    The lock (see :mod:`phaseloom.services.unit_of_work`) is joined in so that it is held
+    The lock (see :mod:`phaseloom.db.unit_of_work`) is joined in so that it is held
     before the event's id is drawn from the sequence.
     """
     lock = select(func.pg_advisory_xact_lock_shared(EVENT_ORDER_LOCK).label("locked")).subquery("event_order")

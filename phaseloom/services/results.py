@@ -24,7 +24,7 @@ from phaseloom.db.models import Task, Ticket, ValidationReview, WorkflowResult
 from phaseloom.db.models.base import utcnow
 from phaseloom.domain.errors import Conflict, InvalidInput, NotFound
 from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 STOP_ALL = "stop_all"

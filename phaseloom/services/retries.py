@@ -20,7 +20,7 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.domain.errors import Conflict, NotFound
 from phaseloom.domain.failures import Classification, FailureClass, FailureRule, classify_failure, rules_from_config
 from phaseloom.domain.tasks import MERGE_HOLDING_STATUSES, TaskStatus
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 

@@ -21,7 +21,7 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.domain import phases as d
 from phaseloom.domain.errors import Conflict, InvalidInput, NotFound
 from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 VALIDATION_TASK = "validation"

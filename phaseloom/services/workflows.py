@@ -15,7 +15,7 @@ from phaseloom.domain import phases as d
 from phaseloom.domain.errors import Conflict, NotFound, WorkflowInvalid, WorkflowProblem
 from phaseloom.domain.identifiers import is_number
 from phaseloom.domain.workflow_rules import dotted, lint_workflow
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:  # the pydantic models cost a ticket move ~50 ms to import; only loading a document needs them
     from phaseloom.schemas.workflow import WorkflowDocument

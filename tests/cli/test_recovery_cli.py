@@ -16,7 +16,7 @@ from phaseloom.services.agents import AgentService
 from phaseloom.services.projects import ProjectService
 from phaseloom.services.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 from tests.cli.support import run
 

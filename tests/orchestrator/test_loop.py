@@ -16,7 +16,7 @@ from phaseloom.orchestrator.loop import Orchestrator, OrchestratorConfig, PoolSp
 from phaseloom.runtimes.command import CommandRuntime
 from phaseloom.services.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 
 def test_stop_waits_for_the_grace_period_then_returns_the_task_to_the_queue(db, uow, project, tmp_path):

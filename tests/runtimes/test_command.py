@@ -140,7 +140,7 @@ REPORTING_AGENT = """
 import sys
 from phaseloom.db.engine import Database
 from phaseloom.services.agent_work import AgentWorkService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 db = Database.connect(sys.argv[1])
 AgentWorkService(UnitOfWork(db)).complete(sys.argv[2], "done through the service", ["greet.py"])
 sys.exit(1)  # a crash after reporting must not undo the reported result
@@ -161,7 +161,7 @@ LINGERING_AGENT = """
 import sys, time
 from phaseloom.db.engine import Database
 from phaseloom.services.agent_work import AgentWorkService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 AgentWorkService(UnitOfWork(Database.connect(sys.argv[1]))).complete(sys.argv[2], "reported early", [])
 time.sleep(0.8)  # the CLI still writes its last events after its report: heartbeats are refused meanwhile
 print('{{"phaseloom_usage": {{"model": "m", "input_tokens": 11, "output_tokens": 3}}}}')  # argv is a template

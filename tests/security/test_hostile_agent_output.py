@@ -15,7 +15,7 @@ from phaseloom.services.progress import ProgressService
 from phaseloom.services.projects import ProjectService
 from phaseloom.services.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from tests.security.conftest import bearer
 from tests.services.gate_support import save_workflow, two_phase_workflow
 

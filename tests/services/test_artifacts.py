@@ -137,7 +137,7 @@ def test_the_same_artifact_recorded_at_once_by_two_transactions_is_stored_once(d
     import threading
 
     from phaseloom.db.models.gates import Artifact
-    from phaseloom.services.unit_of_work import UnitOfWork
+    from phaseloom.db.unit_of_work import UnitOfWork
 
     ticket_id, phase = ticket_in(uow, project), "PHASE_BACKLOG"
     first = UnitOfWork(db)

@@ -247,7 +247,7 @@ def test_claim_cost_does_not_grow_with_the_queue_on_sqlite(tmp_path):
     """SQLite's VM instruction count for one claim: the same at 1,000 and at 20,000 pending tasks."""
     from phaseloom.db.engine import Database
     from phaseloom.db.migrate import upgrade
-    from phaseloom.services.unit_of_work import UnitOfWork
+    from phaseloom.db.unit_of_work import UnitOfWork
 
     steps = {}
     for size in (1_000, 20_000):

@@ -19,10 +19,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from phaseloom.db.announcer import PostgresAnnouncer, announcer_for
 from phaseloom.db.engine import Database
 from phaseloom.db.models import SystemEvent
 from phaseloom.db.models.base import utcnow
-from phaseloom.services.announcer import PostgresAnnouncer, announcer_for
 
 # Any constant works; it only has to be the same in every process writing events.
 EVENT_ORDER_LOCK = 0x7068_6173  # "phas"

@@ -13,7 +13,7 @@ from phaseloom.db.models import SystemEvent, Task, Ticket
 from phaseloom.services.agents import AgentService
 from phaseloom.services.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 postgresql_only = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
