@@ -70,7 +70,7 @@ def seed(folder: Path, tickets: int, env: dict[str, str]) -> None:
     from phaseloom.config import get_settings
     from phaseloom.db.engine import Database
     from phaseloom.services.projects import ProjectService
-    from phaseloom.services.queue import QueueService
+    from phaseloom.queue import QueueService
     from phaseloom.services.tickets import TicketService
     from phaseloom.db.unit_of_work import UnitOfWork
 

@@ -136,7 +136,9 @@ def db_url(request, tmp_path) -> str:
 
 @pytest.fixture
 def db(db_url):
-    database = Database.connect(db_url)
+    from phaseloom.services.review_outcomes import wire_review_outcomes
+
+    database = wire_review_outcomes(Database.connect(db_url))
     yield database
     database.dispose()
 

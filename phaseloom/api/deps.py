@@ -31,7 +31,7 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_uow(request: Request) -> UnitOfWork:
-    uow = UnitOfWork(request.app.state.db)
+    uow = UnitOfWork(request.app.state.db, settings=request.app.state.settings)
     # Once /ws has subscribers, the event bus exists: commits wake them at once (not at the next poll).
     bus = getattr(request.app.state, "event_bus", None)
     return bus.attach(uow) if bus is not None else uow

@@ -113,7 +113,9 @@ def run_demo(folder: Path, *, max_seconds: float = 120.0, on_tick=None, failing_
     folder = Path(folder).resolve()
     repo = make_repository(folder / "repo")
     url = f"sqlite:///{folder / 'phaseloom.db'}"
-    db = Database.connect(url)
+    from phaseloom.services.review_outcomes import wire_review_outcomes
+
+    db = wire_review_outcomes(Database.connect(url))
     upgrade(db.engine)
     WorkflowService(UnitOfWork(db)).save_document(demo_workflow(), source="demo")
     project = ProjectService(UnitOfWork(db)).create_project("demo", "software_development", repo_path=str(repo))

@@ -19,8 +19,8 @@ from phaseloom.orchestrator import leases
 from phaseloom.runtimes.base import MERGE_FAILED, Assignment, RunOutcome, Runtime, require_report, settle
 from phaseloom.services.agents import AgentService
 from phaseloom.services.instructions import InstructionService
-from phaseloom.services.queue import QueueService
-from phaseloom.services.retries import RetryService
+from phaseloom.queue import QueueService
+from phaseloom.queue import RetryService
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workspaces import Workspace, WorkspaceService
 

@@ -32,8 +32,8 @@ from phaseloom.orchestrator.execution import TaskExecutor
 from phaseloom.orchestrator.tickets import OPEN_STATUSES, TicketMover
 from phaseloom.runtimes.base import Runtime
 from phaseloom.services.agents import AgentService
-from phaseloom.services.queue import QueueService
-from phaseloom.services.queue_statements import HELD_FOR_MERGE
+from phaseloom.queue import QueueService
+from phaseloom.queue import HELD_FOR_MERGE
 from phaseloom.db.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ class Orchestrator:
         return dispatched + (self._dispatch() if queued else 0)
 
     def _housekeeping(self) -> None:
-        from phaseloom.services.retries import RetryService
+        from phaseloom.queue import RetryService
 
         self._end_orphaned_agents()  # before their tasks' leases are reaped and the tasks run again
         QueueService(self.uow()).reap_expired_leases()

@@ -16,7 +16,7 @@ from phaseloom.db.engine import Database
 from phaseloom.db.models import Task, Ticket
 from phaseloom.db.retry import is_transient
 from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
-from phaseloom.services.queue_statements import HELD_FOR_MERGE
+from phaseloom.queue import HELD_FOR_MERGE
 from phaseloom.db.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:

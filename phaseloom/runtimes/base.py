@@ -119,7 +119,7 @@ def settle(uow: UnitOfWork, assignment: Assignment, outcome: RunOutcome) -> RunO
 
     What the agent reported wins: a task no longer claimed or running is left as it is.
     """
-    from phaseloom.services.queue import QueueService
+    from phaseloom.queue import QueueService
 
     with uow:
         queue = QueueService(uow)
@@ -160,8 +160,8 @@ def settle(uow: UnitOfWork, assignment: Assignment, outcome: RunOutcome) -> RunO
 def _settle_reported(uow: UnitOfWork, task, assignment: Assignment, outcome: RunOutcome) -> RunOutcome:
     """The agent reported already: its report stands, unless its work could not be merged (then the
     task is failed for a retry as if it had not reported; see RetryService.fail_unmerged)."""
-    from phaseloom.services.queue import QueueService
-    from phaseloom.services.retries import RetryService
+    from phaseloom.queue import QueueService
+    from phaseloom.queue import RetryService
 
     outcome.reported_by_agent = True
     if outcome.error_class == MERGE_FAILED and task.awaiting_merge and task.status in MERGE_HOLDING_STATUSES:

@@ -165,7 +165,7 @@ class GateService:
             GateApproval.ticket_id == ticket_id, GateApproval.phase_id == phase_id)))
 
     def _validation_blockers(self, ticket_id: int, phase_id: str) -> tuple[str, ...]:
-        from phaseloom.services.validation import ValidationService
+        from phaseloom.queue import ValidationService
 
         state = ValidationService(self.uow).latest_review_state(ticket_id, phase_id)
         if state is None:

@@ -22,7 +22,7 @@ from phaseloom.domain.launch import (
 )
 from phaseloom.schemas.launch import template_from_settings
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService, TicketView
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService

@@ -12,7 +12,7 @@ from phaseloom.db.engine import Database
 from phaseloom.db.models import SystemEvent
 from phaseloom.db.types import as_utc
 from phaseloom.services.auth import AuthService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from phaseloom.db.unit_of_work import UnitOfWork
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from phaseloom.db.models import SystemEvent, Task, Ticket
 from phaseloom.services.agents import AgentService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from phaseloom.db.unit_of_work import UnitOfWork
 

@@ -12,7 +12,7 @@ import traceback
 
 from phaseloom.db.engine import Database
 from phaseloom.db.models import Agent, Ticket
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from phaseloom.db.unit_of_work import UnitOfWork
 

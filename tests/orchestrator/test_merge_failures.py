@@ -8,7 +8,7 @@ from sqlalchemy import select
 from phaseloom.db.models import SystemEvent, Ticket
 from phaseloom.orchestrator.loop import Orchestrator, OrchestratorConfig, PoolSpec
 from phaseloom.runtimes.base import RunOutcome
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workspaces import WorkspaceService, git

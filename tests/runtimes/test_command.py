@@ -13,7 +13,7 @@ from phaseloom.domain.errors import InvalidInput
 from phaseloom.runtimes.base import settle
 from phaseloom.runtimes.command import CommandRuntime, render_argv
 from phaseloom.runtimes.presets import PRESETS
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from tests.runtimes.conftest import make_assignment
 
 

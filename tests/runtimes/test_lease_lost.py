@@ -15,7 +15,7 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.orchestrator import leases
 from phaseloom.runtimes import agent_pids
 from phaseloom.runtimes.command import CommandRuntime
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.db.unit_of_work import UnitOfWork
 from tests.runtimes.conftest import make_assignment
 

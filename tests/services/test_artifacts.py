@@ -86,7 +86,7 @@ def test_task_result_cannot_smuggle_files_from_outside(uow, project, workspace, 
     for entry in ("../outside/secret.txt", str(outside), "innocent.md"):
         task_id = finish_phase_tasks(uow, ticket_id, "PHASE_REQUIREMENTS", {"artifacts": [entry]})
         if not task_id:  # the phase's only task is done; queue another one for the next attempt
-            from phaseloom.services.queue import QueueService
+            from phaseloom.queue import QueueService
 
             QueueService(uow).create_task(ticket_id, "PHASE_REQUIREMENTS", "again")
             task_id = finish_phase_tasks(uow, ticket_id, "PHASE_REQUIREMENTS", {"artifacts": [entry]})

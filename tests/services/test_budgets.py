@@ -11,7 +11,7 @@ from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.services.agents import AgentService
 from phaseloom.services.budgets import BudgetService
 from phaseloom.services.costs import CostService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from phaseloom.db.unit_of_work import UnitOfWork
 

@@ -13,7 +13,7 @@ from phaseloom.services.agents import AgentService
 from phaseloom.services.auth import AuthService
 from phaseloom.services.discovery import DiscoveryService
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
