@@ -199,7 +199,7 @@ class DashboardService:
                                 "expected_outputs": [{"type": o.type, "pattern": o.pattern, "required": o.required}
                                                      for o in p.expected_outputs],
                                 "transitions": wf.allowed_targets(p.id), "is_terminal": p.is_terminal,
-                                "gate": p.gate} for p in wf.ordered_phases]}
+                                "gate": p.gate.as_stored()} for p in wf.ordered_phases]}
 
     def agents_page(self) -> list[dict[str, Any]]:
         with self.uow:
