@@ -29,7 +29,8 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from phaseloom.db.engine import Database  # noqa: E402
 from phaseloom.db.migrate import upgrade  # noqa: E402
-from phaseloom.loaders.sources import load_workflow_data, load_workflow_source, shipped_workflow  # noqa: E402
+from phaseloom.loaders.documents import load_workflow_data  # noqa: E402
+from phaseloom.loaders.sources import load_workflow_source, shipped_workflow  # noqa: E402
 from phaseloom.services.embeddings import default_embedder  # noqa: E402
 from phaseloom.services.instructions import InstructionService  # noqa: E402
 from phaseloom.services.memory import MemoryService  # noqa: E402

@@ -16,11 +16,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from sqlalchemy import Float, case, cast, func, select
 
 from phaseloom.api.deps import Caller
+from phaseloom.db.durations import task_duration
 from phaseloom.db.engine import Database
 from phaseloom.db.models import Agent, GateResult, Task, TaskDiscovery
 from phaseloom.db.models.costs import CostRecord
 from phaseloom.domain.tasks import ACTIVE_STATUSES
-from phaseloom.services.stats import task_duration
 from phaseloom.db.unit_of_work import UnitOfWork
 
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)

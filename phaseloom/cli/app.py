@@ -16,7 +16,7 @@ plain_coercion.install()
 
 # Typer writes a required argument as ``{PROJECT}`` on the usage line; conventional CLIs (and
 # click) write ``PROJECT``. Optional arguments keep their ``[NAME]``.
-_typer_usage_name = typer.core.TyperArgument._usage_display_name
+_typer_usage_name = typer.core.TyperArgument._usage_display_name  # noqa: SLF001 - typer has no public hook for it
 
 
 def _plain_usage_name(self) -> str:
@@ -24,7 +24,7 @@ def _plain_usage_name(self) -> str:
     return name[1:].replace("}", "", 1) if name.startswith("{") else name
 
 
-typer.core.TyperArgument._usage_display_name = _plain_usage_name
+typer.core.TyperArgument._usage_display_name = _plain_usage_name  # noqa: SLF001 - typer's, as above
 
 app = typer.Typer(
     name="phaseloom",

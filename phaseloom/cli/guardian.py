@@ -17,11 +17,10 @@ def guardian(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Assess every running agent (each guardian_interval_seconds until Ctrl-C), or show a ticket's history."""
-    from phaseloom.services.guardian import GuardianService
+    from phaseloom.services.guardian import GuardianRecords, GuardianService
 
     if ticket is not None:
-        _show(GuardianService(state.uow(readonly=True), settings=state.settings, judge=False)
-              .assessments(ticket_id=ticket), as_json)
+        _show(GuardianRecords(state.uow(readonly=True)).assessments(ticket_id=ticket), as_json)
         return
     every = state.settings.guardian_interval_seconds or 60.0
     while True:

@@ -56,7 +56,9 @@ def install() -> None:
                     return [_convert(leaf, item) for item in value]
                 return _convert(leaf, value)
             except (LookupError, TypeError):
-                return build_runtime_param(param.type_descriptor)._coerce_value(value, param=param, ctx=ctx)
+                # typer's own coercion, which this subclass overrides (typer names it private; no public one)
+                return build_runtime_param(param.type_descriptor)._coerce_value(  # noqa: SLF001
+                    value, param=param, ctx=ctx)
 
     if TYPER_RUNTIME_PARAM is not None:
         return

@@ -183,7 +183,7 @@ def _build(project: Optional[str], pools, grace: float, *, manage: bool, agent_c
                                 workspace_root=(settings.home / "workspaces").resolve(),
                                 log_dir=(settings.home / "logs").resolve(),
                                 mcp_url=settings.mcp_url if mcp_url is None else mcp_url, api_url=settings.api_url,
-                                freeze_heap=True)
+                                freeze_heap=True, settings=settings)
     return Orchestrator(db, runtime_factory(db, command=agent_command), config)
 
 

@@ -75,7 +75,7 @@ def _fresh_connections_after_fork() -> None:
     for engine in list(_ENGINES):
         engine.dispose(close=False)
     for stack in list(_AUTOCOMMIT_STACKS):
-        stack._forget_parents()
+        stack.forget_parents()
 
 
 os.register_at_fork(after_in_child=_fresh_connections_after_fork)
@@ -196,7 +196,7 @@ class AutocommitConnections:
         else:
             driver.close()
 
-    def _forget_parents(self) -> None:
+    def forget_parents(self) -> None:
         """In a forked child: the parent's connections are not ours to use or close (closing one
         would end the parent's session), so keep them referenced and unused."""
         _INHERITED.extend(self._idle)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from phaseloom.domain import phases as d
+from phaseloom.domain.gate_definition import Gate
 
 if TYPE_CHECKING:  # any object with these rows' attributes will do (the CLI's quick reads pass plain ones)
     from phaseloom.db.models import BoardColumnRow, PhaseRow, WorkflowRow
@@ -30,7 +31,7 @@ def phase_from_row(row: PhaseRow) -> d.Phase:
             retry_backoff=d.RetryBackoff(**backoff),
             extra=cfg,
         ),
-        gate=dict(row.gate or {}),
+        gate=Gate.from_stored(row.gate),  # stored by Gate.as_stored, validated when the workflow was loaded
         initial_tasks=tuple(row.initial_tasks or ()),
         working_directory=row.working_directory,
     )
@@ -60,7 +61,7 @@ def phase_to_row_values(phase: d.Phase) -> dict:
                 "cap_seconds": cfg.retry_backoff.cap_seconds,
             },
         },
-        gate=dict(phase.gate),
+        gate=phase.gate.as_stored(),
         initial_tasks=list(phase.initial_tasks),
         working_directory=phase.working_directory,
     )

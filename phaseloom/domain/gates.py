@@ -5,6 +5,8 @@ of the files the gate looks at, the results of the commands the gate declares, t
 tasks, ticked done-definitions and recorded approvals — and this module turns them into one
 outcome per criterion, each with a reason in plain words.
 
+The gate itself is a :class:`phaseloom.domain.gate_definition.Gate`, built once when the workflow loads.
+
 Criterion keys (``"criteria[2]"``, ``"artifacts[0]"``, ``"artifacts[0].criteria[1]"``) name the
 place in the gate the outcome belongs to; approvals are recorded against the same keys.
 """
@@ -12,12 +14,12 @@ place in the gate the outcome belongs to; approvals are recorded against the sam
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from phaseloom.schemas.gates import ArtifactCriterionSpec, ArtifactSpec, CriterionSpec, GateSpec
+from phaseloom.domain.gate_definition import ArtifactCriterion, Gate, GateArtifact, GateCriterion
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _PERCENT = r"(\d+(?:\.\d+)?)\s*%"
@@ -108,7 +110,7 @@ def matching(pattern: str, files: frozenset[str] | set[str]) -> list[str]:
     return sorted(f for f in files if regex.match(f))
 
 
-def text_patterns(gate: GateSpec) -> list[str]:
+def text_patterns(gate: Gate) -> list[str]:
     """Globs whose files the evaluation reads; the service loads their text."""
     patterns = [a.pattern for a in gate.artifacts if a.criteria]
     patterns += [c.target for c in gate.criteria
@@ -116,14 +118,14 @@ def text_patterns(gate: GateSpec) -> list[str]:
     return patterns
 
 
-def declared_commands(gate: GateSpec) -> list[tuple[tuple[str, ...], float]]:
+def declared_commands(gate: Gate) -> list[tuple[tuple[str, ...], float]]:
     """The only commands a gate may run: (argv, timeout) as written in the workflow."""
     return [(tuple(c.command or ()), c.timeout_seconds) for c in gate.criteria
             if c.type in ("command_success", "test_pass")]
 
 
 # -- evaluation -------------------------------------------------------------------
-def evaluate_gate(gate: GateSpec, inputs: GateInputs) -> GateEvaluation:
+def evaluate_gate(gate: Gate, inputs: GateInputs) -> GateEvaluation:
     outcomes: list[CriterionOutcome] = []
     if gate.require_tasks_completed:
         outcomes.append(_tasks_outcome(inputs.tasks))
@@ -163,7 +165,7 @@ def _done_definitions_outcome(items: tuple[tuple[str, bool], ...]) -> CriterionO
                             f"all {len(items)} done definition(s) ticked")
 
 
-def _artifact_outcomes(key: str, artifact: ArtifactSpec, inputs: GateInputs) -> list[CriterionOutcome]:
+def _artifact_outcomes(key: str, artifact: GateArtifact, inputs: GateInputs) -> list[CriterionOutcome]:
     found = matching(artifact.pattern, inputs.files)
     if not found:
         if artifact.required:
@@ -179,7 +181,7 @@ def _artifact_outcomes(key: str, artifact: ArtifactSpec, inputs: GateInputs) -> 
     return outcomes
 
 
-def _artifact_check(criterion: ArtifactCriterionSpec, path: str, text: str | None) -> str | None:
+def _artifact_check(criterion: ArtifactCriterion, path: str, text: str | None) -> str | None:
     """None when ``path`` meets the criterion, else why not."""
     if text is None:
         return f"{path} could not be read as text"
@@ -199,7 +201,7 @@ def _artifact_check(criterion: ArtifactCriterionSpec, path: str, text: str | Non
     return _percentage_check(path, text, None, float(criterion.value or 0))
 
 
-def missing_sections(text: str, sections: list[str]) -> list[str]:
+def missing_sections(text: str, sections: Sequence[str]) -> list[str]:
     """Sections (Markdown headings, compared case-insensitively) that ``text`` lacks."""
     headings = {_normalise(h) for h in _HEADING.findall(text)}
     return [s for s in sections if _normalise(s) not in headings]
@@ -220,17 +222,17 @@ def _percentage_check(path: str, text: str, pattern: str | None, minimum: float)
     return None if value >= minimum else f"{path} shows {value:g}%; at least {minimum:g}% is required"
 
 
-def _criterion_outcome(key: str, c: CriterionSpec, inputs: GateInputs) -> CriterionOutcome:
+def _criterion_outcome(key: str, c: GateCriterion, inputs: GateInputs) -> CriterionOutcome:
     passed, reason = _CHECKS[c.type](key, c, inputs)
     return CriterionOutcome(key, c.type, passed, reason, c.description)
 
 
-def _file_exists(key: str, c: CriterionSpec, inputs: GateInputs) -> tuple[bool, str]:
+def _file_exists(key: str, c: GateCriterion, inputs: GateInputs) -> tuple[bool, str]:
     found = matching(c.target or "", inputs.files)
     return (True, f"found {', '.join(found[:5])}") if found else (False, f"no file matches {c.target}")
 
 
-def _file_contains(key: str, c: CriterionSpec, inputs: GateInputs) -> tuple[bool, str]:
+def _file_contains(key: str, c: GateCriterion, inputs: GateInputs) -> tuple[bool, str]:
     found = matching(c.target or "", inputs.files)
     if not found:
         return False, f"no file matches {c.target}"
@@ -241,7 +243,7 @@ def _file_contains(key: str, c: CriterionSpec, inputs: GateInputs) -> tuple[bool
     return False, f"{', '.join(found[:5])} do(es) not contain /{c.pattern}/"
 
 
-def _min_percentage(key: str, c: CriterionSpec, inputs: GateInputs) -> tuple[bool, str]:
+def _min_percentage(key: str, c: GateCriterion, inputs: GateInputs) -> tuple[bool, str]:
     found = matching(c.target or "", inputs.files)
     if not found:
         return False, f"no file matches {c.target}"
@@ -250,7 +252,7 @@ def _min_percentage(key: str, c: CriterionSpec, inputs: GateInputs) -> tuple[boo
     return (problem is None), problem or f"{path} meets {c.value:g}%"
 
 
-def _command_success(key: str, c: CriterionSpec, inputs: GateInputs) -> tuple[bool, str]:
+def _command_success(key: str, c: GateCriterion, inputs: GateInputs) -> tuple[bool, str]:
     run, shown = inputs.commands.get(tuple(c.command or ())), " ".join(c.command or ())
     if run is None:
         return False, f"`{shown}` was not run"
@@ -273,7 +275,7 @@ def parse_test_counts(output: str) -> dict[str, int] | None:
     return counts if seen else None
 
 
-def _test_pass(key: str, c: CriterionSpec, inputs: GateInputs) -> tuple[bool, str]:
+def _test_pass(key: str, c: GateCriterion, inputs: GateInputs) -> tuple[bool, str]:
     ran, reason = _command_success(key, c, inputs)
     run = inputs.commands.get(tuple(c.command or ()))
     if run is None or run.error or run.timed_out:
@@ -292,14 +294,14 @@ def _test_pass(key: str, c: CriterionSpec, inputs: GateInputs) -> tuple[bool, st
     return True, summary
 
 
-def _approval(key: str, c: CriterionSpec, inputs: GateInputs) -> tuple[bool, str]:
+def _approval(key: str, c: GateCriterion, inputs: GateInputs) -> tuple[bool, str]:
     what = c.description or c.type.replace("_", " ")
     if key in inputs.approvals:
         return True, f"approved: {what}"
     return False, f"needs a recorded approval ({c.type}): {what}"
 
 
-def _performance_metric(key: str, c: CriterionSpec, inputs: GateInputs) -> tuple[bool, str]:
+def _performance_metric(key: str, c: GateCriterion, inputs: GateInputs) -> tuple[bool, str]:
     if c.needs_approval:
         return _approval(key, c, inputs)
     found = matching(c.target or "", inputs.files)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phaseloom.domain.errors import InvalidTransition, NotFound
+from phaseloom.domain.gate_definition import Gate
 
 BLOCKED_PHASE = "PHASE_BLOCKED"
 
@@ -60,7 +61,7 @@ class Phase:
     phase_prompt: str = ""
     next_steps_guide: tuple[str, ...] = ()
     configuration: PhaseConfiguration = field(default_factory=PhaseConfiguration)
-    gate: dict[str, Any] = field(default_factory=dict)
+    gate: Gate = field(default_factory=Gate)
     initial_tasks: tuple[dict[str, Any], ...] = ()
     working_directory: str = ""
 

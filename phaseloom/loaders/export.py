@@ -57,7 +57,7 @@ def _phase(phase: d.Phase) -> dict[str, Any]:
         "expected_outputs": [{"type": o.type, "pattern": o.pattern, "required": o.required}
                              for o in phase.expected_outputs],
         "phase_prompt": phase.phase_prompt, "next_steps_guide": list(phase.next_steps_guide),
-        "configuration": _configuration(phase.configuration), "gate": dict(phase.gate),
+        "configuration": _configuration(phase.configuration), "gate": phase.gate.as_stored(),
         "initial_tasks": list(phase.initial_tasks), "working_directory": phase.working_directory,
     }
     data.update({key: value for key, value in optional.items() if value})

@@ -61,9 +61,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from phaseloom.domain.errors import WorkflowInvalid, WorkflowProblem
 from phaseloom.loaders.folder_extension import EXTENSION_KEY, FolderExtension, apply_extension
 from phaseloom.loaders.omoios import KEPT, result_setting
-from phaseloom.loaders.sources import plain_data, validate_document
-from phaseloom.loaders.yaml_source import (
-    Location, dotted, line_of, problems_from_validation, read_yaml, yaml_locator)
+from phaseloom.loaders.documents import plain_data, validate_document
+from phaseloom.loaders.yaml_source import Location, dotted, line_of, problems_from_validation, read_yaml, yaml_locator
 from phaseloom.schemas.workflow import WorkflowDocument
 
 CONFIG_FILE = "phases_config.yaml"
@@ -236,8 +235,7 @@ def _find_phase_files(folder: Path) -> tuple[list[_PhaseFile], list[WorkflowProb
             continue
         found.append(_PhaseFile(path, int(match.group(1)), match.group(2)))
     if not found and not problems:
-        problems.append(WorkflowProblem(
-            "no phase files (NN_phase_name.yaml) in this folder", file=str(folder)))
+        problems.append(WorkflowProblem("no phase files (NN_phase_name.yaml) in this folder", file=str(folder)))
     if len(found) > MAX_PHASE_FILES:
         problems.append(WorkflowProblem(f"{len(found)} phase files; at most {MAX_PHASE_FILES}", file=str(folder)))
         return [], problems
@@ -366,8 +364,7 @@ def _gate(value: Any, key: str, locate, phase_file: _PhaseFile) -> dict[str, Any
             if criterion.pattern is not None:
                 item["pattern"] = _one_pattern(criterion.pattern)
             criteria.append(item)
-            phase_file.criterion_source.append(
-                (index, target_index if isinstance(criterion.target, list) else None))
+            phase_file.criterion_source.append((index, target_index if isinstance(criterion.target, list) else None))
     return {"criteria": criteria}
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from phaseloom.domain.errors import WorkflowInvalid, WorkflowProblem
-from phaseloom.loaders.sources import load_workflow_data
+from phaseloom.loaders.documents import load_workflow_data
 from phaseloom.loaders.yaml_source import Location, dotted
 from phaseloom.schemas.workflow import WorkflowDocument
 

@@ -88,7 +88,9 @@ class PackageReader:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self._modules: dict[Path, _Module] = {}
-        self._evaluating: set[tuple[Path, str]] = set()
+        # (file, name) of the module-level names being evaluated now, across the package's files:
+        # meeting one again means it refers to itself.
+        self.evaluating: set[tuple[Path, str]] = set()
         self.unresolved: list[str] = []  # dotted imports that name no file of the package
 
     def module(self, path: Path) -> _Module:
@@ -199,13 +201,13 @@ class _Module:
             raise _Unreadable(node or self.tree, f"the name {name!r}, which {self.path.name} does not define "
                                                  "at module level")
         key = (self.path, name)
-        if key in self.reader._evaluating:
+        if key in self.reader.evaluating:
             raise _Unreadable(node or self.tree, f"the name {name!r}, which refers to itself")
-        self.reader._evaluating.add(key)
+        self.reader.evaluating.add(key)
         try:
             value = self._imported(binding, node) if isinstance(binding, _Import) else self.eval(binding)
         finally:
-            self.reader._evaluating.discard(key)
+            self.reader.evaluating.discard(key)
         self.values[name] = value
         return value
 

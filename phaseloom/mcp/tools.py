@@ -112,9 +112,9 @@ class PhaseloomTools(MemoryTools, PeerTools):
             steering_notes=self._steering_notes())
 
     def _steering_notes(self) -> list[str]:
-        from phaseloom.services.guardian import GuardianService
+        from phaseloom.services.guardian import GuardianRecords
 
-        return GuardianService(self._uow(), settings=self.settings, judge=False).deliver_notes(current_agent_id())
+        return GuardianRecords(self._uow()).deliver_notes(current_agent_id())
 
     def complete_task(self, result: Annotated[str, Field(description="what you did, in a few sentences")],
                       artifacts: Annotated[list[str], Field(description="paths of files you produced")] = [],  # noqa: B006

@@ -6,6 +6,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from phaseloom.config import Settings
+
 
 @dataclass(frozen=True)
 class PoolSpec:
@@ -35,7 +37,7 @@ class OrchestratorConfig:
     stale_agent_seconds: float = 120.0
     grace_seconds: float = 30.0
     diagnose_every_seconds: float = 300.0  # 0: never look for stuck tickets from the loop
-    guardian_interval_seconds: float | None = None  # None: from settings; 0: no Guardian rounds
+    guardian_interval_seconds: float | None = None  # None: from settings (below); 0: no Guardian rounds
     manage_tickets: bool = True
     memory_semantic: bool = True  # False: instructions preload memories found by words only (no model load)
     workspace_root: Path | None = None
@@ -49,6 +51,9 @@ class OrchestratorConfig:
     # mappers, the workflow) is moved out of the garbage collector's sight. Without that, its full
     # collections re-scan those objects again and again: ~20 ms of CPU a task, measured.
     freeze_heap: bool = False
+    # What the services the loop calls are configured with: the pricing of usage, the Guardian's judge
+    # and interval. The CLI passes its own; left out, they are read from the environment here, once.
+    settings: Settings = field(default_factory=Settings)
 
 
 

@@ -160,7 +160,7 @@ class TaskExecutor:
         if assignment is None:
             assignment = Assignment(task.id, agent_id, task.ticket_id, task.phase_id, Path("."), "", Path("."))
         try:
-            return settle(self.uow(), assignment, outcome)
+            return settle(self.uow(), assignment, outcome, self.config.settings)
         except TaskNotClaimable as exc:  # released during shutdown: the queue has it again
             log.warning("task %s was released before its outcome arrived: %s", task.id, exc)
             outcome.final_status = "released"

@@ -227,16 +227,15 @@ class Orchestrator:
         DiagnosticsService(self.uow()).diagnose(project_id=self.config.project_id)
 
     def _guard_now_and_then(self) -> None:
-        from phaseloom.config import get_settings
         from phaseloom.services.guardian import GuardianService
 
         every = self.config.guardian_interval_seconds
-        every = get_settings().guardian_interval_seconds if every is None else every
+        every = self.config.settings.guardian_interval_seconds if every is None else every
         if not every or time.monotonic() - self._last_guardian < every:
             return
         self._last_guardian = time.monotonic()
         try:
-            GuardianService(self.uow(), log_dir=self.config.log_dir).assess_running()
+            GuardianService(self.uow(), settings=self.config.settings, log_dir=self.config.log_dir).assess_running()
         except Exception:  # noqa: BLE001 - a Guardian failure must not stop the loop that runs the work
             log.exception("Guardian round failed")
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from phaseloom.config import Settings
 from phaseloom.domain.costs import UsageReport
 from phaseloom.domain.resources import ResourceUsage
 from phaseloom.domain.tasks import ACTIVE_STATUSES, MERGE_HOLDING_STATUSES
@@ -114,8 +115,10 @@ class Runtime(Protocol):
     def run(self, assignment: Assignment) -> RunOutcome: ...
 
 
-def settle(uow: UnitOfWork, assignment: Assignment, outcome: RunOutcome) -> RunOutcome:
+def settle(uow: UnitOfWork, assignment: Assignment, outcome: RunOutcome, settings: Settings) -> RunOutcome:
     """Apply a run's outcome to its task, unless the agent already reported through the API/MCP.
+
+    ``settings``: the pricing of the usage the run reported.
 
     What the agent reported wins: a task no longer claimed or running is left as it is.
     """
@@ -127,7 +130,7 @@ def settle(uow: UnitOfWork, assignment: Assignment, outcome: RunOutcome) -> RunO
         if outcome.usage_reports:  # what the run cost counts however the task ends
             from phaseloom.services.costs import CostService
 
-            CostService(uow).record_reports(task.id, assignment.agent_id, outcome.usage_reports)
+            CostService(uow, settings).record_reports(task.id, assignment.agent_id, outcome.usage_reports)
         if outcome.resources is not None:
             from phaseloom.services.baselines import BaselineService
 

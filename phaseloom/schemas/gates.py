@@ -28,13 +28,13 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from phaseloom.domain.gate_definition import DEFAULT_COMMAND_TIMEOUT, Gate
+
 ArtifactCriterionType = Literal["min_length", "required_sections", "file_contains", "min_percentage"]
 CriterionType = Literal[
     "file_exists", "file_contains", "command_success", "test_pass", "min_percentage",
     "manual_verification", "code_review", "performance_metric",
 ]
-# Criteria that no machine can check: they pass only with a recorded approval.
-APPROVAL_TYPES = frozenset({"manual_verification", "code_review"})
 MAX_COMMAND_TIMEOUT = 3600.0
 
 
@@ -92,7 +92,7 @@ class CriterionSpec(_Strict):
     target: str | None = None
     pattern: str | None = None
     command: list[str] | None = None
-    timeout_seconds: float = Field(default=120.0, gt=0, le=MAX_COMMAND_TIMEOUT)
+    timeout_seconds: float = Field(default=DEFAULT_COMMAND_TIMEOUT, gt=0, le=MAX_COMMAND_TIMEOUT)
     value: float | None = None
     comparison: Literal["at_most", "at_least"] = "at_most"
     description: str = ""
@@ -120,11 +120,6 @@ class CriterionSpec(_Strict):
             raise ValueError("a measured performance_metric needs 'target', 'pattern' (one group) and 'value'")
         return self
 
-    @property
-    def needs_approval(self) -> bool:
-        """True when only a person's recorded approval can pass this criterion."""
-        return self.type in APPROVAL_TYPES or (self.type == "performance_metric" and not self.target)
-
 
 class GateSpec(_Strict):
     require_tasks_completed: bool = True
@@ -136,6 +131,10 @@ class GateSpec(_Strict):
     def as_stored(self) -> dict[str, Any]:
         """The compact dict kept on the phase: defaults left out, so an empty gate stays ``{}``."""
         return self.model_dump(mode="json", exclude_defaults=True)
+
+    def to_domain(self) -> Gate:
+        """The validated gate as the domain's plain value (built from the stored form: one conversion)."""
+        return Gate.from_stored(self.as_stored())
 
 
 class InitialTaskSpec(_Strict):

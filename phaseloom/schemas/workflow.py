@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from phaseloom.domain import phases as d
+from phaseloom.domain.gate_definition import Gate
 from phaseloom.schemas.launch import LaunchTemplateSpec
 
 _ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]*$"
@@ -108,7 +109,7 @@ class PhaseSpec(_Strict):
                 retry_backoff=d.RetryBackoff(**cfg.retry_backoff.model_dump()),
                 extra=extra,
             ),
-            gate=dict(self.gate),
+            gate=Gate.from_stored(self.gate),  # the validator left the gate in its stored form
             initial_tasks=tuple(self.initial_tasks),
             working_directory=self.working_directory,
         )

@@ -21,12 +21,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import Float, cast, func, select
 from sqlalchemy.exc import IntegrityError
 
+from phaseloom.db.durations import task_duration
 from phaseloom.db.models import Agent, Task
 from phaseloom.db.models.base import utcnow
 from phaseloom.db.models.costs import Anomaly, CostRecord
 from phaseloom.db.models.resources import RunResources
 from phaseloom.domain.resources import ResourceUsage
-from phaseloom.services.stats import task_duration
 from phaseloom.db.unit_of_work import UnitOfWork
 
 LOOKBACK = timedelta(days=30)

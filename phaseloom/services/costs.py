@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from phaseloom.config import Settings, get_settings
+from phaseloom.config import Settings
 from phaseloom.db.models import Task
 from phaseloom.db.models.costs import CostRecord
 from phaseloom.db.models.base import utcnow
@@ -38,9 +38,9 @@ class CostGroup:
 
 
 class CostService:
-    def __init__(self, uow: UnitOfWork, settings: Settings | None = None) -> None:
+    def __init__(self, uow: UnitOfWork, settings: Settings) -> None:
         self.uow = uow
-        self.settings = settings or get_settings()
+        self.settings = settings
 
     def price(self, model: str, input_tokens: int, output_tokens: int) -> float:
         table = {name: (p.input_per_million, p.output_per_million) for name, p in self.settings.pricing.items()}

@@ -143,12 +143,12 @@ class DashboardService:
 
     def _ticket_guardian(self, ticket_id: int) -> list[dict[str, Any]]:
         """The Guardian's latest assessments of the ticket's agents, with what it did about them."""
-        from phaseloom.services.guardian import GuardianService
+        from phaseloom.services.guardian import GuardianRecords
 
         return [{"id": a.id, "task_id": a.task_id, "agent_id": a.agent_id, "phase_id": a.phase_id,
                  "score": a.score, "reasons": list(a.reasons), "judge": a.judge, "intervention": a.intervention,
                  "at": iso(a.created_at)}
-                for a in GuardianService(self.uow, judge=False).assessments(ticket_id=ticket_id, limit=50)]
+                for a in GuardianRecords(self.uow).assessments(ticket_id=ticket_id, limit=50)]
 
     def _ticket_costs(self, ticket_id: int) -> list[dict[str, Any]]:
         """What the ticket's model calls cost, per phase and model."""
@@ -199,7 +199,7 @@ class DashboardService:
                                 "expected_outputs": [{"type": o.type, "pattern": o.pattern, "required": o.required}
                                                      for o in p.expected_outputs],
                                 "transitions": wf.allowed_targets(p.id), "is_terminal": p.is_terminal,
-                                "gate": p.gate} for p in wf.ordered_phases]}
+                                "gate": p.gate.as_stored()} for p in wf.ordered_phases]}
 
     def agents_page(self) -> list[dict[str, Any]]:
         with self.uow:

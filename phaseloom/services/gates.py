@@ -20,9 +20,9 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.db.models.gates import DoneDefinitionCheck, GateApproval, GateResult
 from phaseloom.domain import gates as g
 from phaseloom.domain import phases as d
+from phaseloom.domain.gate_definition import Gate
 from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.domain.identifiers import is_number
-from phaseloom.schemas.gates import GateSpec, parse_gate
 from phaseloom.services.artifacts import ArtifactService, confined_path, read_text, workspace_files
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
@@ -55,7 +55,7 @@ class GateResultView:
 @dataclass(frozen=True)
 class WorkspaceEvidence:
     """What a gate found in the workspace: its files, the texts it reads, its commands' runs."""
-    gate: GateSpec
+    gate: Gate
     files: set[str]
     texts: dict[str, str]
     commands: dict[tuple[str, ...], g.CommandRun]
@@ -106,7 +106,7 @@ class GateService:
 
         Outside any transaction: no lock is held while files are read or a test suite runs.
         """
-        gate = parse_gate(phase.gate)
+        gate = phase.gate
         files, texts = self._workspace_inputs(gate, workspace)
         commands = {argv: run_command(argv, workspace, timeout) for argv, timeout in g.declared_commands(gate)}
         return WorkspaceEvidence(gate, files, texts, commands)
@@ -130,7 +130,7 @@ class GateService:
         )
         return self._store(ticket, phase, g.evaluate_gate(gate, inputs))
 
-    def _workspace_inputs(self, gate: GateSpec, workspace: Path | None) -> tuple[set[str], dict[str, str]]:
+    def _workspace_inputs(self, gate: Gate, workspace: Path | None) -> tuple[set[str], dict[str, str]]:
         if workspace is None:
             return set(), {}
         files = set(workspace_files(workspace))
@@ -242,7 +242,7 @@ class GateService:
             raise InvalidInput("an approval needs the name of who approved it")
         with self.uow:
             ticket, phase = self._ticket_phase(ticket_id, phase_id, for_update=True)
-            key, spec = _approvable(parse_gate(phase.gate), criterion, phase.id)
+            key, spec = _approvable(phase.gate, criterion, phase.id)
             session = self.uow.session
             row = session.scalar(select(GateApproval).where(
                 GateApproval.ticket_id == ticket.id, GateApproval.phase_id == phase.id,
@@ -282,7 +282,7 @@ def _item_index(phase: d.Phase, item: int | str) -> int:
     return index
 
 
-def _approvable(gate: GateSpec, criterion: int | str, phase_id: str):
+def _approvable(gate: Gate, criterion: int | str, phase_id: str):
     text = str(criterion).strip()
     index_text = text.removeprefix("criteria[").removesuffix("]")
     if not is_number(index_text) or not 0 <= int(index_text) < len(gate.criteria):

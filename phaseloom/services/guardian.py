@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import and_, func, or_, select
 
-from phaseloom.config import Settings, get_settings
+from phaseloom.config import Settings
 from phaseloom.db.models import Diagnosis, SystemEvent, Task
 from phaseloom.db.models.base import utcnow
 from phaseloom.db.models.gates import Artifact
@@ -55,13 +55,12 @@ class _Observed:
 
 
 class GuardianService:
-    def __init__(self, uow: UnitOfWork, *, policy: rules.GuardianPolicy | None = None,
-                 judge: LlmJudge | bool | None = None, settings: Settings | None = None,
-                 log_dir: Path | str | None = None) -> None:
-        """``judge``: None for the one configured in settings (if any), False for none."""
+    def __init__(self, uow: UnitOfWork, *, settings: Settings, policy: rules.GuardianPolicy | None = None,
+                 judge: LlmJudge | bool | None = None, log_dir: Path | str | None = None) -> None:
+        """``judge``: None for the one configured in ``settings`` (if any), False for none."""
         self.uow = uow
         self.policy = policy or rules.GuardianPolicy()
-        self.settings = settings or get_settings()
+        self.settings = settings
         if judge is None:
             judge = LlmJudge.from_settings(self.settings)
         self.judge: LlmJudge | None = judge or None
@@ -217,7 +216,14 @@ class GuardianService:
                 break
         return list(self.uow.session.scalars(select(Artifact.path).where(Artifact.task_id == task.id)))
 
-    # -- reading and delivering ------------------------------------------------------
+
+
+class GuardianRecords:
+    """What the Guardian stored: its assessments and the steering notes it left (no settings needed)."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
     def assessments(self, *, ticket_id: int | None = None, task_id: int | None = None,
                     limit: int = 100) -> list[GuardianAssessment]:
         """Stored assessments, newest first."""

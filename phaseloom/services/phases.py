@@ -10,13 +10,16 @@ import dataclasses
 import hashlib
 import json
 
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from phaseloom.db.mapping import phase_to_row_values, workflow_from_row
 from phaseloom.db.models import PhaseRow, Task, Ticket, WorkflowRow
 from phaseloom.domain import phases as d
 from phaseloom.domain.errors import Conflict, NotFound, WorkflowInvalid, WorkflowProblem
+from phaseloom.domain.gate_definition import Gate
 from phaseloom.domain.workflow_rules import lint_workflow
+from phaseloom.schemas.gates import parse_gate
 from phaseloom.schemas.workflow import PhaseSpec
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
@@ -67,6 +70,8 @@ class PhaseService:
             row, current = self._load(workflow)
             before = current.phase(phase_id)
             values = {k: tuple(v) if k in _TUPLE_FIELDS else v for k, v in changes.items()}
+            if "gate" in values:
+                values["gate"] = _gate(values["gate"])
             after = dataclasses.replace(before, **values)
             phases = tuple(after if p.id == phase_id else p for p in current.phases)
             self._store(row, dataclasses.replace(current, phases=phases), "phase.updated", phase_id)
@@ -136,6 +141,18 @@ class PhaseService:
                       payload={"workflow": row.name, "workflow_id": row.id, "version": row.version})
 
 
+def _gate(data: dict | None) -> Gate:
+    """A changed gate, validated by the schema a workflow file's gate goes through."""
+    try:
+        return parse_gate(data).to_domain()
+    except ValidationError as exc:
+        raise WorkflowInvalid([WorkflowProblem(e["msg"], field=".".join(map(str, ("gate", *e["loc"]))))
+                               for e in exc.errors()]) from None
+
+
 def _content_hash(workflow: d.Workflow) -> str:
-    canonical = json.dumps(dataclasses.asdict(workflow), sort_keys=True, default=str)
+    data = dataclasses.asdict(workflow)
+    for phase, stored in zip(data["phases"], workflow.phases):
+        phase["gate"] = stored.gate.as_stored()  # the gate as it is stored, defaults left out
+    canonical = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -15,25 +15,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import Float, case, cast, func, select
 
 from phaseloom.db.models import BoardColumnRow, Project, Task, Ticket
+from phaseloom.db.durations import task_duration
 from phaseloom.db.models.base import utcnow
 from phaseloom.domain.tasks import ACTIVE_STATUSES
+from phaseloom.services.baselines import BaselineService
 from phaseloom.services.budgets import project_id_of
 from phaseloom.db.unit_of_work import UnitOfWork
 
 DEFAULT_WINDOW = timedelta(days=1)
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
 _FINISHED = ("completed", "failed")
-
-
-def duration_seconds(backend: str, start, end):
-    """SQL for the seconds between two timestamp columns, on either backend."""
-    if backend == "postgresql":
-        return func.extract("epoch", end - start)
-    return (func.julianday(end) - func.julianday(start)) * 86400.0
-
-
-def task_duration(backend: str):
-    return duration_seconds(backend, func.coalesce(Task.started_at, Task.claimed_at), Task.completed_at)
 
 
 @dataclass
@@ -103,8 +94,6 @@ class StatsService:
 
         ``detect_anomalies`` first runs anomaly detection, so the report lists what it just found.
         """
-        from phaseloom.services.baselines import BaselineService
-
         if detect_anomalies:
             BaselineService(self.uow).detect()
         now = utcnow()

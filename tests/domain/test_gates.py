@@ -10,9 +10,16 @@ from pydantic import ValidationError
 from phaseloom.domain import gates as g
 from phaseloom.domain.errors import WorkflowInvalid
 from phaseloom.loaders.sources import load_workflow_source, shipped_workflow
+from phaseloom.domain.gate_definition import Gate
 from phaseloom.schemas.gates import parse_gate
 
-REQUIREMENTS_GATE = parse_gate({
+
+def gate_of(data: dict) -> Gate:
+    """A gate as a workflow file declares it, validated by the schema, as the domain holds it."""
+    return parse_gate(data).to_domain()
+
+
+REQUIREMENTS_GATE = gate_of({
     "require_tasks_completed": False,
     "artifacts": [{"pattern": "requirements.md", "type": "document", "criteria": [
         {"type": "min_length", "value": 50},
@@ -60,7 +67,7 @@ def test_glob_matching(pattern, path, expected):
 
 
 def test_tasks_must_all_be_completed_and_at_least_one():
-    gate = parse_gate({})
+    gate = gate_of({})
     assert g.evaluate_gate(gate, g.GateInputs()).blocking_reasons == ["no task in this phase has completed yet"]
     tasks = (g.TaskState(1, "write", "completed"), g.TaskState(2, "fix bug", "running"),
              g.TaskState(3, "dropped", "cancelled"))
@@ -69,7 +76,7 @@ def test_tasks_must_all_be_completed_and_at_least_one():
 
 
 def test_done_definitions_and_validation_requirements():
-    gate = parse_gate({"require_tasks_completed": False, "require_done_definitions": True,
+    gate = gate_of({"require_tasks_completed": False, "require_done_definitions": True,
                        "require_validation": True})
     inputs = g.GateInputs(done_definitions=(("Code written", True), ("Docs updated", False)),
                           validation_blockers=("no work in this phase has been reviewed yet",))
@@ -79,8 +86,8 @@ def test_done_definitions_and_validation_requirements():
     assert g.evaluate_gate(gate, ticked).passed
 
 
-def _command_gate(kind: str, **extra) -> g.GateSpec:
-    return parse_gate({"require_tasks_completed": False,
+def _command_gate(kind: str, **extra) -> Gate:
+    return gate_of({"require_tasks_completed": False,
                        "criteria": [{"type": kind, "command": ["pytest", "-q"], **extra}]})
 
 
@@ -114,13 +121,13 @@ def test_command_success_reports_exit_code_and_output_tail():
 
 
 def test_hephaestus_criteria_are_accepted_and_approvals_count():
-    gate = parse_gate({"require_tasks_completed": False, "criteria": [
+    gate = gate_of({"require_tasks_completed": False, "criteria": [
         {"type": "file_exists", "target": "README.md", "description": "readme exists"},
         {"check_type": "manual_verification", "target": "", "description": "login works in a browser"},
         {"type": "code_review", "description": "reviewed by a human"},
         {"type": "command_success", "target": "python -m pytest -q 'tests/a b'", "description": "tests"},
     ]})
-    assert gate.criteria[3].command == ["python", "-m", "pytest", "-q", "tests/a b"]
+    assert gate.criteria[3].command == ("python", "-m", "pytest", "-q", "tests/a b")
     assert [a for a, _ in g.declared_commands(gate)] == [("python", "-m", "pytest", "-q", "tests/a b")]
     inputs = g.GateInputs(files=frozenset({"README.md"}), approvals=frozenset({"criteria[1]"}))
     reasons = g.evaluate_gate(gate, inputs).blocking_reasons
@@ -129,7 +136,7 @@ def test_hephaestus_criteria_are_accepted_and_approvals_count():
 
 
 def test_percentages_and_performance_metrics():
-    gate = parse_gate({"require_tasks_completed": False, "criteria": [
+    gate = gate_of({"require_tasks_completed": False, "criteria": [
         {"type": "min_percentage", "target": "coverage.txt", "value": 80},
         {"type": "performance_metric", "target": "bench.txt", "pattern": r"p95=(\d+)ms", "value": 200},
         {"type": "file_contains", "target": "*.txt", "pattern": "^TOTAL"},
@@ -175,18 +182,34 @@ def test_bad_gate_in_a_workflow_file_names_file_line_and_field(tmp_path):
 
 def test_shipped_workflow_declares_real_gates():
     workflow = load_workflow_source(shipped_workflow("software_development")).to_domain()
-    requirements = parse_gate(workflow.phase("PHASE_REQUIREMENTS").gate)
+    requirements = workflow.phase("PHASE_REQUIREMENTS").gate
     assert requirements.artifacts[0].pattern == "requirements.md"
-    assert requirements.artifacts[0].criteria[1].sections == ["Overview", "Requirements", "Acceptance Criteria"]
-    assert parse_gate(workflow.phase("PHASE_IMPLEMENTATION").gate).criteria[0].target == "src/**/*.py"
-    assert parse_gate(workflow.phase("PHASE_TESTING").gate).artifacts[0].pattern == "test_report.md"
+    assert requirements.artifacts[0].criteria[1].sections == ("Overview", "Requirements", "Acceptance Criteria")
+    assert workflow.phase("PHASE_IMPLEMENTATION").gate.criteria[0].target == "src/**/*.py"
+    assert workflow.phase("PHASE_TESTING").gate.artifacts[0].pattern == "test_report.md"
 
 
 def test_shipped_testing_gate_needs_a_passing_verdict_not_just_the_word():
     workflow = load_workflow_source(shipped_workflow("software_development")).to_domain()
-    [verdict] = [c for c in parse_gate(workflow.phase("PHASE_TESTING").gate).artifacts[0].criteria
+    [verdict] = [c for c in workflow.phase("PHASE_TESTING").gate.artifacts[0].criteria
                  if c.type == "file_contains"]
     passing = ("Result: **PASSED** (exit code 0)", "**Result:** PASSED", "- result: passed")
     failing = ("Result: **FAILED** (exit code 1)", "3 passed, 1 failed\nResult: FAILED", "No test passed.")
     assert all(re.search(verdict.pattern, text) for text in passing)
     assert not any(re.search(verdict.pattern, text) for text in failing)
+
+
+@pytest.mark.parametrize("data", [
+    {},
+    {"require_validation": True, "require_tasks_completed": False},
+    {"artifacts": [{"pattern": "a.md", "type": "document", "required": False, "criteria": [
+        {"type": "min_length", "value": 0}, {"type": "required_sections", "sections": ["A"]}]}]},
+    {"criteria": [{"check_type": "test_pass", "target": "pytest -q", "timeout_seconds": 120},
+                  {"type": "performance_metric", "target": "b.txt", "pattern": r"(\d+)", "value": 3,
+                   "comparison": "at_least", "description": "fast"}]},
+])
+def test_the_domain_gate_stores_what_the_schema_stores(data):
+    spec = parse_gate(data)
+    gate = spec.to_domain()
+    assert gate.as_stored() == spec.as_stored()
+    assert Gate.from_stored(gate.as_stored()) == gate

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from phaseloom.db.models import Base
 from phaseloom.domain.errors import WorkflowInvalid
-from phaseloom.loaders.sources import load_workflow_data, load_workflow_source
+from phaseloom.loaders.documents import load_workflow_data
+from phaseloom.loaders.sources import load_workflow_source
 from phaseloom.loaders.yaml_source import MAX_FILE_BYTES
 from phaseloom.schemas.workflow import WorkflowDocument
 from phaseloom.services.workflows import WorkflowService

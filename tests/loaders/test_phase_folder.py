@@ -132,13 +132,13 @@ def test_a_hephaestus_folder_with_every_key_loads_and_a_ticket_starts_with_the_p
 
 def test_the_full_validation_block_becomes_a_gate():
     phase = load_workflow_source(HEPHAESTUS_TRIAGE).to_domain().phase("PHASE_REPRODUCE_CRASH")
-    criteria = phase.gate["criteria"]
-    assert [(c["type"], c.get("target")) for c in criteria] == [
+    criteria = phase.gate.criteria
+    assert [(c.type, c.target) for c in criteria] == [
         ("file_exists", "repro.md"), ("file_exists", "notes/repro.md"),
         ("file_contains", "repro.md"), ("manual_verification", None)]
     import re
 
-    contains = re.compile(criteria[2]["pattern"])
+    contains = re.compile(criteria[2].pattern)
     assert contains.search("then run make run") and contains.search("pytest -q") and not contains.search("bash")
     assert phase.working_directory == "/srv/checkouts/crashy"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from phaseloom.config import Settings
 from phaseloom.domain.errors import InvalidInput
 from phaseloom.runtimes.base import settle
 from phaseloom.runtimes.command import CommandRuntime, render_argv
@@ -76,7 +77,7 @@ def test_successful_agent_completes_the_task(uow, claimed, tmp_path):
     workdir.mkdir()
     runtime = CommandRuntime([sys.executable, "-c", AGENT, "{prompt_file}", "0"])
     assignment = make_assignment(task, agent, workdir)
-    outcome = settle(uow, assignment, runtime.run(assignment))
+    outcome = settle(uow, assignment, runtime.run(assignment), Settings())
     assert outcome.completed and outcome.final_status == "completed" and not outcome.reported_by_agent
     assert (workdir / "greet.py").exists()
     log = assignment.log_path.read_text()
@@ -90,7 +91,7 @@ def test_non_zero_exit_is_a_classified_retryable_failure(uow, claimed, tmp_path)
     assignment = make_assignment(task, agent, tmp_path / "wt")
     outcome = CommandRuntime([sys.executable, "-c", AGENT, "{prompt_file}", "3"]).run(assignment)
     assert (outcome.completed, outcome.error_class, outcome.exit_code) == (False, "exit_code", 3)
-    settle(uow, assignment, outcome)
+    settle(uow, assignment, outcome, Settings())
     back = QueueService(uow).get(task.id)
     assert back.status == "pending" and back.retry_count == 1 and "exit_code" in back.error
 
@@ -152,7 +153,7 @@ def test_what_the_agent_reported_wins_over_the_exit_code(uow, db_url, claimed, t
     (tmp_path / "wt").mkdir()
     assignment = make_assignment(task, agent, tmp_path / "wt")
     runtime = CommandRuntime([sys.executable, "-c", REPORTING_AGENT, db_url, agent.id])
-    outcome = settle(uow, assignment, runtime.run(assignment))
+    outcome = settle(uow, assignment, runtime.run(assignment), Settings())
     assert outcome.reported_by_agent and outcome.final_status == "completed"
     assert QueueService(uow).get(task.id).result["summary"] == "done through the service"
 
@@ -184,7 +185,7 @@ def test_an_agent_that_reported_runs_to_its_end_and_its_usage_is_recorded(uow, d
     outcome = CommandRuntime([sys.executable, "-c", LINGERING_AGENT, db_url, agent.id]).run(assignment)
     assert outcome.exit_code == 0 and len(heartbeats) >= 2
     assert [(r.input_tokens, r.output_tokens) for r in outcome.usage_reports] == [(11, 3)]
-    assert settle(uow, assignment, outcome).reported_by_agent
+    assert settle(uow, assignment, outcome, Settings()).reported_by_agent
 
 
 def test_a_database_blip_during_a_heartbeat_does_not_stop_the_agent(claimed, tmp_path):
@@ -226,7 +227,7 @@ def test_the_agents_cpu_time_and_peak_memory_are_recorded_with_its_run(uow, clai
     task, agent = claimed
     (tmp_path / "wt").mkdir()
     assignment = make_assignment(task, agent, tmp_path / "wt", attempt=2)
-    outcome = settle(uow, assignment, CommandRuntime([sys.executable, "-c", HUNGRY_AGENT]).run(assignment))
+    outcome = settle(uow, assignment, CommandRuntime([sys.executable, "-c", HUNGRY_AGENT]).run(assignment), Settings())
     assert outcome.completed
     with uow:
         [row] = uow.session.scalars(select(RunResources).where(RunResources.task_id == task.id)).all()
@@ -257,7 +258,7 @@ def test_without_wait4_nothing_is_measured_and_the_run_says_so(uow, claimed, tmp
     task, agent = claimed
     (tmp_path / "wt").mkdir()
     assignment = make_assignment(task, agent, tmp_path / "wt")
-    outcome = settle(uow, assignment, CommandRuntime([sys.executable, "-c", "pass"]).run(assignment))
+    outcome = settle(uow, assignment, CommandRuntime([sys.executable, "-c", "pass"]).run(assignment), Settings())
     assert outcome.completed
     with uow:
         row = uow.session.scalar(select(RunResources).where(RunResources.task_id == task.id))

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from phaseloom.config import Settings
 from phaseloom.runtimes.base import settle
 from phaseloom.runtimes.http_retry import RetryPolicy, retry_after_seconds
 from phaseloom.runtimes.openai import OpenAIRuntime
@@ -113,7 +114,7 @@ def test_tool_loop_writes_ticks_completes_and_counts_tokens(uow, db, claimed, mo
         reply(tool_call("c5", "complete_task", result="greet() written", artifacts=["src/greet.py"])),
     ]
     assignment = make_assignment(task, agent, workdir)
-    outcome = settle(uow, assignment, runtime_for(db, model_server).run(assignment))
+    outcome = settle(uow, assignment, runtime_for(db, model_server).run(assignment), Settings())
 
     assert outcome.completed and outcome.reported_by_agent and outcome.final_status == "completed"
     assert outcome.usage == {"prompt_tokens": 300, "completion_tokens": 60, "total_tokens": 360}
@@ -137,7 +138,7 @@ def test_model_giving_up_fails_the_task_with_its_reason(uow, db, claimed, model_
     (tmp_path / "wt").mkdir()
     model_server.replies = [reply(content="thinking"), reply(tool_call("c1", "fail_task", reason="spec unclear"))]
     assignment = make_assignment(task, agent, tmp_path / "wt")
-    outcome = settle(uow, assignment, runtime_for(db, model_server).run(assignment))
+    outcome = settle(uow, assignment, runtime_for(db, model_server).run(assignment), Settings())
     assert not outcome.completed and outcome.final_status == "pending"
     assert "spec unclear" in QueueService(uow).get(task.id).error
     assert model_server.requests[1]["body"]["messages"][-1]["content"].startswith("Use the tools")
@@ -174,7 +175,7 @@ def test_rate_limit_is_waited_out_inside_the_run_without_spending_a_task_retry(u
     model_server.replies = [Reply(429, RATE_LIMITED, {"Retry-After": "1"}), completing("greet() written")]
     assignment = make_assignment(task, agent, tmp_path / "wt", on_tick=lambda: ticks.append("tick"))
     sleeps: list[float] = []
-    outcome = settle(uow, assignment, runtime_for(db, model_server, sleeps).run(assignment))
+    outcome = settle(uow, assignment, runtime_for(db, model_server, sleeps).run(assignment), Settings())
 
     assert outcome.completed and outcome.final_status == "completed" and outcome.summary == "greet() written"
     assert sleeps == [1.0] and ticks == ["tick"]  # the server's wait, with the lease renewed before it
@@ -219,7 +220,7 @@ def test_rate_limit_that_outlasts_the_retries_gives_the_task_back_with_the_wait(
     assert [(r.model, r.input_tokens) for r in outcome.usage_reports] == [("tiny", 100)]
 
     before = datetime.now(UTC)
-    settle(uow, assignment, outcome)
+    settle(uow, assignment, outcome, Settings())
     back = QueueService(uow).get(task.id)
     assert (back.status, back.retry_count) == ("pending", 0)  # given back, no retry spent
     due = back.next_attempt_at if back.next_attempt_at.tzinfo else back.next_attempt_at.replace(tzinfo=UTC)
@@ -246,7 +247,7 @@ def test_refused_key_is_permanent_and_says_what_to_fix(uow, db, claimed, model_s
                                                   "type": "invalid_request_error", "code": "invalid_api_key"}})]
     sleeps: list[float] = []
     assignment = make_assignment(task, agent, tmp_path / "wt")
-    outcome = settle(uow, assignment, runtime_for(db, model_server, sleeps).run(assignment))
+    outcome = settle(uow, assignment, runtime_for(db, model_server, sleeps).run(assignment), Settings())
 
     assert (outcome.error_class, outcome.retryable, outcome.final_status) == ("auth", False, "failed")
     assert "Incorrect API key provided" in outcome.error and "PHASELOOM_OPENAI_API_KEY" in outcome.error
@@ -331,7 +332,7 @@ def test_shared_fake_provider_rate_limit_then_a_scripted_run(uow, db, claimed, t
     assignment = make_assignment(task, agent, tmp_path / "wt")
     with FakeModelServer(script) as server:
         runtime = OpenAIRuntime(db, base_url=f"{server.url}/v1", model="fake-model", sleep=sleeps.append)
-        outcome = settle(uow, assignment, runtime.run(assignment))
+        outcome = settle(uow, assignment, runtime.run(assignment), Settings())
         sent = server.model_requests()
 
     assert outcome.final_status == "completed" and outcome.summary == "hello.txt written"
@@ -351,7 +352,7 @@ def test_shared_fake_provider_refusing_the_key(uow, db, claimed, tmp_path):
     with FakeModelServer(Script(errors=[unauthorized()])) as server:
         runtime = OpenAIRuntime(db, base_url=f"{server.url}/v1", model="fake-model", api_key="sk-wrong",
                                 sleep=lambda _: pytest.fail("a refused key must not be retried"))
-        outcome = settle(uow, assignment, runtime.run(assignment))
+        outcome = settle(uow, assignment, runtime.run(assignment), Settings())
         assert len(server.model_requests()) == 1
 
     assert (outcome.error_class, outcome.final_status) == ("auth", "failed")

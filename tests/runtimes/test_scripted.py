@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from phaseloom.config import Settings
 from phaseloom.runtimes.base import settle
 from phaseloom.runtimes.scripted import ScriptedDiscovery, ScriptedRuntime, ScriptPlan
 from phaseloom.services.agents import AgentService
@@ -27,7 +28,7 @@ def run_task(uow, db, ticket, phase, tmp_path, plan=None, attempt=1, agent_name=
     workdir = tmp_path / "wt"
     workdir.mkdir(exist_ok=True)
     assignment = make_assignment(task, agent, workdir, attempt=attempt)
-    outcome = settle(uow, assignment, ScriptedRuntime(db, plan).run(assignment))
+    outcome = settle(uow, assignment, ScriptedRuntime(db, plan).run(assignment), Settings())
     return task, outcome, workdir
 
 
@@ -109,10 +110,11 @@ def test_scripted_validator_rejects_the_first_round_then_approves(uow, db, tmp_p
     for _round in range(2):
         claimed = queue.claim_next_task(worker.id)
         assert claimed.id == work.id
-        settle(uow, make_assignment(claimed, worker, workdir), runtime.run(make_assignment(claimed, worker, workdir)))
+        settle(uow, make_assignment(claimed, worker, workdir), runtime.run(make_assignment(claimed, worker, workdir)),
+               Settings())
         check = queue.claim_next_task(validator.id)
         outcome = settle(uow, make_assignment(check, validator, workdir),
-                         runtime.run(make_assignment(check, validator, workdir)))
+                         runtime.run(make_assignment(check, validator, workdir)), Settings())
         assert outcome.reported_by_agent  # the verdict went through the validation service
         states.append(queue.get(work.id).status)
     assert states == ["pending", "completed"]

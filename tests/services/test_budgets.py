@@ -153,7 +153,7 @@ def test_a_workflow_out_of_budget_halts_with_tasks_pending_and_continues_after_a
         until=lambda: statuses() == ["completed"] * 5, max_seconds=20)
     assert statuses() == ["completed"] * 5
     assert BudgetService(uow).get(budget.id).spent == pytest.approx(5.0)
-    assert sum(g.records for g in CostService(uow).totals("project")) == 5
+    assert sum(g.records for g in CostService(uow, Settings()).totals("project")) == 5
 
 
 def test_concurrent_charges_lose_nothing_and_report_the_crossing_once(db, uow, project, ticket):

@@ -129,9 +129,9 @@ def test_command_runtime_records_the_usage_lines_its_agent_prints(uow, claimed, 
     assignment.log_path.write_text('{"phaseloom_usage": {"model": "old-attempt", "input_tokens": 9}}\n')
     agent_program = tmp_path / "agent.py"  # a file: braces in an argv template are placeholders
     agent_program.write_text(script)
-    outcome = settle(uow, assignment, CommandRuntime([sys.executable, str(agent_program)]).run(assignment))
+    outcome = settle(uow, assignment, CommandRuntime([sys.executable, str(agent_program)]).run(assignment), Settings())
     assert outcome.final_status == "completed"
-    records = CostService(uow).records(task.id)
+    records = CostService(uow, Settings()).records(task.id)
     assert [(r.model, r.amount, r.agent_id, r.source) for r in records] == [
         ("m1", 1.0, agent.id, "agent_output"), ("m2", 1.0, agent.id, "agent_output")]
 
@@ -144,9 +144,9 @@ def test_openai_runtime_records_each_response_usage(uow, db, claimed, priced, mo
     model_server.replies = [reply(content="hm", prompt=1_000_000, completion=0),
                             reply(tool_call("c1", "complete_task", result="done"), prompt=0, completion=1_000_000)]
     assignment = make_assignment(task, agent, tmp_path / "wt")
-    outcome = settle(uow, assignment, runtime_for(db, model_server).run(assignment))
+    outcome = settle(uow, assignment, runtime_for(db, model_server).run(assignment), Settings())
     assert outcome.final_status == "completed"
-    records = CostService(uow).records(task.id)
+    records = CostService(uow, Settings()).records(task.id)
     assert [(r.model, r.input_tokens, r.output_tokens, r.amount) for r in records] == [
         ("tiny", 1_000_000, 0, 1.0), ("tiny", 0, 1_000_000, 2.0)]
 
@@ -172,5 +172,5 @@ def test_report_usage_tool_records_a_cost_on_the_agents_task(priced, mcp_http, s
     ok, bad = asyncio.run(session())
     assert not ok.is_error and ok.structured_content["amount"] == 2.0
     assert bad.is_error and "not assigned" in " ".join(c.text for c in bad.content)
-    (record,) = CostService(uow).records(scene.task_id)
+    (record,) = CostService(uow, Settings()).records(scene.task_id)
     assert (record.agent_id, record.source, record.amount) == (scene.agent_id, "mcp", 2.0)

@@ -13,7 +13,7 @@ from phaseloom.db.models.guardian import SteeringNote
 from phaseloom.services.agents import AgentService
 from phaseloom.services.dashboard import DashboardService
 from phaseloom.services.diagnostics import DiagnosticsService
-from phaseloom.services.guardian import GuardianService
+from phaseloom.services.guardian import GuardianRecords, GuardianService
 from phaseloom.services.guardian_judge import LlmJudge
 from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
@@ -56,7 +56,7 @@ def test_a_stuck_agent_scores_low_gets_one_note_per_cooldown_and_one_diagnostic(
     # A fresh service (as after a restart) still honours the stored five-minute limit.
     second = guardian(uow, tmp_path).assess_running(now=at + timedelta(seconds=60))
     assert second[0].intervention == "none"
-    assert len(GuardianService(uow).notes("runner-1")) == 1
+    assert len(GuardianRecords(uow).notes("runner-1")) == 1
     assert diagnoses(uow, task.ticket_id) == []
     third = guardian(uow, tmp_path).assess_running(now=at + timedelta(seconds=120))
     assert third[0].intervention == "diagnose"
@@ -73,8 +73,8 @@ def test_a_stuck_agent_scores_low_gets_one_note_per_cooldown_and_one_diagnostic(
     assert (recovery.status, recovery.priority, recovery.phase_id) == ("pending", "HIGH", "PHASE_IMPLEMENTATION")
     assert f"Recover ticket {task.ticket_id}" in recovery.description
     assert f"diagnosis {diagnosis.id} recorded; recovery task(s) {recovery_id} queued" in third[0].reasons[-1]
-    assert len(GuardianService(uow).notes("runner-1")) == 2
-    assert [a.intervention for a in GuardianService(uow).assessments(ticket_id=task.ticket_id)] == [
+    assert len(GuardianRecords(uow).notes("runner-1")) == 2
+    assert [a.intervention for a in GuardianRecords(uow).assessments(ticket_id=task.ticket_id)] == [
         "steer", "diagnose", "none", "steer"]
     with uow:
         task_row = uow.session.get(Task, task.id)
@@ -87,8 +87,8 @@ def test_a_stuck_agent_scores_low_gets_one_note_per_cooldown_and_one_diagnostic(
 def test_young_agents_are_left_alone(uow, running, tmp_path):
     task, started = running
     assert guardian(uow, tmp_path).assess_running(now=started + timedelta(seconds=60)) == []
-    assert GuardianService(uow).assessments(task_id=task.id) == []
-    assert GuardianService(uow).notes("runner-1") == []
+    assert GuardianRecords(uow).assessments(task_id=task.id) == []
+    assert GuardianRecords(uow).notes("runner-1") == []
 
 
 def test_log_output_is_progress(uow, running, tmp_path):
@@ -145,9 +145,9 @@ def test_a_failing_judge_is_reported_not_hidden(uow, running, tmp_path, model_se
 def test_notes_are_delivered_once(uow, running, tmp_path):
     task, started = running
     guardian(uow, tmp_path).assess_running(now=started + timedelta(seconds=1000))
-    delivered = GuardianService(uow).deliver_notes("runner-1")
+    delivered = GuardianRecords(uow).deliver_notes("runner-1")
     assert len(delivered) == 1 and "drifted" in delivered[0]
-    assert GuardianService(uow).deliver_notes("runner-1") == []
+    assert GuardianRecords(uow).deliver_notes("runner-1") == []
     with uow:
         assert uow.session.scalar(select(SteeringNote.delivered_at)) is not None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from phaseloom.config import Settings
 from phaseloom.domain.errors import InvalidInput
 from phaseloom.services.embeddings import embedding_available, default_embedder
 from phaseloom.services.memory import MemoryService
@@ -133,11 +134,11 @@ def test_settled_runs_leave_a_summary_and_an_error_fix(uow, project, tmp_path):
     agent = AgentService(uow).register_agent("a1")
     assignment = Assignment(task.id, agent.id, ticket.id, "PHASE_REQUIREMENTS", tmp_path, "", tmp_path / "log")
     queue.claim_next_task(agent.id)
-    settle(uow, assignment, RunOutcome(completed=False, error="rate limited by the provider", retryable=True))
+    settle(uow, assignment, RunOutcome(completed=False, error="rate limited by the provider", retryable=True), Settings())
     with uow:
         uow.session.execute(update(Task).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
     queue.claim_next_task(agent.id)
-    settle(uow, assignment, RunOutcome(completed=True, summary="wrote requirements.md with acceptance criteria"))
+    settle(uow, assignment, RunOutcome(completed=True, summary="wrote requirements.md with acceptance criteria"), Settings())
     memories = MemoryService(uow, embedder=None, index=VectorIndex())
     kinds = {h.memory.memory_type: h.memory for h in memories.search("requirements", project_id=project.id)}
     assert kinds["learning"].content == "wrote requirements.md with acceptance criteria"

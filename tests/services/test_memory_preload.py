@@ -7,7 +7,7 @@ import re
 import pytest
 
 from phaseloom.domain.errors import NotFound, WorkflowInvalid
-from phaseloom.loaders.sources import load_workflow_data
+from phaseloom.loaders.documents import load_workflow_data
 from phaseloom.services.instructions import InstructionService
 from phaseloom.services.memory import MemoryService
 from phaseloom.services.memory_preload import preloaded_memories

@@ -101,4 +101,4 @@ def test_phase_folder_and_python_sources_store_like_yaml(uow):
         assert outcome.action == "created"
     stored = service.get("hephaestus_bugfix")
     assert stored.mode.value == "free_form" and stored.settings["on_result_found"] == "stop_all"
-    assert stored.phase("PHASE_REPRODUCE_BUG").gate["criteria"][0]["type"] == "file_exists"
+    assert stored.phase("PHASE_REPRODUCE_BUG").gate.criteria[0].type == "file_exists"

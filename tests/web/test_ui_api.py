@@ -14,7 +14,7 @@ def test_ui_endpoints_serve_the_demo(db):
     from phaseloom.db.unit_of_work import UnitOfWork
 
     demo = seed_demo(db)
-    CostService(UnitOfWork(db)).record_usage(demo.running_task, None, "gpt-test", 1000, 500)
+    CostService(UnitOfWork(db), Settings()).record_usage(demo.running_task, None, "gpt-test", 1000, 500)
     app = create_app(db, Settings(database_url=db.url))
     with TestClient(app, headers={"Authorization": f"Bearer {demo.admin_token}"}) as client:
         page = client.get("/")

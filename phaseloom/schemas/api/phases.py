@@ -29,7 +29,7 @@ class PhaseOut(Out):
 
     @classmethod
     def from_domain(cls, phase) -> "PhaseOut":
-        return cls.model_validate(dataclasses.asdict(phase))
+        return cls.model_validate({**dataclasses.asdict(phase), "gate": phase.gate.as_stored()})
 
 
 class PhaseCreate(PhaseSpec):
