@@ -36,7 +36,7 @@ class TaskExecutor:
         self.config = config
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.db)
+        return UnitOfWork(self.db, settings=self.config.settings)
 
     def workspaces(self) -> WorkspaceService:
         return WorkspaceService(self.uow(), root=self.config.workspace_root)

@@ -66,7 +66,7 @@ class Orchestrator:
         self.tickets = TicketMover(db, self.executor, config.project_id)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.db)
+        return UnitOfWork(self.db, settings=self.config.settings)
 
     def reader(self) -> UnitOfWork:
         """A read-only transaction: on SQLite it takes no write lock, so agents' writes never wait for it."""

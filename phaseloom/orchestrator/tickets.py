@@ -43,7 +43,7 @@ class TicketMover:
         self._checked: dict[int, tuple] = {}
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.db)
+        return UnitOfWork(self.db, settings=self.executor.config.settings)
 
     def reader(self) -> UnitOfWork:
         """A read-only transaction: on SQLite it takes no write lock, so agents' writes never wait for it."""
