@@ -40,9 +40,16 @@ class QueueService:
         self.lifecycle = TaskLifecycle(uow, self.settings)
 
     # -- creating ----------------------------------------------------------------
-    def create_task(self, ticket_id: int, phase_id: str, title: str, **options) -> Task:
-        """A new pending task in the ticket's phase (:meth:`TaskEnqueuer.create_task` names the options)."""
-        return TaskEnqueuer(self.uow, self.settings).create_task(ticket_id, phase_id, title, **options)
+    def create_task(self, ticket_id: int, phase_id: str, title: str, *, description: str = "",
+                    priority: str | None = None, task_type: str = "work",
+                    required_capabilities: list[str] | None = None, depends_on: list[int] | None = None,
+                    max_retries: int | None = None, timeout_seconds: float | None = None,
+                    created_by: str = "system") -> Task:
+        """A new pending task in the ticket's phase (:class:`TaskEnqueuer`)."""
+        return TaskEnqueuer(self.uow, self.settings).create_task(
+            ticket_id, phase_id, title, description=description, priority=priority, task_type=task_type,
+            required_capabilities=required_capabilities, depends_on=depends_on, max_retries=max_retries,
+            timeout_seconds=timeout_seconds, created_by=created_by)
 
     # -- claiming and working ----------------------------------------------------
     def claim_next_task(self, agent_id: str, *, lease_seconds: float | None = None) -> Task | None:
