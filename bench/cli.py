@@ -70,9 +70,9 @@ def seed(folder: Path, tickets: int, env: dict[str, str]) -> None:
     from phaseloom.config import get_settings
     from phaseloom.db.engine import Database
     from phaseloom.services.projects import ProjectService
-    from phaseloom.services.queue import QueueService
+    from phaseloom.queue import QueueService
     from phaseloom.services.tickets import TicketService
-    from phaseloom.services.unit_of_work import UnitOfWork
+    from phaseloom.db.unit_of_work import UnitOfWork
 
     db = Database.connect(env["PHASELOOM_DATABASE_URL"])
     uow = UnitOfWork(db)

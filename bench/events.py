@@ -38,7 +38,7 @@ from phaseloom.db.engine import Database  # noqa: E402
 from phaseloom.db.migrate import upgrade  # noqa: E402
 from phaseloom.loaders.sources import load_workflow_source, shipped_workflow  # noqa: E402
 from phaseloom.services.projects import ProjectService  # noqa: E402
-from phaseloom.services.unit_of_work import UnitOfWork  # noqa: E402
+from phaseloom.db.unit_of_work import UnitOfWork  # noqa: E402
 from phaseloom.services.workflows import WorkflowService  # noqa: E402
 from tests.api.live_server import free_port, start_serve, stop  # noqa: E402
 

@@ -46,7 +46,7 @@ from phaseloom.loaders.sources import load_workflow_source, shipped_workflow  # 
 from phaseloom.services.embeddings import default_embedder, from_blob  # noqa: E402
 from phaseloom.services.memory import MemoryService  # noqa: E402
 from phaseloom.services.projects import ProjectService  # noqa: E402
-from phaseloom.services.unit_of_work import UnitOfWork  # noqa: E402
+from phaseloom.db.unit_of_work import UnitOfWork  # noqa: E402
 from phaseloom.services.vector_index import MemoryFilter, VectorIndex  # noqa: E402
 from phaseloom.services.workflows import WorkflowService  # noqa: E402
 

@@ -35,9 +35,9 @@ from phaseloom.services.embeddings import default_embedder  # noqa: E402
 from phaseloom.services.instructions import InstructionService  # noqa: E402
 from phaseloom.services.memory import MemoryService  # noqa: E402
 from phaseloom.services.projects import ProjectService  # noqa: E402
-from phaseloom.services.queue import QueueService  # noqa: E402
+from phaseloom.queue import QueueService  # noqa: E402
 from phaseloom.services.tickets import TicketService  # noqa: E402
-from phaseloom.services.unit_of_work import UnitOfWork  # noqa: E402
+from phaseloom.db.unit_of_work import UnitOfWork  # noqa: E402
 from phaseloom.services.workflows import WorkflowService  # noqa: E402
 
 EVAL = ROOT / "tests" / "data" / "memory_eval"

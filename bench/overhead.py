@@ -160,7 +160,7 @@ def phaseloom_project(folder: Path, tickets: int):
     """``tests/runtimes/agent_e2e.py``'s project (e2e workflow, fresh repository, SQLite), ``tickets`` tickets."""
     from phaseloom.db.engine import Database
     from phaseloom.services.tickets import TicketService
-    from phaseloom.services.unit_of_work import UnitOfWork
+    from phaseloom.db.unit_of_work import UnitOfWork
     from tests.runtimes.agent_e2e import make_project
 
     project = make_project(folder, title="ticket 1")

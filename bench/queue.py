@@ -35,8 +35,8 @@ from phaseloom.db.models import Task, Ticket
 from phaseloom.db.models.base import utcnow
 from phaseloom.domain.priorities import Priority, claim_score, effective_score
 from phaseloom.services.agents import AgentService
-from phaseloom.services.queue import QueueService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.queue import QueueService
+from phaseloom.db.unit_of_work import UnitOfWork
 
 PRIORITIES = list(Priority)
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -235,7 +235,7 @@ def statements_worker(url: str, agent_id: str, start, out) -> None:
     would cost if its Python cost nothing."""
     from psycopg.types.json import Json
 
-    from phaseloom.services import queue_statements as statements
+    from phaseloom.queue import _statements as statements
 
     def first_cycle():
         conn = _psycopg(url, autocommit=True)
@@ -325,7 +325,7 @@ class Listener:
     def __init__(self, url: str) -> None:
         import threading
 
-        from phaseloom.services.announcer import START_LISTENING
+        from phaseloom.db.announcer import START_LISTENING
 
         self.heard = 0
         self._conn = _psycopg(url, autocommit=True)

@@ -34,7 +34,7 @@ from phaseloom.db.engine import Database  # noqa: E402
 from phaseloom.db.models import SystemEvent, Task  # noqa: E402
 from phaseloom.orchestrator.loop import Orchestrator, OrchestratorConfig  # noqa: E402
 from phaseloom.services.auth import AuthService  # noqa: E402
-from phaseloom.services.unit_of_work import UnitOfWork  # noqa: E402
+from phaseloom.db.unit_of_work import UnitOfWork  # noqa: E402
 from tests.api.live_server import free_port  # noqa: E402
 from tests.faults.checks import assert_outbox_consistent, assert_work_accounted_for, replay_events  # noqa: E402
 from tests.faults.support import Processes, prepare, tickets_done  # noqa: E402

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 from phaseloom.db.engine import Database
 from phaseloom.db.migrate import upgrade
 from phaseloom.db.models import Base
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 PG_ADMIN_URL = os.environ.get("PHASELOOM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PHASELOOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -136,7 +136,9 @@ def db_url(request, tmp_path) -> str:
 
 @pytest.fixture
 def db(db_url):
-    database = Database.connect(db_url)
+    from phaseloom.services.review_outcomes import wire_review_outcomes
+
+    database = wire_review_outcomes(Database.connect(db_url))
     yield database
     database.dispose()
 

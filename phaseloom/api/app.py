@@ -28,7 +28,9 @@ def create_app(db: Database, settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="phaseloom", version="0.1.0", responses=_ERRORS, docs_url=None, redoc_url=None,
                   description="Tickets move through workflow phases; agents claim and finish tasks.")
     mount_docs(app)  # Swagger UI and ReDoc from a Python package's files, not a CDN
-    app.state.db = db
+    from phaseloom.services.review_outcomes import wire_review_outcomes
+
+    app.state.db = wire_review_outcomes(db)
     app.state.settings = settings or get_settings()
     install_error_handlers(app)
     for name in ROUTERS:

@@ -17,7 +17,7 @@ from phaseloom.db.engine import Database
 from phaseloom.domain.errors import Unauthenticated
 from phaseloom.schemas.api.common import MAX_ID, MAX_PAGE
 from phaseloom.services.auth import ADMIN, AuthService, Principal
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 bearer = HTTPBearer(auto_error=False, description="an admin token, or the token an agent got at registration")
 
@@ -31,7 +31,7 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_uow(request: Request) -> UnitOfWork:
-    uow = UnitOfWork(request.app.state.db)
+    uow = UnitOfWork(request.app.state.db, settings=request.app.state.settings)
     # Once /ws has subscribers, the event bus exists: commits wake them at once (not at the next poll).
     bus = getattr(request.app.state, "event_bus", None)
     return bus.attach(uow) if bus is not None else uow

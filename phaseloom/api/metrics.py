@@ -21,7 +21,7 @@ from phaseloom.db.engine import Database
 from phaseloom.db.models import Agent, GateResult, Task, TaskDiscovery
 from phaseloom.db.models.costs import CostRecord
 from phaseloom.domain.tasks import ACTIVE_STATUSES
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]

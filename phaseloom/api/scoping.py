@@ -12,7 +12,7 @@ from __future__ import annotations
 from phaseloom.domain.errors import Forbidden, NotFound
 from phaseloom.services.auth import Principal
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 
 def readable_project_ref(uow: UnitOfWork, caller: Principal, project: str | None) -> str | None:

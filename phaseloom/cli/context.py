@@ -107,13 +107,17 @@ class CliState:
 
                 raise PhaseloomError(NO_DATABASE)
             logging.basicConfig(level=log_level.upper())
-            db = Database.connect(url, busy_timeout_ms=busy_timeout_ms)
+            from phaseloom.services.review_outcomes import wire_review_outcomes
+
+            # The settings are built only when the work asks for them (importing them costs ~100 ms).
+            db = wire_review_outcomes(Database.connect(url, busy_timeout_ms=busy_timeout_ms,
+                                                       settings=lambda: self.settings))
             ensure_schema(db.engine)
             self._db = db
         return self._db
 
     def uow(self, *, readonly: bool = False):
-        from phaseloom.services.unit_of_work import UnitOfWork
+        from phaseloom.db.unit_of_work import UnitOfWork
 
         return UnitOfWork(self.database(), readonly=readonly)
 

@@ -207,7 +207,7 @@ def probe_agent(db) -> Iterator[str]:
     from phaseloom.db.models import Agent
     from phaseloom.services.agents import AgentService
     from phaseloom.services.auth import AuthService
-    from phaseloom.services.unit_of_work import UnitOfWork
+    from phaseloom.db.unit_of_work import UnitOfWork
 
     agent_id = f"doctor-{uuid.uuid4().hex[:8]}"
     AgentService(UnitOfWork(db)).register_agent("phaseloom doctor", agent_id=agent_id, runtime="doctor")

@@ -78,7 +78,7 @@ def tasks(*, ticket_id: int | None, phase_id: str | None, status: str | None) ->
     reader = state.quick_reader()
     if reader is not None:
         return reader.tasks(ticket_id=ticket_id, phase_id=phase_id, status=status)
-    from phaseloom.services.queue import QueueService
+    from phaseloom.queue import QueueService
 
     return QueueService(state.uow(readonly=True), state.settings).list(ticket_id=ticket_id, phase_id=phase_id,
                                                                        status=status)

@@ -26,7 +26,7 @@ def failed(
     ticket: Optional[int] = typer.Option(None, "--ticket"),
 ) -> None:
     """List tasks that failed for good (the dead letters), with why."""
-    from phaseloom.services.retries import RetryService
+    from phaseloom.queue import RetryService
 
     letters = RetryService(state.uow(readonly=True)).failed_tasks(project_id=_project_id(project), ticket_id=ticket)
     from rich.table import Table
@@ -40,7 +40,7 @@ def failed(
 
 def retry(task_id: int) -> None:
     """Send a failed or cancelled task back to the queue with a fresh retry budget."""
-    from phaseloom.services.retries import RetryService
+    from phaseloom.queue import RetryService
 
     task = RetryService(state.uow()).retry_task(task_id, initiated_by="cli")
     console.print(f"task {task.id} [bold]{task.title}[/] is pending again in {task.phase_id}", highlight=False)
@@ -48,7 +48,7 @@ def retry(task_id: int) -> None:
 
 def timeouts() -> None:
     """Fail running tasks that are past their timeout (they are retried like any timeout)."""
-    from phaseloom.services.retries import RetryService
+    from phaseloom.queue import RetryService
 
     ids = RetryService(state.uow()).fail_timed_out_tasks()
     console.print(f"timed out: {', '.join(map(str, ids))}" if ids else "no task is past its timeout")
@@ -87,7 +87,7 @@ def submit(
     evidence: list[str] = typer.Option([], "--evidence", "-e", help="Evidence for the result (repeatable)."),
 ) -> None:
     """Submit a result; a validation task is queued to check it against the workflow's criteria."""
-    from phaseloom.services.results import ResultService
+    from phaseloom.queue import ResultService
 
     row = ResultService(state.uow()).submit_result(markdown, ticket_id=ticket, project=project,
                                                    evidence=list(evidence), submitted_by="cli")
@@ -97,7 +97,7 @@ def submit(
 @result_app.command("list")
 def list_results(project: Optional[str] = typer.Option(None, "--project")) -> None:
     """List submitted results and what became of them."""
-    from phaseloom.services.results import ResultService
+    from phaseloom.queue import ResultService
 
     from rich.table import Table
 

@@ -15,7 +15,7 @@ app = typer.Typer(help="Create and inspect tasks.", no_args_is_help=True)
 
 
 def _service(readonly: bool = False):
-    from phaseloom.services.queue import QueueService
+    from phaseloom.queue import QueueService
 
     return QueueService(state.uow(readonly=readonly), state.settings)
 

@@ -10,16 +10,19 @@ from __future__ import annotations
 import os
 import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:  # pydantic-settings costs a command ~100 ms to import: only reading the settings needs it
+    from phaseloom.config import Settings
 
 
 def normalise_url(url: str) -> str:
@@ -226,29 +229,62 @@ def absolute_url(url: str) -> str:
 _INHERITED: list = []  # connections a forked child inherited; never used, never closed
 
 
+def _settings_from_environment() -> Settings:
+    from phaseloom.config import Settings
+
+    return Settings()
+
+
 @dataclass
 class Database:
-    """An engine and its session factory; one per process and database URL."""
+    """An engine and its session factory; one per process and database URL.
+
+    It also holds what is worth keeping per database in this process: the settings its units of
+    work run with (built when first asked for) and the caches of rows read on every claim.
+    """
 
     url: str
     engine: Engine
     sessions: sessionmaker[Session]
     # PostgreSQL only (see Database.connect): statements that are transactions of their own.
     autocommit: AutocommitConnections | None = field(default=None, repr=False)
+    # Where the settings come from: the caller's, or the environment and phaseloom.toml.
+    settings_source: Callable[[], Settings] = field(default=_settings_from_environment, repr=False)
+    # (workflow id, version, content hash, updated at) -> the workflow as a domain value (db/workflow_cache.py).
+    workflows: dict[tuple, Any] = field(default_factory=dict, repr=False)
+    # agent id -> its claim-relevant fields as last read (phaseloom/queue/_lifecycle.py).
+    claiming_agents: dict[str, Any] = field(default_factory=dict, repr=False)
+    # name -> what runs inside the transaction when a lower layer reports it (UnitOfWork.react): how
+    # the use-cases answer the task lifecycle without it importing them; wired where the app is built.
+    reactions: dict[str, list[Callable[..., None]]] = field(default_factory=dict, repr=False)
+    _settings: Settings | None = field(default=None, repr=False)
 
     @property
     def backend(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def settings(self) -> Settings:
+        """The settings of the work done on this database, unless a unit of work is given its own."""
+        if self._settings is None:
+            self._settings = self.settings_source()
+        return self._settings
+
     @classmethod
-    def connect(cls, url: str, *, busy_timeout_ms: int = 30_000,
-                idle_ping_seconds: float = IDLE_PING_SECONDS) -> "Database":
-        """``idle_ping_seconds``: PostgreSQL connections idle this long are tested before use."""
+    def connect(cls, url: str, *, busy_timeout_ms: int = 30_000, idle_ping_seconds: float = IDLE_PING_SECONDS,
+                settings: Settings | Callable[[], Settings] | None = None) -> "Database":
+        """``idle_ping_seconds``: PostgreSQL connections idle this long are tested before use.
+        ``settings``: the settings (or what builds them when first needed); else the environment's."""
         engine = create_db_engine(url, busy_timeout_ms=busy_timeout_ms, idle_ping_seconds=idle_ping_seconds)
         autocommit = (AutocommitConnections(engine, idle_ping_seconds=idle_ping_seconds)
                       if engine.dialect.name == "postgresql" else None)
-        return cls(url=url, engine=engine, sessions=sessionmaker(engine, expire_on_commit=False),
-                   autocommit=autocommit)
+        db = cls(url=url, engine=engine, sessions=sessionmaker(engine, expire_on_commit=False),
+                 autocommit=autocommit)
+        if callable(settings):
+            db.settings_source = settings
+        elif settings is not None:
+            db._settings = settings
+        return db
 
     def dispose(self) -> None:
         if self.autocommit is not None:

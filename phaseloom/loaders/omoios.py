@@ -4,7 +4,7 @@ An OmoiOS file differs from phaseloom's own YAML in a few places; each has an eq
 or is kept, never dropped:
 
 =====================================  =====================================================
-top-level ``has_result``,              ``settings`` (where :mod:`phaseloom.services.results`
+top-level ``has_result``,              ``settings`` (where :mod:`phaseloom.queue._results`
 ``result_criteria``, ``on_result_found``  reads them); ``continue`` means ``do_nothing``
 ``name`` with spaces or other          ``name`` with each run of them as ``_``; the name as
 characters a name cannot hold          written is kept in ``settings.display_name``

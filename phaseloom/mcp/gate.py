@@ -20,7 +20,7 @@ from phaseloom.domain.errors import PhaseloomError
 from phaseloom.mcp.identity import CURRENT_CALLER, caller_for_request
 from phaseloom.services.auth import Principal
 from phaseloom.services.mcp_policies import McpPolicyService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 GATED_METHODS = ("tools/list", "tools/call")

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from phaseloom.db.engine import Database
 from phaseloom.domain.errors import Forbidden, Unauthenticated
 from phaseloom.services.auth import AuthService, Principal
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 AGENT_TOKEN_ENV = "PHASELOOM_AGENT_TOKEN"
 # Where the HTTP gate leaves the principal it resolved, in the ASGI scope's ``state``.

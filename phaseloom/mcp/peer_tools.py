@@ -24,8 +24,8 @@ from phaseloom.schemas.api.common import MAX_ID
 from phaseloom.schemas.memory import MemorySearchResult, hit_out
 from phaseloom.schemas.peer_tools import ResultSubmitted
 from phaseloom.services.memory import MemoryService
-from phaseloom.services.queue import QueueService
-from phaseloom.services.results import ResultService
+from phaseloom.queue import QueueService
+from phaseloom.queue import ResultService
 from phaseloom.services.ticket_comments import TicketCommentService
 from phaseloom.services.tickets import TicketService, is_done_phase
 

@@ -33,11 +33,11 @@ from phaseloom.services.costs import CostService
 from phaseloom.services.discovery import DiscoveryService
 from phaseloom.services.gates import GateService
 from phaseloom.services.instructions import AgentTool
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.ticket_comments import TicketCommentService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
-from phaseloom.services.validation import ValidationService
+from phaseloom.db.unit_of_work import UnitOfWork
+from phaseloom.queue import ValidationService
 
 # Ids are database integers: a bound here gives an out-of-range id a clear refusal, not an empty error.
 TaskId = Annotated[int | None, Field(ge=1, le=MAX_ID,
@@ -75,7 +75,7 @@ class PhaseloomTools(MemoryTools, PeerTools):
         self.settings = settings
 
     def _uow(self) -> UnitOfWork:
-        return UnitOfWork(self.db)
+        return UnitOfWork(self.db, settings=self.settings)
 
     def _work(self) -> AgentWorkService:
         return AgentWorkService(self._uow(), self.settings)

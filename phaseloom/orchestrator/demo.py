@@ -28,7 +28,7 @@ from phaseloom.db.models import PhaseHistory, SystemEvent, Task, Ticket
 from phaseloom.orchestrator.loop import Orchestrator, OrchestratorConfig, PoolSpec
 from phaseloom.orchestrator.runtimes import runtime_factory
 from phaseloom.runtimes.scripted import ScriptedDiscovery, ScriptPlan
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 TICKETS = (
     ("Greeting endpoint", "Return a friendly greeting for a name.", "HIGH"),
@@ -113,7 +113,9 @@ def run_demo(folder: Path, *, max_seconds: float = 120.0, on_tick=None, failing_
     folder = Path(folder).resolve()
     repo = make_repository(folder / "repo")
     url = f"sqlite:///{folder / 'phaseloom.db'}"
-    db = Database.connect(url)
+    from phaseloom.services.review_outcomes import wire_review_outcomes
+
+    db = wire_review_outcomes(Database.connect(url))
     upgrade(db.engine)
     WorkflowService(UnitOfWork(db)).save_document(demo_workflow(), source="demo")
     project = ProjectService(UnitOfWork(db)).create_project("demo", "software_development", repo_path=str(repo))

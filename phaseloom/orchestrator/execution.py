@@ -19,9 +19,9 @@ from phaseloom.orchestrator import leases
 from phaseloom.runtimes.base import MERGE_FAILED, Assignment, RunOutcome, Runtime, require_report, settle
 from phaseloom.services.agents import AgentService
 from phaseloom.services.instructions import InstructionService
-from phaseloom.services.queue import QueueService
-from phaseloom.services.retries import RetryService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.queue import QueueService
+from phaseloom.queue import RetryService
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workspaces import Workspace, WorkspaceService
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class TaskExecutor:
         self.config = config
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.db)
+        return UnitOfWork(self.db, settings=self.config.settings)
 
     def workspaces(self) -> WorkspaceService:
         return WorkspaceService(self.uow(), root=self.config.workspace_root)

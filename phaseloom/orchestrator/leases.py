@@ -7,8 +7,8 @@ from phaseloom.db.models import Task
 from phaseloom.domain.errors import LeaseLost, TaskNotClaimable
 from phaseloom.domain.tasks import MERGE_HOLDING_STATUSES
 from phaseloom.services.agents import AgentService
-from phaseloom.services.queue import QueueService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.queue import QueueService
+from phaseloom.db.unit_of_work import UnitOfWork
 
 
 

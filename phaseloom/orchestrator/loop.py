@@ -32,9 +32,9 @@ from phaseloom.orchestrator.execution import TaskExecutor
 from phaseloom.orchestrator.tickets import OPEN_STATUSES, TicketMover
 from phaseloom.runtimes.base import Runtime
 from phaseloom.services.agents import AgentService
-from phaseloom.services.queue import QueueService
-from phaseloom.services.queue_statements import HELD_FOR_MERGE
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.queue import QueueService
+from phaseloom.queue import HELD_FOR_MERGE
+from phaseloom.db.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class Orchestrator:
         self.tickets = TicketMover(db, self.executor, config.project_id)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.db)
+        return UnitOfWork(self.db, settings=self.config.settings)
 
     def reader(self) -> UnitOfWork:
         """A read-only transaction: on SQLite it takes no write lock, so agents' writes never wait for it."""
@@ -195,7 +195,7 @@ class Orchestrator:
         return dispatched + (self._dispatch() if queued else 0)
 
     def _housekeeping(self) -> None:
-        from phaseloom.services.retries import RetryService
+        from phaseloom.queue import RetryService
 
         self._end_orphaned_agents()  # before their tasks' leases are reaped and the tasks run again
         QueueService(self.uow()).reap_expired_leases()

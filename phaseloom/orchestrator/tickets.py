@@ -16,8 +16,8 @@ from phaseloom.db.engine import Database
 from phaseloom.db.models import Task, Ticket
 from phaseloom.db.retry import is_transient
 from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
-from phaseloom.services.queue_statements import HELD_FOR_MERGE
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.queue import HELD_FOR_MERGE
+from phaseloom.db.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from phaseloom.orchestrator.execution import TaskExecutor
@@ -43,7 +43,7 @@ class TicketMover:
         self._checked: dict[int, tuple] = {}
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.db)
+        return UnitOfWork(self.db, settings=self.executor.config.settings)
 
     def reader(self) -> UnitOfWork:
         """A read-only transaction: on SQLite it takes no write lock, so agents' writes never wait for it."""

@@ -11,7 +11,7 @@ from phaseloom.config import Settings
 from phaseloom.domain.costs import UsageReport
 from phaseloom.domain.resources import ResourceUsage
 from phaseloom.domain.tasks import ACTIVE_STATUSES, MERGE_HOLDING_STATUSES
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 _ACTIVE = {s.value for s in ACTIVE_STATUSES}
 
@@ -122,7 +122,7 @@ def settle(uow: UnitOfWork, assignment: Assignment, outcome: RunOutcome, setting
 
     What the agent reported wins: a task no longer claimed or running is left as it is.
     """
-    from phaseloom.services.queue import QueueService
+    from phaseloom.queue import QueueService
 
     with uow:
         queue = QueueService(uow)
@@ -163,8 +163,8 @@ def settle(uow: UnitOfWork, assignment: Assignment, outcome: RunOutcome, setting
 def _settle_reported(uow: UnitOfWork, task, assignment: Assignment, outcome: RunOutcome) -> RunOutcome:
     """The agent reported already: its report stands, unless its work could not be merged (then the
     task is failed for a retry as if it had not reported; see RetryService.fail_unmerged)."""
-    from phaseloom.services.queue import QueueService
-    from phaseloom.services.retries import RetryService
+    from phaseloom.queue import QueueService
+    from phaseloom.queue import RetryService
 
     outcome.reported_by_agent = True
     if outcome.error_class == MERGE_FAILED and task.awaiting_merge and task.status in MERGE_HOLDING_STATUSES:

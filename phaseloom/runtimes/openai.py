@@ -35,7 +35,7 @@ from phaseloom.runtimes.http_retry import (
     is_retryable,
     send_with_retry,
 )
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workspaces import confine_path
 
 _MAX_READ = 50_000

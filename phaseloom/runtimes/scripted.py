@@ -24,7 +24,7 @@ from sqlalchemy import select
 from phaseloom.db.engine import Database
 from phaseloom.db.models import Task, Ticket
 from phaseloom.runtimes.base import Assignment, RunOutcome
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ class ScriptedRuntime:
         return UnitOfWork(self.db)
 
     def run(self, assignment: Assignment) -> RunOutcome:
-        from phaseloom.services.validation import VALIDATOR_TASK_TYPES
+        from phaseloom.domain.reviews import VALIDATOR_TASK_TYPES
 
         with self._uow() as uow:
             task = uow.session.get(Task, assignment.task_id)
@@ -127,7 +127,7 @@ class ScriptedRuntime:
 
     def _review(self, assignment: Assignment) -> RunOutcome:
         from phaseloom.db.models import ValidationReview
-        from phaseloom.services.validation import ValidationService
+        from phaseloom.queue import ValidationService
 
         with self._uow() as uow:
             review = uow.session.scalar(select(ValidationReview)

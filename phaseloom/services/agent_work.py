@@ -16,8 +16,8 @@ from phaseloom.domain import phases as d
 from phaseloom.domain.errors import Conflict, Forbidden, NotFound, TaskNotClaimable
 from phaseloom.domain.tasks import ACTIVE_STATUSES
 from phaseloom.services.instructions import AgentTool, InstructionService
-from phaseloom.services.queue import QueueService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.queue import QueueService
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]

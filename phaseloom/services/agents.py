@@ -12,13 +12,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from phaseloom.db.models import Agent, Task
 from phaseloom.db.models.base import utcnow
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.domain.errors import Conflict, InvalidInput, NotFound
-from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.domain.tasks import ACTIVE_STATUSES
+from phaseloom.queue import TaskLifecycle
 
 AGENT_TYPES = ("worker", "validator", "diagnostician", "reviewer", "monitor")
 LIVE_STATUSES = ("idle", "busy")
@@ -91,7 +92,7 @@ class AgentService:
         """
         with self.uow:
             agent = self._row(agent_id, for_update=True)
-            released = self._release_tasks(agent, reason)
+            released = TaskLifecycle(self.uow).release_tasks_of(agent.id, reason)
             agent.status = "deregistered"
             self.uow.emit("agent.deregistered", "agent", agent.id, project_id=agent.project_id,
                           payload={"reason": reason, "released_tasks": released})
@@ -118,8 +119,6 @@ class AgentService:
         reaping (a vanished agent counts as a failed attempt, as an expired lease does).
         Returns the ids of the agents marked offline.
         """
-        from phaseloom.services.queue import QueueService
-
         with self.uow:
             session = self.uow.session
             cutoff = utcnow() - timedelta(seconds=threshold_seconds)
@@ -131,10 +130,9 @@ class AgentService:
                 return []
             ids = [a.id for a in stale]
             # Expire their leases now, then let the queue reap them like any other expired lease.
-            session.execute(update(Task).where(Task.assigned_agent_id.in_(ids), Task.status.in_(_ACTIVE))
-                            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
-                            .execution_options(synchronize_session=False))
-            reaped = QueueService(self.uow).reap_expired_leases()
+            lifecycle = TaskLifecycle(self.uow)
+            lifecycle.expire_leases_of(ids)
+            reaped = lifecycle.reap_expired_leases()
             for agent in stale:
                 agent.status = "offline"
                 self.uow.emit("agent.offline", "agent", agent.id, project_id=agent.project_id,
@@ -195,19 +193,6 @@ class AgentService:
             return list(self.uow.session.scalars(query))
 
     # -- internals ---------------------------------------------------------------
-    def _release_tasks(self, agent: Agent, reason: str) -> list[int]:
-        session = self.uow.session
-        tasks = session.scalars(select(Task).where(Task.assigned_agent_id == agent.id, Task.status.in_(_ACTIVE))
-                                .order_by(Task.id).with_for_update()).all()
-        for task in tasks:
-            task.status = TaskStatus.PENDING.value
-            task.assigned_agent_id = None
-            task.lease_expires_at = None
-            task.next_attempt_at = utcnow()
-            self.uow.emit("task.released", "task", task.id, project_id=task.project_id, ticket_id=task.ticket_id,
-                          phase_id=task.phase_id, payload={"agent_id": agent.id, "reason": reason})
-        return [t.id for t in tasks]
-
     def _active_count(self, agent_id: str) -> int:
         return self.uow.session.scalar(
             select(func.count()).select_from(Task).where(Task.assigned_agent_id == agent_id,

@@ -21,7 +21,7 @@ from phaseloom.db.models.gates import Artifact
 from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.domain.gates import glob_regex
 from phaseloom.domain.json_values import storable_text
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 MAX_TEXT_BYTES = 256 * 1024  # text artifacts up to this size keep their content

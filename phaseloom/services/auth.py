@@ -23,7 +23,7 @@ from phaseloom.db.models import Agent, ApiToken, Task
 from phaseloom.db.models.base import utcnow
 from phaseloom.domain.errors import Forbidden, NotFound, Unauthenticated
 from phaseloom.domain.identifiers import is_number
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 ADMIN_PREFIX = "plt_admin_"
 AGENT_PREFIX = "plt_agent_"

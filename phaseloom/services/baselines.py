@@ -27,7 +27,7 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.db.models.costs import Anomaly, CostRecord
 from phaseloom.db.models.resources import RunResources
 from phaseloom.domain.resources import ResourceUsage
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 LOOKBACK = timedelta(days=30)
 

@@ -6,7 +6,7 @@ from phaseloom.domain.errors import InvalidTransition, NotFound
 from phaseloom.services.projects import ProjectService
 from phaseloom.services.ticket_views import ColumnView, TicketView, board_columns
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 

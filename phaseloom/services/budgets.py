@@ -2,41 +2,26 @@
 
 Each budget carries ``spent`` (bumped by :meth:`BudgetService.charge` in the transaction that
 records the cost) and an ``exhausted`` flag. The queue's claim statement tests that flag with a
-``NOT EXISTS`` over the budgets table (see :func:`budget_covers`), so enforcing a budget costs the
-claim one probe of a small table, never a sum over cost records. Tasks already running finish;
-raising the limit clears the flag and the next claim picks the scope's tasks up again.
+``NOT EXISTS`` over the budgets table (see :func:`phaseloom.db.models.costs.budget_covers`), so
+enforcing a budget costs the claim one probe of a small table, never a sum over cost records.
+Tasks already running finish; raising the limit clears the flag and the next claim picks the scope's tasks up again.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, select, update
 
 from phaseloom.db.models import Agent, Project, Ticket
-from phaseloom.db.models.costs import Budget, CostRecord
+from phaseloom.db.models.costs import Budget, CostRecord, budget_covers
 from phaseloom.db.models.base import utcnow
 from phaseloom.domain.costs import BUDGET_SCOPES, threshold_crossings
 from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.domain.identifiers import is_number
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 DEFAULT_ALERT_THRESHOLD = 0.8
-
-
-def budget_covers(project_id: Any, ticket_id: Any, phase_id: Any, agent_id: Any):
-    """The SQL condition "this budget row covers work of (project, ticket, phase, agent)".
-
-    The arguments are column expressions or bound parameters, so the same rule serves the
-    claim statement (task columns) and charging (a cost's values).
-    """
-    return or_(
-        and_(Budget.scope == "project", Budget.project_id == project_id),
-        and_(Budget.scope == "ticket", Budget.ticket_id == ticket_id),
-        and_(Budget.scope == "phase", Budget.phase_id == phase_id,
-             or_(Budget.project_id.is_(None), Budget.project_id == project_id)),
-        and_(Budget.scope == "agent", Budget.agent_id == agent_id),
-    )
 
 
 class BudgetService:

@@ -19,7 +19,7 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.domain.costs import UsageReport, price_of
 from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.services.budgets import BudgetService, project_id_of
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 GROUPS = {"phase": CostRecord.phase_id, "ticket": CostRecord.ticket_id, "project": CostRecord.project_id,
           "agent": CostRecord.agent_id, "model": CostRecord.model}

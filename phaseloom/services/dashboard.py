@@ -19,10 +19,10 @@ from phaseloom.services.gates import GateService
 from phaseloom.services.graph import GraphService
 from phaseloom.services.graph_layout import layout_graph
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService, TicketView
-from phaseloom.services.unit_of_work import UnitOfWork
-from phaseloom.services.validation import ValidationService
+from phaseloom.db.unit_of_work import UnitOfWork
+from phaseloom.queue import ValidationService
 from phaseloom.services.workflows import WorkflowService
 
 ACTIVE_TASK = ("claimed", "running", "under_review")

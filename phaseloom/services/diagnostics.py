@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 
-from phaseloom.config import get_settings
 from phaseloom.db.models import Diagnosis, PhaseRow, Task, Ticket
 from phaseloom.db.models.base import utcnow
 from phaseloom.domain.diagnosis import (
@@ -29,7 +28,7 @@ from phaseloom.domain.diagnosis import (
 )
 from phaseloom.domain.priorities import Priority, claim_score
 from phaseloom.domain.tasks import TaskStatus
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 DISCOVERY_TYPE = "diagnostic_no_result"
@@ -171,7 +170,7 @@ class DiagnosticsService:
             if Priority(task.priority).weight < Priority.HIGH.weight:
                 task.priority = Priority.HIGH.value
                 task.score = claim_score(Priority.HIGH, _aware(task.created_at).timestamp(),
-                                         get_settings().aging_seconds)
+                                         self.uow.settings.aging_seconds)
 
     # -- gathering facts ---------------------------------------------------------
     def _open_tickets(self, project_id: int | None) -> list[Ticket]:

@@ -15,8 +15,8 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.db.models.gates import TaskDiscovery
 from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.domain.priorities import Priority
-from phaseloom.services.queue import QueueService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.queue import TaskEnqueuer
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 DISCOVERY_TYPES = (
@@ -80,7 +80,7 @@ class DiscoveryService:
         priority = base.boosted() if discovery.priority_boost else base
         first_line = text.strip().splitlines()[0] if text.strip() else discovery.discovery_type
         title = f"{discovery.discovery_type}: {first_line}"[:_TITLE_LIMIT]
-        task = QueueService(self.uow).create_task(
+        task = TaskEnqueuer(self.uow).create_task(
             ticket.id, phase_id, title, description=text.strip(), priority=priority.value,
             task_type=DISCOVERY_TASK_TYPE, created_by=f"discovery:{discovery.id}")
         discovery.spawned_task_ids = [*discovery.spawned_task_ids, task.id]

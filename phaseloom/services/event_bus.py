@@ -7,7 +7,7 @@ message, or be down for an hour, and no subscriber misses an event.
 - :class:`InProcessBus` wakes listeners in this process when a unit of work attached to it
   commits. The default on SQLite; writes from other processes arrive with the next poll.
 - :class:`PostgresBus` also hears PostgreSQL ``NOTIFY``, which every process on PostgreSQL
-  sends after committing events (:mod:`phaseloom.services.announcer`, one per burst), so
+  sends after committing events (:mod:`phaseloom.db.announcer`, one per burst), so
   every ``serve`` instance and worker on any machine hears every event, whoever wrote it.
 - :class:`RedisBus` publishes each commit's last event id on a Redis channel and listens to it
   (``PHASELOOM_EVENT_BUS=redis://…``). Only processes using the bus publish; the poll covers
@@ -28,8 +28,8 @@ from sqlalchemy.engine import make_url
 from phaseloom.config import Settings
 from phaseloom.db.engine import Database
 from phaseloom.domain.errors import InvalidInput
-from phaseloom.services.announcer import START_LISTENING
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.announcer import START_LISTENING
+from phaseloom.db.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ periodic poll catches whatever no bus announced (another process on SQLite, a br
 
 Every read sees ids in commit order (SQLite has one writer; on PostgreSQL event writers hold
 an advisory lock shared until they commit and a reader takes it exclusively, see
-:func:`phaseloom.services.unit_of_work.wait_for_event_writers`), so "everything after id N" is
+:func:`phaseloom.db.unit_of_work.wait_for_event_writers`), so "everything after id N" is
 a complete, ordered answer at any moment.
 """
 
@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from phaseloom.db.engine import Database
 from phaseloom.db.models import SystemEvent
 from phaseloom.domain.errors import InvalidInput
-from phaseloom.services.unit_of_work import UnitOfWork, event_as_dict, wait_for_event_writers
+from phaseloom.db.unit_of_work import UnitOfWork, event_as_dict, wait_for_event_writers
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from phaseloom.domain.gate_definition import Gate
 from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.domain.identifiers import is_number
 from phaseloom.services.artifacts import ArtifactService, confined_path, read_text, workspace_files
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 MAX_OUTPUT_CHARS = 64 * 1024
@@ -165,7 +165,7 @@ class GateService:
             GateApproval.ticket_id == ticket_id, GateApproval.phase_id == phase_id)))
 
     def _validation_blockers(self, ticket_id: int, phase_id: str) -> tuple[str, ...]:
-        from phaseloom.services.validation import ValidationService
+        from phaseloom.queue import ValidationService
 
         state = ValidationService(self.uow).latest_review_state(ticket_id, phase_id)
         if state is None:

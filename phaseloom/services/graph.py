@@ -15,7 +15,7 @@ from sqlalchemy import select
 from phaseloom.db.models import PhaseHistory, Task, TaskDependency, Ticket
 from phaseloom.db.models.gates import TaskDiscovery
 from phaseloom.domain.errors import InvalidInput, NotFound
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 MAX_NODES = 5000
 

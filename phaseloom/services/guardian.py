@@ -33,7 +33,7 @@ from phaseloom.domain.phases import Phase
 from phaseloom.services.diagnostics import DISCOVERY_TYPE as DIAGNOSTIC_DISCOVERY
 from phaseloom.services.diagnostics import DiagnosticsService
 from phaseloom.services.guardian_judge import JudgeUnavailable, LlmJudge
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from phaseloom.db import models
 from phaseloom.db.models import Project, Task, Ticket
 from phaseloom.domain import phases as d
 from phaseloom.domain.errors import NotFound
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 

@@ -22,9 +22,9 @@ from phaseloom.domain.launch import (
 )
 from phaseloom.schemas.launch import template_from_settings
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService, TicketView
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 MAX_TITLE = 200

@@ -13,7 +13,7 @@ from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.domain.mcp_policy import McpPolicy, ToolDecision, decide, visible_tools
 from phaseloom.domain.tasks import ACTIVE_STATUSES
 from phaseloom.schemas.mcp import McpPolicySpec, parse_workflow_policies
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]

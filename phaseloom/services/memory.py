@@ -25,7 +25,7 @@ from phaseloom.services import pgvector_search
 from phaseloom.services.embeddings import Embedder, default_embedder, from_blob, to_blob
 from phaseloom.services.keyword_search import KeywordHit, KeywordSearch
 from phaseloom.services.term_statistics import TermStatistics, statistics_for
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.vector_index import MemoryFilter, VectorIndex, index_for
 
 SearchMode = Literal["hybrid", "semantic", "keyword"]

@@ -14,7 +14,7 @@ from phaseloom.db.models.memory import TaskMemory, TaskPreloadedMemory
 from phaseloom.domain.errors import NotFound
 from phaseloom.services.embeddings import default_embedder
 from phaseloom.services.memory import MemoryHit, MemoryService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 EXCERPT_CHARS = 400
 

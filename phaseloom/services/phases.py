@@ -21,7 +21,7 @@ from phaseloom.domain.gate_definition import Gate
 from phaseloom.domain.workflow_rules import lint_workflow
 from phaseloom.schemas.gates import parse_gate
 from phaseloom.schemas.workflow import PhaseSpec
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 # Fields a phase update may change; the rest (id, configuration, outputs) come from the workflow file.

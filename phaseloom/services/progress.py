@@ -19,9 +19,9 @@ from phaseloom.domain.errors import Conflict, NotFound
 from phaseloom.schemas.gates import InitialTaskSpec
 from phaseloom.services.artifacts import ArtifactService
 from phaseloom.services.gates import GateResultView, GateService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 

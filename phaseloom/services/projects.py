@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from phaseloom.db.models import Project, Ticket, WorkflowRow
 from phaseloom.domain.errors import Conflict, InvalidInput, NotFound
 from phaseloom.domain.identifiers import is_number
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 

@@ -20,7 +20,7 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.domain.tasks import ACTIVE_STATUSES
 from phaseloom.services.baselines import BaselineService
 from phaseloom.services.budgets import project_id_of
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 DEFAULT_WINDOW = timedelta(days=1)
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from phaseloom.db.models import Ticket, TicketComment
 from phaseloom.domain.errors import InvalidInput, NotFound
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 MAX_COMMENT_LENGTH = 20_000
 

@@ -10,7 +10,7 @@ from phaseloom.domain import phases as d
 from phaseloom.domain.errors import Conflict, InvalidInput, InvalidTransition, NotFound, WipLimitReached
 from phaseloom.domain.priorities import Priority
 from phaseloom.services.ticket_views import TicketView, is_done_phase, ticket_view
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 

@@ -11,11 +11,12 @@ from sqlalchemy import func, select
 
 from phaseloom.db.mapping import phase_to_row_values, workflow_from_row
 from phaseloom.db.models import BoardColumnRow, PhaseRow, Project, Task, Ticket, WorkflowRow
+from phaseloom.db.workflow_cache import workflow_by_id
 from phaseloom.domain import phases as d
 from phaseloom.domain.errors import Conflict, NotFound, WorkflowInvalid, WorkflowProblem
 from phaseloom.domain.identifiers import is_number
 from phaseloom.domain.workflow_rules import dotted, lint_workflow
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:  # the pydantic models cost a ticket move ~50 ms to import; only loading a document needs them
     from phaseloom.schemas.workflow import WorkflowDocument
@@ -32,9 +33,6 @@ class LoadOutcome:
 def document_hash(document: WorkflowDocument) -> str:
     canonical = json.dumps(document.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-_WORKFLOW_CACHE: dict[tuple, d.Workflow] = {}
 
 
 class WorkflowService:
@@ -128,25 +126,8 @@ class WorkflowService:
             return self._row(name_or_id).id
 
     def by_id(self, workflow_id: int) -> d.Workflow:
-        """The workflow as a domain value; cached per process, keyed by what changes on every edit.
-
-        Every claim, completion and transition needs it, and building it costs three queries and
-        hundreds of objects; checking that the cached copy is current costs one indexed lookup.
-        """
-        with self.uow:
-            stamp = self.uow.session.execute(
-                select(WorkflowRow.version, WorkflowRow.content_hash, WorkflowRow.updated_at)
-                .where(WorkflowRow.id == int(workflow_id))).one_or_none()
-            if stamp is None:
-                raise NotFound("workflow", workflow_id)
-            key = (self.uow.db.url, int(workflow_id), *stamp)
-            cached = _WORKFLOW_CACHE.get(key)
-            if cached is None:
-                cached = workflow_from_row(self._row(workflow_id))
-                if len(_WORKFLOW_CACHE) > 256:
-                    _WORKFLOW_CACHE.clear()
-                _WORKFLOW_CACHE[key] = cached
-            return cached
+        """The workflow as a domain value, cached on the database (:mod:`phaseloom.db.workflow_cache`)."""
+        return workflow_by_id(self.uow, workflow_id)
 
     def list(self) -> list[dict]:
         with self.uow:

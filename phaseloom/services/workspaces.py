@@ -42,7 +42,7 @@ from phaseloom.services.git_repo import (
     is_worktree_on,
     slug,
 )
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 
 def ticket_branch(ticket_id: int) -> str:

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from phaseloom.api.app import create_app
 from phaseloom.config import Settings
 from phaseloom.services.auth import AuthService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 TINY_WORKFLOW = """\
 name: tiny

@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import text
 
 from phaseloom.services.auth import AuthService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from tests.api.conftest import bearer, register_agent
 
 

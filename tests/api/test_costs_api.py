@@ -7,7 +7,7 @@ import pytest
 from phaseloom.config import ModelPrice, Settings
 from phaseloom.services.auth import AuthService
 from phaseloom.services.costs import CostService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from tests.api.conftest import bearer
 

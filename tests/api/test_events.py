@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from phaseloom.services.auth import AuthService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from tests.api.live_server import LiveServer
 
 

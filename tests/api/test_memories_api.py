@@ -35,7 +35,7 @@ def test_bad_input_and_scoping(client, tiny):
 
 def test_the_memories_a_task_was_given_are_listed_for_it(client, tiny, db):
     from phaseloom.services.instructions import InstructionService
-    from phaseloom.services.unit_of_work import UnitOfWork
+    from phaseloom.db.unit_of_work import UnitOfWork
 
     ticket = client.post("/api/tickets", json={"project": "p", "title": "Flaky upload"}).json()
     task = client.post("/api/tasks", json={"ticket_id": ticket["id"], "phase_id": "PHASE_TODO",

@@ -9,7 +9,7 @@ from phaseloom.config import ModelPrice, Settings
 from phaseloom.db.models import GateResult, TaskDiscovery
 from phaseloom.services.agents import AgentService
 from phaseloom.services.costs import CostService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from tests.services.finished_tasks import finish
 

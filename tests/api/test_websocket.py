@@ -16,7 +16,7 @@ from websockets.sync.client import connect
 
 from phaseloom.api.routers.events import event_bus, event_hub
 from phaseloom.services.auth import AuthService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from tests.api.live_server import LiveServer, free_port, start_serve, stop
 
 

@@ -12,7 +12,7 @@ from phaseloom.db.engine import Database
 from phaseloom.db.models.base import utcnow
 from phaseloom.db.models.costs import CostRecord
 from phaseloom.services.costs import CostService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from tests.cli.support import run
 
 

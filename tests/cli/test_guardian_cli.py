@@ -11,8 +11,8 @@ from phaseloom.db.engine import Database
 from phaseloom.db.models import SystemEvent, Task
 from phaseloom.db.models.base import utcnow
 from phaseloom.services.agents import AgentService
-from phaseloom.services.queue import QueueService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.queue import QueueService
+from phaseloom.db.unit_of_work import UnitOfWork
 from tests.cli.test_costs_cli import run
 
 

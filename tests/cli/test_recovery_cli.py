@@ -14,9 +14,9 @@ from phaseloom.loaders.sources import load_workflow_source, shipped_workflow
 from phaseloom.schemas.workflow import WorkflowDocument
 from phaseloom.services.agents import AgentService
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 from tests.cli.support import run
 

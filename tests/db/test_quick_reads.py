@@ -12,7 +12,7 @@ from phaseloom.domain.errors import NotFound
 from phaseloom.schemas.api.tasks import TaskOut
 from phaseloom.services.board import BoardService
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.ticket_views import board_columns, ticket_view
 from phaseloom.services.tickets import TicketService
 from phaseloom.services.workflows import WorkflowService

@@ -12,9 +12,9 @@ from phaseloom.db.engine import Database
 from phaseloom.db.models import SystemEvent
 from phaseloom.db.types import as_utc
 from phaseloom.services.auth import AuthService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 INDIA = timezone(timedelta(hours=5, minutes=30))
 NOON_UTC = datetime(2026, 5, 1, 12, 0, 0, 250_000, tzinfo=timezone.utc)

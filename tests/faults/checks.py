@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from phaseloom.db.engine import Database
 from phaseloom.db.models import SystemEvent, Task, Ticket
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from tests.faults.support import phase_count, runs_per_task
 from tests.runtimes.agent_e2e import git
 

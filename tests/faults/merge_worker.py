@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from phaseloom.db.engine import Database
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workspaces import WorkspaceService
 
 

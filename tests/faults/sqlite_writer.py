@@ -12,9 +12,9 @@ import traceback
 
 from phaseloom.db.engine import Database
 from phaseloom.db.models import Agent, Ticket
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 
 def main(url: str, name: str, rounds: int) -> int:

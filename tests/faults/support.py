@@ -27,7 +27,7 @@ from phaseloom.db.models.workflows import PhaseRow
 from phaseloom.loaders.sources import load_workflow_source
 from phaseloom.services.projects import ProjectService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 from tests.api.live_server import free_port
 

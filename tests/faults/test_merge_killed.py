@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from phaseloom.db.models import Project, SystemEvent
 from phaseloom.services.agents import AgentService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from phaseloom.services.workspaces import WorkspaceService, git
 from tests.faults.support import Processes, wait_for

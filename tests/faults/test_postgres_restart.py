@@ -15,7 +15,7 @@ import pytest
 
 from phaseloom.db.engine import Database
 from phaseloom.services.auth import AuthService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from tests.api.live_server import free_port
 from tests.faults.checks import (assert_outbox_consistent, assert_reported_and_merged, assert_work_accounted_for,
                                 replay_events)

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from phaseloom.db.models import SystemEvent, Task, Ticket
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from tests.runtimes.agent_e2e import make_project
 
 pytestmark = pytest.mark.slow

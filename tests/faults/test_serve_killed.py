@@ -21,7 +21,7 @@ from websockets.sync.client import connect
 from phaseloom.db.engine import Database
 from phaseloom.db.models import SystemEvent
 from phaseloom.services.auth import AuthService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from tests.api.live_server import free_port
 from tests.faults.checks import assert_events_once, assert_reported_and_merged, assert_work_accounted_for
 from tests.faults.support import Processes, prepare, tickets_done, wait_for

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from phaseloom.db.engine import Database
 from phaseloom.db.models import SystemEvent, Task, Ticket
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 from phaseloom.loaders.sources import load_workflow_source
 from tests.api.conftest import TINY_WORKFLOW

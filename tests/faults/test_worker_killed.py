@@ -16,7 +16,7 @@ from sqlalchemy import select
 from phaseloom.db.engine import Database
 from phaseloom.db.models import SystemEvent, Task
 from phaseloom.runtimes import agent_pids
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from tests.faults.checks import assert_events_once, assert_reported_and_merged, assert_work_accounted_for
 from tests.faults.support import Processes, prepare, tickets_done, wait_for
 from tests.services.test_workspaces import make_repo

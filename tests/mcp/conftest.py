@@ -16,7 +16,7 @@ from phaseloom.db.models import SystemEvent
 from phaseloom.schemas.mcp import McpPolicySpec
 from phaseloom.services.auth import AuthService
 from phaseloom.services.mcp_policies import McpPolicyService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from tests.api.live_server import ThreadedServer
 

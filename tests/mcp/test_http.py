@@ -10,7 +10,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.ticket_comments import TicketCommentService
 from tests.api.live_server import free_port, start_serve, stop
 from tests.mcp.conftest import ALL_TOOLS, DENIED_IN_REQUIREMENTS, denied_events

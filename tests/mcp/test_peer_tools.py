@@ -10,8 +10,8 @@ from phaseloom.schemas.mcp import McpPolicySpec
 from phaseloom.services.auth import AuthService
 from phaseloom.services.mcp_policies import McpPolicyService
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.queue import QueueService
-from phaseloom.services.results import ResultService
+from phaseloom.queue import QueueService
+from phaseloom.queue import ResultService
 from phaseloom.services.ticket_comments import TicketCommentService
 from phaseloom.services.tickets import TicketService
 from phaseloom.services.workflows import WorkflowService

@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from tests.mcp.conftest import ALL_TOOLS, DENIED_IN_REQUIREMENTS, denied_events
 
 CLI = [sys.executable, "-m", "phaseloom.cli.app"]

@@ -12,7 +12,7 @@ from phaseloom.config import get_settings
 from phaseloom.db.engine import Database
 from phaseloom.db.models import Artifact, GateResult, PhaseHistory, Task, ValidationReview
 from phaseloom.orchestrator.demo import run_demo
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 FULL_PATH = ["PHASE_BACKLOG", "PHASE_REQUIREMENTS", "PHASE_DESIGN", "PHASE_IMPLEMENTATION", "PHASE_TESTING",
              "PHASE_DEPLOYMENT", "PHASE_DONE"]

@@ -10,9 +10,9 @@ from phaseloom.orchestrator.execution import TaskExecutor
 from phaseloom.orchestrator.loop import OrchestratorConfig
 from phaseloom.runtimes.base import RunOutcome
 from phaseloom.services.agents import AgentService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 
 class _DoneAgent:

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from phaseloom.db.models import Agent
 from phaseloom.orchestrator.loop import Orchestrator, OrchestratorConfig, PoolSpec
 from phaseloom.runtimes.command import CommandRuntime
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 
 def test_stop_waits_for_the_grace_period_then_returns_the_task_to_the_queue(db, uow, project, tmp_path):
@@ -184,7 +184,7 @@ def test_the_loop_collects_a_completed_tasks_reported_files_from_the_merged_bran
 def test_leases_and_timeouts_are_looked_at_once_a_housekeeping_period_not_every_tick(db, uow, project, tmp_path,
                                                                                       monkeypatch):
     """A tick follows every finished task; each look for expired leases was a write transaction."""
-    from phaseloom.services.retries import RetryService
+    from phaseloom.queue import RetryService
 
     looks = []
     monkeypatch.setattr(QueueService, "reap_expired_leases", lambda self, **kw: looks.append("leases") or [])

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from phaseloom.db.models import SystemEvent, Ticket
 from phaseloom.orchestrator.loop import Orchestrator, OrchestratorConfig, PoolSpec
 from phaseloom.runtimes.base import RunOutcome
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workspaces import WorkspaceService, git
 from tests.orchestrator.test_loop import _project_on_a_repo
 

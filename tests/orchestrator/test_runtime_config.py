@@ -43,9 +43,9 @@ def test_the_orchestrator_runs_each_phase_with_the_runtime_its_workflow_names(db
 
     from phaseloom.orchestrator.loop import Orchestrator, OrchestratorConfig, PoolSpec
     from phaseloom.services.projects import ProjectService
-    from phaseloom.services.queue import QueueService
+    from phaseloom.queue import QueueService
     from phaseloom.services.tickets import TicketService
-    from phaseloom.services.unit_of_work import UnitOfWork
+    from phaseloom.db.unit_of_work import UnitOfWork
     from phaseloom.services.workflows import WorkflowService
 
     document = WorkflowDocument.model_validate({

@@ -15,7 +15,7 @@ from phaseloom.db.models import Project, SystemEvent, Task, Ticket
 from phaseloom.orchestrator.loop import Orchestrator, OrchestratorConfig
 from phaseloom.services.progress import ProgressService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from tests.services.test_workspaces import make_repo
 
 

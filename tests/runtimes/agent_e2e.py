@@ -128,7 +128,7 @@ def _setup(url: str, repo: Path, title: str) -> None:
     from phaseloom.loaders.sources import load_workflow_source
     from phaseloom.services.projects import ProjectService
     from phaseloom.services.tickets import TicketService
-    from phaseloom.services.unit_of_work import UnitOfWork
+    from phaseloom.db.unit_of_work import UnitOfWork
     from phaseloom.services.workflows import WorkflowService
 
     db = Database.connect(url)

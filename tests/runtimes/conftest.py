@@ -4,7 +4,7 @@ import pytest
 
 from phaseloom.runtimes.base import Assignment
 from phaseloom.services.agents import AgentService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from tests.runtimes.fake_models import FakeModelServer
 

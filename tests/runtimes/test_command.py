@@ -14,7 +14,7 @@ from phaseloom.domain.errors import InvalidInput
 from phaseloom.runtimes.base import settle
 from phaseloom.runtimes.command import CommandRuntime, render_argv
 from phaseloom.runtimes.presets import PRESETS
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from tests.runtimes.conftest import make_assignment
 
 
@@ -141,7 +141,7 @@ REPORTING_AGENT = """
 import sys
 from phaseloom.db.engine import Database
 from phaseloom.services.agent_work import AgentWorkService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 db = Database.connect(sys.argv[1])
 AgentWorkService(UnitOfWork(db)).complete(sys.argv[2], "done through the service", ["greet.py"])
 sys.exit(1)  # a crash after reporting must not undo the reported result
@@ -162,7 +162,7 @@ LINGERING_AGENT = """
 import sys, time
 from phaseloom.db.engine import Database
 from phaseloom.services.agent_work import AgentWorkService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 AgentWorkService(UnitOfWork(Database.connect(sys.argv[1]))).complete(sys.argv[2], "reported early", [])
 time.sleep(0.8)  # the CLI still writes its last events after its report: heartbeats are refused meanwhile
 print('{{"phaseloom_usage": {{"model": "m", "input_tokens": 11, "output_tokens": 3}}}}')  # argv is a template

@@ -15,8 +15,8 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.orchestrator import leases
 from phaseloom.runtimes import agent_pids
 from phaseloom.runtimes.command import CommandRuntime
-from phaseloom.services.queue import QueueService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.queue import QueueService
+from phaseloom.db.unit_of_work import UnitOfWork
 from tests.runtimes.conftest import make_assignment
 
 # The agent and a child of its (as a CLI's shell or MCP server) write their pids, then work a long time.

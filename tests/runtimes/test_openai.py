@@ -22,7 +22,7 @@ from phaseloom.runtimes.base import settle
 from phaseloom.runtimes.http_retry import RetryPolicy, retry_after_seconds
 from phaseloom.runtimes.openai import OpenAIRuntime
 from phaseloom.services.gates import GateService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from tests.runtimes.conftest import make_assignment
 from tests.runtimes.fake_models import Reply
 

@@ -10,7 +10,7 @@ from phaseloom.runtimes.scripted import ScriptedDiscovery, ScriptedRuntime, Scri
 from phaseloom.services.agents import AgentService
 from phaseloom.services.discovery import DiscoveryService
 from phaseloom.services.gates import GateService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from tests.runtimes.conftest import make_assignment
 
@@ -93,7 +93,7 @@ def test_planned_first_attempt_failure_is_retried(uow, db, ticket, tmp_path):
 def test_scripted_validator_rejects_the_first_round_then_approves(uow, db, tmp_path):
     from phaseloom.services.projects import ProjectService
     from phaseloom.services.workflows import WorkflowService
-    from tests.services.test_validation import reviewed_workflow
+    from tests.queue.test_validation import reviewed_workflow
 
     WorkflowService(uow).save_document(reviewed_workflow(max_iterations=3))
     project = ProjectService(uow).create_project("rev", "reviewed")

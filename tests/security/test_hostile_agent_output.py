@@ -13,9 +13,9 @@ from phaseloom.db.models.gates import GateResult
 from phaseloom.services.artifacts import ArtifactService
 from phaseloom.services.progress import ProgressService
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from tests.security.conftest import bearer
 from tests.services.gate_support import save_workflow, two_phase_workflow
 

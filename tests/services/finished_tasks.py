@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from phaseloom.db.models import Task
 from phaseloom.db.models.base import utcnow
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 
 
 def finish(uow, ticket_id: int, phase_id: str, agent_id: str, seconds: float, *, failed: bool = False,

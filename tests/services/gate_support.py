@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from phaseloom.db.models import Agent
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from phaseloom.services.workflows import WorkflowService
 from phaseloom.schemas.workflow import WorkflowDocument

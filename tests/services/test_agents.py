@@ -9,7 +9,7 @@ from phaseloom.db.models import Agent, SystemEvent
 from phaseloom.db.models.base import utcnow
 from phaseloom.domain.errors import Conflict, InvalidInput, NotFound
 from phaseloom.services.agents import AgentService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 
 

@@ -86,7 +86,7 @@ def test_task_result_cannot_smuggle_files_from_outside(uow, project, workspace, 
     for entry in ("../outside/secret.txt", str(outside), "innocent.md"):
         task_id = finish_phase_tasks(uow, ticket_id, "PHASE_REQUIREMENTS", {"artifacts": [entry]})
         if not task_id:  # the phase's only task is done; queue another one for the next attempt
-            from phaseloom.services.queue import QueueService
+            from phaseloom.queue import QueueService
 
             QueueService(uow).create_task(ticket_id, "PHASE_REQUIREMENTS", "again")
             task_id = finish_phase_tasks(uow, ticket_id, "PHASE_REQUIREMENTS", {"artifacts": [entry]})
@@ -137,7 +137,7 @@ def test_the_same_artifact_recorded_at_once_by_two_transactions_is_stored_once(d
     import threading
 
     from phaseloom.db.models.gates import Artifact
-    from phaseloom.services.unit_of_work import UnitOfWork
+    from phaseloom.db.unit_of_work import UnitOfWork
 
     ticket_id, phase = ticket_in(uow, project), "PHASE_BACKLOG"
     first = UnitOfWork(db)

@@ -11,9 +11,9 @@ from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.services.agents import AgentService
 from phaseloom.services.budgets import BudgetService
 from phaseloom.services.costs import CostService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 # One million input tokens cost 1.0.
 SETTINGS = Settings(pricing={"default": ModelPrice(input_per_million=1.0)})

@@ -13,7 +13,7 @@ from phaseloom.domain.costs import UsageReport, parse_usage_lines, price_of
 from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.services.agents import AgentService
 from phaseloom.services.costs import CostService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 
 PRICING = {"default": ModelPrice(input_per_million=1.0, output_per_million=2.0),

@@ -9,7 +9,7 @@ from phaseloom.db.models.gates import GateResult
 from phaseloom.services.agents import AgentService
 from phaseloom.services.diagnostics import DiagnosticsService
 from phaseloom.services.discovery import DiscoveryService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 
 HOUR = timedelta(hours=1)

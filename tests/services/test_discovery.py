@@ -9,7 +9,7 @@ from phaseloom.db.models import SystemEvent
 from phaseloom.domain.errors import InvalidInput, InvalidTransition, NotFound
 from phaseloom.services.discovery import DISCOVERY_TYPES, DiscoveryService
 from phaseloom.services.progress import ProgressService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from tests.services.gate_support import ticket_in
 

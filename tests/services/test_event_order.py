@@ -14,7 +14,7 @@ from sqlalchemy import event, select
 
 from phaseloom.db.models import SystemEvent
 from phaseloom.services.events import EventLog
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 
 def test_polling_reader_sees_every_event_despite_out_of_order_commits(db):

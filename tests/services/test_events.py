@@ -10,7 +10,7 @@ from phaseloom.domain.errors import InvalidInput
 from phaseloom.services.event_bus import InProcessBus, PostgresBus, RedisBus, create_event_bus
 from phaseloom.services.events import EventFilter, EventHub, EventLog, EventStream
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 # Long enough that only a bus wake-up, never the catch-up poll, can deliver within the test's wait.
 NO_POLL = 60.0

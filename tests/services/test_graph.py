@@ -10,7 +10,7 @@ from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.services.discovery import DiscoveryService
 from phaseloom.services.graph import GraphService, to_dot, to_mermaid
 from phaseloom.services.progress import ProgressService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from tests.services.gate_support import finish_phase_tasks, ticket_in
 
 

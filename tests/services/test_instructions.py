@@ -10,7 +10,7 @@ import pytest
 from phaseloom.domain.errors import NotFound
 from phaseloom.services.agents import AgentService
 from phaseloom.services.instructions import DEFAULT_SECTIONS, InstructionService, build_instructions
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -11,7 +11,7 @@ from phaseloom.domain.launch import LaunchInvalid
 from phaseloom.loaders.sources import load_workflow_source, shipped_workflow
 from phaseloom.services.launches import LaunchService
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.workflows import WorkflowService
 from tests.loaders.peer_support import PEER_FORMATS
 

@@ -8,7 +8,7 @@ from phaseloom.config import Settings
 from phaseloom.domain.errors import InvalidInput
 from phaseloom.services.embeddings import embedding_available, default_embedder
 from phaseloom.services.memory import MemoryService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from phaseloom.services.vector_index import MemoryFilter, VectorIndex
 

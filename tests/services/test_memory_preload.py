@@ -12,7 +12,7 @@ from phaseloom.services.instructions import InstructionService
 from phaseloom.services.memory import MemoryService
 from phaseloom.services.memory_preload import preloaded_memories
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from phaseloom.services.workflows import WorkflowService
 

@@ -8,7 +8,7 @@ from phaseloom.db.models import SystemEvent
 from phaseloom.services.gates import GateService
 from phaseloom.services.progress import ProgressService
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from tests.services.gate_support import finish_phase_tasks, save_workflow, ticket_in
 from tests.services.test_gates import REQUIREMENTS

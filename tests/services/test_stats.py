@@ -5,7 +5,7 @@ import math
 import pytest
 
 from phaseloom.services.agents import AgentService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.stats import PhaseStats, StatsService, bottleneck, percentile
 from phaseloom.services.tickets import TicketService
 from tests.services.finished_tasks import finish

@@ -8,7 +8,7 @@ from phaseloom.domain.errors import WipLimitReached
 from phaseloom.schemas.workflow import WorkflowDocument
 from phaseloom.services.projects import ProjectService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 NARROW = WorkflowDocument.model_validate({

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from phaseloom.db.models import Project, SystemEvent, TaskDiscovery
 from phaseloom.domain.errors import InvalidInput
 from phaseloom.services.agents import AgentService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from phaseloom.services.workspaces import WorkspaceService, agent_branch, git, slug
 

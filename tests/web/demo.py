@@ -13,9 +13,9 @@ from phaseloom.services.agents import AgentService
 from phaseloom.services.auth import AuthService
 from phaseloom.services.discovery import DiscoveryService
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 from tests.api.live_server import ThreadedServer
 

@@ -6,9 +6,9 @@ import pytest
 
 from phaseloom.loaders.sources import load_workflow_source
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 from tests.loaders.peer_support import PEER_FORMATS
 

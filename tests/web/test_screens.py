@@ -15,7 +15,7 @@ import pytest
 
 from phaseloom.db.engine import Database
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 from tests.web.demo import LONG_TITLE, seed_screens, ui_server
 
 pytestmark = pytest.mark.slow  # a real browser and a real server

@@ -7,8 +7,8 @@ import pytest
 from phaseloom.services.instructions import InstructionService
 from phaseloom.services.memory import MemoryService
 from phaseloom.services.memory_preload import preloaded_memories
-from phaseloom.services.queue import QueueService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.queue import QueueService
+from phaseloom.db.unit_of_work import UnitOfWork
 
 pytestmark = pytest.mark.slow
 

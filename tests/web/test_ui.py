@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 pytestmark = pytest.mark.slow  # a real browser and a real server per test
 

@@ -11,7 +11,7 @@ from tests.web.demo import seed_demo
 
 def test_ui_endpoints_serve_the_demo(db):
     from phaseloom.services.costs import CostService
-    from phaseloom.services.unit_of_work import UnitOfWork
+    from phaseloom.db.unit_of_work import UnitOfWork
 
     demo = seed_demo(db)
     CostService(UnitOfWork(db), Settings()).record_usage(demo.running_task, None, "gpt-test", 1000, 500)

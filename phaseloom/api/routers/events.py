@@ -31,7 +31,7 @@ from phaseloom.domain.identifiers import is_number
 from phaseloom.services.auth import Principal
 from phaseloom.services.event_bus import InProcessBus, create_event_bus
 from phaseloom.services.events import MAX_PAGE, EventFilter, EventHub, EventLog, EventStream
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 

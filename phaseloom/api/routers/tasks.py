@@ -15,7 +15,7 @@ from phaseloom.domain.errors import InvalidInput
 from phaseloom.schemas.api.common import MAX_ID, Page, page_of
 from phaseloom.schemas.api.tasks import ClaimOut, TaskClaim, TaskComplete, TaskCreate, TaskFail, TaskHeartbeat, TaskOut
 from phaseloom.services.auth import AuthService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 TaskId = Annotated[int, Path(ge=1, le=MAX_ID)]

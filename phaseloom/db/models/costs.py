@@ -7,8 +7,9 @@ recorded, so the claim statement only has to test a flag on a tiny table, never 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, UniqueConstraint, and_, or_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from phaseloom.db.models.base import Base, utcnow
@@ -77,3 +78,18 @@ class Anomaly(Base):
     baseline_stddev: Mapped[float] = mapped_column(Float)
     sample_size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def budget_covers(project_id: Any, ticket_id: Any, phase_id: Any, agent_id: Any):
+    """The SQL condition "this budget row covers work of (project, ticket, phase, agent)".
+
+    The arguments are column expressions or bound parameters, so the same rule serves the
+    claim statement (task columns) and charging (a cost's values).
+    """
+    return or_(
+        and_(Budget.scope == "project", Budget.project_id == project_id),
+        and_(Budget.scope == "ticket", Budget.ticket_id == ticket_id),
+        and_(Budget.scope == "phase", Budget.phase_id == phase_id,
+             or_(Budget.project_id.is_(None), Budget.project_id == project_id)),
+        and_(Budget.scope == "agent", Budget.agent_id == agent_id),
+    )

@@ -5,8 +5,10 @@ A phase opts in with ``configuration.requires_review: true`` (and optionally
 queues a ``validation`` task in the same phase for an agent with the ``validation``
 capability. The validator's verdict (:meth:`ValidationService.submit_review`) either completes
 the original task or sends it back to the queue with the feedback; after the allowed number of
-failed rounds the ticket is blocked and a diagnosis is made. Every state lives in the
-``task_reviews`` and ``validation_reviews`` tables.
+failed rounds the task fails for good, and the use-cases wired to
+:data:`~phaseloom.domain.reviews.REVIEWS_EXHAUSTED` (phaseloom/services/review_outcomes.py) block
+the ticket and diagnose it, in the same transaction. Every state lives in the ``task_reviews`` and
+``validation_reviews`` tables.
 """
 
 from __future__ import annotations
@@ -16,19 +18,25 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from phaseloom.db.models import Agent, Task, TaskReview, Ticket, ValidationReview
+from phaseloom.db.models import Agent, Task, TaskReview, ValidationReview
 from phaseloom.db.models.base import utcnow
+from phaseloom.db.unit_of_work import UnitOfWork
+from phaseloom.db.workflow_cache import workflow_by_id
 from phaseloom.domain import phases as d
+from phaseloom.domain.diagnosis import VALIDATION_EXHAUSTED, StuckVerdict
 from phaseloom.domain.errors import Conflict, InvalidInput, NotFound
+from phaseloom.domain.reviews import (
+    DEFAULT_MAX_ITERATIONS,
+    REVIEWS_EXHAUSTED,
+    VALIDATION_TASK,
+    VALIDATOR_CAPABILITY,
+    VALIDATOR_TASK_TYPES,
+    ReviewsExhausted,
+)
 from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
-from phaseloom.services.unit_of_work import UnitOfWork
-from phaseloom.services.workflows import WorkflowService
-
-VALIDATION_TASK = "validation"
-RESULT_VALIDATION_TASK = "result_validation"
-VALIDATOR_TASK_TYPES = (VALIDATION_TASK, RESULT_VALIDATION_TASK)
-VALIDATOR_CAPABILITY = "validation"
-DEFAULT_MAX_ITERATIONS = 3
+from phaseloom.queue._enqueue import TaskEnqueuer
+from phaseloom.queue._lifecycle import TaskLifecycle
+from phaseloom.queue._results import ResultService
 
 # When a phase holds several reviewed tasks, the phase is only as far along as its least
 # advanced task: one task needing work outweighs any number of approvals.
@@ -60,6 +68,7 @@ def review_config(phase: d.Phase) -> ReviewConfig:
 class ValidationService:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
+        self.lifecycle = TaskLifecycle(uow)
 
     # -- the queue's hook ----------------------------------------------------------
     def intercept_completion(self, task: Task, result: dict | None) -> bool:
@@ -78,7 +87,7 @@ class ValidationService:
             self._review(task, task.assigned_agent_id, bool(result["passed"]),
                          str(result.get("feedback") or ""), result.get("evidence"))
             return True
-        phase = WorkflowService(self.uow).by_id(task.workflow_id).phase(task.phase_id)
+        phase = workflow_by_id(self.uow, task.workflow_id).phase(task.phase_id)
         config = review_config(phase)
         if not config.required:
             return False
@@ -89,9 +98,7 @@ class ValidationService:
     def begin_review(self, validator_task_id: int, agent_id: str) -> ValidationReview:
         """Mark a review as in progress (the validator has started reading)."""
         with self.uow:
-            from phaseloom.services.queue import QueueService
-
-            QueueService(self.uow)._owned(validator_task_id, agent_id)
+            self.lifecycle.owned(validator_task_id, agent_id)
             review = self._require_review(validator_task_id)
             if review.state == "pending":
                 review.state = "validation_in_progress"
@@ -107,21 +114,17 @@ class ValidationService:
         :class:`Conflict` when the agent is not a validator or reviews its own work.
         """
         with self.uow:
-            from phaseloom.services.queue import QueueService
-
-            validator_task = QueueService(self.uow)._owned(validator_task_id, agent_id)
+            validator_task = self.lifecycle.owned(validator_task_id, agent_id)
             return self._review(validator_task, agent_id, passed, feedback, evidence)
 
     def call_off_reviews(self, task: Task, reason: str) -> None:
         """Cancel the reviews of ``task`` not given yet: its work is to be done again (its merge failed),
         and no verdict may land on it meanwhile (a validator's submit is refused once cancelled)."""
-        from phaseloom.services.queue import QueueService
-
         open_reviews = select(ValidationReview.validator_task_id).where(
             ValidationReview.task_id == task.id, ValidationReview.reviewed_at.is_(None))
         for validator_task_id in self.uow.session.scalars(open_reviews).all():
             if validator_task_id is not None:
-                QueueService(self.uow).cancel_task(validator_task_id, reason)
+                self.lifecycle.cancel(validator_task_id, reason)
 
     # -- reading -----------------------------------------------------------------
     def latest_review_state(self, ticket_id: int, phase_id: str) -> str | None:
@@ -178,12 +181,8 @@ class ValidationService:
 
     # -- internals ---------------------------------------------------------------
     def _send_to_review(self, task: Task, result: dict | None, phase: d.Phase, config: ReviewConfig) -> None:
-        from phaseloom.services.queue import QueueService
-
         session = self.uow.session
-        task.status = TaskStatus.UNDER_REVIEW.value
-        task.result = result or {}
-        task.lease_expires_at = None
+        self.lifecycle.park_under_review(task, result)
         state = session.get(TaskReview, task.id)
         if state is None:
             state = TaskReview(task_id=task.id, ticket_id=task.ticket_id, phase_id=task.phase_id,
@@ -191,7 +190,7 @@ class ValidationService:
             session.add(state)
         state.state = "under_review"
         iteration = state.failed_iterations + 1
-        validator = QueueService(self.uow).create_task(
+        validator = TaskEnqueuer(self.uow).create_task(
             task.ticket_id, task.phase_id, f"Review: {task.title}"[:500],
             description=_review_context(task, phase, state, iteration), priority=task.priority,
             task_type=VALIDATION_TASK, required_capabilities=[VALIDATOR_CAPABILITY],
@@ -205,8 +204,6 @@ class ValidationService:
 
     def _review(self, validator_task: Task, agent_id: str | None, passed: bool, feedback: str,
                 evidence: list | dict | str | None) -> ValidationReview:
-        from phaseloom.services.queue import QueueService
-
         review = self._require_review(validator_task.id)
         feedback = (feedback or "").strip()
         if not passed and not feedback:
@@ -218,11 +215,9 @@ class ValidationService:
         review.evidence = _as_list(evidence)
         review.validator_agent_id = agent_id
         review.reviewed_at = utcnow()
-        QueueService(self.uow)._finish(validator_task, {"passed": bool(passed), "feedback": feedback,
-                                                         "evidence": review.evidence})
+        self.lifecycle.finish(validator_task, {"passed": bool(passed), "feedback": feedback,
+                                               "evidence": review.evidence})
         if review.result_id is not None:
-            from phaseloom.services.results import ResultService
-
             ResultService(self.uow).on_reviewed(review)
         else:
             self._apply_verdict(review)
@@ -250,14 +245,12 @@ class ValidationService:
                 raise Conflict(f"agent {agent_id} did the work of task {review.task_id} and cannot review it")
 
     def _apply_verdict(self, review: ValidationReview) -> None:
-        from phaseloom.services.queue import QueueService
-
         session = self.uow.session
         task = session.scalar(select(Task).where(Task.id == review.task_id).with_for_update())
         state = self._task_review(task.id)
         if review.passed:
             state.state = "approved"
-            QueueService(self.uow)._finish(task, task.result)
+            self.lifecycle.finish(task, task.result)
             return
         state.failed_iterations += 1
         state.feedback = review.feedback
@@ -265,39 +258,21 @@ class ValidationService:
         if state.failed_iterations >= state.max_iterations:
             self._give_up(task, state)
             return
-        task.status = TaskStatus.PENDING.value
-        task.assigned_agent_id = None
-        task.claimed_at = task.started_at = task.completed_at = task.lease_expires_at = None
-        task.next_attempt_at = utcnow()
+        self.lifecycle.requeue(task)
         self.uow.emit("task.requeued", "task", task.id, project_id=task.project_id, ticket_id=task.ticket_id,
                       phase_id=task.phase_id, payload={"reason": "needs_work", "feedback": review.feedback[:500],
                                                        "failed_iterations": state.failed_iterations})
 
     def _give_up(self, task: Task, state: TaskReview) -> None:
-        from phaseloom.domain.diagnosis import VALIDATION_EXHAUSTED, StuckVerdict
-        from phaseloom.services.diagnostics import DiagnosticsService
-        from phaseloom.services.tickets import TicketService
-
         reason = (f"validation of task {task.id} failed {state.failed_iterations} time(s); "
                   f"last feedback: {state.feedback}")
-        task.status = TaskStatus.FAILED.value
-        task.error = reason
-        task.error_class = "permanent"
-        task.completed_at = utcnow()
-        self.uow.emit("task.failed", "task", task.id, project_id=task.project_id, ticket_id=task.ticket_id,
-                      phase_id=task.phase_id, payload={"error": reason[:500], "will_retry": False,
-                                                       "error_class": "permanent"})
-        ticket = self.uow.session.get(Ticket, task.ticket_id)
-        if ticket.phase_id != d.BLOCKED_PHASE:
-            try:
-                TicketService(self.uow).block(task.ticket_id, reason[:2000], initiated_by="validation")
-            except Conflict:
-                pass  # a workflow without a blocked phase: the diagnosis below still records it
+        self.lifecycle.fail_for_good(task, reason)
         verdict = StuckVerdict(task.ticket_id, VALIDATION_EXHAUSTED,
                                [reason, f"task {task.id} ({task.title}) in {task.phase_id}"],
                                "Read the review feedback, fix what the validator keeps rejecting "
                                "(or the review criteria if they are wrong), then unblock the ticket.")
-        DiagnosticsService(self.uow).record_diagnosis(verdict, phase_id=task.phase_id, inferred_from="validation")
+        # What becomes of the ticket (blocked, diagnosed) is the use-cases' (services/review_outcomes.py).
+        self.uow.react(REVIEWS_EXHAUSTED, ReviewsExhausted(task.id, task.ticket_id, task.phase_id, reason, verdict))
 
     def _effective_state(self, row: TaskReview) -> str:
         if row.state != "under_review":

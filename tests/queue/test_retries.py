@@ -9,8 +9,8 @@ from phaseloom.db.models import Task
 from phaseloom.db.models.base import utcnow
 from phaseloom.domain.errors import Conflict
 from phaseloom.services.agents import AgentService
-from phaseloom.services.queue import QueueService
-from phaseloom.services.retries import RetryService
+from phaseloom.queue import QueueService
+from phaseloom.queue import RetryService
 from phaseloom.services.tickets import TicketService
 
 PHASE = "PHASE_REQUIREMENTS"  # shipped backoff: base 5s, cap 300s, max_retries 3

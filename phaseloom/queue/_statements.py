@@ -13,6 +13,9 @@ the psycopg connection of the unit of work's transaction. SQLAlchemy's per-state
 (compiling the cache key, result processing, ORM bookkeeping) cost more client CPU than the
 database spent on the statement; with several workers per core that CPU *is* the throughput
 (docs/benchmarks.md, "Task queue").
+
+The statements that set a task's status (the claim, the completion) are run by
+:class:`~phaseloom.queue._lifecycle.TaskLifecycle` only.
 """
 
 from __future__ import annotations
@@ -27,12 +30,11 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, attributes, configure_mappers
 
 from phaseloom.db.models import Agent, PhaseRow, SystemEvent, Task, TaskCapability, TaskDependency, Ticket
-from phaseloom.db.models.costs import Budget
+from phaseloom.db.models.costs import Budget, budget_covers
 from phaseloom.db.types import UTCDateTime, as_utc
+from phaseloom.db.unit_of_work import EVENT_ORDER_LOCK, UnitOfWork
+from phaseloom.domain.reviews import VALIDATOR_TASK_TYPES
 from phaseloom.domain.tasks import ACTIVE_STATUSES, MERGE_HOLDING_STATUSES, TaskStatus
-from phaseloom.services.budgets import budget_covers
-from phaseloom.services.unit_of_work import EVENT_ORDER_LOCK, UnitOfWork
-from phaseloom.services.validation import VALIDATOR_TASK_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +190,7 @@ class DriverStatement:
 def _event_source(source, event_type: str, task_row, payload):
     """SELECT the columns of one outbox row per row of ``source``, taking the event-order lock first.
 
-    The lock (see :mod:`phaseloom.services.unit_of_work`) is joined in so that it is held
+    The lock (see :mod:`phaseloom.db.unit_of_work`) is joined in so that it is held
     before the event's id is drawn from the sequence.
     """
     lock = select(func.pg_advisory_xact_lock_shared(EVENT_ORDER_LOCK).label("locked")).subquery("event_order")
@@ -214,7 +216,7 @@ def _with_event(changed, event_type: str, payload_of, *, then=None):
 @lru_cache(maxsize=8)
 def postgres_claim(by_phase: bool, by_project: bool, reviews_only: bool) -> DriverStatement:
     """Claim the best eligible task and write its ``task.assigned`` event, in one statement."""
-    # The caller's remembered agent fields must still be the row's (see QueueService._claim_with_event).
+    # The caller's remembered agent fields must still be the row's (see TaskLifecycle.claim).
     agent_unchanged = exists().where(Agent.id == bindparam("claim_agent"),
                                      AGENT_FINGERPRINT == bindparam("agent_fingerprint", type_=String))
     claim = _claim_update(by_phase, by_project, reviews_only, for_postgres=True).where(agent_unchanged)
@@ -230,7 +232,7 @@ def postgres_claiming_agent() -> DriverStatement:
 
 # Not a review phase: a phase whose configuration could switch review on (any value of
 # ``requires_review`` but false or null) leaves the completion to the general path, where
-# services/validation.py reads the setting. A conservative pre-filter, not a second rule.
+# phaseloom/queue/_reviews.py reads the setting. A conservative pre-filter, not a second rule.
 # The text search first: a configuration that never mentions the key needs no JSON parsing.
 _NO_REVIEW_CONFIGURED = ~exists().where(
     PhaseRow.workflow_id == Task.workflow_id, PhaseRow.id == Task.phase_id,

@@ -3,7 +3,7 @@
 Failures are classified by :mod:`phaseloom.domain.failures`: patterns from the phase's
 ``configuration.failure_patterns`` first, then the workflow's ``settings.failure_patterns``,
 then the defaults. A retryable failure goes back to the queue with the phase's backoff (see
-:meth:`QueueService._record_failure`); a permanent one, or one that used up its retries, ends
+:meth:`TaskLifecycle.record_failure`); a permanent one, or one that used up its retries, ends
 ``failed`` with the reason in its error, where :meth:`RetryService.failed_tasks` lists it and
 :meth:`RetryService.retry_task` can send it back by hand.
 """
@@ -13,15 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from phaseloom.db.models import Task, TaskDependency
+from phaseloom.db.models import Task
 from phaseloom.db.models.base import utcnow
+from phaseloom.db.unit_of_work import UnitOfWork
+from phaseloom.db.workflow_cache import workflow_by_id
 from phaseloom.domain.errors import Conflict, NotFound
 from phaseloom.domain.failures import Classification, FailureClass, FailureRule, classify_failure, rules_from_config
 from phaseloom.domain.tasks import MERGE_HOLDING_STATUSES, TaskStatus
-from phaseloom.services.unit_of_work import UnitOfWork
-from phaseloom.services.workflows import WorkflowService
+from phaseloom.queue._lifecycle import TaskLifecycle
+from phaseloom.queue._reviews import ValidationService
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class DeadLetter:
 class RetryService:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
+        self.lifecycle = TaskLifecycle(uow)
 
     # -- classifying and failing -------------------------------------------------
     def classify(self, task: Task, error: str) -> Classification:
@@ -49,24 +52,20 @@ class RetryService:
     def fail_task(self, task_id: int, agent_id: str | None, error: str,
                   *, failure_class: str | FailureClass | None = None) -> Task:
         """Record a failure of a claimed or running task, classifying it unless told the class."""
-        from phaseloom.services.queue import QueueService
-
         with self.uow:
-            task = QueueService(self.uow)._owned(task_id, agent_id)
+            task = self.lifecycle.owned(task_id, agent_id)
             self.record_failure(task, error, failure_class=failure_class)
             return task
 
     def record_failure(self, task: Task, error: str, *, failure_class: str | FailureClass | None = None) -> None:
         """Fail ``task`` (already locked by the caller): re-queue with backoff, or fail with the reason."""
-        from phaseloom.services.queue import QueueService
-
         if failure_class is None:
             classification = self.classify(task, error)
             retryable, why = classification.retryable, classification.reason
         else:
             retryable = FailureClass(failure_class) is FailureClass.RETRYABLE
             why = f"{FailureClass(failure_class).value}: stated by the caller"
-        QueueService(self.uow)._record_failure(task, error, retryable=retryable)
+        self.lifecycle.record_failure(task, error, retryable=retryable)
         if task.status == TaskStatus.FAILED.value:
             # The dead letter says why it stopped, not only what went wrong.
             suffix = why if not retryable else f"retries exhausted ({task.retry_count} of {task.max_retries})"
@@ -80,28 +79,17 @@ class RetryService:
         called off. The work stays on the agent's branch. A task still claimed or running is failed
         as any other.
         """
-        from phaseloom.services.queue import QueueService
-
         with self.uow:
-            task = QueueService(self.uow)._owned(task_id, agent_id, or_held_for_merge=True)
+            task = self.lifecycle.owned(task_id, agent_id, or_held_for_merge=True)
             if task.status in MERGE_HOLDING_STATUSES:
                 self._take_back_report(task)
             self.record_failure(task, error, failure_class=FailureClass.RETRYABLE)
             return task
 
     def _take_back_report(self, task: Task) -> None:
-        if task.status == TaskStatus.COMPLETED.value:  # completing it released its dependents
-            dependents = select(TaskDependency.task_id).where(TaskDependency.depends_on_id == task.id)
-            self.uow.session.execute(update(Task).where(Task.id.in_(dependents))
-                                     .values(unmet_dependencies=Task.unmet_dependencies + 1)
-                                     .execution_options(synchronize_session=False))
-        else:
-            from phaseloom.services.validation import ValidationService
-
+        if task.status != TaskStatus.COMPLETED.value:  # under review: no verdict may land on it now
             ValidationService(self.uow).call_off_reviews(task, f"the work of task {task.id} was not merged")
-        task.status = TaskStatus.RUNNING.value
-        task.completed_at = None
-        task.awaiting_merge = False
+        self.lifecycle.reopen(task)  # a completion's release of its dependents is taken back there
 
     def fail_timed_out_tasks(self, *, now: datetime | None = None, limit: int = 500) -> list[int]:
         """Fail every running task past its timeout as a retryable timeout; return their ids."""
@@ -146,16 +134,7 @@ class RetryService:
                 raise NotFound("task", task_id)
             if task.status not in (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value):
                 raise Conflict(f"task {task.id} is {task.status}; only failed or cancelled tasks can be retried")
-            previous_error = task.error
-            task.status = TaskStatus.PENDING.value
-            task.retry_count = 0
-            task.error_class = None
-            task.assigned_agent_id = None
-            task.claimed_at = task.started_at = task.completed_at = task.lease_expires_at = None
-            task.next_attempt_at = utcnow()
-            self.uow.emit("task.retried", "task", task.id, project_id=task.project_id, ticket_id=task.ticket_id,
-                          phase_id=task.phase_id, payload={"initiated_by": initiated_by,
-                                                           "previous_error": (previous_error or "")[:500]})
+            self.lifecycle.retry_by_hand(task, initiated_by=initiated_by)
             return task
 
     def retryable_tasks(self, phase: str | None = None, *, project_id: int | None = None) -> list[Task]:
@@ -171,7 +150,7 @@ class RetryService:
             return list(self.uow.session.scalars(query))
 
     def _rules_for(self, task: Task) -> tuple[FailureRule, ...]:
-        workflow = WorkflowService(self.uow).by_id(task.workflow_id)
+        workflow = workflow_by_id(self.uow, task.workflow_id)
         phase_config = workflow.phase(task.phase_id).configuration.extra.get("failure_patterns")
         return rules_from_config(phase_config) + rules_from_config(workflow.settings.get("failure_patterns"))
 

@@ -14,9 +14,9 @@ from phaseloom.db.models import SystemEvent, Task, Ticket
 from phaseloom.db.models.base import utcnow
 from phaseloom.domain.priorities import Priority, claim_score
 from phaseloom.services.agents import AgentService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 TASKS = 2_000
 WORKERS = 4

@@ -6,10 +6,10 @@ from phaseloom.domain.errors import Conflict, InvalidInput
 from phaseloom.schemas.workflow import WorkflowDocument
 from phaseloom.services.agents import AgentService
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.queue import QueueService
-from phaseloom.services.results import ResultService
+from phaseloom.queue import QueueService
+from phaseloom.queue import ResultService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.validation import ValidationService
+from phaseloom.queue import ValidationService
 from phaseloom.services.workflows import WorkflowService
 
 

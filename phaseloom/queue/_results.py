@@ -9,7 +9,7 @@ A workflow opts in through its settings::
 
 :meth:`ResultService.submit_result` stores the Markdown result and queues a
 ``result_validation`` task; the validator answers through
-:meth:`ValidationService.submit_review`. An approved result marks the project's run solved
+:meth:`ValidationService.submit_review` (phaseloom/queue/_reviews.py). An approved result marks the project's run solved
 and, with ``stop_all``, cancels the tasks still waiting and asks running ones to stop.
 """
 
@@ -20,12 +20,16 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from phaseloom.db.models import Task, Ticket, ValidationReview, WorkflowResult
+from phaseloom.db.models import Project, Task, Ticket, ValidationReview, WorkflowResult
 from phaseloom.db.models.base import utcnow
+from phaseloom.db.unit_of_work import UnitOfWork
+from phaseloom.db.workflow_cache import workflow_by_id
 from phaseloom.domain.errors import Conflict, InvalidInput, NotFound
+from phaseloom.domain.identifiers import is_number
+from phaseloom.domain.reviews import RESULT_VALIDATION_TASK, VALIDATOR_CAPABILITY
 from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
-from phaseloom.services.unit_of_work import UnitOfWork
-from phaseloom.services.workflows import WorkflowService
+from phaseloom.queue._enqueue import TaskEnqueuer
+from phaseloom.queue._lifecycle import TaskLifecycle
 
 STOP_ALL = "stop_all"
 DO_NOTHING = "do_nothing"
@@ -47,7 +51,7 @@ class ResultService:
         """
         with self.uow:
             workflow_id = self._workflow_id(ticket_id, project)
-            workflow = WorkflowService(self.uow).by_id(workflow_id)
+            workflow = workflow_by_id(self.uow, workflow_id)
             settings = workflow.settings or {}
             if not settings.get("has_result"):
                 raise Conflict(f"workflow {workflow.name!r} does not declare has_result, so it takes no results")
@@ -121,9 +125,7 @@ class ResultService:
             return self._ticket_for(ticket_id, None).workflow_id
         if project is None:
             raise InvalidInput("a result belongs to a ticket or a project: give one")
-        from phaseloom.services.projects import ProjectService
-
-        return ProjectService(self.uow).get(project).workflow_id
+        return self._project(project).workflow_id
 
     def _ticket_for(self, ticket_id: int | None, project: str | int | None) -> Ticket:
         session = self.uow.session
@@ -134,9 +136,7 @@ class ResultService:
             return ticket
         if project is None:
             raise InvalidInput("a result belongs to a ticket or a project: give one")
-        from phaseloom.services.projects import ProjectService
-
-        proj = ProjectService(self.uow).get(project)
+        proj = self._project(project)
         # Validation is a task and tasks live on tickets: use the project's most recently active one.
         ticket = session.scalar(select(Ticket).where(Ticket.project_id == proj.id)
                                 .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(1))
@@ -144,16 +144,24 @@ class ResultService:
             raise InvalidInput(f"project {proj.name!r} has no ticket to validate a result on; create one first")
         return ticket
 
-    def _queue_validation(self, row: WorkflowResult, ticket: Ticket, criteria) -> None:
-        from phaseloom.services.queue import QueueService
-        from phaseloom.services.validation import RESULT_VALIDATION_TASK, VALIDATOR_CAPABILITY
+    def _project(self, name_or_id: str | int) -> Project:
+        """The project by id or name (as ProjectService.get reads it)."""
+        session = self.uow.session
+        if isinstance(name_or_id, int) or is_number(str(name_or_id)):
+            found = session.get(Project, int(name_or_id))
+        else:
+            found = session.scalar(select(Project).where(Project.name == name_or_id))
+        if found is None:
+            raise NotFound("project", name_or_id)
+        return found
 
+    def _queue_validation(self, row: WorkflowResult, ticket: Ticket, criteria) -> None:
         criteria_text = "\n".join(f"- {c}" for c in criteria) if isinstance(criteria, list) else str(criteria or "")
         description = "\n".join([
             f"Validate result {row.id} submitted by {row.submitted_by} ({row.markdown_path}).", "",
             "It must meet these criteria:", criteria_text or "- (none declared: judge whether it answers the ticket)",
             "", "Evidence offered:", *[f"- {e}" for e in row.evidence], "", "The result:", row.content[:8000]])
-        task = QueueService(self.uow).create_task(
+        task = TaskEnqueuer(self.uow).create_task(
             ticket.id, ticket.phase_id, f"Validate result {row.id}", description=description, priority="HIGH",
             task_type=RESULT_VALIDATION_TASK, required_capabilities=[VALIDATOR_CAPABILITY],
             created_by=f"result:{row.id}")
@@ -163,14 +171,12 @@ class ResultService:
                                               iteration=1, state="pending", feedback="", evidence=[]))
 
     def _stop_all(self, row: WorkflowResult) -> None:
-        from phaseloom.services.queue import QueueService
-
         session = self.uow.session
-        queue = QueueService(self.uow)
+        lifecycle = TaskLifecycle(self.uow)
         waiting = session.scalars(select(Task.id).where(Task.project_id == row.project_id,
                                                         Task.status.in_(_WAITING)).order_by(Task.id)).all()
         for task_id in waiting:
-            queue.cancel_task(task_id, reason=f"stopped: {row.reason}")
+            lifecycle.cancel(task_id, reason=f"stopped: {row.reason}")
         running = session.scalars(select(Task).where(Task.project_id == row.project_id,
                                                       Task.status.in_([s.value for s in ACTIVE_STATUSES]))
                                   .order_by(Task.id)).all()

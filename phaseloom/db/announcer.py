@@ -65,7 +65,7 @@ class PostgresAnnouncer:
                 self._thread.start()
             self._changed.notify_all()
 
-    def _start_afresh_after_fork(self) -> None:
+    def start_afresh_after_fork(self) -> None:
         """In a forked child: the parent's thread does not exist here, and its lock may have been
         held at the fork."""
         self._changed = threading.Condition(threading.Lock())
@@ -147,7 +147,7 @@ def _start_afresh_after_fork() -> None:
     global _REGISTRY_LOCK
     _REGISTRY_LOCK = threading.Lock()
     for announcer in list(_ANNOUNCERS.values()):
-        announcer._start_afresh_after_fork()
+        announcer.start_afresh_after_fork()
 
 
 os.register_at_fork(after_in_child=_start_afresh_after_fork)

@@ -22,9 +22,9 @@ from phaseloom.db.models import Task
 from phaseloom.db.models.base import utcnow
 from phaseloom.domain.priorities import Priority, claim_score
 from phaseloom.services.agents import AgentService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from tests.services.test_queue_concurrency import seed_tasks
+from tests.queue.test_queue_concurrency import seed_tasks
 
 PHASES = ["PHASE_REQUIREMENTS", "PHASE_DESIGN", "PHASE_IMPLEMENTATION"]
 CAPABILITIES = ["python", "docs", "sql"]
@@ -189,7 +189,7 @@ def captured_claim(db, queue: QueueService, agent_id: str, caplog=None) -> tuple
     the driver connection and is logged at DEBUG instead.
     """
     if db.backend == "postgresql":
-        with caplog.at_level(logging.DEBUG, logger="phaseloom.services.queue_statements"):
+        with caplog.at_level(logging.DEBUG, logger="phaseloom.queue._statements"):
             assert queue.claim_next_task(agent_id) is not None
         claims = [r for r in caplog.records if getattr(r, "sql", "").lstrip().startswith("WITH changed AS")]
         return claims[-1].sql, claims[-1].params
@@ -247,7 +247,7 @@ def test_claim_cost_does_not_grow_with_the_queue_on_sqlite(tmp_path):
     """SQLite's VM instruction count for one claim: the same at 1,000 and at 20,000 pending tasks."""
     from phaseloom.db.engine import Database
     from phaseloom.db.migrate import upgrade
-    from phaseloom.services.unit_of_work import UnitOfWork
+    from phaseloom.db.unit_of_work import UnitOfWork
 
     steps = {}
     for size in (1_000, 20_000):

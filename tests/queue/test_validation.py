@@ -9,9 +9,9 @@ from phaseloom.schemas.workflow import WorkflowDocument
 from phaseloom.services.agents import AgentService
 from phaseloom.services.diagnostics import DiagnosticsService
 from phaseloom.services.projects import ProjectService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.validation import ValidationService
+from phaseloom.queue import ValidationService
 from phaseloom.services.workflows import WorkflowService
 
 
@@ -154,7 +154,7 @@ def test_validator_may_complete_with_a_verdict_but_not_without(uow, setup):
 def test_work_under_review_whose_merge_failed_has_its_review_called_off(uow, setup):
     """A validator must not approve work that is not in the ticket: its review task is cancelled."""
     from phaseloom.domain.errors import TaskNotClaimable
-    from phaseloom.services.retries import RetryService
+    from phaseloom.queue import RetryService
 
     ticket, worker, validator = setup
     queue = QueueService(uow)

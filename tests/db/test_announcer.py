@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from phaseloom.services.announcer import EVENT_NOTIFY_CHANNEL, LISTENER_LOCK, START_LISTENING, announcer_for
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.announcer import EVENT_NOTIFY_CHANNEL, LISTENER_LOCK, START_LISTENING, announcer_for
+from phaseloom.db.unit_of_work import UnitOfWork
 
 
 # NOTIFY is PostgreSQL's: the shared ``db`` fixture, on its PostgreSQL parameter only.
@@ -98,7 +98,7 @@ def test_a_forked_child_announces_with_its_own_thread(db, listening):
 def test_the_held_connection_goes_back_to_the_pool_transactional(db, listening, monkeypatch):
     import time
 
-    from phaseloom.services import announcer as announcer_module
+    from phaseloom.db import announcer as announcer_module
 
     monkeypatch.setattr(announcer_module, "_IDLE_SECONDS", 0.1)
     announcer = announcer_module.PostgresAnnouncer(db.engine)

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 
 from phaseloom.db.models import SystemEvent, Task, Ticket
 from phaseloom.services.agents import AgentService
-from phaseloom.services.queue import QueueService
+from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.unit_of_work import UnitOfWork
+from phaseloom.db.unit_of_work import UnitOfWork
 
 postgresql_only = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
@@ -127,3 +127,35 @@ def test_a_failed_savepoint_undoes_its_writes_and_events_and_the_block_goes_on(u
                                                                                  "kept.after"]))).all()
     assert sorted(types) == ["kept.after", "kept.before"]
     assert tickets.get(ticket.id).title == "ticket"
+
+
+def test_a_unit_runs_with_its_own_settings_else_its_databases_built_once_when_first_asked(db_url):
+    from phaseloom.config import Settings
+    from phaseloom.db.engine import Database
+
+    built = []
+    database = Database.connect(db_url, settings=lambda: built.append(1) or Settings(aging_seconds=7.0))
+    try:
+        assert built == []  # nothing builds the settings until the work needs them
+        assert UnitOfWork(database).settings.aging_seconds == 7.0
+        assert UnitOfWork(database, readonly=True).settings is database.settings and built == [1]
+        own = Settings(aging_seconds=9.0)
+        assert UnitOfWork(database, settings=own).settings is own
+    finally:
+        database.dispose()
+
+
+def test_the_queue_scores_a_task_with_the_settings_of_its_unit_of_work(db, project, ticket):
+    from phaseloom.config import Settings
+    from phaseloom.domain.priorities import Priority, claim_score
+
+    for aging in (60.0, 600.0):
+        queue = QueueService(UnitOfWork(db, settings=Settings(aging_seconds=aging)))
+        task = queue.create_task(ticket.id, ticket.phase_id, f"aged by {aging}")
+        assert task.score == pytest.approx(claim_score(Priority(task.priority), task.created_at.timestamp(), aging))
+
+
+def test_the_autocommit_fast_path_is_named(uow):
+    assert uow.autocommits == (uow.backend == "postgresql")
+    with uow:
+        assert not uow.autocommits  # inside a block a statement joins the block's transaction

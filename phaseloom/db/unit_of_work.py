@@ -14,15 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from phaseloom.db.announcer import PostgresAnnouncer, announcer_for
 from phaseloom.db.engine import Database
 from phaseloom.db.models import SystemEvent
 from phaseloom.db.models.base import utcnow
-from phaseloom.services.announcer import PostgresAnnouncer, announcer_for
+
+if TYPE_CHECKING:
+    from phaseloom.config import Settings
 
 # Any constant works; it only has to be the same in every process writing events.
 EVENT_ORDER_LOCK = 0x7068_6173  # "phas"
@@ -31,9 +34,10 @@ CommitListener = Callable[[list[dict[str, Any]]], None]
 
 
 class UnitOfWork:
-    def __init__(self, db: Database, *, readonly: bool = False) -> None:
+    def __init__(self, db: Database, *, readonly: bool = False, settings: Settings | None = None) -> None:
         self.db = db
         self.readonly = readonly
+        self._settings = settings
         self.after_commit: list[CommitListener] = []
         self._session: Session | None = None
         self._depth = 0
@@ -55,6 +59,20 @@ class UnitOfWork:
     @property
     def backend(self) -> str:
         return self.db.backend
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the work of this unit runs with: its own if it was given some, else its database's."""
+        return self._settings if self._settings is not None else self.db.settings
+
+    @property
+    def autocommits(self) -> bool:
+        """True when a statement run through :meth:`driver_rows` now is a transaction of its own.
+
+        That is PostgreSQL outside a ``with uow:`` block: the one-statement steps (the queue's claim
+        and completion) then commit as they run, with no ORM session. Inside a block they join it.
+        """
+        return not self.active and self.db.autocommit is not None
 
     def __enter__(self) -> "UnitOfWork":
         if self._depth == 0:
@@ -125,6 +143,12 @@ class UnitOfWork:
             )
         )
 
+    def react(self, name: str, happening: object) -> None:
+        """Run, in this transaction, the reactions wired to ``name`` on the database
+        (:attr:`Database.reactions`): each is called with this unit of work and ``happening``."""
+        for reaction in list(self.db.reactions.get(name, ())):
+            reaction(self, happening)
+
     def add_written_event(self, event_id: int, describe: Callable[[], dict[str, Any]]) -> None:
         """Deliver an event a statement already inserted; ``describe()`` gives its dict
         (shaped like :func:`event_as_dict`).
@@ -155,7 +179,7 @@ class UnitOfWork:
         if self.active:
             self.session.flush()
             return self.session.connection().connection.driver_connection.execute(sql, params).fetchall()
-        if self.db.autocommit is None:
+        if not self.autocommits:
             raise RuntimeError("a statement runs on its own only on PostgreSQL; open a 'with uow:' block")
         return self.db.autocommit.rows(sql, params)
 
