@@ -22,12 +22,24 @@ from phaseloom.services.instructions import InstructionService
 from phaseloom.services.queue import QueueService
 from phaseloom.services.retries import RetryService
 from phaseloom.services.unit_of_work import UnitOfWork
-from phaseloom.services.workspaces import Workspace, WorkspaceService
+from phaseloom.workspaces import Workspace, WorkspaceService
 
 if TYPE_CHECKING:
     from phaseloom.orchestrator.config import OrchestratorConfig
 
 log = logging.getLogger(__name__)
+
+# Where worktrees go when the configuration names no folder (the default home's ``workspaces``).
+DEFAULT_WORKSPACE_ROOT = Path(".phaseloom/workspaces")
+
+
+def record_integration_issue(uow: UnitOfWork, ws: Workspace, description: str) -> int | None:
+    """The ``integration_issue`` discovery a conflicting merge leaves (see ``WorkspaceService``)."""
+    from phaseloom.services.discovery import DiscoveryService
+
+    found = DiscoveryService(uow).record_discovery(ws.task_id, "integration_issue", description,
+                                                   ticket_id=ws.ticket_id)
+    return getattr(found, "id", None)
 
 
 class TaskExecutor:
@@ -39,7 +51,8 @@ class TaskExecutor:
         return UnitOfWork(self.db)
 
     def workspaces(self) -> WorkspaceService:
-        return WorkspaceService(self.uow(), root=self.config.workspace_root)
+        return WorkspaceService(self.uow(), root=self.config.workspace_root or DEFAULT_WORKSPACE_ROOT,
+                                report_conflict=record_integration_issue)
 
     def integration_path(self, project_id: int, ticket_id: int) -> Path | None:
         with UnitOfWork(self.db, readonly=True) as uow:
@@ -172,7 +185,7 @@ class TaskExecutor:
         if repo:
             ws = self.workspaces().prepare(task.id, agent_id)
             return ws, ws.path
-        root = self.config.workspace_root or Path(".phaseloom/workspaces")
+        root = self.config.workspace_root or DEFAULT_WORKSPACE_ROOT
         scratch = (root / "_scratch" / f"task-{task.id}").resolve()
         scratch.mkdir(parents=True, exist_ok=True)
         return None, scratch
