@@ -179,7 +179,7 @@ class PeerTools:
         if query.strip():
             return self.find_memories(query, memory_type=memory_type, limit=limit)
         task = self._work().current_task(current_agent_id())
-        service = MemoryService(self._uow())
+        service = MemoryService(self._uow(), self.settings)
         hits = [h for h in service.memories_for_task(task.id, limit=limit)
                 if memory_type is None or h.memory.memory_type == memory_type]
         service.record_use([h.memory.id for h in hits])

@@ -239,9 +239,9 @@ class TaskExecutor:
         if not self.config.memory_semantic:
             return
         from phaseloom.db.models import TaskMemory
-        from phaseloom.services.embeddings import default_embedder
+        from phaseloom.embeddings import shared_embedder
 
-        embedder = default_embedder()
+        embedder = shared_embedder()
         if embedder is None or not hasattr(embedder, "warm") or getattr(embedder, "loaded", False):
             return  # nothing to load, or loaded already: no query on every task
         with UnitOfWork(self.db, readonly=True) as uow:
