@@ -29,9 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Where worktrees go when the configuration names no folder (the default home's ``workspaces``).
-DEFAULT_WORKSPACE_ROOT = Path(".phaseloom/workspaces")
-
 
 def record_integration_issue(uow: UnitOfWork, ws: Workspace, description: str) -> int | None:
     """The ``integration_issue`` discovery a conflicting merge leaves (see ``WorkspaceService``)."""
@@ -51,7 +48,8 @@ class TaskExecutor:
         return UnitOfWork(self.db)
 
     def workspaces(self) -> WorkspaceService:
-        return WorkspaceService(self.uow(), root=self.config.workspace_root or DEFAULT_WORKSPACE_ROOT,
+        root = self.config.workspace_root or self.config.settings.home / "workspaces"
+        return WorkspaceService(self.uow(), root=root,
                                 report_conflict=record_integration_issue)
 
     def integration_path(self, project_id: int, ticket_id: int) -> Path | None:
@@ -185,7 +183,7 @@ class TaskExecutor:
         if repo:
             ws = self.workspaces().prepare(task.id, agent_id)
             return ws, ws.path
-        root = self.config.workspace_root or DEFAULT_WORKSPACE_ROOT
+        root = self.config.workspace_root or Path(".phaseloom/workspaces")
         scratch = (root / "_scratch" / f"task-{task.id}").resolve()
         scratch.mkdir(parents=True, exist_ok=True)
         return None, scratch
