@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import json, statistics, sys, time
 start = time.perf_counter()
-from phaseloom.services.embeddings import MiniLMEmbedder, local_embedder
+from phaseloom.embeddings import MiniLMEmbedder, local_embedder
 embedder = local_embedder() if sys.argv[1] == "numpy" else MiniLMEmbedder()
 embedder.embed(["warm up"])
 load = time.perf_counter() - start

@@ -43,11 +43,11 @@ from phaseloom.db.migrate import upgrade  # noqa: E402
 from phaseloom.db.models.memory import TaskMemory  # noqa: E402
 from phaseloom.domain.memory import reciprocal_rank_fusion  # noqa: E402
 from phaseloom.loaders.sources import load_workflow_source, shipped_workflow  # noqa: E402
-from phaseloom.services.embeddings import default_embedder, from_blob  # noqa: E402
+from phaseloom.embeddings import from_blob, shared_embedder  # noqa: E402
+from phaseloom.search import MemoryFilter, VectorIndex  # noqa: E402
 from phaseloom.services.memory import MemoryService  # noqa: E402
 from phaseloom.services.projects import ProjectService  # noqa: E402
 from phaseloom.db.unit_of_work import UnitOfWork  # noqa: E402
-from phaseloom.services.vector_index import MemoryFilter, VectorIndex  # noqa: E402
 from phaseloom.services.workflows import WorkflowService  # noqa: E402
 
 EVAL = ROOT / "tests" / "data" / "memory_eval"
@@ -218,14 +218,14 @@ def main() -> None:
     parser.add_argument("--quality", action="store_true", help="recall@5 and MRR per query kind instead of speed")
     args = parser.parse_args()
     if args.quality:
-        embedder = default_embedder()
+        embedder = shared_embedder()
         if embedder is None:
             sys.exit("install phaseloom[memory] to run this benchmark")
         print_quality(args.backend, args.workdir, embedder)
         return
     notes = [json.loads(line) for line in (EVAL / "memories.jsonl").read_text().splitlines()]
     queries = [json.loads(line)["query"] for line in (EVAL / "queries.jsonl").read_text().splitlines()][: args.queries]
-    embedder = default_embedder()
+    embedder = shared_embedder()
     if embedder is None:
         sys.exit("install phaseloom[memory] to run this benchmark")
     base = embedder.embed([n["content"] for n in notes])

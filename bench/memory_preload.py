@@ -29,9 +29,9 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from phaseloom.db.engine import Database  # noqa: E402
 from phaseloom.db.migrate import upgrade  # noqa: E402
+from phaseloom.embeddings import shared_embedder  # noqa: E402
 from phaseloom.loaders.documents import load_workflow_data  # noqa: E402
 from phaseloom.loaders.sources import load_workflow_source, shipped_workflow  # noqa: E402
-from phaseloom.services.embeddings import default_embedder  # noqa: E402
 from phaseloom.services.instructions import InstructionService  # noqa: E402
 from phaseloom.services.memory import MemoryService  # noqa: E402
 from phaseloom.services.projects import ProjectService  # noqa: E402
@@ -100,7 +100,7 @@ def bench(backend: str, runs: int) -> list[tuple]:
         workflows = WorkflowService(uow)
         workflows.save_document(load_workflow_source(shipped_workflow("software_development")))
         project = ProjectService(uow).create_project("bench", "software_development")
-        embedder = default_embedder()
+        embedder = shared_embedder()
         MemoryService(uow, embedder=embedder).save_memories(
             [dict(m, project_id=project.id) for m in _memories()])
         ticket = TicketService(uow).create_ticket(project.id, "Preload benchmark")

@@ -10,7 +10,7 @@ worktree, instructions, agent, commit, merge into the ticket branch, gate (``hel
 The baseline is one ``sh`` loop with the 6 git commands that path needs (``branch``, ``worktree add
 -b``, the agent, ``add -A``, ``commit``, ``worktree add`` of the integration worktree, ``merge
 --no-ff``, ``test -f``); a second loop runs the 27 git commands phaseloom ran per task before
-it read git's own files for its checks (now 8; tests/services/test_workspaces.py counts them). Neither side
+it read git's own files for its checks (now 8; tests/workspaces/test_workspaces.py counts them). Neither side
 removes worktrees (the run loop never calls ``WorkspaceService.remove``).
 
 This process launches every side in the same rounds, in a rotating order, on fresh repositories

@@ -38,14 +38,15 @@ def add(
 
 def _add_locally(content: str, memory_type: str, project: str | None, task: int | None, tags: list[str],
                  files: list[str]) -> tuple[int, str, str]:
-    from phaseloom.services.embeddings import cli_embedder
+    from phaseloom.embeddings import cli_embedder
     from phaseloom.services.memory import MemoryService
     from phaseloom.services.projects import ProjectService
 
     uow = state.uow()
     project_id = ProjectService(uow).get(project).id if project else None
-    saved = MemoryService(uow, embedder=cli_embedder()).save_memory(content, memory_type, project_id=project_id,
-                                                                    task_id=task, tags=tags, related_files=files)
+    service = MemoryService(uow, embedder=cli_embedder(state.settings))
+    saved = service.save_memory(content, memory_type, project_id=project_id, task_id=task, tags=tags,
+                                related_files=files)
     return saved.memory.id, saved.action, saved.memory.memory_type
 
 
@@ -78,13 +79,13 @@ def search(
 
 def _search_locally(query: str, project: str | None, phase: str | None, memory_type: str | None, limit: int,
                     mode: str) -> None:
-    from phaseloom.services.embeddings import cli_embedder
+    from phaseloom.embeddings import cli_embedder
     from phaseloom.services.memory import MemoryService
     from phaseloom.services.projects import ProjectService
 
     uow = state.uow()
     project_id = ProjectService(uow).get(project).id if project else None
-    service = MemoryService(uow, embedder=cli_embedder() if mode != "keyword" else None)
+    service = MemoryService(uow, embedder=cli_embedder(state.settings) if mode != "keyword" else None)
     hits = service.search(query, project_id=project_id, phase_id=phase, memory_type=memory_type, limit=limit,
                           mode=mode)  # type: ignore[arg-type]
     memories = [({"id": h.memory.id, "memory_type": h.memory.memory_type, "phase_id": h.memory.phase_id,
@@ -111,8 +112,8 @@ app.add_typer(worker_app, name="worker")
 
 
 def _worker():
-    from phaseloom.services.embedding_worker import WorkerEmbedder
-    from phaseloom.services.embeddings import DIMENSIONS, MODEL_NAME
+    from phaseloom.embeddings import DIMENSIONS, MODEL_NAME
+    from phaseloom.embeddings.worker import WorkerEmbedder
 
     return WorkerEmbedder(state.settings.home, name=MODEL_NAME, dimensions=DIMENSIONS)
 

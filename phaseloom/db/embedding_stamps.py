@@ -6,7 +6,7 @@ same transaction, through a trigger, so no writer can forget (bulk loads and for
 
 - PostgreSQL: the stamp is the writing transaction's id (``pg_current_xact_id()``). Compared with
   the transaction snapshot a sync read the table under, it says exactly which stamped rows that
-  sync could not see yet (see :mod:`phaseloom.services.vector_index`).
+  sync could not see yet (see :mod:`phaseloom.search._vector_index`).
 - SQLite: the stamp is the next value of a one-row counter. Writers are serial (``BEGIN
   IMMEDIATE``), so stamps commit in counter order. Not ``max(embedding_stamp) + 1``: after the row
   holding the maximum is deleted, the next write would reuse a stamp the index has already passed.

@@ -3,7 +3,7 @@
 On PostgreSQL with the ``vector`` extension available (pgvector is not part of PostgreSQL; the
 Debian and PGDG packages are ``postgresql-NN-pgvector``), ``task_memories.embedding_vec`` holds
 each embedding as a ``vector(384)`` with an HNSW index (cosine), and the semantic search orders by
-``embedding_vec <=> query`` (see :mod:`phaseloom.services.pgvector_search`). The column is kept in
+``embedding_vec <=> query`` (see :mod:`phaseloom.search.pgvector_search`). The column is kept in
 step with ``embedding`` (float32 bytes, the application's format) by a trigger, so bulk loads and
 every writer are covered without the application knowing the column exists.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-DIMENSIONS = 384  # frozen here: phaseloom.services.embeddings.DIMENSIONS when this was written
+DIMENSIONS = 384  # frozen here: phaseloom.embeddings.DIMENSIONS when this was written
 
 # float32 little-endian bytes (numpy's layout on every platform phaseloom runs on) -> vector.
 # PostgreSQL cannot reinterpret 4 bytes as a float4, so each value is rebuilt from its sign,

@@ -10,12 +10,26 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from phaseloom.domain.diagnosis import AGENT_MISALIGNED, StuckVerdict
 from phaseloom.domain.gates import glob_regex
 
 INTERVENTIONS = ("none", "steer", "diagnose")
 JUDGES = ("rules", "rules+llm")
+
+
+class JudgeUnavailable(Exception):
+    """The judge gave no usable score; ``str(exc)`` says why."""
+
+
+class Judge(Protocol):
+    """Scores an agent's trajectory from 0 (off track) to 1 (on track), with a one-sentence reason.
+
+    Raises :class:`JudgeUnavailable` when it cannot (the Guardian then scores by its rules only).
+    """
+
+    def score(self, context: str) -> tuple[float, str]: ...
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from phaseloom.services.memory import MemoryService
 
 
 class MemoryTools:
-    """Mixed into :class:`phaseloom.mcp.tools.PhaseloomTools` (which provides ``_uow`` and ``_work``)."""
+    """Mixed into :class:`phaseloom.mcp.tools.PhaseloomTools` (which provides ``_uow``, ``_work`` and ``settings``)."""
 
     def save_memory(self, content: Annotated[str, Field(min_length=1, description="what you learned")],
                     memory_type: MemoryTypeName,
@@ -26,7 +26,7 @@ class MemoryTools:
         """Save something you learned (an error fix, a decision, a warning…) for other agents to find."""
         agent_id = current_agent_id()
         task = self._work().current_task(agent_id, task_id)
-        saved = MemoryService(self._uow()).save_memory(
+        saved = MemoryService(self._uow(), self.settings).save_memory(
             content, memory_type, task_id=task.id, agent_id=agent_id, goal=goal, result=result,
             related_files=related_files, tags=tags)
         return MemorySaved(memory=MemoryOut.model_validate(saved.memory), action=saved.action)
@@ -38,7 +38,7 @@ class MemoryTools:
         """Search what agents of your project learned, by meaning and by words."""
         agent_id = current_agent_id()
         task = self._work().current_task(agent_id, None)
-        service = MemoryService(self._uow())
+        service = MemoryService(self._uow(), self.settings)
         hits = service.search(query, project_id=task.project_id, phase_id=phase_id, memory_type=memory_type,
                               limit=limit, mode=mode)
         service.record_use([h.memory.id for h in hits])

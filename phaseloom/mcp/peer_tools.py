@@ -163,10 +163,11 @@ class PeerTools:
     def _result_path(self, task, reported: str) -> Path:
         """A relative path is in the agent's workspace (confined to it) when the project has a repository."""
         from phaseloom.services.projects import ProjectService
-        from phaseloom.services.workspaces import WorkspaceService
+        from phaseloom.workspaces import WorkspaceService
 
         if ProjectService(self._uow()).get(task.project_id).repo_path:
-            return WorkspaceService(self._uow())._describe(task.id, current_agent_id()).confine(reported)
+            root = self.settings.home / "workspaces"
+            return WorkspaceService(self._uow(), root=root).describe(task.id, current_agent_id()).confine(reported)
         if not Path(reported).is_absolute():
             raise InvalidInput(f"{reported!r}: the project has no repository, so give the result file's full path")
         return Path(reported)
@@ -178,7 +179,7 @@ class PeerTools:
         if query.strip():
             return self.find_memories(query, memory_type=memory_type, limit=limit)
         task = self._work().current_task(current_agent_id())
-        service = MemoryService(self._uow())
+        service = MemoryService(self._uow(), self.settings)
         hits = [h for h in service.memories_for_task(task.id, limit=limit)
                 if memory_type is None or h.memory.memory_type == memory_type]
         service.record_use([h.memory.id for h in hits])

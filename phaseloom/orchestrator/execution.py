@@ -22,12 +22,21 @@ from phaseloom.services.instructions import InstructionService
 from phaseloom.queue import QueueService
 from phaseloom.queue import RetryService
 from phaseloom.db.unit_of_work import UnitOfWork
-from phaseloom.services.workspaces import Workspace, WorkspaceService
+from phaseloom.workspaces import Workspace, WorkspaceService
 
 if TYPE_CHECKING:
     from phaseloom.orchestrator.config import OrchestratorConfig
 
 log = logging.getLogger(__name__)
+
+
+def record_integration_issue(uow: UnitOfWork, ws: Workspace, description: str) -> int | None:
+    """The ``integration_issue`` discovery a conflicting merge leaves (see ``WorkspaceService``)."""
+    from phaseloom.services.discovery import DiscoveryService
+
+    found = DiscoveryService(uow).record_discovery(ws.task_id, "integration_issue", description,
+                                                   ticket_id=ws.ticket_id)
+    return getattr(found, "id", None)
 
 
 class TaskExecutor:
@@ -39,7 +48,9 @@ class TaskExecutor:
         return UnitOfWork(self.db, settings=self.config.settings)
 
     def workspaces(self) -> WorkspaceService:
-        return WorkspaceService(self.uow(), root=self.config.workspace_root)
+        root = self.config.workspace_root or self.config.settings.home / "workspaces"
+        return WorkspaceService(self.uow(), root=root,
+                                report_conflict=record_integration_issue)
 
     def integration_path(self, project_id: int, ticket_id: int) -> Path | None:
         with UnitOfWork(self.db, readonly=True) as uow:
@@ -226,9 +237,9 @@ class TaskExecutor:
         if not self.config.memory_semantic:
             return
         from phaseloom.db.models import TaskMemory
-        from phaseloom.services.embeddings import default_embedder
+        from phaseloom.embeddings import shared_embedder
 
-        embedder = default_embedder()
+        embedder = shared_embedder()
         if embedder is None or not hasattr(embedder, "warm") or getattr(embedder, "loaded", False):
             return  # nothing to load, or loaded already: no query on every task
         with UnitOfWork(self.db, readonly=True) as uow:

@@ -32,7 +32,7 @@ from phaseloom.runtimes.outcomes import RunFacts, outcome_of
 from phaseloom.runtimes.presets import PRESETS, McpLaunch, RenderedConfig, preset
 from phaseloom.runtimes.presets.base import stdio_launch
 from phaseloom.runtimes.streams import PlainTextParser, StreamParser
-from phaseloom.services import git_files
+from phaseloom.workspaces import git_files
 
 log = logging.getLogger(__name__)
 FOLLOW_SECONDS = 0.25     # how often its output is read

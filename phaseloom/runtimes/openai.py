@@ -36,7 +36,7 @@ from phaseloom.runtimes.http_retry import (
     send_with_retry,
 )
 from phaseloom.db.unit_of_work import UnitOfWork
-from phaseloom.services.workspaces import confine_path
+from phaseloom.workspaces import confine_path
 
 _MAX_READ = 50_000
 

@@ -15,7 +15,7 @@ from phaseloom.db.models import Agent, Task
 from phaseloom.domain import phases as d
 from phaseloom.domain.errors import Conflict, Forbidden, NotFound, TaskNotClaimable
 from phaseloom.domain.tasks import ACTIVE_STATUSES
-from phaseloom.services.instructions import AgentTool, InstructionService
+from phaseloom.services.instructions import TASK_TOOLS, AgentTool, InstructionService
 from phaseloom.queue import QueueService
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
@@ -118,7 +118,9 @@ class AgentWorkService:
         """The phase's guidance for the agent's task; ``tools`` are the ones the agent may use."""
         with self.uow:
             task = self.current_task(agent_id, task_id)
-            builder = InstructionService(self.uow) if tools is None else InstructionService(self.uow, tools=tools)
+            # The settings decide whether preloaded memories are found by meaning too or by words only.
+            semantic = self.settings.memory_semantic if self.settings is not None else True
+            builder = InstructionService(self.uow, tools=TASK_TOOLS if tools is None else tools, memory_semantic=semantic)
             ctx = builder.context(task.id)
             allowed = ctx.workflow.allowed_targets(ctx.ticket.phase_id)
             return Instructions(task.id, task.ticket_id, ctx.phase, allowed, builder.build_instructions(task.id))

@@ -29,10 +29,11 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.db.models.gates import Artifact
 from phaseloom.db.models.guardian import GuardianAssessment, SteeringNote
 from phaseloom.domain import guardian as rules
+from phaseloom.domain.guardian import Judge, JudgeUnavailable
 from phaseloom.domain.phases import Phase
+from phaseloom.judges import LlmJudge
 from phaseloom.services.diagnostics import DISCOVERY_TYPE as DIAGNOSTIC_DISCOVERY
 from phaseloom.services.diagnostics import DiagnosticsService
-from phaseloom.services.guardian_judge import JudgeUnavailable, LlmJudge
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
@@ -56,14 +57,14 @@ class _Observed:
 
 class GuardianService:
     def __init__(self, uow: UnitOfWork, *, settings: Settings, policy: rules.GuardianPolicy | None = None,
-                 judge: LlmJudge | bool | None = None, log_dir: Path | str | None = None) -> None:
+                 judge: Judge | bool | None = None, log_dir: Path | str | None = None) -> None:
         """``judge``: None for the one configured in ``settings`` (if any), False for none."""
         self.uow = uow
         self.policy = policy or rules.GuardianPolicy()
         self.settings = settings
         if judge is None:
             judge = LlmJudge.from_settings(self.settings)
-        self.judge: LlmJudge | None = judge or None
+        self.judge: Judge | None = judge or None
         self.log_dir = Path(log_dir) if log_dir else self.settings.home / "logs"
 
     # -- a round -----------------------------------------------------------------
@@ -271,7 +272,7 @@ def _judge_context(seen: _Observed, verdict: rules.RuleVerdict) -> str:
 
 
 def _changed_in_worktree(path: Path) -> list[str] | None:
-    from phaseloom.services.workspaces import git
+    from phaseloom.workspaces import git
 
     if not (path / ".git").exists():
         return None

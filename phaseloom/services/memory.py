@@ -16,17 +16,24 @@ from typing import Literal
 
 from sqlalchemy import select, update
 
+from phaseloom.config import Settings
 from phaseloom.db.models import Task
 from phaseloom.db.models.base import utcnow
 from phaseloom.db.models.memory import TaskMemory
 from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.domain.memory import NEAR_DUPLICATE_COSINE, RRF_K, MemoryType, coverage_weighted_fusion, task_memory_query
-from phaseloom.services import pgvector_search
-from phaseloom.services.embeddings import Embedder, default_embedder, from_blob, to_blob
-from phaseloom.services.keyword_search import KeywordHit, KeywordSearch
-from phaseloom.services.term_statistics import TermStatistics, statistics_for
+from phaseloom.embeddings import Embedder, default_embedder, from_blob, to_blob
+from phaseloom.search import (
+    KeywordHit,
+    KeywordSearch,
+    MemoryFilter,
+    TermStatistics,
+    VectorIndex,
+    index_for,
+    pgvector_search,
+    statistics_for,
+)
 from phaseloom.db.unit_of_work import UnitOfWork
-from phaseloom.services.vector_index import MemoryFilter, VectorIndex, index_for
 
 SearchMode = Literal["hybrid", "semantic", "keyword"]
 CANDIDATES = 50
@@ -48,10 +55,15 @@ class MemoryHit:
 
 
 class MemoryService:
-    def __init__(self, uow: UnitOfWork, embedder: Embedder | None | object = _UNSET,
-                 index: VectorIndex | None = None) -> None:
+    """``embedder``: the one to embed with, None for keyword-only; by default the one ``settings``
+    choose (none without settings)."""
+
+    def __init__(self, uow: UnitOfWork, settings: Settings | None = None, *,
+                 embedder: Embedder | None | object = _UNSET, index: VectorIndex | None = None) -> None:
         self.uow = uow
-        self.embedder: Embedder | None = default_embedder() if embedder is _UNSET else embedder  # type: ignore
+        if embedder is _UNSET:
+            embedder = default_embedder(settings) if settings is not None else None
+        self.embedder: Embedder | None = embedder  # type: ignore[assignment]
         # Not ``index or …``: an empty index has length 0 and would be swapped for the shared one.
         self.index = index if index is not None else index_for(uow.db.url)
         self.terms: TermStatistics | None = statistics_for(uow.db.url) if uow.backend == "postgresql" else None
@@ -210,7 +222,7 @@ class MemoryService:
         return self.index.search(vector, flt, n)
 
     def keyword_ranking(self, query: str, flt: MemoryFilter, n: int = CANDIDATES) -> list[int]:
-        """Ids ranked by words (see :mod:`phaseloom.services.keyword_search`)."""
+        """Ids ranked by words (see :mod:`phaseloom.search._keyword_search`)."""
         return [hit.id for hit in self.keyword_hits(query, flt, n)]
 
     def keyword_hits(self, query: str, flt: MemoryFilter, n: int = CANDIDATES) -> list[KeywordHit]:

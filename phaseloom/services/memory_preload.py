@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select
 from phaseloom.db.models import Task
 from phaseloom.db.models.memory import TaskMemory, TaskPreloadedMemory
 from phaseloom.domain.errors import NotFound
-from phaseloom.services.embeddings import default_embedder
+from phaseloom.embeddings import shared_embedder
 from phaseloom.services.memory import MemoryHit, MemoryService
 from phaseloom.db.unit_of_work import UnitOfWork
 
@@ -37,7 +37,7 @@ class MemorySection:
         hits: list[MemoryHit] = []
         if limit > 0 and uow.session.scalar(select(func.count()).select_from(TaskMemory)
                                             .where(TaskMemory.project_id == ctx.task.project_id)):
-            embedder = default_embedder() if ctx.memory_semantic else None
+            embedder = shared_embedder() if ctx.memory_semantic else None
             hits = MemoryService(uow, embedder=embedder).memories_for_task(ctx.task.id, limit=limit,
                                                                            budget_chars=self.budget_chars)
         record_preloaded(uow, ctx.task.id, [h.memory.id for h in hits])

@@ -60,7 +60,7 @@ def write(server, event_type: str, **where) -> int:
 
 
 def uow_last_id(server) -> int:
-    from phaseloom.services.events import EventLog
+    from phaseloom.events import EventLog
 
     return EventLog(UnitOfWork(server.app.state.db)).latest_id()
 
@@ -153,7 +153,7 @@ def test_an_idle_client_gets_heartbeat_pings(db):
 
 
 def test_a_redis_bus_delivers_a_write_announced_by_another_process(db, redis_url):
-    from phaseloom.services.event_bus import RedisBus
+    from phaseloom.events import RedisBus
 
     with LiveServer(db, event_bus=redis_url, event_poll_seconds=60) as live, open_ws(live) as ws:
         until_ready(ws)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from phaseloom.services.embeddings import embedding_available
+from phaseloom.embeddings import embedding_available
 
 needs_model = pytest.mark.skipif(not embedding_available(), reason="phaseloom[memory] (embedding model) not installed")
 

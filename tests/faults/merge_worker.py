@@ -10,7 +10,7 @@ from pathlib import Path
 
 from phaseloom.db.engine import Database
 from phaseloom.db.unit_of_work import UnitOfWork
-from phaseloom.services.workspaces import WorkspaceService
+from phaseloom.workspaces import WorkspaceService
 
 
 def main(url: str, root: str, task_id: int, agent_id: str) -> None:

@@ -12,9 +12,9 @@ from phaseloom.db.models import Project, SystemEvent
 from phaseloom.services.agents import AgentService
 from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.workspaces import WorkspaceService, git
+from phaseloom.workspaces import WorkspaceService, git
 from tests.faults.support import Processes, wait_for
-from tests.services.test_workspaces import make_repo
+from tests.workspaces.test_workspaces import make_repo
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ import pytest
 from phaseloom.db.engine import Database
 from tests.faults.checks import assert_reported_and_merged, assert_work_accounted_for
 from tests.faults.support import Processes, prepare, tickets_done, wait_for
-from tests.services.test_workspaces import make_repo
+from tests.workspaces.test_workspaces import make_repo
 
 pytestmark = pytest.mark.slow
 

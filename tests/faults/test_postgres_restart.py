@@ -20,7 +20,7 @@ from tests.api.live_server import free_port
 from tests.faults.checks import (assert_outbox_consistent, assert_reported_and_merged, assert_work_accounted_for,
                                 replay_events)
 from tests.faults.support import PrivateCluster, Processes, postgres_bin, prepare, runs_per_task, tickets_done, wait_for
-from tests.services.test_workspaces import make_repo
+from tests.workspaces.test_workspaces import make_repo
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(postgres_bin() is None, reason="needs PostgreSQL binaries (initdb, pg_ctl)")]

@@ -25,7 +25,7 @@ from phaseloom.db.unit_of_work import UnitOfWork
 from tests.api.live_server import free_port
 from tests.faults.checks import assert_events_once, assert_reported_and_merged, assert_work_accounted_for
 from tests.faults.support import Processes, prepare, tickets_done, wait_for
-from tests.services.test_workspaces import make_repo
+from tests.workspaces.test_workspaces import make_repo
 
 pytestmark = pytest.mark.slow
 

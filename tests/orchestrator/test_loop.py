@@ -128,7 +128,7 @@ def test_a_short_lease_is_renewed_often_enough_for_a_longer_agent(db, uow, proje
 def test_a_merge_git_refuses_fails_the_task_for_a_retry_with_gits_words(db, uow, project, tmp_path):
     """A merge git refuses without a conflict (an untracked file in the way in the integration
     worktree) was taken as a conflict with no files and the task completed unmerged."""
-    from phaseloom.services.workspaces import WorkspaceService
+    from phaseloom.workspaces import WorkspaceService
 
     repo = _project_on_a_repo(db, project, tmp_path)
     ticket = TicketService(uow).create_ticket(project.id, "blocked merge")
@@ -207,7 +207,7 @@ def test_a_database_blip_after_the_merge_neither_reruns_the_agent_nor_loses_the_
     from sqlalchemy.exc import OperationalError
 
     from phaseloom.db.models import SystemEvent
-    from phaseloom.services.workspaces import WorkspaceService, git
+    from phaseloom.workspaces import WorkspaceService, git
 
     repo = _project_on_a_repo(db, project, tmp_path)
     ticket = TicketService(uow).create_ticket(project.id, "blip")
@@ -275,7 +275,7 @@ def test_a_database_blip_after_the_agents_own_report_still_merges_its_work(db, u
 
     from phaseloom.db.models import SystemEvent
     from phaseloom.orchestrator import execution
-    from phaseloom.services.workspaces import git
+    from phaseloom.workspaces import git
 
     repo = _project_on_a_repo(db, project, tmp_path)
     ticket = TicketService(uow).create_ticket(project.id, "blip")
@@ -311,7 +311,7 @@ def test_work_a_dead_worker_left_unmerged_holds_its_ticket_then_is_merged_by_ano
     from phaseloom.db.models import Task
     from phaseloom.db.models.base import utcnow
     from phaseloom.services.agents import AgentService
-    from phaseloom.services.workspaces import WorkspaceService, git
+    from phaseloom.workspaces import WorkspaceService, git
 
     repo = _project_on_a_repo(db, project, tmp_path)
     ticket = TicketService(uow).create_ticket(project.id, "left work")
@@ -341,7 +341,7 @@ def test_work_a_dead_worker_left_unmerged_holds_its_ticket_then_is_merged_by_ano
 def _project_on_a_repo(db, project, tmp_path):
     """The test's project put on a fresh git repository (one commit on main); the repository's path."""
     from phaseloom.db.models import Project
-    from tests.services.test_workspaces import make_repo
+    from tests.workspaces.test_workspaces import make_repo
 
     repo = make_repo(tmp_path / "repo")
     with UnitOfWork(db) as u:

@@ -11,7 +11,7 @@ from phaseloom.runtimes.base import RunOutcome
 from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from phaseloom.db.unit_of_work import UnitOfWork
-from phaseloom.services.workspaces import WorkspaceService, git
+from phaseloom.workspaces import WorkspaceService, git
 from tests.orchestrator.test_loop import _project_on_a_repo
 
 # The agent's own complete_task (what an MCP agent does before it exits), or the runtime's outcome only.

@@ -16,7 +16,7 @@ from phaseloom.orchestrator.loop import Orchestrator, OrchestratorConfig
 from phaseloom.services.progress import ProgressService
 from phaseloom.services.tickets import TicketService
 from phaseloom.db.unit_of_work import UnitOfWork
-from tests.services.test_workspaces import make_repo
+from tests.workspaces.test_workspaces import make_repo
 
 
 @pytest.mark.slow

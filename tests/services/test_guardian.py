@@ -13,8 +13,8 @@ from phaseloom.db.models.guardian import SteeringNote
 from phaseloom.services.agents import AgentService
 from phaseloom.services.dashboard import DashboardService
 from phaseloom.services.diagnostics import DiagnosticsService
+from phaseloom.judges import LlmJudge
 from phaseloom.services.guardian import GuardianRecords, GuardianService
-from phaseloom.services.guardian_judge import LlmJudge
 from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from tests.runtimes.test_openai import model_server  # noqa: F401 - the loopback chat-completions server

@@ -6,11 +6,11 @@ import pytest
 
 from phaseloom.config import Settings
 from phaseloom.domain.errors import InvalidInput
-from phaseloom.services.embeddings import embedding_available, default_embedder
+from phaseloom.embeddings import embedding_available, shared_embedder
 from phaseloom.services.memory import MemoryService
 from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.vector_index import MemoryFilter, VectorIndex
+from phaseloom.search import MemoryFilter, VectorIndex
 
 needs_model = pytest.mark.skipif(not embedding_available(), reason="phaseloom[memory] (embedding model) not installed")
 
@@ -22,7 +22,7 @@ def keyword_only(uow):
 
 @pytest.fixture
 def semantic(uow):
-    return MemoryService(uow, embedder=default_embedder(), index=VectorIndex())
+    return MemoryService(uow, embedder=shared_embedder(), index=VectorIndex())
 
 
 def test_keyword_search_finds_by_words_and_filters(keyword_only, project):

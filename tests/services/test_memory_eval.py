@@ -10,10 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from phaseloom.services import pgvector_search
-from phaseloom.services.embeddings import default_embedder, embedding_available
+from phaseloom.embeddings import embedding_available, shared_embedder
+from phaseloom.search import VectorIndex, pgvector_search
 from phaseloom.services.memory import MemoryService
-from phaseloom.services.vector_index import VectorIndex
 from tests.services import memory_eval_set as eval_set
 
 needs_model = pytest.mark.skipif(not embedding_available(), reason="phaseloom[memory] (embedding model) not installed")
@@ -35,7 +34,7 @@ class CachingEmbedder:
 
 @pytest.fixture(scope="module")
 def embedder():
-    return CachingEmbedder(default_embedder())
+    return CachingEmbedder(shared_embedder())
 
 
 def test_eval_set_is_big_and_a_third_paraphrases():

@@ -29,8 +29,7 @@ from phaseloom.config import Settings, get_settings
 from phaseloom.domain.errors import PhaseloomError
 from phaseloom.domain.identifiers import is_number
 from phaseloom.services.auth import Principal
-from phaseloom.services.event_bus import InProcessBus, create_event_bus
-from phaseloom.services.events import MAX_PAGE, EventFilter, EventHub, EventLog, EventStream
+from phaseloom.events import MAX_PAGE, EventFilter, EventHub, EventLog, EventStream, InProcessBus, create_event_bus
 from phaseloom.db.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path as PathParam, Query
 
-from phaseloom.api.deps import Caller, Uow
+from phaseloom.api.deps import AppSettings, Caller, Uow
 from phaseloom.domain.errors import InvalidInput
 from phaseloom.schemas.api.common import MAX_ID
 from phaseloom.schemas.memory import (
@@ -27,7 +27,7 @@ IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 @router.post("", response_model=MemorySaved, status_code=201)
-def save_memory(body: MemoryCreate, uow: Uow, caller: Caller) -> MemorySaved:
+def save_memory(body: MemoryCreate, uow: Uow, caller: Caller, settings: AppSettings) -> MemorySaved:
     """Save a memory for a task (agents: their own tasks) or a project (admin)."""
     if body.task_id is None and body.project_id is None:
         raise InvalidInput("a memory needs a task_id or a project_id")
@@ -36,7 +36,7 @@ def save_memory(body: MemoryCreate, uow: Uow, caller: Caller) -> MemorySaved:
             AuthService(uow).authorize_task(caller, body.task_id)
         else:
             caller.require_admin()
-        saved = MemoryService(uow).save_memory(
+        saved = MemoryService(uow, settings).save_memory(
             body.content, body.memory_type, task_id=body.task_id, project_id=body.project_id,
             agent_id=caller.agent_id, goal=body.goal, result=body.result, feedback=body.feedback,
             related_files=body.related_files, tags=body.tags)
@@ -44,7 +44,8 @@ def save_memory(body: MemoryCreate, uow: Uow, caller: Caller) -> MemorySaved:
 
 
 @router.get("", response_model=MemorySearchResult)
-def find_memories(uow: Uow, caller: Caller, q: Annotated[str, Query(min_length=1, max_length=2000)],
+def find_memories(uow: Uow, caller: Caller, settings: AppSettings,
+                  q: Annotated[str, Query(min_length=1, max_length=2000)],
                   project_id: IdFilter = None, ticket_id: IdFilter = None,
                   phase_id: Annotated[str | None, Query(max_length=100)] = None,
                   memory_type: MemoryTypeName | None = None,
@@ -56,7 +57,7 @@ def find_memories(uow: Uow, caller: Caller, q: Annotated[str, Query(min_length=1
             raise InvalidInput("agents search within a project: pass project_id")
         if caller.project_id is not None and caller.project_id != project_id:
             caller.require_admin()
-    service = MemoryService(uow)
+    service = MemoryService(uow, settings)
     hits = service.search(q, project_id=project_id, ticket_id=ticket_id, phase_id=phase_id,
                           memory_type=memory_type, limit=limit, mode=mode)
     return MemorySearchResult(query=q, mode=mode, semantic_available=service.embedder is not None,

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phaseloom.services.embedding_worker import (
+from phaseloom.embeddings import DIMENSIONS, MODEL_NAME, embedding_available
+from phaseloom.embeddings.worker import (
     LIFE_LOCK,
     FallbackEmbedder,
     WorkerEmbedder,
     WorkerUnavailable,
     socket_path,
 )
-from phaseloom.services.embeddings import DIMENSIONS, MODEL_NAME, embedding_available
 
 pytestmark = pytest.mark.skipif(not embedding_available(), reason="phaseloom[memory] (embedding model) not installed")
 
@@ -38,7 +38,7 @@ def _worker_pids(home: Path) -> set[int]:
             except OSError:
                 continue
             state = (entry / "stat").read_text().split(") ")[-1][:1] if (entry / "stat").exists() else ""
-            if b"phaseloom.services.embedding_worker" in argv and str(home.resolve()).encode() in argv \
+            if b"phaseloom.embeddings.worker" in argv and str(home.resolve()).encode() in argv \
                     and state != "Z":
                 pids.add(int(entry.name))
     return pids

@@ -13,7 +13,7 @@ import time
 from sqlalchemy import event, select
 
 from phaseloom.db.models import SystemEvent
-from phaseloom.services.events import EventLog
+from phaseloom.events import EventLog
 from phaseloom.db.unit_of_work import UnitOfWork
 
 

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text, update
 
 from phaseloom.db.models.memory import TaskMemory
-from phaseloom.services.embeddings import DIMENSIONS, to_blob
-from phaseloom.services.vector_index import MemoryFilter, VectorIndex
+from phaseloom.embeddings import DIMENSIONS, to_blob
+from phaseloom.search import MemoryFilter, VectorIndex
 
 
 def unit(seed: int) -> np.ndarray:

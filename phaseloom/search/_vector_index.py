@@ -35,7 +35,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from phaseloom.services.embeddings import DIMENSIONS
+from phaseloom.embeddings import DIMENSIONS
 
 _COLUMNS = "SELECT id, embedding_stamp, embedding, project_id, ticket_id, phase_id, memory_type FROM task_memories"
 _EMBEDDED = "embedding IS NOT NULL"

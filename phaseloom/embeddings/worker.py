@@ -95,7 +95,7 @@ def _recv_header(sock: socket.socket) -> dict:
 
 # -- client -------------------------------------------------------------------------
 class WorkerEmbedder:
-    """An :class:`~phaseloom.services.embeddings.Embedder` that asks the worker for ``home``."""
+    """An :class:`~phaseloom.embeddings.Embedder` that asks the worker for ``home``."""
 
     def __init__(self, home: Path, *, name: str, dimensions: int, idle_seconds: float = 600.0,
                  start_timeout: float = 180.0, request_timeout: float = 120.0) -> None:
@@ -178,7 +178,7 @@ class WorkerEmbedder:
         # The worker outlives this process (its own session) and writes to the log file.
         with open(self.home / LOG_NAME, "ab") as logfile:
             return subprocess.Popen(
-                [sys.executable, "-m", "phaseloom.services.embedding_worker", "--home", str(self.home),
+                [sys.executable, "-m", "phaseloom.embeddings.worker", "--home", str(self.home),
                  "--idle-seconds", str(self.idle_seconds)],
                 stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile, start_new_session=True, close_fds=True,
                 env={**os.environ, **ONE_THREAD})
@@ -280,7 +280,7 @@ class _Worker:
 
 def run_worker(home: Path, idle_seconds: float) -> int:
     """Serve embeddings for ``home`` until idle; 0 at once when another worker already serves it."""
-    from phaseloom.services.embeddings import local_embedder
+    from phaseloom.embeddings._local_model import local_embedder
 
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)

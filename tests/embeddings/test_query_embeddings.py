@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from phaseloom.services.query_embeddings import RememberedQueries
+from phaseloom.embeddings import RememberedQueries
 
 
 class CountingEmbedder:

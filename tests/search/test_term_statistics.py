@@ -6,8 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from phaseloom.services.memory import MemoryService
-from phaseloom.services.term_statistics import TermStatistics
-from phaseloom.services.vector_index import VectorIndex
+from phaseloom.search import TermStatistics, VectorIndex
 
 
 @pytest.fixture

@@ -19,17 +19,17 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
 
-from phaseloom.config import get_settings
 from phaseloom.db.models import Agent, Project, SystemEvent, Task
 from phaseloom.domain.errors import InvalidInput, NotFound
-from phaseloom.services import git_files
-from phaseloom.services.git_repo import (
+from phaseloom.workspaces import git_files
+from phaseloom.workspaces._git_repo import (
     GIT_TIMEOUT,
     GitFailed,
     add_fresh_worktree,
@@ -104,15 +104,28 @@ class MergeOutcome:
     error: str | None = None
 
 
+# Records an ``integration_issue`` discovery for a conflicting merge, inside the merge's unit of
+# work, and returns its id. Passed in by whoever builds the service (the orchestrator passes
+# :func:`phaseloom.orchestrator.execution.record_integration_issue`), so this adapter calls no service.
+ConflictReporter = Callable[[UnitOfWork, Workspace, str], "int | None"]
+
+
 class WorkspaceService:
-    def __init__(self, uow: UnitOfWork, *, root: Path | str | None = None) -> None:
+    """The agents' worktrees under ``root`` (``<home>/workspaces``, given by whoever builds this).
+
+    Without ``report_conflict`` a conflicting merge is recorded by its event alone.
+    """
+
+    def __init__(self, uow: UnitOfWork, *, root: Path | str,
+                 report_conflict: ConflictReporter | None = None) -> None:
         self.uow = uow
-        self.root = Path(root) if root else get_settings().home / "workspaces"
+        self.root = Path(root)
+        self.report_conflict = report_conflict
 
     # -- preparing ---------------------------------------------------------------
     def prepare(self, task_id: int, agent_id: str) -> Workspace:
         """The agent's worktree for ``task_id``, created or repaired as needed, on its branch."""
-        ws = self._describe(task_id, agent_id)
+        ws = self.describe(task_id, agent_id)
         with self._lock(f"repo-{slug(str(ws.repo), 80)}"):
             self._ensure_ticket_branch(ws.repo, ws.ticket_id)
             integration = self._start_integration_worktree(ws)
@@ -141,7 +154,8 @@ class WorkspaceService:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
 
-    def _describe(self, task_id: int, agent_id: str) -> Workspace:
+    def describe(self, task_id: int, agent_id: str) -> Workspace:
+        """Where the agent's worktree for ``task_id`` is (or will be), read from the database only."""
         with self.uow:
             session = self.uow.session
             task = session.get(Task, int(task_id))
@@ -305,15 +319,11 @@ class WorkspaceService:
             self._record_merge(ws, outcome)
 
     def _report_conflict(self, ws: Workspace, conflicts: list[str]) -> int | None:
-        try:
-            from phaseloom.services.discovery import DiscoveryService
-        except ImportError:  # discovery not installed: the event above still records the conflict
+        if self.report_conflict is None:  # the event above still records the conflict
             return None
         description = (f"Merging {ws.branch} into {ws.ticket_branch} conflicts in: {', '.join(conflicts)}. "
                        f"The merge was aborted; the work is on branch {ws.branch}.")
-        found = DiscoveryService(self.uow).record_discovery(ws.task_id, "integration_issue", description,
-                                                            ticket_id=ws.ticket_id)
-        return getattr(found, "id", None)
+        return self.report_conflict(self.uow, ws, description)
 
     def integration_path(self, repo: Path | str, ticket_id: int) -> Path:
         """Where ``ticket/<id>`` is checked out for merging (and for gates to read the merged files)."""

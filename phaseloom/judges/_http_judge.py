@@ -1,4 +1,5 @@
-"""The Guardian's optional LLM judge: asks an OpenAI-compatible chat-completions endpoint for a 0–1 score.
+"""The Guardian's optional LLM judge over HTTP: asks an OpenAI-compatible chat-completions endpoint
+for a 0–1 score (the :class:`phaseloom.domain.guardian.Judge` the Guardian service calls).
 
 Spoken the same way as :mod:`phaseloom.runtimes.openai` (``POST {base_url}/chat/completions`` with a
 bearer key). Any failure — unreachable, a non-200 answer, a reply without a score — raises
@@ -14,17 +15,16 @@ from typing import Any
 import httpx
 
 from phaseloom.config import Settings
+from phaseloom.domain.guardian import JudgeUnavailable
 
 _SYSTEM = ("You review the trajectory of an AI coding agent working on one phase of a workflow. Answer with JSON "
            'only: {"score": <0..1, how well the work fits the phase>, "reason": "<one sentence>"}.')
 _NUMBER = re.compile(r"(?<![\d.])(0(?:\.\d+)?|1(?:\.0+)?)(?![\d.])")
 
 
-class JudgeUnavailable(Exception):
-    """The judge gave no usable score; ``str(exc)`` says why."""
-
-
 class LlmJudge:
+    """A :class:`~phaseloom.domain.guardian.Judge` asking ``model`` at ``base_url``."""
+
     def __init__(self, base_url: str, model: str, *, api_key: str = "", timeout: float = 30.0,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.model = model

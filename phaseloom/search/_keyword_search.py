@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from phaseloom.domain.memory import affordable_terms, keyword_terms
-from phaseloom.services.term_statistics import TermStatistics
+from phaseloom.search._term_statistics import TermStatistics
 from phaseloom.db.unit_of_work import UnitOfWork
-from phaseloom.services.vector_index import MemoryFilter
+from phaseloom.search._vector_index import MemoryFilter
 
 # Rows a keyword OR query may match before its commonest words are left out.
 KEYWORD_BUDGET = 5000

@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from phaseloom.services import git_files
+from phaseloom.workspaces import git_files
 
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
        "GIT_COMMITTER_EMAIL": "t@t"}

@@ -9,10 +9,11 @@ from sqlalchemy import select
 
 from phaseloom.db.models import Project, SystemEvent, TaskDiscovery
 from phaseloom.domain.errors import InvalidInput
+from phaseloom.orchestrator.execution import record_integration_issue
 from phaseloom.services.agents import AgentService
 from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
-from phaseloom.services.workspaces import WorkspaceService, agent_branch, git, slug
+from phaseloom.workspaces import WorkspaceService, agent_branch, git, slug
 
 
 @pytest.fixture
@@ -46,7 +47,8 @@ def setup(uow, project, tmp_path):
     queue = QueueService(uow)
     agents = AgentService(uow)
     return dict(repo=repo, ticket=ticket, queue=queue, agents=agents,
-                service=WorkspaceService(uow, root=tmp_path / "workspaces"))
+                service=WorkspaceService(uow, root=tmp_path / "workspaces",
+                                         report_conflict=record_integration_issue))
 
 
 def _task(s, phase="PHASE_IMPLEMENTATION", title="build", agent_name="impl"):

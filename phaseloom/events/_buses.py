@@ -1,7 +1,7 @@
 """Event buses: how a process learns that new events were committed.
 
 A bus only carries wake-ups; subscribers always read the outbox table from their last id
-(see :class:`phaseloom.services.events.EventHub`). So a bus may drop, repeat or delay a
+(see :class:`phaseloom.events.EventHub`). So a bus may drop, repeat or delay a
 message, or be down for an hour, and no subscriber misses an event.
 
 - :class:`InProcessBus` wakes listeners in this process when a unit of work attached to it

@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from phaseloom.services.vector_index import MemoryFilter
+from phaseloom.search._vector_index import MemoryFilter
 
 # Candidates the HNSW scan keeps (pgvector's default is 40); raised to the limit when that is
 # higher, up to pgvector's maximum.

