@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     mcp_allowed_hosts: str = Field(default="", description="comma-separated Host names /mcp accepts besides the "
                                    "address it is served on (name, name:port, name:*); '*' turns the check off")
 
+    @property
+    def workspaces_home(self) -> Path:
+        """Where agents' worktrees go when a run names no folder of its own."""
+        return self.home / "workspaces"
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -180,7 +180,7 @@ def _build(project: Optional[str], pools, grace: float, *, manage: bool, agent_c
     settings = state.settings
     config = OrchestratorConfig(pools=pools, project_id=project_id, grace_seconds=grace, manage_tickets=manage,
                                 lease_seconds=settings.lease_seconds, memory_semantic=settings.memory_semantic,
-                                workspace_root=(settings.home / "workspaces").resolve(),
+                                workspace_root=settings.workspaces_home.resolve(),
                                 log_dir=(settings.home / "logs").resolve(),
                                 mcp_url=settings.mcp_url if mcp_url is None else mcp_url, api_url=settings.api_url,
                                 freeze_heap=True, settings=settings)

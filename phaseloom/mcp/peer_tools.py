@@ -166,7 +166,7 @@ class PeerTools:
         from phaseloom.workspaces import WorkspaceService
 
         if ProjectService(self._uow()).get(task.project_id).repo_path:
-            root = self.settings.home / "workspaces"
+            root = self.settings.workspaces_home
             return WorkspaceService(self._uow(), root=root).describe(task.id, current_agent_id()).confine(reported)
         if not Path(reported).is_absolute():
             raise InvalidInput(f"{reported!r}: the project has no repository, so give the result file's full path")

@@ -48,7 +48,7 @@ class TaskExecutor:
         return UnitOfWork(self.db, settings=self.config.settings)
 
     def workspaces(self) -> WorkspaceService:
-        root = self.config.workspace_root or self.config.settings.home / "workspaces"
+        root = self.config.workspace_root or self.config.settings.workspaces_home
         return WorkspaceService(self.uow(), root=root,
                                 report_conflict=record_integration_issue)
 

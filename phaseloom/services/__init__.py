@@ -8,7 +8,6 @@ that needs one service never imports the others (the CLI's read commands stay fa
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 
 # name -> the module that defines it
 _HOMES: dict[str, str] = {
@@ -49,31 +48,3 @@ def __getattr__(name: str):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(f"{__name__}.{home}"), name)
 
-
-if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
-    from phaseloom.services.agent_work import AgentWorkService as AgentWorkService
-    from phaseloom.services.agents import AgentService as AgentService
-    from phaseloom.services.artifacts import ArtifactService as ArtifactService
-    from phaseloom.services.auth import AuthService as AuthService
-    from phaseloom.services.baselines import BaselineService as BaselineService
-    from phaseloom.services.board import BoardService as BoardService
-    from phaseloom.services.budgets import BudgetService as BudgetService
-    from phaseloom.services.costs import CostService as CostService
-    from phaseloom.services.dashboard import DashboardService as DashboardService
-    from phaseloom.services.diagnostics import DiagnosticsService as DiagnosticsService
-    from phaseloom.services.discovery import DiscoveryService as DiscoveryService
-    from phaseloom.services.gates import GateService as GateService
-    from phaseloom.services.graph import GraphService as GraphService
-    from phaseloom.services.guardian import GuardianService as GuardianService
-    from phaseloom.services.guardian import GuardianRecords as GuardianRecords
-    from phaseloom.services.instructions import InstructionService as InstructionService
-    from phaseloom.services.launches import LaunchService as LaunchService
-    from phaseloom.services.mcp_policies import McpPolicyService as McpPolicyService
-    from phaseloom.services.memory import MemoryService as MemoryService
-    from phaseloom.services.phases import PhaseService as PhaseService
-    from phaseloom.services.progress import ProgressService as ProgressService
-    from phaseloom.services.projects import ProjectService as ProjectService
-    from phaseloom.services.stats import StatsService as StatsService
-    from phaseloom.services.ticket_comments import TicketCommentService as TicketCommentService
-    from phaseloom.services.tickets import TicketService as TicketService
-    from phaseloom.services.workflows import WorkflowService as WorkflowService
