@@ -128,9 +128,6 @@ def db_url(request, tmp_path) -> str:
     db = Database.connect(url)
     _truncate_all(db)
     db.dispose()
-    from phaseloom.search import _vector_index
-
-    _vector_index._indexes.pop(url, None)  # ids restart after TRUNCATE: the process's index must too
     return url
 
 

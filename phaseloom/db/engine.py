@@ -8,13 +8,14 @@ failing with "database is locked" when a reader upgrades to a writer.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -23,6 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:  # pydantic-settings costs a command ~100 ms to import: only reading the settings needs it
     from phaseloom.config import Settings
+
+Kept = TypeVar("Kept")
 
 
 def normalise_url(url: str) -> str:
@@ -258,6 +261,9 @@ class Database:
     # the use-cases answer the task lifecycle without it importing them; wired where the app is built.
     reactions: dict[str, list[Callable[..., None]]] = field(default_factory=dict, repr=False)
     _settings: Settings | None = field(default=None, repr=False)
+    # kind -> its one instance for this database (Database.kept): the search indexes and counts.
+    _kept: dict[type, Any] = field(default_factory=dict, repr=False)
+    _kept_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def backend(self) -> str:
@@ -269,6 +275,17 @@ class Database:
         if self._settings is None:
             self._settings = self.settings_source()
         return self._settings
+
+    def kept(self, kind: type[Kept]) -> Kept:
+        """This database's one instance of ``kind``, built with no arguments when first asked for.
+
+        For what outer layers keep per database (the in-memory vector index, the keyword counts):
+        they hang off the database they describe, so a new Database (a test's, after TRUNCATE)
+        starts empty and nothing is keyed by URL in a module."""
+        with self._kept_lock:
+            if kind not in self._kept:
+                self._kept[kind] = kind()
+            return self._kept[kind]
 
     @classmethod
     def connect(cls, url: str, *, busy_timeout_ms: int = 30_000, idle_ping_seconds: float = IDLE_PING_SECONDS,

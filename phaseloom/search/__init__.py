@@ -3,18 +3,18 @@ the keyword list, both filtered by a :class:`MemoryFilter`.
 
 The memory use-cases (:mod:`phaseloom.services.memory`) fuse the two lists:
 
-- :class:`VectorIndex` keeps the embeddings of a database in memory (:func:`index_for` gives the
-  process's one), or :mod:`pgvector_search` asks PostgreSQL's HNSW index where the extension exists;
+- :class:`VectorIndex` keeps the embeddings of a database in memory (one per database:
+  ``db.kept(VectorIndex)``), or :mod:`pgvector_search` asks PostgreSQL's HNSW index where the extension exists;
 - :class:`KeywordSearch` ranks by words, weighted on PostgreSQL by the word counts of
-  :class:`TermStatistics` (:func:`statistics_for` a database).
+  :class:`TermStatistics` (``db.kept(TermStatistics)``).
 
 The vectors come from :mod:`phaseloom.embeddings`.
 """
 
 from phaseloom.search import pgvector_search
 from phaseloom.search._keyword_search import KeywordHit, KeywordSearch
-from phaseloom.search._term_statistics import TermStatistics, statistics_for
-from phaseloom.search._vector_index import MemoryFilter, VectorIndex, index_for
+from phaseloom.search._term_statistics import TermStatistics
+from phaseloom.search._vector_index import MemoryFilter, VectorIndex
 
 __all__ = [
     "KeywordHit",
@@ -22,7 +22,5 @@ __all__ = [
     "MemoryFilter",
     "TermStatistics",
     "VectorIndex",
-    "index_for",
     "pgvector_search",
-    "statistics_for",
 ]

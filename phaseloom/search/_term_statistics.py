@@ -69,12 +69,3 @@ class TermStatistics:
         with self._lock:
             return self._total, [self._documents.get(lexeme, 0) for lexeme in lexemes]
 
-
-_statistics: dict[str, TermStatistics] = {}
-_registry_lock = threading.Lock()
-
-
-def statistics_for(database_url: str) -> TermStatistics:
-    """One set of counts per database per process."""
-    with _registry_lock:
-        return _statistics.setdefault(database_url, TermStatistics())

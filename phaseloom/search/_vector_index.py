@@ -226,12 +226,3 @@ class VectorIndex:
             best = best[np.argsort(-scores[best])]
             return [(int(self._ids[i]), float(scores[i])) for i in best]
 
-
-_indexes: dict[str, VectorIndex] = {}
-_registry_lock = threading.Lock()
-
-
-def index_for(database_url: str) -> VectorIndex:
-    """One index per database per process."""
-    with _registry_lock:
-        return _indexes.setdefault(database_url, VectorIndex())

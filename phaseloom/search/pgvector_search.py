@@ -12,13 +12,17 @@ The query vector is sent as a ``'[x, …]'`` literal cast to ``vector``: no clie
 
 from __future__ import annotations
 
-import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from phaseloom.search._vector_index import MemoryFilter
+
+if TYPE_CHECKING:
+    from phaseloom.db.engine import Database
 
 # Candidates the HNSW scan keeps (pgvector's default is 40); raised to the limit when that is
 # higher, up to pgvector's maximum.
@@ -35,16 +39,18 @@ def has_vectors(session: Session) -> bool:
     return bool(session.scalar(text(_HAS_VECTORS)))
 
 
-_known: dict[str, bool] = {}
-_known_lock = threading.Lock()
+@dataclass
+class _VectorSupport:
+    present: bool | None = None    # unknown until first asked
 
 
-def uses_pgvector(database_url: str, session: Session) -> bool:
-    """:func:`has_vectors`, asked once per database per process (the schema changes only by migration)."""
-    with _known_lock:
-        if database_url not in _known:
-            _known[database_url] = has_vectors(session)
-        return _known[database_url]
+def uses_pgvector(db: Database, session: Session) -> bool:
+    """:func:`has_vectors`, asked once per database (the schema changes only by migration; asking
+    twice at once gives the same answer, so no lock)."""
+    support = db.kept(_VectorSupport)
+    if support.present is None:
+        support.present = has_vectors(session)
+    return support.present
 
 
 def search(session: Session, query: np.ndarray, flt: MemoryFilter, limit: int) -> list[tuple[int, float]]:

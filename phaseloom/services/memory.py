@@ -29,9 +29,7 @@ from phaseloom.search import (
     MemoryFilter,
     TermStatistics,
     VectorIndex,
-    index_for,
     pgvector_search,
-    statistics_for,
 )
 from phaseloom.db.unit_of_work import UnitOfWork
 
@@ -65,8 +63,8 @@ class MemoryService:
             embedder = default_embedder(settings) if settings is not None else None
         self.embedder: Embedder | None = embedder  # type: ignore[assignment]
         # Not ``index or …``: an empty index has length 0 and would be swapped for the shared one.
-        self.index = index if index is not None else index_for(uow.db.url)
-        self.terms: TermStatistics | None = statistics_for(uow.db.url) if uow.backend == "postgresql" else None
+        self.index = index if index is not None else uow.db.kept(VectorIndex)
+        self.terms: TermStatistics | None = uow.db.kept(TermStatistics) if uow.backend == "postgresql" else None
 
     # -- saving ------------------------------------------------------------------
     def save_memory(self, content: str, memory_type: str, *, defer_embedding: bool = False,
@@ -216,7 +214,7 @@ class MemoryService:
         """(id, cosine) of the ``n`` committed memories nearest ``vector``: by pgvector where the
         database has it, else from the in-memory index."""
         with self._committed_rows() as session:
-            if self.uow.backend == "postgresql" and pgvector_search.uses_pgvector(self.uow.db.url, session):
+            if self.uow.backend == "postgresql" and pgvector_search.uses_pgvector(self.uow.db, session):
                 return pgvector_search.search(session, vector, flt, n)
             self.index.sync(session)
         return self.index.search(vector, flt, n)

@@ -145,3 +145,18 @@ def test_a_forked_child_uses_pooled_connections_of_its_own(db):
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert session_marker() == parent  # the parent's pooled connection is still its own and alive
+
+
+def test_what_a_database_keeps_is_one_instance_per_database_and_new_for_a_new_one(tmp_path):
+    from phaseloom.search import TermStatistics, VectorIndex
+
+    url = f"sqlite:///{tmp_path / 'kept.db'}"
+    first, second = Database.connect(url), Database.connect(url)
+    try:
+        index = first.kept(VectorIndex)
+        assert first.kept(VectorIndex) is index                 # kept: built once
+        assert isinstance(first.kept(TermStatistics), TermStatistics)
+        assert second.kept(VectorIndex) is not index            # another Database (e.g. after TRUNCATE) starts empty
+    finally:
+        first.dispose()
+        second.dispose()

