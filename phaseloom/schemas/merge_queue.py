@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from typing_extensions import TypedDict
 
 from phaseloom.domain.merge_queue import DEFAULT_CHECK_TIMEOUT
+
+
+def _an_argv(argv: list[str]) -> list[str]:
+    if not argv or not argv[0].strip():
+        raise ValueError("each check is a non-empty argv whose first item names the program")
+    return argv
+
+
+Argv = Annotated[list[str], AfterValidator(_an_argv)]
 
 
 class MergeSettingsSpec(BaseModel):
@@ -17,7 +26,7 @@ class MergeSettingsSpec(BaseModel):
 
     into: str = Field(default="main", min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._/\-]+$")
     # Each check is one argv, run without a shell in the merged result; one argv alone may be written flat.
-    check: list[list[str]] = Field(default_factory=list, max_length=20)
+    check: list[Argv] = Field(default_factory=list, max_length=20)
     strategy: Literal["merge", "squash", "rebase"] = "merge"
     timeout_seconds: float = Field(default=DEFAULT_CHECK_TIMEOUT, gt=0, le=86_400)
     return_to: str | None = Field(default=None, min_length=1, max_length=100)
@@ -27,14 +36,6 @@ class MergeSettingsSpec(BaseModel):
     def _flat_argv_is_one_check(cls, value: Any) -> Any:
         if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
             return [value]
-        return value
-
-    @field_validator("check")
-    @classmethod
-    def _argv_not_empty(cls, value: list[list[str]]) -> list[list[str]]:
-        for argv in value:
-            if not argv or not argv[0].strip():
-                raise ValueError("each check is a non-empty argv whose first item names the program")
         return value
 
     @field_validator("into")

@@ -146,3 +146,19 @@ def test_a_project_without_a_repository_stays_with_the_reason(uow, tmp_path):
     assert not outcome.moved and "has no repository" in outcome.reason
     assert TicketService(uow).get(ticket.id).phase_id == "PHASE_REVIEW"
     assert MergeQueueService(uow, root=tmp_path / "w").entries() == []
+
+
+def test_the_board_shows_each_waiting_ticket_with_its_place_in_the_queue(uow, tmp_path):
+    from phaseloom.services.dashboard import DashboardService
+
+    project, repo, _ = landing_project(uow, tmp_path)
+    first, _ = finished_ticket(uow, project, repo, {"a.txt": "1\n"}, "raise a")
+    second, _ = finished_ticket(uow, project, repo, {"c.txt": "c\n"}, "add c")
+
+    def badges() -> dict[int, int | None]:
+        columns = DashboardService(uow).board(project.id)["columns"]
+        return {card["id"]: card["merge_queue"] for column in columns for card in column["cards"]}
+
+    assert badges() == {first: 1, second: 2}
+    MergeQueueService(uow, root=tmp_path / "workspaces").step()
+    assert badges() == {first: None, second: 1}
