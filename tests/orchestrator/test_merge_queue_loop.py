@@ -4,6 +4,7 @@ tickets pass their gates, and the queue lands one and sends the other back (real
 from __future__ import annotations
 
 import sys
+import time
 
 from sqlalchemy import select
 
@@ -54,3 +55,21 @@ def test_the_run_loop_lands_one_ticket_and_sends_the_other_back(db, uow, tmp_pat
         fix = uow.session.get(Task, rejected.task_id)
         assert fix.phase_id == "PHASE_IMPLEMENTATION" and "FAILED: a + b = 2" in fix.description
         assert uow.session.scalars(select(Task.id).where(Task.ticket_id == rejected.ticket_id)).all()
+
+
+def test_a_running_step_does_not_hold_up_the_loop(db, uow, tmp_path):
+    from phaseloom.orchestrator.merge_queue import MergeQueueRunner
+    from tests.services.merge_queue_support import finished_ticket
+
+    slow = [sys.executable, "-c", "import time; time.sleep(3)"]
+    project, repo, _ = landing_project(uow, tmp_path, check_argv=slow)
+    ticket, _ = finished_ticket(uow, project, repo, {"a.txt": "1\n"}, "raise a")
+    runner = MergeQueueRunner(db, OrchestratorConfig(project_id=project.id, workspace_root=tmp_path / "ws"))
+
+    started = time.monotonic()
+    assert runner.poke() is True
+    assert time.monotonic() - started < 1.0 and runner.running and runner.busy()
+    assert runner.poke() is False  # one step at a time
+    runner.join(60)
+    assert runner.last is not None and (runner.last.ticket_id, runner.last.status) == (ticket, "landed")
+    assert not runner.busy() and runner.poke() is False

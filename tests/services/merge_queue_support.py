@@ -74,14 +74,15 @@ def landing_workflow(check_argv: list[str], strategy: str = "merge") -> dict:
         "settings": {"merge": {"into": "main", "check": [check_argv], "strategy": strategy, "timeout_seconds": 60}}}
 
 
-def landing_project(uow, tmp_path: Path, *, strategy: str = "merge", person_moves_main: bool = False):
+def landing_project(uow, tmp_path: Path, *, strategy: str = "merge", person_moves_main: bool = False,
+                    check_argv: list[str] | None = None):
     """A project on a fresh repository whose workflow lands finished tickets on main after the check."""
     repo = make_repo(tmp_path / "repo")
     check = tmp_path / "check.py"
     check.write_text(CHECK)
     log = tmp_path / "tested.log"
     argv = [sys.executable, str(check), str(log), *([str(repo)] if person_moves_main else [])]
-    save_workflow(uow, landing_workflow(argv, strategy))
+    save_workflow(uow, landing_workflow(check_argv or argv, strategy))
     project = ProjectService(uow).create_project("landing-demo", "landing")
     with uow:
         uow.session.get(Project, project.id).repo_path = str(repo)

@@ -162,3 +162,38 @@ def test_the_board_shows_each_waiting_ticket_with_its_place_in_the_queue(uow, tm
     assert badges() == {first: 1, second: 2}
     MergeQueueService(uow, root=tmp_path / "workspaces").step()
     assert badges() == {first: None, second: 1}
+
+
+def test_an_entry_a_dead_process_left_testing_is_tested_again_and_lands(uow, tmp_path):
+    from phaseloom.db.models.merge_queue import MergeQueueEntry
+
+    project, repo, log = landing_project(uow, tmp_path)
+    ticket, _ = finished_ticket(uow, project, repo, {"a.txt": "1\n"}, "raise a")
+    with uow:  # as a process killed mid-check leaves it (its scratch worktree half merged, too)
+        entry = uow.session.scalar(select(MergeQueueEntry).where(MergeQueueEntry.ticket_id == ticket))
+        entry.status, entry.attempts = "testing", 1
+    queue = MergeQueueService(uow, root=tmp_path / "workspaces")
+    scratch = queue.trials.scratch_path(repo)
+    scratch.parent.mkdir(parents=True)
+    git(repo, "worktree", "add", "-q", "--detach", str(scratch), "main")
+    (scratch / "a.txt").write_text("half written\n")
+    (scratch / "stray.txt").write_text("left over\n")
+
+    outcome = queue.step()
+    assert outcome.status == "landed"
+    assert git(repo, "show", "main:a.txt") == "1\n" and "stray.txt" not in git(repo, "ls-tree", "-r", "main")
+    [done] = queue.entries(finished=True)
+    assert done.attempts == 2 and git(repo, "rev-parse", "main").strip() in commits_checked(log)
+
+
+def test_a_ticket_moved_away_while_it_waited_is_dropped_not_landed(uow, tmp_path):
+    project, repo, log = landing_project(uow, tmp_path)
+    ticket, _ = finished_ticket(uow, project, repo, {"a.txt": "1\n"}, "raise a")
+    TicketService(uow).send_back(ticket, "PHASE_IMPLEMENTATION", reason="a person changed their mind",
+                                 initiated_by="user")
+    before = git(repo, "rev-parse", "main").strip()
+    outcome = MergeQueueService(uow, root=tmp_path / "workspaces").step()
+    assert outcome.status == "rejected" and "the ticket left PHASE_REVIEW" in outcome.reason
+    assert git(repo, "rev-parse", "main").strip() == before and commits_checked(log) == []
+    assert TicketService(uow).get(ticket).phase_id == "PHASE_IMPLEMENTATION"
+    assert [kind for kind, _, _ in merge_events(uow)] == ["merge.queued", "merge.rejected"]
