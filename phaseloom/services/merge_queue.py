@@ -30,7 +30,7 @@ from phaseloom.domain.phase_names import resolve_phase_id
 from phaseloom.services.gates import run_command
 from phaseloom.services.ticket_views import is_done_phase
 from phaseloom.services.workflows import WorkflowService
-from phaseloom.workspaces import MergedResult, MergeTrials, land
+from phaseloom.workspaces import GitFailed, MergedResult, MergeTrials, land
 
 
 @dataclass(frozen=True)
@@ -165,8 +165,11 @@ class MergeQueueService:
             entry.status, entry.attempts = mq.MergeStatus.TESTING.value, entry.attempts + 1
             entry_id, title = entry.id, ticket.title
             branch, into, strategy = entry.branch, entry.into, entry.strategy
-        merged = self.trials.merge(Path(repo_path), branch, into, strategy,
-                                   f"Merge {branch} into {into}: {title}"[:200])
+        try:
+            merged = self.trials.merge(Path(repo_path), branch, into, strategy,
+                                       f"Merge {branch} into {into}: {title}"[:200])
+        except GitFailed as exc:  # a broken repository or scratch worktree: said, not retried every tick
+            merged = MergedResult("", error=str(exc))
         if merged.conflicts or merged.error is not None:
             return self._reject(entry_id, merged, conflicts=merged.conflicts, error=merged.error)
         failure = None if merged.nothing_new else self._run_checks(settings, merged)
@@ -225,7 +228,7 @@ class MergeQueueService:
                 error: str | None = None, check: tuple | None = None) -> StepOutcome:
         with self.uow:
             entry = self.uow.session.get(MergeQueueEntry, entry_id)
-            entry.base_commit, entry.tested_commit = merged.base, merged.commit
+            entry.base_commit, entry.tested_commit = merged.base or None, merged.commit
             if check is not None:
                 argv, exit_code, output = check
                 entry.failed_check, entry.output = list(argv), mq.output_tail(output)

@@ -197,3 +197,13 @@ def test_a_ticket_moved_away_while_it_waited_is_dropped_not_landed(uow, tmp_path
     assert git(repo, "rev-parse", "main").strip() == before and commits_checked(log) == []
     assert TicketService(uow).get(ticket).phase_id == "PHASE_IMPLEMENTATION"
     assert [kind for kind, _, _ in merge_events(uow)] == ["merge.queued", "merge.rejected"]
+
+
+def test_a_branch_git_cannot_merge_is_rejected_with_what_git_said(uow, tmp_path):
+    project, repo, log = landing_project(uow, tmp_path)
+    ticket, _ = finished_ticket(uow, project, repo, {"a.txt": "1\n"}, "raise a")
+    git(repo, "branch", "-D", f"ticket/{ticket}")  # someone deleted it while it waited
+    outcome = MergeQueueService(uow, root=tmp_path / "workspaces").step()
+    assert outcome.status == "rejected" and f"branch ticket/{ticket} does not exist" in outcome.reason
+    [fix] = [t for t in tasks_of(uow, ticket) if t.phase_id == "PHASE_IMPLEMENTATION"]
+    assert f"branch ticket/{ticket} does not exist" in fix.description and commits_checked(log) == []
