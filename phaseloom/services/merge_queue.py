@@ -67,7 +67,12 @@ class StepOutcome:
 class MergeQueueService:
     def __init__(self, uow: UnitOfWork, *, root: Path | str | None = None) -> None:
         self.uow = uow
-        self.trials = MergeTrials(root if root is not None else uow.settings.workspaces_home)
+        self._root = root
+
+    @property
+    def trials(self) -> MergeTrials:
+        """The scratch worktrees, under ``root`` (default: the settings' workspaces home); only steps need them."""
+        return MergeTrials(self._root if self._root is not None else self.uow.settings.workspaces_home)
 
     # -- joining (inside the gate's transaction) ---------------------------------------
     def waiting_entry(self, ticket_id: int) -> MergeQueueEntry | None:
@@ -133,8 +138,9 @@ class MergeQueueService:
     def step(self, repo: str | None = None, *, project_id: int | None = None) -> StepOutcome | None:
         """Test the head of one repository's queue and land or reject it; None when nothing waits
         (or every waiting repository is being processed by another process)."""
+        trials = self.trials
         for repo_path in self._waiting_repos(repo, project_id):
-            with self.trials.exclusive(Path(repo_path)) as mine:
+            with trials.exclusive(Path(repo_path)) as mine:
                 if mine:
                     outcome = self._step_repo(repo_path)
                     if outcome is not None:
