@@ -94,6 +94,9 @@ _costs_cli.register(app)
 from phaseloom.cli import guardian as _guardian_cli  # noqa: E402
 
 _guardian_cli.register(app)
+from phaseloom.cli import merge_queue as _merge_queue_cli  # noqa: E402
+
+_merge_queue_cli.register(app)
 from phaseloom.cli import doctor as _doctor_cli  # noqa: E402
 
 _doctor_cli.register(app)

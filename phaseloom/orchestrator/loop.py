@@ -29,6 +29,7 @@ from phaseloom.db.retry import call_with_retry
 from phaseloom.db.models import Project, Task
 from phaseloom.orchestrator.config import DEFAULT_POOLS, OrchestratorConfig, PoolSpec
 from phaseloom.orchestrator.execution import TaskExecutor
+from phaseloom.orchestrator.merge_queue import MergeQueueRunner
 from phaseloom.orchestrator.tickets import OPEN_STATUSES, TicketMover
 from phaseloom.runtimes.base import Runtime
 from phaseloom.services.agents import AgentService
@@ -64,6 +65,7 @@ class Orchestrator:
         self.executor = TaskExecutor(db, config)
         self._finished = 0  # tasks whose outcome the loop has collected
         self.tickets = TicketMover(db, self.executor, config.project_id)
+        self.merges = MergeQueueRunner(db, config)  # finished tickets' branches landing, one step per tick
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, settings=self.config.settings)
@@ -186,6 +188,7 @@ class Orchestrator:
         if self.config.manage_tickets:
             self.tickets.collect_outputs()
             queued = self.progress_tickets()
+            self.merges.poke()
             self._diagnose_now_and_then()
             self._guard_now_and_then()
         if time.monotonic() - self._last_heartbeat > self.config.stale_agent_seconds / 4:
@@ -287,7 +290,7 @@ class Orchestrator:
             query = select(func.count()).select_from(Task).where(Task.status.in_(OPEN_STATUSES) | HELD_FOR_MERGE)
             if self.config.project_id is not None:
                 query = query.where(Task.project_id == self.config.project_id)
-            return not self._running and uow.session.scalar(query) == 0
+            return not self._running and uow.session.scalar(query) == 0 and not (self.config.manage_tickets and self.merges.busy())
 
     def progress_tickets(self) -> bool:
         """Start and move tickets on (see :class:`TicketMover`); True when that queued tasks."""

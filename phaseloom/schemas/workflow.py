@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from phaseloom.domain import phases as d
 from phaseloom.domain.gate_definition import Gate
 from phaseloom.schemas.launch import LaunchTemplateSpec
+from phaseloom.schemas.merge_queue import WorkflowSettingsSpec, plain_settings
 
 _ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]*$"
 _INT32 = 2**31 - 1  # the database stores orders and limits as 32-bit integers
@@ -141,7 +142,7 @@ class WorkflowDocument(_Strict):
     mode: d.WorkflowMode = d.WorkflowMode.STRUCTURED
     phases: list[PhaseSpec] = Field(min_length=1)
     board_columns: list[BoardColumnSpec] = Field(default_factory=list)
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: WorkflowSettingsSpec = Field(default_factory=dict)  # type: ignore[assignment]
     # Stored with the settings (``settings.launch_template``) but written at the top level of a file.
     launch_template: LaunchTemplateSpec | None = None
 
@@ -154,6 +155,14 @@ class WorkflowDocument(_Strict):
         if "launch_template" in value:
             raise ValueError("write launch_template at the top level of the workflow, not under settings")
         return value
+
+    @model_validator(mode="after")
+    def _merge_returns_to_a_working_phase(self) -> "WorkflowDocument":
+        merge = self.settings.get("merge")
+        back = merge.return_to if merge is not None else None
+        if back is not None and not any(p.id == back and not p.is_terminal for p in self.phases):
+            raise ValueError(f"settings.merge.return_to: {back!r} is not a non-terminal phase of this workflow")
+        return self
 
     @model_validator(mode="after")
     def _number_unordered_phases(self) -> "WorkflowDocument":
@@ -181,7 +190,7 @@ class WorkflowDocument(_Strict):
                 )
                 for i, c in enumerate(self.board_columns)
             ),
-            settings={**self.settings, **({"launch_template": self.launch_template.model_dump()}
+            settings={**plain_settings(self.settings), **({"launch_template": self.launch_template.model_dump()}
                                           if self.launch_template is not None else {})},
         )
 

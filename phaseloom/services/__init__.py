@@ -28,6 +28,7 @@ _HOMES: dict[str, str] = {
     "GuardianRecords": "guardian",
     "InstructionService": "instructions",
     "LaunchService": "launches",
+    "MergeQueueService": "merge_queue",
     "McpPolicyService": "mcp_policies",
     "MemoryService": "memory",
     "PhaseService": "phases",

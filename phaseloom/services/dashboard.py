@@ -18,6 +18,7 @@ from phaseloom.services.discovery import DiscoveryService
 from phaseloom.services.gates import GateService
 from phaseloom.services.graph import GraphService
 from phaseloom.services.graph_layout import layout_graph
+from phaseloom.services.merge_queue import MergeQueueService
 from phaseloom.services.projects import ProjectService
 from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService, TicketView
@@ -82,13 +83,15 @@ class DashboardService:
         tasks = dict(session.execute(select(Task.ticket_id, func.count()).where(Task.project_id == project_id)
                                      .group_by(Task.ticket_id)).all())
         gates = self._latest_gates(project_id)
+        waiting = MergeQueueService(self.uow).waiting_positions(project_id)  # place in its repository's queue
 
         def extras(t: TicketView) -> dict[str, Any]:
             gate = gates.get((t.id, t.phase_id))
             return {"agents": sorted(agents.get(t.id, ())), "activity": activity.get(t.id),
                     "open_discoveries": discoveries.get(t.id, 0),
                     "tasks": tasks.get(t.id, 0),
-                    "gate": None if gate is None else ("passed" if gate else "failing")}
+                    "gate": None if gate is None else ("passed" if gate else "failing"),
+                    "merge_queue": waiting.get(t.id)}
         return extras
 
     def _latest_gates(self, project_id: int) -> dict[tuple[int, str], bool]:

@@ -16,10 +16,13 @@ from sqlalchemy import func, select
 from phaseloom.db.models import Task, Ticket
 from phaseloom.domain import phases as d
 from phaseloom.domain.errors import Conflict, NotFound
+from phaseloom.domain.merge_queue import MergeSettings, merge_settings_of
 from phaseloom.schemas.gates import InitialTaskSpec
 from phaseloom.services.artifacts import ArtifactService
 from phaseloom.services.gates import GateResultView, GateService
+from phaseloom.services.merge_queue import MergeQueueService
 from phaseloom.queue import QueueService
+from phaseloom.services.ticket_views import is_done_phase
 from phaseloom.services.tickets import TicketService
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
@@ -72,6 +75,10 @@ class ProgressService:
             ticket = self._ticket(ticket_id, uow=reader)
             workflow = WorkflowService(reader).by_id(ticket.workflow_id)
             current = workflow.phase(ticket.phase_id)
+            merge = merge_settings_of(workflow.settings)
+            waiting = merge is not None and MergeQueueService(reader).waiting_entry(ticket.id)
+        if waiting:  # its gate passed already: the queue lands it, or sends it back to work
+            return ProgressOutcome(ticket.id, False, current.id, reason=f"waiting in the merge queue (entry {waiting.id})")
         if current.is_terminal:
             why = "the ticket is blocked" if current.id == d.BLOCKED_PHASE else "the ticket is done"
             return ProgressOutcome(ticket.id, False, current.id, reason=why)
@@ -91,6 +98,8 @@ class ProgressService:
             target = workflow.next_phase(current.id)
             if target is None:
                 return ProgressOutcome(ticket.id, False, current.id, reason="the phase has no next phase", gate=gate)
+            if merge is not None and is_done_phase(target):
+                return self._queue_for_merge(ticket, current, merge, gate)
             return self._advance(ticket, current, target, gate, initiated_by)
 
     def _advance(self, ticket: Ticket, current: d.Phase, target: d.Phase, gate: GateResultView,
@@ -111,6 +120,17 @@ class ProgressService:
             return ProgressOutcome(ticket.id, False, current.id, reason=str(exc), gate=gate)
         return ProgressOutcome(ticket.id, True, current.id, target.id, reason=f"gate of {current.id} passed",
                                gate=gate, queued_task_ids=[t.id for t in queued])
+
+    def _queue_for_merge(self, ticket: Ticket, current: d.Phase, merge: MergeSettings,
+                         gate: GateResultView) -> ProgressOutcome:
+        """Inside the check's transaction: the ticket joins its repository's merge queue instead of moving
+        to done (it moves when its branch lands)."""
+        try:
+            entry = MergeQueueService(self.uow).enqueue(ticket, merge, current.id)
+        except Conflict as exc:  # no repository to land in: stay, say why
+            return ProgressOutcome(ticket.id, False, current.id, reason=str(exc), gate=gate)
+        return ProgressOutcome(ticket.id, False, current.id, gate=gate,
+                               reason=f"gate of {current.id} passed; queued to land on {merge.into} (entry {entry.id})")
 
     def _reading(self) -> UnitOfWork:
         """The caller's open block when there is one (its changes are visible), else a read-only one."""

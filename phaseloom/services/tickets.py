@@ -97,6 +97,16 @@ class TicketService:
             workflow.check_transition(ticket.phase_id, to_phase_id)
             return self._move(ticket, workflow, to_phase_id, reason=reason, initiated_by=initiated_by, force=force)
 
+    def send_back(self, ticket_id: int, to_phase_id: str, *, reason: str, initiated_by: str) -> TicketView:
+        """Move a ticket back to an earlier working phase whatever the transitions say (the merge queue
+        returning a ticket whose branch would not land); WIP limits do not hold it back either."""
+        with self.uow:
+            ticket = self._row(ticket_id, for_update=True)
+            workflow = self.workflow_of(ticket)
+            if workflow.phase(to_phase_id).is_terminal:
+                raise InvalidInput(f"cannot send ticket {ticket.id} back to {to_phase_id}: it is a terminal phase")
+            return self._move(ticket, workflow, to_phase_id, reason=reason, initiated_by=initiated_by, force=True)
+
     def block(self, ticket_id: int, reason: str, *, initiated_by: str = "user") -> TicketView:
         if not reason.strip():
             raise InvalidInput("blocking a ticket needs a reason")

@@ -7,6 +7,7 @@
 
 from phaseloom.workspaces import git_files
 from phaseloom.workspaces._git_repo import GIT_TIMEOUT, GitFailed, git, slug
+from phaseloom.workspaces._merge_trials import MergedResult, MergeTrials, land
 from phaseloom.workspaces._worktrees import (
     ConflictReporter,
     MergeOutcome,
@@ -21,6 +22,8 @@ __all__ = [
     "GIT_TIMEOUT",
     "ConflictReporter",
     "GitFailed",
+    "MergeTrials",
+    "MergedResult",
     "MergeOutcome",
     "Workspace",
     "WorkspaceService",
@@ -28,6 +31,7 @@ __all__ = [
     "confine_path",
     "git",
     "git_files",
+    "land",
     "slug",
     "ticket_branch",
 ]

@@ -57,6 +57,8 @@ EXPECTED = {
     "python_invalid_phase.py": (4, "alowed_transitions", "unknown field"),
     "python_lint_error.py": (4, "phases[0].allowed_transitions[0]", "unknown transition target 'PHASE_NOWHERE'"),
     "python_wrong_type.py": (None, "", "must be a phaseloom.Workflow"),
+    "merge_bad_strategy.yaml": (11, "settings.merge.strategy", "'merge', 'squash' or 'rebase'"),
+    "merge_empty_check.yaml": (11, "settings.merge.check[1]", "non-empty argv"),
 }
 # The file a folder's problem is reported in.
 FOLDER_FILE = {"folder_bad_phase": "02_fix.yaml", "folder_bad_config": "phases_config.yaml",

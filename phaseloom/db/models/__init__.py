@@ -7,6 +7,7 @@ from phaseloom.db.models.guardian import GuardianAssessment, SteeringNote  # noq
 from phaseloom.db.models.events import SystemEvent
 from phaseloom.db.models.gates import Artifact, DoneDefinitionCheck, GateApproval, GateResult, TaskDiscovery  # noqa: F401,E501
 from phaseloom.db.models.mcp import McpPolicyRow, TicketComment  # noqa: F401
+from phaseloom.db.models.merge_queue import MergeQueueEntry  # noqa: F401
 from phaseloom.db.models.memory import TaskMemory, TaskPreloadedMemory  # noqa: F401
 from phaseloom.db.models.recovery import Diagnosis, TaskReview, ValidationReview, WorkflowResult  # noqa: F401
 from phaseloom.db.models.resources import RunResources  # noqa: F401

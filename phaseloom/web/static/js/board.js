@@ -6,7 +6,7 @@ import { live, staticPage } from "./live.js";
 const board = document.getElementById("board");
 const projectSelect = document.getElementById("filter-project");
 const prioritySelect = document.getElementById("filter-priority");
-const LIVE_TYPES = /^(ticket|board|task|discovery|phase_gate|validation)\./;
+const LIVE_TYPES = /^(ticket|board|task|discovery|phase_gate|validation|merge)\./;
 let project = null;
 let columns = [];
 
@@ -25,7 +25,9 @@ function cardView(card) {
       el("h3", { id: `card-title-${card.id}` }, el("a", { href: `/ticket?id=${card.id}` }, card.title)),
       el("p", { class: "meta" },
         el("span", { class: `badge priority-${card.priority.toLowerCase()}` }, card.priority), " ",
-        el("span", { class: "phase" }, card.phase_name)),
+        el("span", { class: "phase" }, card.phase_name),
+        card.merge_queue ? [" ", el("span", { class: "badge merge-queued", title: "waiting in the merge queue to land" },
+                                    `merge queue #${card.merge_queue}`)] : ""),
       el("dl", { class: "facts" },
         card.agents.length ? [el("dt", {}, "Agents"), el("dd", {}, card.agents.join(", "))] : "",
         card.activity ? [el("dt", {}, "Now"), el("dd", { class: "activity" }, card.activity)] : "",
