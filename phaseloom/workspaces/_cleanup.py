@@ -20,13 +20,14 @@ from phaseloom.db.models import Task
 from phaseloom.db.models.base import utcnow
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.domain.errors import InvalidInput
-from phaseloom.domain.tasks import TaskStatus
-from phaseloom.workspaces._git_repo import GitFailed, git
+from phaseloom.domain.tasks import ACTIVE_STATUSES, TaskStatus
+from phaseloom.workspaces._git_repo import GitFailed, git, slug
 from phaseloom.workspaces._snapshots import Snapshot, common_dir, discard_changes, is_saved, is_worktree, take_snapshot
 
 log = logging.getLogger(__name__)
 _TASK_SUFFIX = re.compile(r"-t(\d+)$")
 _FINAL = [s.value for s in TaskStatus if s.is_final]
+_ACTIVE = [s.value for s in ACTIVE_STATUSES]
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,17 @@ class WorktreeKeeper:
         self.uow = uow
         self.root = Path(root)
 
-    def save_abandoned(self, task_id: int, reason: str) -> list[Snapshot]:
+    def save_abandoned(self, task_id: int, reason: str, *, ended_agent: str | None = None) -> list[Snapshot]:
         """Snapshot the task's worktrees here, then make them clean: the agent that wrote them has
-        been ended (its lease is lost), so a re-run in the same folder starts from the commit alone."""
+        been ended (its lease is lost), so a re-run in the same folder starts from the commit alone.
+        The folder of an agent holding the task now is left alone, unless it is ``ended_agent`` (ended
+        by the caller while its task's lease runs on)."""
         saved = []
-        for path in task_worktrees(self.root, task_id):
+        found = task_worktrees(self.root, task_id)
+        holder = self._holder(task_id)  # read after the folders: one a new claim made since is skipped
+        for path in found:
+            if holder and holder != ended_agent and path.name.endswith(f"-{slug(holder, 24)}-t{int(task_id)}"):
+                continue  # the task is claimed again, by the agent working in this folder
             try:
                 snap = take_snapshot(path, task_id, reason)
                 if snap is not None:
@@ -95,6 +102,13 @@ class WorktreeKeeper:
         if saved:
             self._emit_saved(task_id, saved)
         return saved
+
+    def _holder(self, task_id: int) -> str | None:
+        """The agent holding ``task_id`` now (None when nobody does)."""
+        with UnitOfWork(self.uow.db, readonly=True) as uow:
+            task = uow.session.get(Task, int(task_id))
+            active = task is not None and task.status in _ACTIVE
+            return task.assigned_agent_id if active else None
 
     def clean_finished(self, retention: Retention, *, now: datetime | None = None) -> list[Path]:
         """Remove the worktrees of final tasks older than the retention; the paths removed."""
