@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+
 from phaseloom.db.models import Project, Task
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.domain.errors import InvalidInput, NotFound
@@ -16,6 +18,7 @@ from phaseloom.workspaces import (
     restore_into_folder,
     restore_into_worktree,
     snapshots,
+    snapshots_of,
 )
 
 
@@ -34,6 +37,16 @@ class SnapshotService:
         """The task's snapshots, oldest first (none when its project has no repository)."""
         repo = self._repo(task_id, required=False)
         return snapshots(repo, task_id) if repo else []
+
+    def of_ticket(self, ticket_id: int) -> list[Snapshot]:
+        """The snapshots of all the ticket's tasks, by task then number."""
+        with UnitOfWork(self.uow.db, readonly=True) as uow:
+            rows = uow.session.execute(select(Task.id, Project.repo_path).join(Project, Project.id == Task.project_id)
+                                       .where(Task.ticket_id == int(ticket_id))).all()
+        repo_path = next((r.repo_path for r in rows if r.repo_path), None)
+        if not repo_path or not Path(repo_path, ".git").exists():
+            return []
+        return snapshots_of(Path(repo_path), {r.id for r in rows})
 
     def restore(self, task_id: int, n: int | None = None, *, to: Path | str | None = None) -> Restored:
         """Bring snapshot ``n`` (the latest without it) back: into ``to`` (a clean worktree of the

@@ -27,6 +27,7 @@ from phaseloom.workspaces._snapshots import (
     restore_into_folder,
     restore_into_worktree,
     snapshots,
+    snapshots_of,
     take_snapshot,
     unsaved_changes,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "restore_into_worktree",
     "slug",
     "snapshots",
+    "snapshots_of",
     "take_snapshot",
     "task_worktrees",
     "ticket_branch",

@@ -132,6 +132,12 @@ def snapshots(repo: Path, task_id: int) -> list[Snapshot]:
     return sorted(_listed(repo, task_id), key=lambda s: s.n)
 
 
+def snapshots_of(repo: Path, task_ids: set[int]) -> list[Snapshot]:
+    """The snapshots of any of ``task_ids`` (one git process), by task then number."""
+    found = [s for s in _listed(repo, None) if s.task_id in task_ids]
+    return sorted(found, key=lambda s: (s.task_id, s.n))
+
+
 def read_snapshot(repo: Path, task_id: int, n: int | None = None) -> Snapshot:
     """Snapshot ``n`` of ``task_id`` (the latest without ``n``); :class:`InvalidInput` when there is none."""
     found = snapshots(repo, task_id)
@@ -148,17 +154,19 @@ def read_snapshot(repo: Path, task_id: int, n: int | None = None) -> Snapshot:
 _FORMAT = "%(refname)%00%(objectname)%00%(creatordate:iso-strict)%00%(parent)%00%(contents)%01"
 
 
-def _listed(repo: Path, task_id: int) -> list[Snapshot]:
-    out = git(repo, "for-each-ref", f"--format={_FORMAT}", f"{SNAPSHOT_REFS}/task-{int(task_id)}/")
+def _listed(repo: Path, task_id: int | None) -> list[Snapshot]:
+    prefix = f"{SNAPSHOT_REFS}/task-{int(task_id)}/" if task_id is not None else f"{SNAPSHOT_REFS}/"
+    out = git(repo, "for-each-ref", f"--format={_FORMAT}", prefix)
     found = []
     for record in out.split("\x01"):
         fields = record.lstrip("\n").split("\0")
-        if len(fields) != 5 or not re.fullmatch(r".*/\d+", fields[0]):
+        named = re.fullmatch(r".*/task-(\d+)/(\d+)", fields[0])
+        if len(fields) != 5 or not named:
             continue
         refname, commit, created, parents, message = fields
         trailers = dict(re.findall(r"^(Reason|Files|Worktree): (.*)$", message, re.MULTILINE))
         parent_list = parents.split()
-        found.append(Snapshot(task_id=int(task_id), n=int(refname.rsplit("/", 1)[1]), commit=commit,
+        found.append(Snapshot(task_id=int(named.group(1)), n=int(named.group(2)), commit=commit,
                               created_at=datetime.fromisoformat(created), reason=trailers.get("Reason", ""),
                               files=int(trailers.get("Files", "0") or 0), worktree=trailers.get("Worktree", ""),
                               base=parent_list[0] if parent_list else None,
