@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +44,7 @@ class TaskExecutor:
     def __init__(self, db: Database, config: "OrchestratorConfig") -> None:
         self.db = db
         self.config = config
+        self._last_cleanup = float("-inf")
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, settings=self.config.settings)
@@ -65,7 +67,11 @@ class TaskExecutor:
                 log.exception("the worktrees of task %s could not be saved", task_id)
 
     def clean_finished_worktrees(self) -> None:
-        """Remove the worktrees of finished tasks on the ``workspace_retention`` policy."""
+        """Remove the worktrees of finished tasks on the ``workspace_retention`` policy (once a minute at most:
+        a look lists the folders and asks the database about them)."""
+        if time.monotonic() - self._last_cleanup < 60:
+            return
+        self._last_cleanup = time.monotonic()
         try:
             self.keeper().clean_finished(Retention.parse(self.config.settings.workspace_retention))
         except Exception:  # noqa: BLE001 - housekeeping of folders must not stop the loop

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 _TASK_SUFFIX = re.compile(r"-t(\d+)$")
 _FINAL = [s.value for s in TaskStatus if s.is_final]
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
+_TO_RUN = [TaskStatus.PENDING.value, *_ACTIVE]
 
 
 @dataclass(frozen=True)
@@ -82,13 +83,14 @@ class WorktreeKeeper:
         self.root = Path(root)
 
     def save_abandoned(self, task_id: int, reason: str, *, ended_agent: str | None = None) -> list[Snapshot]:
-        """Snapshot the task's worktrees here, then make them clean: the agent that wrote them has
-        been ended (its lease is lost), so a re-run in the same folder starts from the commit alone.
+        """Snapshot the task's worktrees here, then make them clean when the task is to run again: the
+        agent that wrote them has been ended (its lease is lost), so a re-run in the same folder starts
+        from the commit alone. Work its agent reported done stays for the merge that takes it over.
         The folder of an agent holding the task now is left alone, unless it is ``ended_agent`` (ended
         by the caller while its task's lease runs on)."""
         saved = []
         found = task_worktrees(self.root, task_id)
-        holder = self._holder(task_id)  # read after the folders: one a new claim made since is skipped
+        holder, runs_again = self._state(task_id)  # read after the folders: one a new claim made since is skipped
         for path in found:
             if holder and holder != ended_agent and path.name.endswith(f"-{slug(holder, 24)}-t{int(task_id)}"):
                 continue  # the task is claimed again, by the agent working in this folder
@@ -96,19 +98,21 @@ class WorktreeKeeper:
                 snap = take_snapshot(path, task_id, reason)
                 if snap is not None:
                     saved.append(snap)
-                    discard_changes(path)
+                    if runs_again:
+                        discard_changes(path)
             except GitFailed:  # left as it is: never made clean without its snapshot
                 log.exception("the worktree %s of task %s could not be snapshotted", path, task_id)
         if saved:
             self._emit_saved(task_id, saved)
         return saved
 
-    def _holder(self, task_id: int) -> str | None:
-        """The agent holding ``task_id`` now (None when nobody does)."""
+    def _state(self, task_id: int) -> tuple[str | None, bool]:
+        """The agent holding ``task_id`` now (None when nobody does), and whether it is to run (again)."""
         with UnitOfWork(self.uow.db, readonly=True) as uow:
             task = uow.session.get(Task, int(task_id))
-            active = task is not None and task.status in _ACTIVE
-            return task.assigned_agent_id if active else None
+            if task is None:
+                return None, False
+            return (task.assigned_agent_id if task.status in _ACTIVE else None), task.status in _TO_RUN
 
     def clean_finished(self, retention: Retention, *, now: datetime | None = None) -> list[Path]:
         """Remove the worktrees of final tasks older than the retention; the paths removed."""

@@ -174,3 +174,18 @@ def test_restore_through_the_service_refuses_what_it_cannot_do_and_changes_nothi
         service.restore(task.id, 1)
     assert service.restore(task.id, 1, to=tmp_path / "out").path == (tmp_path / "out").resolve()
     assert (tmp_path / "out" / "app.py").read_text() == "VALUE = 'saved'\n"
+
+
+def test_work_its_agent_reported_done_is_saved_but_left_for_the_merge_that_takes_it_over(s, uow):
+    task, agent = _task(s)
+    ws = s["service"].prepare(task.id, agent.id)
+    (ws.path / "done.py").write_text("DONE = True\n")  # reported done, its worker gone before the merge
+    with uow:
+        row = uow.session.get(Task, task.id)
+        row.status, row.assigned_agent_id, row.awaiting_merge = "completed", agent.id, True
+
+    [snap] = s["keeper"].save_abandoned(task.id, "lease lost", ended_agent=agent.id)
+
+    assert (ws.path / "done.py").read_text() == "DONE = True\n"
+    assert git(s["repo"], "show", f"{snap.commit}:done.py") == "DONE = True\n"
+    assert s["service"].integrate(ws).merged and git(s["repo"], "show", "ticket/1:done.py") == "DONE = True\n"
