@@ -201,8 +201,9 @@ class Orchestrator:
         reaped = set(QueueService(self.uow()).reap_expired_leases())
         # Their agents are gone (ended above, or with their machine) unless one still runs here: that
         # one's own worker stops it on its next heartbeat and commits what it left.
-        self.executor.save_abandoned(dict.fromkeys(reaped - self._live_tasks()),
-                                     "lease expired: its agent stopped sending heartbeats")
+        if reaped:
+            self.executor.save_abandoned(dict.fromkeys(reaped - self._live_tasks()),
+                                         "lease expired: its agent stopped sending heartbeats")
         for task_id in self.executor.merge_left_work():  # after their agents were ended, above
             self.tickets.completed(task_id)
         RetryService(self.uow()).fail_timed_out_tasks()  # a run past its timeout is a retryable failure

@@ -210,7 +210,9 @@ def common_dir(path: Path) -> Path | None:
 
 
 def discard_changes(path: Path) -> None:
-    """Make the worktree ``path`` its commit again (after a snapshot of it): ignored files stay."""
+    """Make the worktree ``path`` its commit again (after a snapshot of it, its agent ended): ignored
+    files stay. An index lock is that agent's, left by a git it ran when it was killed."""
+    Path(path, git(path, "rev-parse", "--git-path", "index.lock").strip()).unlink(missing_ok=True)
     git(path, "reset", "--hard", "--quiet", "HEAD")
     git(path, "clean", "-d", "--force", "--quiet")
 

@@ -103,6 +103,8 @@ def test_an_abandoned_worktree_is_saved_then_made_clean_but_a_new_holder_s_is_le
     (ws.path / "app.py").write_text("VALUE = 'mid-edit'\n")
     (ws.path / "new.txt").write_text("untracked\n")
     (ws.path / "keep.log").write_text("ignored? no: nothing ignores it\n")
+    lock = ws.path / git(ws.path, "rev-parse", "--git-path", "index.lock").strip()
+    lock.write_text("")  # a git add the agent ran when it was killed
 
     [snap] = s["keeper"].save_abandoned(task.id, "lease lost")
 
