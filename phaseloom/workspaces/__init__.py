@@ -8,7 +8,7 @@ ref (``refs/phaseloom/snapshots/task-<id>/<n>``) before anything resets or remov
 """
 
 from phaseloom.workspaces import git_files
-from phaseloom.workspaces._cleanup import Retention, WorktreeKeeper, task_worktrees
+from phaseloom.workspaces._cleanup import Retention, WorktreeKeeper, remove_worktree, task_worktrees
 from phaseloom.workspaces._git_repo import GIT_TIMEOUT, GitFailed, git, slug
 from phaseloom.workspaces._worktrees import (
     ConflictReporter,
@@ -49,6 +49,7 @@ __all__ = [
     "git_files",
     "is_worktree",
     "read_snapshot",
+    "remove_worktree",
     "restore_into_folder",
     "restore_into_worktree",
     "slug",

@@ -16,13 +16,13 @@ from phaseloom.workspaces import (
     git,
     is_worktree,
     read_snapshot,
+    remove_worktree,
     restore_into_folder,
     restore_into_worktree,
     snapshots,
     take_snapshot,
     unsaved_changes,
 )
-from phaseloom.workspaces._cleanup import remove_worktree
 
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
        "GIT_COMMITTER_EMAIL": "t@t"}
