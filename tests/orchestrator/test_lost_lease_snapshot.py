@@ -13,6 +13,7 @@ import time
 import pytest
 
 from phaseloom.workspaces import read_snapshot, restore_into_folder, snapshots, task_worktrees, unsaved_changes
+from tests.conftest import service_unavailable
 from tests.runtimes.agent_e2e import make_project
 
 pytestmark = pytest.mark.slow
@@ -42,6 +43,15 @@ print("Wrote hello.txt in a clean worktree")
 """
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def project(request, tmp_path, pg_server):
+    if request.param == "sqlite":
+        return make_project(tmp_path / "p")
+    if isinstance(pg_server, Exception):
+        service_unavailable(f"PostgreSQL not reachable: {pg_server}")
+    return make_project(tmp_path / "p", url=pg_server.create_database())
+
+
 def _wait_for(path, seconds=60):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -59,8 +69,7 @@ def _alive(pid: int) -> bool:
     return stat[stat.rfind(")") + 2] != "Z"
 
 
-def test_a_killed_worker_s_agent_is_ended_then_its_worktree_snapshotted_and_the_rerun_starts_clean(tmp_path):
-    project = make_project(tmp_path / "p")
+def test_a_killed_worker_s_agent_is_ended_then_its_worktree_snapshotted_and_the_rerun_starts_clean(project, tmp_path):
     (tmp_path / "mid_edit.py").write_text(MID_EDIT)
     (tmp_path / "rerun.py").write_text(RERUN)
     flag = tmp_path / "agent.pid"
