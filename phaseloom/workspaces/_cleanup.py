@@ -57,7 +57,12 @@ def task_worktrees(root: Path, task_id: int) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.glob(f"*/*-t{int(task_id)}") if p.is_dir() and (p / ".git").is_file())
+    return sorted(p for p in root.glob(f"*/*-t{int(task_id)}") if _is_agent_worktree(p))
+
+
+def _is_agent_worktree(path: Path) -> bool:
+    """A worktree in a project's folder (``_integration``, ``_locks`` and ``_scratch`` are phaseloom's own)."""
+    return not path.parent.name.startswith("_") and path.is_dir() and (path / ".git").is_file()
 
 
 def remove_worktree(repo: Path, path: Path, task_id: int, reason: str) -> Snapshot | None:
@@ -121,7 +126,7 @@ class WorktreeKeeper:
         candidates: dict[int, list[Path]] = {}
         for path in self.root.glob("*/*"):
             found = _TASK_SUFFIX.search(path.name)
-            if found and path.is_dir() and (path / ".git").is_file():
+            if found and _is_agent_worktree(path):
                 candidates.setdefault(int(found.group(1)), []).append(path)
         if not candidates:
             return []
