@@ -43,6 +43,10 @@ class Settings(BaseSettings):
         default_factory=lambda: {"default": ModelPrice()},
         description="model name -> price per million input/output tokens; 'default' for any other model")
     currency: str = Field(default="USD", description="the currency of pricing, cost records and budgets")
+    workspace_retention: str = Field(
+        default="7d", pattern=r"^(keep|on_finish|\d+(\.\d+)?[dh])$",
+        description="when the worktrees of finished tasks are removed: keep (never), on_finish, or an age "
+                    "after the task ended such as 7d or 12h; a worktree holding unsaved work is snapshotted first")
     guardian_interval_seconds: float = Field(default=60.0, ge=0, description="seconds between Guardian rounds; 0 disables")
     guardian_judge_base_url: str = Field(default="", description="OpenAI-compatible endpoint of the Guardian's LLM judge")
     guardian_judge_model: str = Field(default="", description="model the Guardian's LLM judge asks")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -58,6 +59,39 @@ def list_tasks(
     print_table(("id", "ticket", "phase", "title", "priority", "status", "agent", "retries"),
                 ((t.id, t.ticket_id, t.phase_id, t.title, t.priority, t.status, t.assigned_agent_id or "",
                   f"{t.retry_count}/{t.max_retries}") for t in tasks))
+
+
+@app.command("snapshots")
+def list_snapshots(task_id: int = typer.Argument(..., metavar="TASK"), as_json: bool = json_option()) -> None:
+    """List the snapshots of the task's worktree (refs/phaseloom/snapshots/task-ID/N), oldest first."""
+    from phaseloom.services.snapshots import SnapshotService
+
+    found = SnapshotService(state.uow(readonly=True)).list(task_id)
+    if as_json:
+        print_json([api_shape("tasks", "SnapshotOut", s) for s in found])
+        return
+    print_table(("n", "time", "reason", "commit", "files"),
+                ((s.n, s.created_at.isoformat(timespec="seconds"), s.reason, s.commit[:12], s.files) for s in found))
+
+
+@app.command("restore")
+def restore(
+    task_id: int = typer.Argument(..., metavar="TASK"),
+    n: Optional[int] = typer.Argument(None, metavar="[N]", help="The snapshot's number; the latest without it."),
+    to: Optional[Path] = typer.Option(None, "--to", metavar="PATH",
+                                      help="A clean worktree of the repository, or a new or empty folder."),
+    as_json: bool = json_option(),
+) -> None:
+    """Bring a snapshot back: into the task's worktree if it is there and clean, else into --to PATH."""
+    from phaseloom.services.snapshots import SnapshotService
+
+    done = SnapshotService(state.uow()).restore(task_id, n, to=to)
+    if as_json:
+        print_json({"snapshot": api_shape("tasks", "SnapshotOut", done.snapshot), "path": str(done.path),
+                    "into_worktree": done.into_worktree})
+        return
+    what = "its files and index, as uncommitted changes" if done.into_worktree else "its files"
+    console.print(f"snapshot {done.snapshot.n} of task {task_id} restored into {done.path} ({what})", highlight=False)
 
 
 @app.command("show")

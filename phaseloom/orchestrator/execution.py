@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ from phaseloom.services.instructions import InstructionService
 from phaseloom.queue import QueueService
 from phaseloom.queue import RetryService
 from phaseloom.db.unit_of_work import UnitOfWork
-from phaseloom.workspaces import Workspace, WorkspaceService
+from phaseloom.workspaces import Retention, Workspace, WorkspaceService, WorktreeKeeper
 
 if TYPE_CHECKING:
     from phaseloom.orchestrator.config import OrchestratorConfig
@@ -43,6 +44,7 @@ class TaskExecutor:
     def __init__(self, db: Database, config: "OrchestratorConfig") -> None:
         self.db = db
         self.config = config
+        self._last_cleanup = float("-inf")
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, settings=self.config.settings)
@@ -51,6 +53,29 @@ class TaskExecutor:
         root = self.config.workspace_root or self.config.settings.workspaces_home
         return WorkspaceService(self.uow(), root=root,
                                 report_conflict=record_integration_issue)
+
+    def keeper(self) -> WorktreeKeeper:
+        return WorktreeKeeper(self.uow(), root=self.config.workspace_root or self.config.settings.workspaces_home)
+
+    def save_abandoned(self, tasks: dict[int, str | None], reason: str) -> None:
+        """Snapshot, then make clean, the worktrees here of tasks whose agents are known to be ended
+        (task id -> the agent just ended, None when it was not this process that ended it)."""
+        for task_id, ended_agent in sorted(tasks.items()):
+            try:
+                self.keeper().save_abandoned(task_id, reason, ended_agent=ended_agent)
+            except Exception:  # noqa: BLE001 - a worktree that cannot be saved is left as it is, not lost
+                log.exception("the worktrees of task %s could not be saved", task_id)
+
+    def clean_finished_worktrees(self) -> None:
+        """Remove the worktrees of finished tasks on the ``workspace_retention`` policy (once a minute at most:
+        a look lists the folders and asks the database about them)."""
+        if time.monotonic() - self._last_cleanup < 60:
+            return
+        self._last_cleanup = time.monotonic()
+        try:
+            self.keeper().clean_finished(Retention.parse(self.config.settings.workspace_retention))
+        except Exception:  # noqa: BLE001 - housekeeping of folders must not stop the loop
+            log.exception("cleaning the worktrees of finished tasks failed")
 
     def integration_path(self, project_id: int, ticket_id: int) -> Path | None:
         with UnitOfWork(self.db, readonly=True) as uow:

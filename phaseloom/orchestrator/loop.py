@@ -201,18 +201,33 @@ class Orchestrator:
         from phaseloom.queue import RetryService
 
         self._end_orphaned_agents()  # before their tasks' leases are reaped and the tasks run again
-        QueueService(self.uow()).reap_expired_leases()
+        reaped = set(QueueService(self.uow()).reap_expired_leases())
+        # Their agents are gone (ended above, or with their machine) unless one still runs here: that
+        # one's own worker stops it on its next heartbeat and commits what it left.
+        if reaped:
+            self.executor.save_abandoned(dict.fromkeys(reaped - self._live_tasks()),
+                                         "lease expired: its agent stopped sending heartbeats")
         for task_id in self.executor.merge_left_work():  # after their agents were ended, above
             self.tickets.completed(task_id)
         RetryService(self.uow()).fail_timed_out_tasks()  # a run past its timeout is a retryable failure
         AgentService(self.uow()).mark_stale_agents(self.config.stale_agent_seconds)
+        self.executor.clean_finished_worktrees()
         self._last_housekeeping = time.monotonic()
 
     def _end_orphaned_agents(self) -> None:
         """End agents a dead worker left running (their pid files are in our log folder)."""
         from phaseloom.runtimes import agent_pids
 
-        agent_pids.end_orphans(agent_pids.pid_folder(self.config.log_dir))
+        ended = agent_pids.end_orphans(agent_pids.pid_folder(self.config.log_dir))
+        # Saved only now that they are ended: nothing they write afterwards is missed or left for a re-run.
+        self.executor.save_abandoned({agent.task_id: agent.agent_id for agent in ended},
+                                     "lease lost: its worker is gone and its agent was ended")
+
+    def _live_tasks(self) -> set[int]:
+        """Tasks an agent still works on here: this process's, and those of live workers' recorded agents."""
+        from phaseloom.runtimes import agent_pids
+
+        return set(self._running_task.values()) | agent_pids.running_tasks(agent_pids.pid_folder(self.config.log_dir))
 
     def _end_own_agents(self) -> None:
         """End our agents still working past the grace period (their whole process groups)."""

@@ -109,6 +109,14 @@ def end_orphans(folder: Path, grace_seconds: float = 5.0) -> list[AgentRecord]:
     return ended
 
 
+def running_tasks(folder: Path) -> set[int]:
+    """The tasks of the agents recorded in ``folder`` that still run."""
+    if not folder.is_dir():
+        return set()
+    records = (_read(path) for path in folder.glob("*.json"))
+    return {agent.task_id for agent in records if agent is not None and is_same_process(agent.pid, agent.started)}
+
+
 def end_group(agent: AgentRecord, grace_seconds: float) -> None:
     """SIGTERM the agent's process group, SIGKILL it after ``grace_seconds`` if its leader still runs."""
     signal_group(agent.pid, signal.SIGTERM)

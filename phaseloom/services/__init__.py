@@ -34,6 +34,7 @@ _HOMES: dict[str, str] = {
     "PhaseService": "phases",
     "ProgressService": "progress",
     "ProjectService": "projects",
+    "SnapshotService": "snapshots",
     "StatsService": "stats",
     "TicketCommentService": "ticket_comments",
     "TicketService": "tickets",

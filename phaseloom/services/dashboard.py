@@ -20,6 +20,7 @@ from phaseloom.services.graph import GraphService
 from phaseloom.services.graph_layout import layout_graph
 from phaseloom.services.merge_queue import MergeQueueService
 from phaseloom.services.projects import ProjectService
+from phaseloom.services.snapshots import SnapshotService
 from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService, TicketView
 from phaseloom.db.unit_of_work import UnitOfWork
@@ -140,6 +141,7 @@ class DashboardService:
                              "validator": r.validator_agent_id, "at": iso(r.reviewed_at or r.created_at)}
                             for r in ValidationService(self.uow).reviews(ticket_id=ticket_id)],
                 "tasks": [task_json(t) for t in QueueService(self.uow).list(ticket_id=ticket_id, limit=1000)],
+                "snapshots": [_snapshot_json(s) for s in SnapshotService(self.uow).of_ticket(ticket_id)],
                 "costs": self._ticket_costs(ticket_id),
                 "guardian": self._ticket_guardian(ticket_id),
             }
@@ -233,6 +235,11 @@ def task_json(t: Task, *, full: bool = False) -> dict[str, Any]:
         # The task's log, as far as the database has one: its result summary.
         data["log"] = (t.result or {}).get("log") or (t.result or {}).get("summary") if t.result else None
     return data
+
+
+def _snapshot_json(s) -> dict[str, Any]:
+    return {"task_id": s.task_id, "n": s.n, "commit": s.commit, "reason": s.reason, "files": s.files,
+            "at": iso(s.created_at)}
 
 
 def _discovery_json(d: TaskDiscovery) -> dict[str, Any]:

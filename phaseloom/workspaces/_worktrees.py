@@ -15,8 +15,8 @@ A conflicting merge is aborted, never resolved by guessing: the work stays on it
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -42,7 +42,12 @@ from phaseloom.workspaces._git_repo import (
     is_worktree_on,
     slug,
 )
+from phaseloom.workspaces._cleanup import remove_worktree
+from phaseloom.workspaces._snapshots import take_snapshot
 from phaseloom.db.unit_of_work import UnitOfWork
+
+
+log = logging.getLogger(__name__)
 
 
 def ticket_branch(ticket_id: int) -> str:
@@ -130,7 +135,7 @@ class WorkspaceService:
             self._ensure_ticket_branch(ws.repo, ws.ticket_id)
             integration = self._start_integration_worktree(ws)
             try:
-                repaired = self._ensure_worktree(ws.repo, ws.path, ws.branch, ws.ticket_branch)
+                repaired = self._ensure_worktree(ws.repo, ws.path, ws.branch, ws.ticket_branch, task_id=task_id)
             finally:
                 _finish_quietly(integration)
         if repaired:
@@ -186,7 +191,7 @@ class WorkspaceService:
             if not branch_exists(repo, name):
                 raise
 
-    def _ensure_worktree(self, repo: Path, path: Path, branch: str, base: str) -> bool:
+    def _ensure_worktree(self, repo: Path, path: Path, branch: str, base: str, *, task_id: int | None = None) -> bool:
         """Make ``path`` a healthy worktree on ``branch``; return True when something was repaired."""
         if path.exists() and is_worktree_on(path, branch):
             return False
@@ -196,6 +201,8 @@ class WorkspaceService:
         git(repo, "worktree", "prune")
         repaired = path.exists() or branch_exists(repo, branch)
         if path.exists():
+            if task_id is not None:  # a checkout on another branch: its state goes on a ref too
+                _snapshot_quietly(path, task_id, f"repair: {path.name} was not a worktree on {branch}")
             # Broken (not a worktree, or on another branch): keep it aside for a human, never reuse it.
             path.rename(path.with_name(f"{path.name}.broken-{int(time.time() * 1000)}"))
             git(repo, "worktree", "prune")
@@ -272,6 +279,9 @@ class WorkspaceService:
                 return None
             return MergeOutcome(True, merged, changed_files=changed, path=target)
         conflicts = git(target, "diff", "--name-only", "--diff-filter=U").split()
+        if conflicts:
+            _snapshot_quietly(target, ws.task_id, f"merge of {ws.branch} into {ws.ticket_branch} aborted on a conflict "
+                                                  f"in {', '.join(conflicts[:20])}")
         git(target, "merge", "--abort", check=False)  # nothing to abort when git refused to start
         return MergeOutcome(False, conflicts=conflicts, changed_files=changed, path=target,
                             error=None if conflicts else refusal)
@@ -348,7 +358,8 @@ class WorkspaceService:
     def _integration_worktree(self, ws: Workspace) -> Path:
         path, existed = self._ensure_integration(ws.repo, ws.ticket_id)
         if existed and self._merging_marker(ws).exists() and git(path, "status", "--porcelain"):
-            # Only phaseloom writes here; leftovers mean an interrupted merge, so start clean.
+            # Only phaseloom writes here; leftovers mean an interrupted merge, so start clean (saved first).
+            _snapshot_quietly(path, ws.task_id, f"interrupted merge into {ws.ticket_branch} reset")
             git(path, "merge", "--abort", check=False)
             git(path, "reset", "--hard", "HEAD")
         return path
@@ -374,11 +385,17 @@ class WorkspaceService:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def remove(self, ws: Workspace) -> None:
-        """Drop the worktree (the branch and its commits stay)."""
-        git(ws.repo, "worktree", "remove", "--force", str(ws.path), check=False)
-        if ws.path.exists():
-            shutil.rmtree(ws.path)
-        git(ws.repo, "worktree", "prune")
+        """Drop the worktree (the branch and its commits stay; what only the folder held, a snapshot keeps)."""
+        remove_worktree(ws.repo, ws.path, ws.task_id, "worktree removed")
+
+
+def _snapshot_quietly(path: Path, task_id: int, reason: str) -> None:
+    """A snapshot before git itself undoes a state that the branches can make again (a conflicted
+    merge, a folder kept aside anyway): a failure to take it is logged, and does not stop the repair."""
+    try:
+        take_snapshot(path, task_id, reason)
+    except GitFailed:
+        log.exception("the worktree %s could not be snapshotted before its repair", path)
 
 
 def _finish_quietly(proc: subprocess.Popen | None) -> None:

@@ -13,7 +13,16 @@ from fastapi import APIRouter, Path, Query
 from phaseloom.api.deps import AppSettings, Caller, Limit, Offset, Uow
 from phaseloom.domain.errors import InvalidInput
 from phaseloom.schemas.api.common import MAX_ID, Page, page_of
-from phaseloom.schemas.api.tasks import ClaimOut, TaskClaim, TaskComplete, TaskCreate, TaskFail, TaskHeartbeat, TaskOut
+from phaseloom.schemas.api.tasks import (
+    ClaimOut,
+    SnapshotOut,
+    TaskClaim,
+    TaskComplete,
+    TaskCreate,
+    TaskFail,
+    TaskHeartbeat,
+    TaskOut,
+)
 from phaseloom.services.auth import AuthService
 from phaseloom.queue import QueueService
 
@@ -49,6 +58,15 @@ def list_tasks(uow: Uow, caller: Caller, settings: AppSettings, ticket_id: IdFil
 def show_task(task_id: TaskId, uow: Uow, caller: Caller, settings: AppSettings) -> TaskOut:
     AuthService(uow).authorize_task(caller, task_id)  # an agent reads only its own tasks
     return TaskOut.model_validate(QueueService(uow, settings).get(task_id))
+
+
+@router.get("/{task_id}/snapshots", response_model=list[SnapshotOut],
+            summary="The snapshots of the task's worktree, oldest first")
+def task_snapshots(task_id: TaskId, uow: Uow, caller: Caller) -> list[SnapshotOut]:
+    from phaseloom.services.snapshots import SnapshotService
+
+    AuthService(uow).authorize_task(caller, task_id)
+    return [SnapshotOut.model_validate(s) for s in SnapshotService(uow).list(task_id)]
 
 
 @router.post("/claim", response_model=ClaimOut, summary="Claim the best ready task for an agent (task null if none)")

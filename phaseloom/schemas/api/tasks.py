@@ -75,3 +75,17 @@ class TaskOut(Out):
 
 class ClaimOut(BaseModel):
     task: TaskOut | None
+
+
+class SnapshotOut(Out):
+    """A snapshot of the task's worktree, on ``refs/phaseloom/snapshots/task-<id>/<n>``."""
+
+    n: int
+    ref: str
+    commit: str
+    created_at: datetime
+    reason: str
+    files: int = Field(description="files that differ from the commit checked out when it was taken")
+    worktree: str
+    base: str | None
+    index: str | None = Field(description="the commit of the index then (none when it held a merge conflict)")

@@ -1,4 +1,4 @@
-// One ticket: phase history, current gate, artifacts, discoveries, reviews and tasks.
+// One ticket: phase history, current gate, artifacts, discoveries, reviews, tasks and their worktree snapshots.
 
 import { api, coalesce, el, params, say, when } from "./api.js";
 import { live } from "./live.js";
@@ -61,6 +61,9 @@ function render(page) {
     section("Tasks", "h-tasks", table("Tasks", ["Task", "Phase", "Status", "Agent", "Log"], page.tasks.map((k) => [
       `#${k.id} ${k.title}`, k.phase_id, el("span", { "data-task-status": k.id }, k.status), k.agent || "",
       k.error ? el("pre", { class: "error" }, k.error) : k.log ? el("pre", {}, k.log) : ""]))),
+    section("Snapshots", "h-snapshots", table("Snapshots", ["Task", "N", "When", "Reason", "Files", "Commit", "Restore with"],
+      (page.snapshots || []).map((s) => [`#${s.task_id}`, String(s.n), when(s.at), s.reason, String(s.files),
+        s.commit.slice(0, 12), el("code", {}, `phaseloom task restore ${s.task_id} ${s.n}`)]))),
     section("Discoveries", "h-discoveries", table("Discoveries", ["Type", "Description", "From", "Spawned in", "Status"],
       page.discoveries.map((d) => [d.type, d.description, d.source_phase_id || "", d.spawn_phase_id || "", d.status]))),
     section("Validation reviews", "h-reviews", table("Reviews", ["Task", "Iteration", "State", "Feedback", "Validator"],
