@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +69,9 @@ class Preset:
     tested_version: str = ""                    # the version phaseloom's CI drives
     version_argv: tuple[str, ...] = ("--version",)
     note: str = ""
+    # The argv that resumes the CLI's own session ({session_id}) with {prompt} as its next message, made
+    # from the preset's argv; None: the CLI keeps no sessions (an answer then goes into the instructions).
+    resume_argv: Callable[[Sequence[str]], tuple[str, ...]] | None = None
 
     @property
     def program(self) -> str:
