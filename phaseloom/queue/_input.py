@@ -106,10 +106,11 @@ class InputRequests:
 
     def open_questions(self, *, project_id: int | None = None, ticket_id: int | None = None
                        ) -> list[TaskInputRequest]:
-        """Questions waiting for an answer, oldest first."""
+        """Questions waiting for an answer, oldest first (not those of a task cancelled meanwhile)."""
         with self.uow:
-            query = select(TaskInputRequest).where(TaskInputRequest.answered_at.is_(None),
-                                                   TaskInputRequest.closed_at.is_(None))
+            query = (select(TaskInputRequest).join(Task, Task.id == TaskInputRequest.task_id)
+                     .where(TaskInputRequest.answered_at.is_(None), TaskInputRequest.closed_at.is_(None),
+                            Task.status == TaskStatus.WAITING_INPUT.value))
             if project_id is not None:
                 query = query.where(TaskInputRequest.project_id == project_id)
             if ticket_id is not None:

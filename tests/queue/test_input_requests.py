@@ -170,3 +170,13 @@ def test_webhook_failure_is_logged_not_raised(uow, running, caplog):
         assert HumanInputService(uow, unreachable).notify(task.id) is False
     assert "did not take task" in caplog.text
     assert HumanInputService(uow).notify(task.id) is False  # no URL set: nothing is posted
+
+
+def test_a_cancelled_waiting_task_leaves_the_needs_input_lane(uow, running):
+    task, agent = running
+    InputRequests(uow).ask(task.id, agent.id, QUESTION)
+    assert [q.task_id for q in HumanInputService(uow).questions()] == [task.id]
+    QueueService(uow).cancel_task(task.id, "not needed")
+    assert HumanInputService(uow).questions() == []
+    with pytest.raises(Conflict, match="cancelled, not waiting"):
+        HumanInputService(uow).answer(task.id, "hello", answered_by="admin")

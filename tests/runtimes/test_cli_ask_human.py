@@ -125,3 +125,25 @@ def test_codex_asks_waits_and_resumes_its_session_with_the_answer(codex, model, 
     assert "ask_human" in earlier and QUESTION in earlier
     last = items[-1]
     assert last.get("role") == "user" and ANSWER in json.dumps(last.get("content"))
+
+
+@pytest.fixture(scope="module")
+def opencode() -> str:
+    return require_cli("opencode")
+
+
+def test_opencode_asks_waits_and_resumes_its_session_with_the_answer(opencode, model, tmp_path):
+    from tests.runtimes import test_cli_opencode as opencode_e2e
+
+    project = make_project(tmp_path)
+    opencode_e2e.configure_provider(project, model)
+    write = Step(tool="write", args={"filePath": "hello.txt", "content": "hello\n"})
+    model.script = Script(steps=asking_steps("phaseloom_ask_human", write, "phaseloom_complete_task"))
+    asked, resumed = ask_then_answer(project, "command:opencode", {"OPENCODE_DISABLE_MODELS_FETCH": "1"}, model)
+
+    [task] = project.tasks()
+    assert {r.headers["x-session-id"] for r in [*asked, *resumed]} == {task.session_id}
+    messages = resumed[0].body["messages"]
+    earlier = json.dumps(messages[:-1])
+    assert "phaseloom_ask_human" in earlier and QUESTION in earlier
+    assert messages[-1]["role"] == "user" and ANSWER in json.dumps(messages[-1]["content"])
