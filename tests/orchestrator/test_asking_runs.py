@@ -138,3 +138,28 @@ def test_a_slow_webhook_is_cut_off_at_its_timeout_and_the_question_stands(db, uo
     assert outcome.final_status == "waiting_input"
     assert "did not take task" in caplog.text
     assert QueueService(uow).get(task.id).status == "waiting_input"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_orchestrators_housekeeping_blocks_the_ticket_of_an_unanswered_question(db, uow, project, tmp_path):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from phaseloom.db.models.base import utcnow
+    from phaseloom.db.models.input_requests import TaskInputRequest
+    from phaseloom.orchestrator.loop import Orchestrator
+
+    task, agent, _ = setup(db, uow, project, tmp_path)
+    assert QueueService(uow).claim_next_task(agent.id).id == task.id
+    InputRequests(uow).ask(task.id, agent.id, QUESTION)
+    with uow:
+        uow.session.execute(update(TaskInputRequest).values(asked_at=utcnow() - timedelta(days=2)))
+    config = OrchestratorConfig(pools=(), housekeeping_seconds=0, workspace_root=tmp_path / "ws",
+                                log_dir=tmp_path / "logs", manage_tickets=False)
+
+    Orchestrator(db, lambda spec: None, config).tick()
+
+    failed = QueueService(uow).get(task.id)
+    assert failed.status == "failed" and failed.error.startswith("no answer within 86400 s")
+    assert TicketService(uow).get(task.ticket_id).blocked_reason == failed.error
