@@ -66,7 +66,9 @@ def ask_then_answer(project: AgentProject, runtime: str, env: dict[str, str], mo
     """Run until the task waits, answer it through the API, run again; the model turns of each run."""
     model.requests.clear()
     first = project.run(runtime, env, max_seconds=150)
-    [task] = project.tasks()
+    tasks = project.tasks()
+    assert len(tasks) == 1, (first.returncode, first.stdout, first.stderr)
+    [task] = tasks
     assert task.status == "waiting_input", (task.status, task.error, first.stdout, first.stderr)
     assert task.assigned_agent_id is None and task.lease_expires_at is None and task.retry_count == 0
     assert task.session_id
