@@ -139,6 +139,13 @@ def test_opencode_asks_waits_and_resumes_its_session_with_the_answer(opencode, m
 
     project = make_project(tmp_path)
     opencode_e2e.configure_provider(project, model)
+    # OpenCode waits 5 s for an MCP server's tools by default, less than a cold `phaseloom mcp` takes on a
+    # loaded machine (seen: 24 s to import at load 12); the user's configuration may raise it, as here. An
+    # entry must be whole to validate; the preset's (merged over it) replaces all but the timeout.
+    user_config = project.folder / "home" / ".config" / "opencode" / "opencode.json"
+    settings = json.loads(user_config.read_text())
+    settings["mcp"] = {"phaseloom": {"type": "local", "command": ["true"], "enabled": True, "timeout": 120_000}}
+    user_config.write_text(json.dumps(settings))
     write = Step(tool="write", args={"filePath": "hello.txt", "content": "hello\n"})
     model.script = Script(steps=asking_steps("phaseloom_ask_human", write, "phaseloom_complete_task"))
     asked, resumed = ask_then_answer(project, "command:opencode", {"OPENCODE_DISABLE_MODELS_FETCH": "1"}, model)
