@@ -56,6 +56,10 @@ class Settings(BaseSettings):
                          "and `phaseloom memory add|search` go through it (read by cli/memory_server.py)")
     api_token: str = Field(default="", description="bearer token memory commands send to api_url; '' uses "
                            "PHASELOOM_AGENT_TOKEN, then none (read by cli/memory_server.py)")
+    input_webhook_url: str = Field(default="", description="URL a question of an agent (ask_human) is POSTed to as "
+                                   "JSON when its run ends; '' posts nowhere")
+    input_webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60,
+                                                 description="how long the input webhook may take to answer")
     mcp_allowed_hosts: str = Field(default="", description="comma-separated Host names /mcp accepts besides the "
                                    "address it is served on (name, name:port, name:*); '*' turns the check off")
 

@@ -17,6 +17,7 @@ ROUTERS = ("health", "workflows", "phases", "projects", "tickets", "tasks", "age
 OPTIONAL_ROUTERS = ("events", "discoveries", "graph", "artifacts", "gates", "mcp_policies", "ui", "memories")
 OPTIONAL_ROUTERS += ("costs", "stats")  # costs, budgets and the phase table (issue 8)
 OPTIONAL_ROUTERS += ("launches",)  # launch templates (issue 16)
+OPTIONAL_ROUTERS += ("questions",)  # Needs input: agents' questions and their answers (issue 21)
 
 _ERRORS = {status: {"model": ErrorBody, "description": text} for status, text in (
     (401, "missing or invalid bearer token"), (403, "the token may not do this"), (404, "unknown id"),

@@ -108,3 +108,18 @@ def show(task_id: int = typer.Argument(..., metavar="TASK"), as_json: bool = jso
                          ("error", t.error), ("result", t.result), ("description", t.description)):
         if value not in (None, "", [], {}):
             console.print(f"  {label}: {value}", highlight=False)
+
+
+@app.command("answer")
+def answer(task_id: int = typer.Argument(..., metavar="TASK"),
+           text: str = typer.Argument(..., metavar="TEXT", help="The answer to the question the task's agent asked."),
+           as_json: bool = json_option()) -> None:
+    """Answer the question a task's agent asked (ask_human): the task is queued again and resumes with it."""
+    from phaseloom.services.human_input import HumanInputService
+
+    request = HumanInputService(state.uow(), state.settings).answer(task_id, text, answered_by="cli")
+    if as_json:
+        print_json({"task_id": task_id, "request_id": request.id, "status": "pending"})
+        return
+    console.print(f"task {task_id} answered; it is queued again and its agent resumes with your answer",
+                  highlight=False)

@@ -32,6 +32,8 @@ class RetryBackoff:
 
 DEFAULT_MEMORY_PRELOAD = 20  # memories a task's instructions carry unless its phase sets memory_preload
 MAX_MEMORY_PRELOAD = 100
+# How long a task waits for a person's answer (ask_human) unless its phase sets input_timeout_seconds.
+DEFAULT_INPUT_TIMEOUT_SECONDS = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,12 @@ class PhaseConfiguration:
         """How many memories to preload into the phase's task instructions (``memory_preload``; 0: none)."""
         value = self.extra.get("memory_preload")
         return DEFAULT_MEMORY_PRELOAD if value is None else int(value)
+
+    @property
+    def input_timeout_seconds(self) -> float:
+        """How long a question of the phase's agent waits for an answer before its ticket is blocked."""
+        value = self.extra.get("input_timeout_seconds")
+        return DEFAULT_INPUT_TIMEOUT_SECONDS if value is None else float(value)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ class TaskStatus(str, enum.Enum):
     CLAIMED = "claimed"
     RUNNING = "running"
     UNDER_REVIEW = "under_review"
+    # Its agent asked a person a question (ask_human): no agent holds it until the answer requeues it.
+    WAITING_INPUT = "waiting_input"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"

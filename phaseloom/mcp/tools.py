@@ -83,7 +83,7 @@ class PhaseloomTools(MemoryTools, PeerTools):
     def functions(self) -> list[Callable[..., Any]]:
         return [self.get_my_task, self.get_phase_instructions, self.create_task, self.change_ticket_status,
                 self.report_discovery, self.complete_task, self.fail_task, self.heartbeat, self.submit_validation,
-                self.tick_done_definition, self.get_ticket, self.list_phases, self.add_ticket_comment,
+                self.ask_human, self.tick_done_definition, self.get_ticket, self.list_phases, self.add_ticket_comment,
                 self.save_memory, self.find_memories, self.report_usage, *self.peer_functions()]
 
     def summaries(self) -> tuple[AgentTool, ...]:
@@ -126,6 +126,21 @@ class PhaseloomTools(MemoryTools, PeerTools):
                   task_id: TaskId = None) -> out.TaskInfo:
         """Give up on your task with the reason; it is retried while retries remain."""
         return _task(self._work().fail(current_agent_id(), reason, task_id))
+
+    def ask_human(self, question: Annotated[str, Field(min_length=1, max_length=4000,
+                                                       description="what you need a person to decide or tell you")],
+                  options: Annotated[list[str], Field(max_length=20, description="answers to choose from, if "
+                                                      "the question has a few")] = [],  # noqa: B006
+                  task_id: TaskId = None) -> out.QuestionAsked:
+        """Ask a person a question you cannot answer yourself; then end your turn: you are resumed with the answer."""
+        from phaseloom.services.human_input import HumanInputService
+
+        task = self._work().current_task(current_agent_id(), task_id)
+        request = HumanInputService(self._uow(), self.settings).ask(task.id, current_agent_id(), question, options)
+        return out.QuestionAsked(task_id=task.id, request_id=request.id, status="waiting_input",
+                                 message="Your question is with a person. Stop here and end your turn without "
+                                         "calling complete_task or fail_task: your session is resumed with the "
+                                         "answer as the next message.")
 
     def heartbeat(self, task_id: TaskId = None) -> list[out.TaskInfo]:
         """Tell the server you are still working, so your claims on your tasks do not expire."""

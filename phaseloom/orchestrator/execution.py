@@ -15,8 +15,8 @@ from phaseloom.db.engine import Database, absolute_url
 from phaseloom.db.retry import call_with_retry, is_transient
 from phaseloom.db.models import Project, Task
 from phaseloom.domain.errors import PhaseloomError, TaskNotClaimable
-from phaseloom.domain.tasks import MERGE_HOLDING_STATUSES, heartbeat_interval
-from phaseloom.orchestrator import leases
+from phaseloom.domain.tasks import MERGE_HOLDING_STATUSES, TaskStatus, heartbeat_interval
+from phaseloom.orchestrator import leases, resume
 from phaseloom.runtimes.base import MERGE_FAILED, Assignment, RunOutcome, Runtime, require_report, settle
 from phaseloom.services.agents import AgentService
 from phaseloom.services.instructions import InstructionService
@@ -103,19 +103,24 @@ class TaskExecutor:
         task = call_with_retry(lambda: QueueService(self.uow()).start_task(task_id, agent_id, merge_after=True),
                                what="starting a task")
         try:
-            workspace, workdir, briefing = self._workspace_and_briefing(task, agent_id)
-            assignment = self._assignment(task, agent_id, workdir, briefing)
-            outcome = _run_safely(self._runtime_for(task, runtime), assignment)
+            runtime = self._runtime_for(task, runtime)
+            resumption = resume.plan(self.uow(), task, bool(getattr(runtime, "resumes_sessions", False)))
+            workspace, workdir, briefing = self._workspace_and_briefing(task, agent_id, resumption)
+            assignment = self._assignment(task, agent_id, workdir, briefing, resumption)
+            outcome = _run_safely(runtime, assignment)
         except PhaseloomError as exc:  # e.g. the repository is unusable: a failure the queue can retry
             workspace, assignment = None, None
             outcome = RunOutcome(False, error=str(exc), error_class="workspace")
         # Retried: a database blip here took the path that hands the task back, which its agent had
         # completed already, and the work it had just done was never merged.
-        reported = call_with_retry(lambda: _agent_report(self.db, task_id), what="reading the agent's report")
-        outcome = require_report(outcome, reported is not None)
+        reported, status = call_with_retry(lambda: _agent_report(self.db, task_id), what="reading the agent's report")
+        waiting = status == TaskStatus.WAITING_INPUT.value
+        outcome = _asked_a_person(outcome) if waiting else require_report(outcome, reported is not None)
         if reported:  # the agent's own words, never the runtime's
             outcome.summary = reported
-        if workspace is not None and (outcome.completed or reported is not None):
+        if waiting and workspace is not None:  # kept on its branch for the run that resumes it
+            self.workspaces().commit(workspace, f"Work on task {task_id} so far (waiting for an answer)")
+        elif workspace is not None and (outcome.completed or reported is not None):
             # One retried step: a database blip after git merged is met by the merge being found
             # done and its record written, not by failing the task and running its agent again.
             ran = outcome
@@ -131,7 +136,10 @@ class TaskExecutor:
         # The work is done: losing its outcome to a database restart would make it run again.
         ran = outcome
         outcome = call_with_retry(lambda: self._settle(task, agent_id, assignment, ran), what="settling a task")
-        self._record_run(agent_id, outcome)
+        if waiting:  # asking is not failing: no run counts against the agent's health
+            self._notify_question(task_id)
+        else:
+            self._record_run(agent_id, outcome)
         # The loop collects a completed task's files and moves its ticket on (Orchestrator.tick).
         return outcome
 
@@ -144,6 +152,15 @@ class TaskExecutor:
                             what="recording an agent's run")
         except Exception:
             log.exception("the run of agent %s could not be recorded (its task is settled)", agent_id)
+
+    def _notify_question(self, task_id: int) -> None:
+        """Tell the input webhook (when set) about the question the task's agent asked; never fatal."""
+        from phaseloom.services.human_input import HumanInputService
+
+        try:
+            HumanInputService(self.uow()).notify(task_id)
+        except Exception:
+            log.exception("the question of task %s could not be sent to the input webhook", task_id)
 
     def merge_left_work(self) -> list[int]:
         """Merge the work of completed tasks whose worker ended before merging it (the lease it renewed
@@ -213,12 +230,14 @@ class TaskExecutor:
         scratch.mkdir(parents=True, exist_ok=True)
         return None, scratch
 
-    def _workspace_and_briefing(self, task: Task, agent_id: str) -> tuple[Workspace | None, Path, tuple[str, str]]:
+    def _workspace_and_briefing(self, task: Task, agent_id: str, resumption: resume.Resumption | None
+                                ) -> tuple[Workspace | None, Path, tuple[str, str]]:
         """The worktree, and the instructions and token, made side by side: git's processes leave the
-        GIL free for the instructions' memory search and SQL, which need no worktree."""
+        GIL free for the instructions' memory search and SQL, which need no worktree. A task resumed
+        after a question goes on in the worktree of the run that asked (where its CLI session is)."""
         briefing = _in_background(lambda: self._briefing(task, agent_id), name=f"phaseloom-briefing-{task.id}")
         try:
-            workspace, workdir = self._workspace(task, agent_id)
+            workspace, workdir = self._workspace(task, resumption.worktree_agent_id if resumption else agent_id)
         except BaseException:
             _wait_quietly(briefing)
             raise
@@ -238,8 +257,11 @@ class TaskExecutor:
             pass
         return instructions, token
 
-    def _assignment(self, task: Task, agent_id: str, workdir: Path, briefing: tuple[str, str]) -> Assignment:
+    def _assignment(self, task: Task, agent_id: str, workdir: Path, briefing: tuple[str, str],
+                    resumption: resume.Resumption | None = None) -> Assignment:
         instructions, token = briefing
+        if resumption is not None:
+            instructions = resumption.instructions(instructions)
 
         def tick() -> None:  # raises LeaseLost when the claim ended without the agent's report
             leases.heartbeat(self.db, task.id, agent_id, self.config.lease_seconds)
@@ -254,7 +276,8 @@ class TaskExecutor:
                           mcp_url=self.config.mcp_url, attempt=task.retry_count + 1, task_type=task.task_type,
                           database_url=absolute_url(self.db.url), expects_outputs=self._expects_outputs(task),
                           on_tick=tick, tick_seconds=heartbeat_interval(self.config.lease_seconds),
-                          on_activity=activity)
+                          on_activity=activity, resume_session_id=resumption and resumption.session_id,
+                          resume_message=resumption.message if resumption else "")
 
     def _warm_memory_model(self, project_id: int) -> None:
         """Load the embedding model before the instructions' transaction opens, when they will search by
@@ -322,11 +345,19 @@ def _run_safely(runtime: Runtime, assignment: Assignment) -> RunOutcome:
         return RunOutcome(False, error=f"{type(exc).__name__}: {exc}", error_class="runtime_crash")
 
 
-def _agent_report(db: Database, task_id: int) -> str | None:
-    """The summary the agent gave with its own complete_task ("" without one); None when it has not reported."""
+def _agent_report(db: Database, task_id: int) -> tuple[str | None, str]:
+    """The summary the agent gave with its own complete_task ("" without one; None when it has not
+    reported), and the task's status."""
     with UnitOfWork(db) as uow:
         task = uow.session.get(Task, task_id)
-        return _reported_summary(task) if task.status in MERGE_HOLDING_STATUSES else None
+        return (_reported_summary(task) if task.status in MERGE_HOLDING_STATUSES else None), task.status
+
+
+def _asked_a_person(ran: RunOutcome) -> RunOutcome:
+    """The agent asked a person (ask_human) and was ended, or ended its turn: not a failure, not done."""
+    return RunOutcome(False, summary=ran.summary, error_class=TaskStatus.WAITING_INPUT.value, retryable=False,
+                      exit_code=ran.exit_code, usage_reports=ran.usage_reports, resources=ran.resources,
+                      session_id=ran.session_id, uncommitted_changes=ran.uncommitted_changes)
 
 
 def _reported_summary(task: Task) -> str:

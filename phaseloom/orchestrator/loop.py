@@ -210,9 +210,17 @@ class Orchestrator:
         for task_id in self.executor.merge_left_work():  # after their agents were ended, above
             self.tickets.completed(task_id)
         RetryService(self.uow()).fail_timed_out_tasks()  # a run past its timeout is a retryable failure
+        self._close_unanswered_questions()
         AgentService(self.uow()).mark_stale_agents(self.config.stale_agent_seconds)
         self.executor.clean_finished_worktrees()
         self._last_housekeeping = time.monotonic()
+
+    def _close_unanswered_questions(self) -> None:
+        """A question nobody answered within its phase's input_timeout_seconds blocks its ticket, with why."""
+        from phaseloom.services.human_input import HumanInputService
+
+        for question in HumanInputService(self.uow()).close_unanswered():
+            log.warning("task %s: %s", question.task_id, question.reason)
 
     def _end_orphaned_agents(self) -> None:
         """End agents a dead worker left running (their pid files are in our log folder)."""

@@ -27,6 +27,9 @@ OPEN_STATUSES = [TaskStatus.PENDING.value, *(s.value for s in ACTIVE_STATUSES), 
 # A task its agent completed whose work its worker has yet to merge: counted as open, so the ticket
 # waits for the merge before its gate is checked and its next phase starts from the ticket's branch.
 MERGING = "merging"
+# A task waiting for a person's answer holds its ticket too, though no agent works on it (so a run
+# ``--until-idle`` ends while it waits).
+WAITING = TaskStatus.WAITING_INPUT.value
 _COUNTED_STATUS = case((HELD_FOR_MERGE, MERGING), else_=Task.status)
 
 
@@ -95,7 +98,7 @@ class TicketMover:
         signature = (phase_id, tuple(sorted(counts.items())), int(time.monotonic() // 30))
         if not counts:
             return bool(ProgressService(self.uow()).start_ticket(ticket_id, created_by="orchestrator"))
-        if not any(counts.get(s) for s in (*OPEN_STATUSES, MERGING)) and self._checked.get(ticket_id) != signature:
+        if not any(counts.get(s) for s in (*OPEN_STATUSES, MERGING, WAITING)) and self._checked.get(ticket_id) != signature:
             self._checked[ticket_id] = signature
             workspace = self.executor.integration_path(project_id, ticket_id)
             outcome = ProgressService(self.uow()).check_and_progress(ticket_id, workspace, initiated_by="orchestrator")

@@ -7,6 +7,8 @@ A task moves through these states, each move made in one place (:mod:`._lifecycl
   going away); claimable once the tasks it depends on completed.
 - ``claimed`` — by one agent, for a lease it renews with heartbeats (:meth:`QueueService.claim_next_task`).
 - ``running`` — its agent started it; back here when its reported work could not be merged.
+- ``waiting_input`` — its agent asked a person (``ask_human``, :class:`InputRequests`): no agent or lease;
+  the answer sends it back to ``pending``, a question unanswered past its phase's timeout fails it.
 - ``under_review`` — its phase requires review: a validator's verdict (:class:`ValidationService`)
   completes it or sends it back to ``pending``; after the last allowed rejection it fails.
 - ``completed`` / ``failed`` / ``cancelled`` — final; completing releases the tasks waiting on
@@ -18,6 +20,7 @@ imports nothing from phaseloom.services or the edges.
 """
 
 from phaseloom.queue._enqueue import TaskEnqueuer
+from phaseloom.queue._input import InputRequests, UnansweredQuestion
 from phaseloom.queue._lifecycle import TaskLifecycle
 from phaseloom.queue._results import ResultService
 from phaseloom.queue._retries import DeadLetter, RetryService
@@ -25,5 +28,6 @@ from phaseloom.queue._reviews import ReviewConfig, ReviewFeedback, ValidationSer
 from phaseloom.queue._service import QueueService
 from phaseloom.queue._statements import HELD_FOR_MERGE
 
-__all__ = ["HELD_FOR_MERGE", "DeadLetter", "QueueService", "ResultService", "RetryService", "ReviewConfig",
-           "ReviewFeedback", "TaskEnqueuer", "TaskLifecycle", "ValidationService", "review_config"]
+__all__ = ["HELD_FOR_MERGE", "DeadLetter", "InputRequests", "QueueService", "ResultService", "RetryService", "ReviewConfig",
+           "ReviewFeedback", "TaskEnqueuer", "TaskLifecycle", "UnansweredQuestion", "ValidationService",
+           "review_config"]

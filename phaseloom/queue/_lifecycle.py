@@ -197,6 +197,28 @@ class TaskLifecycle:
         task.claimed_at = task.started_at = task.completed_at = task.lease_expires_at = None
         task.next_attempt_at = utcnow()
 
+    # -- waiting for a person ------------------------------------------------------
+    def wait_for_input(self, task: Task, question: str, options: list[str], request_id: int) -> None:
+        """Its agent asked a person (``task`` locked and owned, checked by the caller): no agent holds it and
+        no lease runs, so its worker ends the agent; an answer requeues it (:meth:`requeue_answered`)."""
+        agent_id = task.assigned_agent_id
+        task.status = TaskStatus.WAITING_INPUT.value
+        task.assigned_agent_id = None
+        task.lease_expires_at = None
+        task.awaiting_merge = False
+        self.uow.emit("task.input_requested", "task", task.id, project_id=task.project_id, ticket_id=task.ticket_id,
+                      phase_id=task.phase_id, payload={"agent_id": agent_id, "question": question[:2000],
+                                                       "options": options, "request_id": request_id})
+
+    def requeue_answered(self, task: Task, request_id: int, answered_by: str) -> None:
+        """Answered: back to pending, due now, for any agent of its phase, no retry spent (asking is not failing)."""
+        task.status = TaskStatus.PENDING.value
+        task.assigned_agent_id = None
+        task.claimed_at = task.started_at = task.lease_expires_at = None
+        task.next_attempt_at = utcnow()
+        self.uow.emit("task.input_answered", "task", task.id, project_id=task.project_id, ticket_id=task.ticket_id,
+                      phase_id=task.phase_id, payload={"request_id": request_id, "answered_by": answered_by})
+
     # -- failing -----------------------------------------------------------------
     def record_failure(self, task: Task, error: str, *, retryable: bool) -> None:
         """Fail ``task`` (locked by the caller): back to pending with the phase's backoff while it may

@@ -43,6 +43,10 @@ class Assignment:
     tick_seconds: float = 10.0
     # Called when the agent's stream shows something new: (activity, session id).
     on_activity: Callable[[str | None, str | None], None] | None = None
+    # Resume this CLI session with ``resume_message`` as its next message (a person's answer to the
+    # agent's question), for runtimes that can (CommandRuntime.resumes_sessions); None: a fresh run.
+    resume_session_id: str | None = None
+    resume_message: str = ""
 
     def environment(self) -> dict[str, str]:
         """The variables an external agent uses to reach phaseloom."""

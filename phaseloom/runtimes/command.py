@@ -83,6 +83,11 @@ class CommandRuntime:
         return (shlex.split(self.argv) if isinstance(self.argv, str) else list(self.argv))[0]
 
     @property
+    def resumes_sessions(self) -> bool:
+        """Whether a run can resume the agent's own session (the preset knows its CLI's resume flags)."""
+        return bool(self.preset and self.preset.resume_argv)
+
+    @property
     def reports_via_mcp(self) -> bool:
         return bool(self.preset and self.preset.reports_via_mcp)
 
@@ -108,7 +113,11 @@ class CommandRuntime:
                   "workdir": str(Path(assignment.workdir).resolve()), "run_dir": str(run_dir),
                   "task_id": str(assignment.task_id), "ticket_id": str(assignment.ticket_id),
                   "phase_id": assignment.phase_id, "api_url": assignment.api_url, "mcp_url": assignment.mcp_url}
-        argv = render_argv(self.argv, values, rendered.args)
+        template = self.argv
+        if assignment.resume_session_id and self.resumes_sessions:
+            template = self.preset.resume_argv(self.argv)
+            values.update(prompt=assignment.resume_message, session_id=assignment.resume_session_id)
+        argv = render_argv(template, values, rendered.args)
         env = {**os.environ, **assignment.environment(), **rendered.env, **self.env}
         # Node CLIs resolve their project from $PWD, which Popen(cwd=) leaves at the orchestrator's folder
         env["PWD"] = str(Path(assignment.workdir).resolve())

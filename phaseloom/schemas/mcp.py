@@ -144,3 +144,12 @@ class CommentInfo(BaseModel):
     author: str
     body: str
     created_at: datetime
+
+
+class QuestionAsked(BaseModel):
+    """ask_human's result: the question is with a person; the agent should end its turn now."""
+
+    task_id: int
+    request_id: int
+    status: str
+    message: str

@@ -45,6 +45,8 @@ class PhaseConfigurationSpec(BaseModel):
     retry_backoff: RetryBackoffSpec = Field(default_factory=RetryBackoffSpec)
     # How many memories the phase's task instructions carry (default 20, 0: none; PhaseConfiguration.memory_preload).
     memory_preload: int | None = Field(default=None, ge=0, le=d.MAX_MEMORY_PRELOAD)
+    # How long a question asked with ask_human waits for an answer (default a day; PhaseConfiguration).
+    input_timeout_seconds: float | None = Field(default=None, gt=0)
 
 
 class PhaseSpec(_Strict):
@@ -93,6 +95,8 @@ class PhaseSpec(_Strict):
         extra = {k: v for k, v in cfg.model_dump().items() if k not in known}
         if extra.get("memory_preload") is None:
             extra.pop("memory_preload", None)  # unset: stored as absent, so the default applies
+        if extra.get("input_timeout_seconds") is None:
+            extra.pop("input_timeout_seconds", None)
         return d.Phase(
             id=self.id,
             name=self.name or self.id.removeprefix("PHASE_").replace("_", " ").title(),

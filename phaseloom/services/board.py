@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from phaseloom.domain.errors import InvalidTransition, NotFound
+from phaseloom.services.human_input import HumanInputService, QuestionView
 from phaseloom.services.projects import ProjectService
 from phaseloom.services.ticket_views import ColumnView, TicketView, board_columns
 from phaseloom.services.tickets import TicketService
@@ -23,6 +24,12 @@ class BoardService:
             proj = ProjectService(self.uow).get(project)
             workflow = WorkflowService(self.uow).by_id(proj.workflow_id)
             return board_columns(workflow, TicketService(self.uow).list(proj.id, priority=priority, limit=100_000))
+
+    def needs_input(self, project: str | int) -> list[QuestionView]:
+        """The Needs input lane: the questions of the project's agents nobody has answered yet."""
+        with self.uow:
+            proj = ProjectService(self.uow).get(project)
+            return HumanInputService(self.uow).questions(project_id=proj.id)
 
     def move_ticket(self, ticket_id: int, column_id: str, *, force: bool = False,
                     initiated_by: str = "user", reason: str = "") -> TicketView:

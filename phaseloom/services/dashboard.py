@@ -19,6 +19,7 @@ from phaseloom.services.gates import GateService
 from phaseloom.services.graph import GraphService
 from phaseloom.services.graph_layout import layout_graph
 from phaseloom.services.merge_queue import MergeQueueService
+from phaseloom.services.human_input import HumanInputService, QuestionView
 from phaseloom.services.projects import ProjectService
 from phaseloom.services.snapshots import SnapshotService
 from phaseloom.queue import QueueService
@@ -49,6 +50,13 @@ def ticket_json(t: TicketView) -> dict[str, Any]:
             "description": t.description, "updated_at": iso(t.updated_at)}
 
 
+def question_json(q: QuestionView) -> dict[str, Any]:
+    """An open question of an agent (the board's Needs input lane, the ticket page's answer form)."""
+    return {"request_id": q.request_id, "task_id": q.task_id, "ticket_id": q.ticket_id,
+            "ticket_title": q.ticket_title, "phase_id": q.phase_id, "question": q.question,
+            "options": q.options, "asked_by": q.asked_by, "asked_at": iso(q.asked_at)}
+
+
 class DashboardService:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
@@ -64,7 +72,8 @@ class DashboardService:
                     "columns": [{"id": c.id, "name": c.name, "phase_mapping": c.phase_mapping,
                                  "wip_limit": c.wip_limit, "wip_use": c.wip_use,
                                  "cards": [{**ticket_json(t), **extras(t)} for t in c.tickets]}
-                                for c in columns]}
+                                for c in columns],
+                    "needs_input": [question_json(q) for q in BoardService(self.uow).needs_input(project_row.id)]}
 
     def _card_extras(self, project_id: int):
         session = self.uow.session
@@ -144,6 +153,7 @@ class DashboardService:
                 "snapshots": [_snapshot_json(s) for s in SnapshotService(self.uow).of_ticket(ticket_id)],
                 "costs": self._ticket_costs(ticket_id),
                 "guardian": self._ticket_guardian(ticket_id),
+                "questions": [question_json(q) for q in HumanInputService(self.uow).questions(ticket_id=ticket_id)],
             }
 
     def _ticket_guardian(self, ticket_id: int) -> list[dict[str, Any]]:

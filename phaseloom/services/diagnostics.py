@@ -34,7 +34,7 @@ from phaseloom.services.workflows import WorkflowService
 DISCOVERY_TYPE = "diagnostic_no_result"
 _BATCH = 1000  # tickets per round of queries (bound parameters stay well under SQLite's limit)
 _OPEN_STATUSES = [TaskStatus.PENDING.value, TaskStatus.CLAIMED.value, TaskStatus.RUNNING.value,
-                  TaskStatus.UNDER_REVIEW.value]
+                  TaskStatus.UNDER_REVIEW.value, TaskStatus.WAITING_INPUT.value]
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ TASK_TOOLS: tuple[AgentTool, ...] = (
     AgentTool("heartbeat", "tell the server you are still working, so your claim does not expire"),
     AgentTool("tick_done_definition", "mark one done definition of the phase as met, with evidence"),
     AgentTool("report_discovery", "record something found outside your task; it may spawn a task in any phase"),
+    AgentTool("ask_human", "ask a person a question you cannot answer yourself, then end your turn: you are "
+                           "resumed with the answer"),
     AgentTool("complete_task", "finish your task with a summary of the result and the files you produced"),
     AgentTool("fail_task", "give up on your task with the reason; it is retried while retries remain"),
 )

@@ -24,6 +24,7 @@ ALL_TOOLS = {"get_my_task", "get_phase_instructions", "create_task", "change_tic
              "complete_task", "fail_task", "heartbeat", "submit_validation", "tick_done_definition", "get_ticket",
              "list_phases", "add_ticket_comment", "save_memory", "find_memories"}
 ALL_TOOLS = ALL_TOOLS | {"report_usage"}  # costs (issue 8)
+ALL_TOOLS = ALL_TOOLS | {"ask_human"}  # Needs input (issue 21)
 ALL_TOOLS = ALL_TOOLS | {"update_task_status", "create_ticket", "get_tasks", "search_tickets", "resolve_ticket",
                          "submit_result", "get_memories"}  # the peers' tool names (issue 16)
 DENIED_IN_REQUIREMENTS = {"change_ticket_status", "submit_validation"}

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from phaseloom.api.deps import Caller, Uow
 from phaseloom.api.scoping import project_id_for, require_readable
 from phaseloom.schemas.api.board import BoardMove, BoardOut, ColumnOut
+from phaseloom.schemas.api.questions import QuestionOut
 from phaseloom.schemas.api.tickets import TicketOut
 from phaseloom.services.auth import AuthService
 from phaseloom.services.board import BoardService
@@ -23,9 +24,11 @@ def show_board(project: Annotated[str, Path(max_length=200)], uow: Uow, caller: 
         project_id = project_id_for(uow, caller, project)
         require_readable(caller, project_id, what="board")
         columns = BoardService(uow).board(project_id, priority=priority)
+        questions = BoardService(uow).needs_input(project_id)
     return BoardOut(project_id=project_id, columns=[
         ColumnOut(id=c.id, name=c.name, phase_mapping=c.phase_mapping, wip_limit=c.wip_limit, wip_use=c.wip_use,
-                  tickets=[TicketOut.model_validate(t) for t in c.tickets]) for c in columns])
+                  tickets=[TicketOut.model_validate(t) for t in c.tickets]) for c in columns],
+        needs_input=[QuestionOut.model_validate(q) for q in questions])
 
 
 @router.post("/move", response_model=TicketOut,

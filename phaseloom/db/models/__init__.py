@@ -5,6 +5,7 @@ from phaseloom.db.models.auth import ApiToken  # noqa: F401
 from phaseloom.db.models.costs import Anomaly, Budget, CostRecord  # noqa: F401
 from phaseloom.db.models.guardian import GuardianAssessment, SteeringNote  # noqa: F401
 from phaseloom.db.models.events import SystemEvent
+from phaseloom.db.models.input_requests import TaskInputRequest  # noqa: F401
 from phaseloom.db.models.gates import Artifact, DoneDefinitionCheck, GateApproval, GateResult, TaskDiscovery  # noqa: F401,E501
 from phaseloom.db.models.mcp import McpPolicyRow, TicketComment  # noqa: F401
 from phaseloom.db.models.merge_queue import MergeQueueEntry  # noqa: F401

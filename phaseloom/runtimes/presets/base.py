@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,12 +34,17 @@ class McpLaunch:
 def stdio_launch(database_url: str, token: str = "") -> McpLaunch:
     """phaseloom's own MCP server as a subprocess of the agent, on the same database (made absolute:
     the agent, and so its MCP server, runs in a worktree, not in the orchestrator's folder)."""
+    import os
     import sys
 
     from phaseloom.db.engine import absolute_url
 
-    return McpLaunch(command=(sys.executable, "-m", "phaseloom.cli.app", "mcp"),
-                     env={DATABASE_VAR: absolute_url(database_url)}, token=token)
+    env = {DATABASE_VAR: absolute_url(database_url)}
+    # An orchestrator run from a source checkout (PYTHONPATH) must give its agents' MCP server the same
+    # phaseloom: the CLIs start MCP servers with a reduced environment, which would import another one.
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return McpLaunch(command=(sys.executable, "-m", "phaseloom.cli.app", "mcp"), env=env, token=token)
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,9 @@ class Preset:
     tested_version: str = ""                    # the version phaseloom's CI drives
     version_argv: tuple[str, ...] = ("--version",)
     note: str = ""
+    # The argv that resumes the CLI's own session ({session_id}) with {prompt} as its next message, made
+    # from the preset's argv; None: the CLI keeps no sessions (an answer then goes into the instructions).
+    resume_argv: Callable[[Sequence[str]], tuple[str, ...]] | None = None
 
     @property
     def program(self) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from phaseloom.runtimes.presets.base import TOKEN_VAR, McpLaunch, Preset, RenderedConfig
@@ -46,11 +47,18 @@ def config(mcp: McpLaunch, run_dir: Path) -> RenderedConfig:
     return RenderedConfig(files={"mcp.json": mcp_json}, env=env)
 
 
+def resume_argv(argv: Sequence[str]) -> tuple[str, ...]:
+    """``--resume SESSION`` before the prompt: print mode continues that session with the prompt as its next
+    message. The session is found by the folder it ran in, so the resumed run uses the same worktree."""
+    cut = list(argv).index("--")
+    return (*argv[:cut], "--resume", "{session_id}", *argv[cut:])
+
+
 PRESET = Preset(
     "claude-code",
     ("claude", "-p", "--output-format", "stream-json", "--verbose",
      "--mcp-config", "{run_dir}/mcp.json", "--strict-mcp-config",
      "--permission-mode", "acceptEdits", "--allowedTools", f"mcp__{SERVER_NAME}",
      "--", "{prompt}"),
-    config, ClaudeStreamParser, binary="claude", tested_version="2.1.197",
+    config, ClaudeStreamParser, binary="claude", tested_version="2.1.197", resume_argv=resume_argv,
     note="Anthropic API key or `claude login`; ANTHROPIC_BASE_URL for a gateway")

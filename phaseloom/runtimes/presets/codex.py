@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 
 from phaseloom.runtimes.presets.base import TOKEN_VAR, McpLaunch, Preset, RenderedConfig
@@ -63,6 +64,25 @@ def configured_model(env: dict[str, str] | None = None) -> str | None:
     return model if isinstance(model, str) and model else None
 
 
+def resume_argv(argv: Sequence[str]) -> tuple[str, ...]:
+    """``codex exec resume SESSION PROMPT``: the resume subcommand takes no ``--sandbox``, so the sandbox
+    goes in as the ``sandbox_mode`` override, the same setting."""
+    parts = list(argv)
+    at = parts.index("exec") + 1
+    resumed = [*parts[:at], "resume"]
+    rest = parts[at:]
+    while rest:
+        part = rest.pop(0)
+        if part == "--sandbox":
+            resumed += ["-c", f"sandbox_mode={json.dumps(rest.pop(0))}"]
+        elif part == "--":
+            resumed += ["{session_id}", "--", *rest]
+            break
+        else:
+            resumed.append(part)
+    return tuple(resumed)
+
+
 def parser() -> CodexStreamParser:
     return CodexStreamParser(model=configured_model())
 
@@ -71,6 +91,6 @@ PRESET = Preset(
     "codex",
     ("codex", "exec", "--json", "--sandbox", "workspace-write", "--skip-git-repo-check", "{config_args}",
      "--", "{prompt}"),
-    config, parser, binary="codex", tested_version="0.171.0",
+    config, parser, binary="codex", tested_version="0.171.0", resume_argv=resume_argv,
     note="OPENAI_API_KEY or `codex login`; a custom provider in $CODEX_HOME/config.toml with "
          "wire_api = \"responses\"")

@@ -12,6 +12,7 @@ front: without it OpenCode spends a model request on a title. ``--format json`` 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from phaseloom.runtimes.presets.base import TOKEN_VAR, McpLaunch, Preset, RenderedConfig
@@ -45,10 +46,19 @@ def config(mcp: McpLaunch, run_dir: Path) -> RenderedConfig:
                           env={"OPENCODE_CONFIG": str(run_dir / CONFIG_FILE)})
 
 
+def resume_argv(argv: Sequence[str]) -> tuple[str, ...]:
+    """``--session SESSION`` continues that session with the prompt as its next message (its title stays)."""
+    parts = list(argv)
+    if "--title" in parts:
+        at = parts.index("--title")
+        del parts[at:at + 2]
+    return (*parts[:2], "--session", "{session_id}", *parts[2:])
+
+
 PRESET = Preset(
     "opencode",
     ("opencode", "run", "--format", "json", "--dir", "{workdir}", "--title", "phaseloom task {task_id}", "{prompt}"),
-    config, OpenCodeStreamParser, binary="opencode", tested_version="1.18.33",
+    config, OpenCodeStreamParser, binary="opencode", tested_version="1.18.33", resume_argv=resume_argv,
     note="OpenCode takes its provider and model from the user's own configuration "
          "(~/.config/opencode/opencode.json, or OPENCODE_CONFIG_CONTENT); phaseloom adds its MCP "
          "server through OPENCODE_CONFIG.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from phaseloom.schemas.api.common import Id, In, Out, PhaseId, Text
+from phaseloom.schemas.api.questions import QuestionOut
 from phaseloom.schemas.api.tickets import TicketOut
 
 
@@ -20,6 +21,8 @@ class ColumnOut(Out):
 class BoardOut(BaseModel):
     project_id: int
     columns: list[ColumnOut]
+    # The Needs input lane: questions the project's agents asked, oldest first.
+    needs_input: list[QuestionOut] = []
 
 
 class BoardMove(In):

@@ -67,7 +67,20 @@ function columnView(column) {
   return section;
 }
 
+// The Needs input lane: agents' questions waiting for a person, each linking to its ticket's answer form.
+const needsInput = document.getElementById("needs-input");
+function renderQuestions(questions) {
+  needsInput.hidden = !questions.length;
+  document.getElementById("needs-input-list").replaceChildren(...questions.map((q) =>
+    el("li", { class: "question", dataset: { taskId: q.task_id } },
+      el("p", {}, el("a", { href: `/ticket?id=${q.ticket_id}#answer-${q.task_id}` }, `#${q.ticket_id} ${q.ticket_title}`),
+        ` · task #${q.task_id} · ${q.phase_id}`),
+      el("blockquote", {}, q.question),
+      q.options.length ? el("p", { class: "options" }, `Options: ${q.options.join(" · ")}`) : "")));
+}
+
 function render(data) {
+  renderQuestions(data.needs_input || []);
   columns = data.columns;
   const fragment = document.createDocumentFragment();
   for (const column of columns) fragment.append(columnView(column));

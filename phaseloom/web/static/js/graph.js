@@ -9,7 +9,8 @@ const detail = document.getElementById("task-detail");
 const projectSelect = document.getElementById("graph-project");
 const ticketSelect = document.getElementById("graph-ticket");
 const STATUS_BY_EVENT = { "task.assigned": "claimed", "task.started": "running", "task.completed": "completed",
-                          "task.failed": "failed", "task.cancelled": "cancelled", "task.under_review": "under_review" };
+                          "task.failed": "failed", "task.cancelled": "cancelled", "task.under_review": "under_review",
+                          "task.input_requested": "waiting_input", "task.input_answered": "pending" };
 let scope = {};
 let selected = null;
 

@@ -46,6 +46,31 @@ function artifactButton(artifact) {
   } }, artifact.path);
 }
 
+// An agent's open question, with the form a person answers it by (the task then resumes with the answer).
+function questionView(q) {
+  const fieldId = `answer-text-${q.task_id}`;
+  const form = el("form", { class: "answer", id: `answer-${q.task_id}`, onsubmit: async (event) => {
+    event.preventDefault();
+    const answer = event.target.elements.answer.value.trim();
+    if (!answer) { say("Write an answer first."); return; }
+    try {
+      const done = await api(`/api/tasks/${q.task_id}/answer`, { method: "POST", body: { answer } });
+      say(done.message, "ok");
+    } catch (error) {
+      say(`Could not answer: ${error.message}`);
+    }
+    refresh();
+  } },
+    el("label", { for: fieldId }, "Your answer"),
+    el("textarea", { id: fieldId, name: "answer", rows: "3", required: true }),
+    q.options.length ? el("p", { class: "options" }, "Options: ", q.options.map((o) =>
+      el("button", { type: "button", class: "link", onclick: () => { document.getElementById(fieldId).value = o; } }, o))) : "",
+    el("button", { type: "submit" }, "Send answer"));
+  return el("article", { class: "question", dataset: { taskId: q.task_id } },
+    el("p", {}, `Task #${q.task_id} (${q.phase_id}) asks, ${when(q.asked_at)}:`),
+    el("blockquote", {}, q.question), form);
+}
+
 function render(page) {
   const t = page.ticket;
   document.title = `#${t.id} ${t.title} · phaseloom`;
@@ -54,6 +79,7 @@ function render(page) {
     el("p", {}, el("a", { href: `/graph?ticket=${t.id}` }, "Workflow graph of this ticket")),
     t.description ? el("p", {}, t.description) : "",
     t.blocked_reason ? el("p", { class: "error" }, `Blocked: ${t.blocked_reason}`) : "",
+    (page.questions || []).length ? section("Needs input", "h-needs-input", ...page.questions.map(questionView)) : "",
     section("Phase history", "h-history", el("ol", { class: "timeline" }, page.history.map((h) =>
       el("li", {}, el("strong", {}, h.to_phase), h.from_phase ? ` from ${h.from_phase}` : "",
         ` · ${when(h.at)} · by ${h.initiated_by}${h.forced ? " (forced)" : ""}${h.reason ? ` — ${h.reason}` : ""}`)))),
