@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import sys
 from typing import Optional
 
@@ -115,7 +116,7 @@ def error_message(exc) -> str:
     return str(exc)
 
 
-def _typed_command_path(argv: list[str]) -> list[str]:
+def typed_command_path(argv: list[str]) -> list[str]:
     """The command names at the start of ``argv`` (``ticket``, ``list``), after the global options; empty
     when an option other than those comes first (``--help``, ``--version``: the whole app answers)."""
     index = 0
@@ -132,17 +133,19 @@ def only_the_typed_command(typer_app: typer.Typer, path: list[str]) -> typer.Typ
     """``typer_app`` reduced to the command ``path`` names (a group keeps just the subcommand named next).
 
     Typer turns every registered command into a click command, inspecting its signature, before it
-    parses anything: ~25 ms for our sixty commands, when one runs. A name that matches nothing keeps the
-    whole level, so unknown names, ``--help`` of a group and "did you mean" read as before.
+    parses anything: ~25 ms for our sixty commands, when one runs. Where the path ends at a group, or
+    names nothing in it, no command of that level can run: it keeps every name and help line (for
+    ``--help``, "no such command" and "did you mean") but not their parameters (:func:`listing_only`).
     """
     if not path:
-        return typer_app
+        return listing_only(typer_app)
     name = path[0]
-    commands = [c for c in typer_app.registered_commands
-                if (c.name or typer.main.get_command_name(c.callback.__name__)) == name]
+    commands = [c for c in typer_app.registered_commands if _command_name(c) == name]
     groups = [g for g in typer_app.registered_groups if isinstance(g.name, str) and g.name == name]
-    if len(commands) + len(groups) != 1 or (groups and groups[0].typer_instance.registered_callback):
+    if groups and groups[0].typer_instance.registered_callback:
         return typer_app
+    if len(commands) + len(groups) != 1:
+        return listing_only(typer_app)
     slim = copy.copy(typer_app)
     slim.registered_commands = commands
     slim.registered_groups = []
@@ -153,13 +156,48 @@ def only_the_typed_command(typer_app: typer.Typer, path: list[str]) -> typer.Typ
     return slim
 
 
+def _command_name(command: typer.models.CommandInfo) -> str:
+    return command.name or typer.main.get_command_name(command.callback.__name__)
+
+
+def _not_run() -> None:
+    # Stands in for a listed command; no docstring, which Typer would read as that command's help.
+    return None
+
+
+def listing_only(typer_app: typer.Typer) -> typer.Typer:
+    """``typer_app`` with each command and named group reduced to what a help listing shows: its name,
+    help, short help and flags (hidden, deprecated), without parameters, so that Typer does not inspect
+    their signatures (nor a group's commands). Only for a level where no command will run. A group
+    with a callback keeps its commands, as its callback may be invoked."""
+    slim = copy.copy(typer_app)
+    slim.registered_commands = [_listed(command) for command in typer_app.registered_commands]
+    slim.registered_groups = []
+    for group in typer_app.registered_groups:
+        if isinstance(group.name, str) and not group.typer_instance.registered_callback:
+            group = copy.copy(group)
+            group.typer_instance = copy.copy(group.typer_instance)
+            group.typer_instance.registered_commands = []
+            group.typer_instance.registered_groups = []
+        slim.registered_groups.append(group)
+    return slim
+
+
+def _listed(command: typer.models.CommandInfo) -> typer.models.CommandInfo:
+    listed = copy.copy(command)
+    listed.name = _command_name(command)
+    listed.help = command.help if command.help is not None else inspect.getdoc(command.callback)
+    listed.callback = _not_run
+    return listed
+
+
 def main() -> None:
     """Run the CLI. A domain error is one line on stderr and exit code 2; so is an unexpected
     failure (database down, disk full, a bug), with its type; ``--debug`` shows the traceback."""
     from phaseloom.domain.errors import PhaseloomError
 
     try:
-        only_the_typed_command(app, _typed_command_path(sys.argv[1:]))()
+        only_the_typed_command(app, typed_command_path(sys.argv[1:]))()
     except PhaseloomError as exc:
         if state.debug:
             raise

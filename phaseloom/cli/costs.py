@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from datetime import datetime, timedelta, timezone
@@ -51,7 +50,7 @@ def costs(
     groups = CostService(state.uow(readonly=True), state.settings).totals(by, since=parse_since(since),
                                                                            project=project)
     if as_json:
-        console.print_json(json.dumps([g.__dict__ for g in groups]))
+        console.print_json(data=[g.__dict__ for g in groups])
         return
     from rich.table import Table
 
@@ -144,7 +143,7 @@ def stats(
     report = StatsService(state.uow()).phase_stats(project=project, since=parse_since(since),
                                                    detect_anomalies=True)
     if as_json:
-        console.print_json(json.dumps(report.as_dict(), default=str))
+        console.print_json(data=report.as_dict(), default=str)
         return
     from rich.table import Table
 

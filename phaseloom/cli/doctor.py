@@ -8,7 +8,6 @@ A missing CLI is a warning (nobody needs all four) unless ``--require`` names it
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -56,6 +55,8 @@ def register(app: typer.Typer) -> None:
         """Check the agent CLIs, the database, git, Chromium and the MCP server; exit 1 if anything fails."""
         rows = run_checks(required=_required_presets(require or []), mcp_url=mcp_url)
         if as_json:
+            import json  # here: the table does not need it
+
             typer.echo(json.dumps([asdict(row) for row in rows], indent=2))
         else:
             print_rows(rows)

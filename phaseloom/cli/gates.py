@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -163,6 +162,8 @@ def graph(
     format_: str = typer.Option("mermaid", "--format", "-f", help="dot, mermaid or json."),
 ) -> None:
     """Print a ticket's task graph: dependencies, discoveries and phase progression."""
+    import json  # here: the other commands of this module do not need it
+
     from phaseloom.domain.errors import InvalidInput
     from phaseloom.services.graph import GraphService, to_dot, to_mermaid
 

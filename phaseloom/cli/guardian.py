@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Optional
 
@@ -36,7 +35,7 @@ def _show(assessments, as_json: bool) -> None:
              "reasons": list(a.reasons), "at": a.created_at.isoformat() if a.created_at else None}
             for a in assessments]
     if as_json:
-        console.print_json(json.dumps(rows))
+        console.print_json(data=rows)
         return
     if not rows:
         console.print("no running agent old enough to assess")

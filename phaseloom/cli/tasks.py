@@ -9,7 +9,7 @@ import typer
 
 from phaseloom.cli import reads
 from phaseloom.cli.context import console, state
-from phaseloom.cli.output import api_shape, json_option, print_json, print_table
+from phaseloom.cli.output import api_shape, json_option, print_json, print_line, print_table
 from phaseloom.cli.phase_args import phase_of_project, phase_of_ticket
 
 app = typer.Typer(help="Create and inspect tasks.", no_args_is_help=True)
@@ -39,8 +39,7 @@ def create(
     if as_json:
         print_json(api_shape("tasks", "TaskOut", task))
         return
-    console.print(f"task {task.id} [bold]{task.title}[/] queued in {task.phase_id} ({task.priority})",
-                  highlight=False)
+    print_line(f"task {task.id} ", (task.title, "bold"), f" queued in {task.phase_id} ({task.priority})")
 
 
 @app.command("list")

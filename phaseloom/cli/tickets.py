@@ -7,8 +7,8 @@ from typing import Optional
 import typer
 
 from phaseloom.cli import reads
-from phaseloom.cli.context import console, state
-from phaseloom.cli.output import api_shape, json_option, print_json, print_table
+from phaseloom.cli.context import state
+from phaseloom.cli.output import api_shape, json_option, print_json, print_line, print_table
 from phaseloom.cli.phase_args import phase_of_project, phase_of_ticket
 
 app = typer.Typer(help="Create tickets and move them through phases.", no_args_is_help=True)
@@ -25,8 +25,8 @@ def _print_ticket(t, as_json: bool = False) -> None:
     if as_json:
         print_json(api_shape("tickets", "TicketOut", t))
         return
-    console.print(f"ticket {t.id} [bold]{t.title}[/] — {t.phase_id} ({t.status}), priority {t.priority}"
-                  + (f", blocked: {t.blocked_reason}" if t.blocked_reason else ""), highlight=False)
+    print_line(f"ticket {t.id} ", (t.title, "bold"), f" — {t.phase_id} ({t.status}), priority {t.priority}"
+               + (f", blocked: {t.blocked_reason}" if t.blocked_reason else ""))
 
 
 @app.command("create")
@@ -66,7 +66,7 @@ def show(ticket_id: int = typer.Argument(..., metavar="TICKET"), as_json: bool =
     t = reads.ticket(ticket_id)
     _print_ticket(t, as_json)
     if t.description and not as_json:
-        console.print(t.description, highlight=False)
+        print_line(t.description)
 
 
 @app.command("move")
