@@ -47,6 +47,11 @@ class PhaseConfiguration:
         value = self.extra.get("memory_preload")
         return DEFAULT_MEMORY_PRELOAD if value is None else int(value)
 
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The path globs the phase's tasks declare they touch (``paths``; none: undeclared)."""
+        return tuple(self.extra.get("paths") or ())
+
 
 @dataclass(frozen=True)
 class Phase:

@@ -23,6 +23,7 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.domain.errors import InvalidInput
 from phaseloom.domain.json_values import json_problem, storable_text
+from phaseloom.queue import _paths as task_paths
 from phaseloom.queue import _statements as statements
 from phaseloom.queue._enqueue import TaskEnqueuer
 from phaseloom.queue._lifecycle import TaskLifecycle
@@ -44,12 +45,12 @@ class QueueService:
                     priority: str | None = None, task_type: str = "work",
                     required_capabilities: list[str] | None = None, depends_on: list[int] | None = None,
                     max_retries: int | None = None, timeout_seconds: float | None = None,
-                    created_by: str = "system") -> Task:
-        """A new pending task in the ticket's phase (:class:`TaskEnqueuer`)."""
+                    created_by: str = "system", paths: list[str] | None = None) -> Task:
+        """A new pending task in the ticket's phase (:class:`TaskEnqueuer`); ``paths``: the globs it touches."""
         return TaskEnqueuer(self.uow, self.settings).create_task(
             ticket_id, phase_id, title, description=description, priority=priority, task_type=task_type,
             required_capabilities=required_capabilities, depends_on=depends_on, max_retries=max_retries,
-            timeout_seconds=timeout_seconds, created_by=created_by)
+            timeout_seconds=timeout_seconds, created_by=created_by, paths=paths)
 
     # -- claiming and working ----------------------------------------------------
     def claim_next_task(self, agent_id: str, *, lease_seconds: float | None = None) -> Task | None:
@@ -156,6 +157,16 @@ class QueueService:
                 if value is not None:
                     query = query.where(column == value)
             return list(self.uow.session.scalars(query))
+
+    def waiting_reasons(self, tasks: list[Task]) -> dict[int, str]:
+        """Why each of these pending tasks waits on another's paths ("waits for task 12: src/auth/**")."""
+        with self.uow:
+            return task_paths.path_waits(self.uow.session, tasks)
+
+    def declared_paths(self, task_ids: list[int]) -> dict[int, list[str]]:
+        """The path globs each of these tasks declared (tasks without any are absent)."""
+        with self.uow:
+            return task_paths.declared_paths(self.uow.session, task_ids)
 
     def count_by_status(self, *, project_id: int | None = None) -> dict[str, int]:
         with self.uow:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from phaseloom.domain import phases as d
 from phaseloom.domain.gate_definition import Gate
+from phaseloom.domain.task_paths import normalised_globs
 from phaseloom.schemas.launch import LaunchTemplateSpec
 
 _ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]*$"
@@ -44,6 +45,13 @@ class PhaseConfigurationSpec(BaseModel):
     retry_backoff: RetryBackoffSpec = Field(default_factory=RetryBackoffSpec)
     # How many memories the phase's task instructions carry (default 20, 0: none; PhaseConfiguration.memory_preload).
     memory_preload: int | None = Field(default=None, ge=0, le=d.MAX_MEMORY_PRELOAD)
+    # The paths (globs) the phase's tasks touch: the claim never runs two overlapping ones of a project at once.
+    paths: list[str] | None = None
+
+    @field_validator("paths", mode="before")
+    @classmethod
+    def _paths(cls, value: Any) -> list[str] | None:
+        return None if value is None else normalised_globs(value)
 
 
 class PhaseSpec(_Strict):
@@ -92,6 +100,8 @@ class PhaseSpec(_Strict):
         extra = {k: v for k, v in cfg.model_dump().items() if k not in known}
         if extra.get("memory_preload") is None:
             extra.pop("memory_preload", None)  # unset: stored as absent, so the default applies
+        if not extra.get("paths"):
+            extra.pop("paths", None)
         return d.Phase(
             id=self.id,
             name=self.name or self.id.removeprefix("PHASE_").replace("_", " ").title(),
