@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, or_, select, text
+from sqlalchemy.orm import Session, aliased
 
 from phaseloom.db.models import Task, TaskPath
 from phaseloom.domain.errors import InvalidInput
@@ -19,6 +19,9 @@ from phaseloom.domain.task_paths import glob_prefixes, normalised_globs, prefixe
 from phaseloom.domain.tasks import TaskStatus
 
 _ACTIVE = (TaskStatus.CLAIMED.value, TaskStatus.RUNNING.value)
+# Held (per transaction) by whoever confirms a PostgreSQL claim of a task with paths: any constant, the
+# same in every process, and none of the other advisory locks' (db/unit_of_work.py, db/announcer.py).
+PATH_CLAIM_LOCK = 0x7068_7061  # "phpa"
 
 
 def checked_globs(globs: Iterable[object] | None) -> list[str]:
@@ -83,3 +86,26 @@ def _prefixes(session: Session, task_ids) -> dict[int, list[tuple[str, str]]]:
     for task_id, glob, prefix in rows:
         found.setdefault(task_id, []).append((glob, prefix))
     return found
+
+
+def overlapping_claim(session: Session, task_id: int) -> int | None:
+    """PostgreSQL, just after claiming ``task_id``: another claimed or running task of its project whose
+    paths overlap it, read under :data:`PATH_CLAIM_LOCK`; None when the claim stands.
+
+    The claim's own check reads the snapshot its statement started with, so two workers claiming
+    overlapping tasks at once each miss the other's claim. Confirming one claim at a time, each
+    after its claim committed (or within its transaction, which holds the lock to the end), the
+    later of two overlapping claims always sees the earlier; a claim confirmed while an
+    overlapping one is not yet confirmed may be given back too (over-serialising, never under).
+    """
+    session.execute(text(f"SELECT pg_advisory_xact_lock({PATH_CLAIM_LOCK})"))
+    mine, theirs, active, me = (aliased(TaskPath), aliased(TaskPath), aliased(Task), aliased(Task))
+    return session.scalar(
+        select(active.id).select_from(me)
+        .join(mine, mine.task_id == me.id)
+        .join(active, (active.project_id == me.project_id) & (active.id != me.id))
+        .join(theirs, theirs.task_id == active.id)
+        .where(me.id == task_id, active.status.in_(_ACTIVE),
+               or_(func.substr(theirs.prefix, 1, func.length(mine.prefix)) == mine.prefix,
+                   func.substr(mine.prefix, 1, func.length(theirs.prefix)) == theirs.prefix))
+        .order_by(active.id).limit(1))
