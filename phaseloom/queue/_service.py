@@ -163,10 +163,16 @@ class QueueService:
         with self.uow:
             return task_paths.path_waits(self.uow.session, tasks)
 
-    def declared_paths(self, task_ids: list[int]) -> dict[int, list[str]]:
-        """The path globs each of these tasks declared (tasks without any are absent)."""
+    def path_facts(self, tasks: list) -> dict[int, dict]:
+        """For each of these tasks (rows or tasks) that declared paths: its ``paths`` and ``waits_for``
+        (:meth:`waiting_reasons`, None unless it waits). No query when none declared any."""
+        declaring = [t for t in tasks if t.path_count]
+        if not declaring:
+            return {}
         with self.uow:
-            return task_paths.declared_paths(self.uow.session, task_ids)
+            paths = task_paths.declared_paths(self.uow.session, [t.id for t in declaring])
+            waits = task_paths.path_waits(self.uow.session, declaring)
+        return {t.id: {"paths": paths.get(t.id, []), "waits_for": waits.get(t.id)} for t in declaring}
 
     def count_by_status(self, *, project_id: int | None = None) -> dict[str, int]:
         with self.uow:
