@@ -72,3 +72,19 @@ def prefixes_conflict(a: str, b: str) -> bool:
 def glob_prefixes(globs: Iterable[str]) -> dict[str, str]:
     """Each glob's literal prefix (:func:`literal_prefix`), the glob as the key."""
     return {glob: literal_prefix(glob) for glob in globs}
+
+
+def covering_globs(files: Iterable[str], limit: int = MAX_GLOBS) -> list[str]:
+    """Globs covering ``files`` (paths a previous attempt changed), at most ``limit`` of them.
+
+    The files themselves while they are few enough; else their top folders (``src/**``), else
+    everything (``**``). Names no glob may hold (a backslash, a line break) make it everything too:
+    covering more than the attempt touched over-serialises, covering less could let two agents meet.
+    """
+    files = sorted(set(files))
+    if any(glob_problem(f) for f in files):
+        return ["**"]
+    if len(files) <= limit:
+        return files
+    folders = sorted({f"{f.split('/', 1)[0]}/**" if "/" in f else f for f in files})
+    return folders if len(folders) <= limit else ["**"]

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, aliased
 
 from phaseloom.db.models import Task, TaskPath
 from phaseloom.domain.errors import InvalidInput
-from phaseloom.domain.task_paths import glob_prefixes, normalised_globs, prefixes_conflict
+from phaseloom.domain.task_paths import (MAX_GLOBS, covering_globs, glob_prefixes, normalised_globs,
+                                         prefixes_conflict)
 from phaseloom.domain.tasks import TaskStatus
 
 _ACTIVE = (TaskStatus.CLAIMED.value, TaskStatus.RUNNING.value)
@@ -39,6 +40,16 @@ def declare_paths(session: Session, task: Task, globs: Iterable[str]) -> None:
         session.execute(delete(TaskPath).where(TaskPath.task_id == task.id))
     session.add_all(TaskPath(task_id=task.id, glob=glob, prefix=prefix) for glob, prefix in prefixes.items())
     task.path_count = len(prefixes)
+
+
+def add_paths(session: Session, task: Task, globs: Iterable[str]) -> list[str]:
+    """Declare ``globs`` besides the task's own globs (the covering globs when together they are too many)."""
+    own = declared_paths(session, [task.id]).get(task.id, [])
+    combined = list(dict.fromkeys([*own, *globs]))
+    if len(combined) > MAX_GLOBS:
+        combined = covering_globs(combined)
+    declare_paths(session, task, combined)
+    return combined
 
 
 def declared_paths(session: Session, task_ids: Iterable[int]) -> dict[int, list[str]]:

@@ -23,6 +23,7 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.domain.errors import InvalidInput
 from phaseloom.domain.json_values import json_problem, storable_text
+from phaseloom.domain.task_paths import covering_globs
 from phaseloom.queue import _paths as task_paths
 from phaseloom.queue import _statements as statements
 from phaseloom.queue._enqueue import TaskEnqueuer
@@ -157,6 +158,15 @@ class QueueService:
                 if value is not None:
                     query = query.where(column == value)
             return list(self.uow.session.scalars(query))
+
+    def inherit_changed_files(self, task_id: int, files: list[str]) -> list[str]:
+        """Before a failed attempt goes back to the queue: its retry declares the files it changed (as well
+        as its own globs), so it never runs beside a task touching them. Returns the task's globs."""
+        if not files:
+            return []
+        with self.uow:
+            task = self.lifecycle.get(task_id)
+            return task_paths.add_paths(self.uow.session, task, covering_globs(files))
 
     def waiting_reasons(self, tasks: list[Task]) -> dict[int, str]:
         """Why each of these pending tasks waits on another's paths ("waits for task 12: src/auth/**")."""

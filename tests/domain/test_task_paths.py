@@ -60,3 +60,12 @@ def test_if_one_path_matches_both_globs_their_prefixes_conflict(first, second, p
 def test_every_path_a_glob_matches_starts_with_its_prefix(glob, path):
     if fnmatchcase(path, glob):
         assert path.startswith(literal_prefix(glob))
+
+
+def test_the_files_an_attempt_changed_are_covered_by_few_enough_globs():
+    from phaseloom.domain.task_paths import covering_globs
+
+    assert covering_globs(["b.py", "a/x.py", "a/x.py"]) == ["a/x.py", "b.py"]
+    assert covering_globs([f"src/{n}.py" for n in range(5)] + ["top.md"], limit=3) == ["src/**", "top.md"]
+    assert covering_globs([f"d{n}/f.py" for n in range(5)], limit=3) == ["**"]
+    assert covering_globs(["odd\\name.py"]) == ["**"]
