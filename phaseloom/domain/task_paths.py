@@ -44,13 +44,12 @@ def normalised_globs(globs: Iterable[object] | None, *, what: str = "paths") -> 
         raise ValueError(f"{what} is a list of path globs, not {type(globs).__name__}")
     found: list[str] = []
     for glob in globs:
+        if isinstance(glob, str):
+            glob = glob.strip()
+            while glob.startswith("./"):
+                glob = glob[2:]
         if problem := glob_problem(glob):
             raise ValueError(f"{what}: {problem}")
-        glob = glob.strip()
-        while glob.startswith("./"):
-            glob = glob[2:]
-        if not glob:
-            raise ValueError(f"{what}: a path glob cannot be only './'")
         if glob not in found:
             found.append(glob)
     if len(found) > MAX_GLOBS:
