@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, func, or_, select, text
+from sqlalchemy import bindparam, delete, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from phaseloom.db.models import Task, TaskPath
@@ -110,13 +110,21 @@ def overlapping_claim(session: Session, task_id: int) -> int | None:
     overlapping one is not yet confirmed may be given back too (over-serialising, never under).
     """
     session.execute(text(f"SELECT pg_advisory_xact_lock({PATH_CLAIM_LOCK})"))
+    return session.scalar(_OVERLAPPING_CLAIM, {"claimed_task": task_id})
+
+
+def _overlapping_claim_query():
+    """Built once: making the aliases and the query per call cost more than the database's work."""
     mine, theirs, active, me = (aliased(TaskPath), aliased(TaskPath), aliased(Task), aliased(Task))
-    return session.scalar(
+    return (
         select(active.id).select_from(me)
         .join(mine, mine.task_id == me.id)
         .join(active, (active.project_id == me.project_id) & (active.id != me.id))
         .join(theirs, theirs.task_id == active.id)
-        .where(me.id == task_id, active.status.in_(_ACTIVE),
+        .where(me.id == bindparam("claimed_task"), active.status.in_(_ACTIVE),
                or_(func.substr(theirs.prefix, 1, func.length(mine.prefix)) == mine.prefix,
                    func.substr(mine.prefix, 1, func.length(theirs.prefix)) == theirs.prefix))
         .order_by(active.id).limit(1))
+
+
+_OVERLAPPING_CLAIM = _overlapping_claim_query()

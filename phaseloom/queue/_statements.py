@@ -108,7 +108,10 @@ def path_overlap(task):
                    func.substr(_MINE.prefix, 1, func.length(_THEIRS.prefix)) == _THEIRS.prefix))
         .correlate(task, _MINE)
     )
-    return exists().where(_MINE.task_id == task.id, conflicting.exists())
+    # LIMIT 1: PostgreSQL may not turn a subquery with a limit into a hashed subplan, which would
+    # probe every task_paths row of the queue once per claim instead of the candidates' few.
+    return (select(literal_column("1")).select_from(_MINE).where(_MINE.task_id == task.id, conflicting.exists())
+            .limit(1).exists())
 
 
 def _claim_update(by_phase: bool, by_project: bool, reviews_only: bool, *, for_postgres: bool):
