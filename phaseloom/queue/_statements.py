@@ -101,11 +101,18 @@ def path_overlap(task):
     rows: the cost is (candidate's globs) × (active tasks' globs), never the pending tasks'.
     Two prefixes conflict when one starts with the other (phaseloom/domain/task_paths.py).
     """
-    conflicting = (
-        select(literal_column("1")).select_from(_ACTIVE).join(_THEIRS, _THEIRS.task_id == _ACTIVE.id)
-        .where(_ACTIVE.project_id == task.project_id, _ACTIVE_NOW,
+    # Each active task's rows by its id, under LIMIT 1 as well: joined instead, PostgreSQL hashed
+    # the whole task_paths table on every probe (a sequential scan of every pending task's rows).
+    theirs_overlap = (
+        select(literal_column("1")).select_from(_THEIRS)
+        .where(_THEIRS.task_id == _ACTIVE.id,
                or_(func.substr(_THEIRS.prefix, 1, func.length(_MINE.prefix)) == _MINE.prefix,
                    func.substr(_MINE.prefix, 1, func.length(_THEIRS.prefix)) == _THEIRS.prefix))
+        .correlate(_ACTIVE, _MINE).limit(1)
+    )
+    conflicting = (
+        select(literal_column("1")).select_from(_ACTIVE)
+        .where(_ACTIVE.project_id == task.project_id, _ACTIVE_NOW, theirs_overlap.exists())
         .correlate(task, _MINE)
     )
     # LIMIT 1: PostgreSQL may not turn a subquery with a limit into a hashed subplan, which would
