@@ -165,6 +165,63 @@ def measure_size(backend: str, size: int, args) -> dict:
         scratch.close()
 
 
+# -- path globs: 10k pending, 50 running leased tasks holding paths ---------------------------
+def seed_paths(scratch: Scratch, pending: int, running: int, declared: bool) -> None:
+    """``pending`` ready tasks and ``running`` leased ones; ``declared``: each with a glob ``src/mod<k>/**``
+    (pending k over 200 folders, the running ones holding the first ``running``: a quarter of the pending
+    tasks overlap one), else none (the claim as before paths existed)."""
+    from phaseloom.db.models import TaskPath
+
+    scratch.seed(pending + running)
+    runner = scratch.agent(f"runner-{declared}")
+    with scratch.db.engine.begin() as conn:
+        ids = list(conn.scalars(select(Task.id).where(Task.status == "pending").order_by(Task.id)))
+        conn.execute(update(Task).where(Task.id.in_(ids[:running])).values(
+            status="running", assigned_agent_id=runner, lease_expires_at=datetime(2100, 1, 1, tzinfo=timezone.utc)))
+        if declared:
+            folders = [k for k in range(running)] + [n % 200 for n in range(len(ids) - running)]
+            conn.execute(insert(TaskPath), [dict(task_id=i, glob=f"src/mod{k}/**", prefix=f"src/mod{k}/")
+                                            for i, k in zip(ids, folders)])
+            conn.execute(update(Task).values(path_count=1))
+        if scratch.db.backend == "postgresql":
+            conn.exec_driver_sql("ANALYZE")
+
+
+def measure_paths(backend: str, args) -> dict:
+    """Claim p50/p99 with paths declared against the same queue without any, in one process."""
+    results: dict[bool, list[float]] = {False: [], True: []}
+    # CPU time too: on a loaded machine the wall clock is mostly waiting for a core (SQLite runs in
+    # this thread, so its work is in the thread's CPU time; the commit's fsync wait is not).
+    cpu: dict[bool, list[float]] = {False: [], True: []}
+    for declared in (False, True, False, True):  # alternated: drift on a shared machine hits both alike
+        scratch = Scratch(backend, args.pg_admin)
+        try:
+            seed_paths(scratch, args.paths_pending + 2 * args.claims, 50, declared)
+            agent, queue = scratch.agent("ours"), QueueService(scratch.uow)
+            for _ in range(args.claims):
+                start, start_cpu = time.perf_counter(), time.thread_time()
+                task = queue.claim_next_task(agent)
+                results[declared].append(time.perf_counter() - start)
+                cpu[declared].append(time.thread_time() - start_cpu)
+                queue.complete_task(task.id, agent)  # untimed: 50 stay running, the queue stays at size
+        finally:
+            scratch.close()
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
+    return dict(plain_p50=pct(results[False], .5), plain_p99=pct(results[False], .99),
+                paths_p50=pct(results[True], .5), paths_p99=pct(results[True], .99), load=load,
+                plain_cpu=pct(cpu[False], .5), paths_cpu=pct(cpu[True], .5))
+
+
+def report_paths(backend: str, pending: int, r: dict) -> None:
+    print(f"\n== {backend}: claim with path globs, {pending} pending, 50 running leased tasks holding paths ==")
+    print(f"no paths declared: p50 {r['plain_p50'] * 1e3:.3f}ms p99 {r['plain_p99'] * 1e3:.3f}ms | "
+          f"every task declaring one: p50 {r['paths_p50'] * 1e3:.3f}ms p99 {r['paths_p99'] * 1e3:.3f}ms | "
+          f"p50 ratio {r['paths_p50'] / r['plain_p50']:.2f} | load average {r['load']}")
+    print(f"CPU time p50 (this thread): no paths {r['plain_cpu'] * 1e3:.3f}ms, with paths {r['paths_cpu'] * 1e3:.3f}ms,"
+          f" ratio {r['paths_cpu'] / r['plain_cpu']:.2f}")
+
+
 # -- PostgreSQL, 4 processes -------------------------------------------------------------------
 BARE_CLAIM = """UPDATE tasks SET status = 'claimed', assigned_agent_id = %s, claimed_at = now()
 WHERE id = (SELECT id FROM tasks WHERE status = 'pending' AND unmet_dependencies = 0
@@ -385,10 +442,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-workers", action="store_true")
     parser.add_argument("--with-listener", action="store_true",
                         help="keep a registered LISTEN connection open during the worker rounds (as `serve` does)")
+    parser.add_argument("--paths", action="store_true", help="only the path-globs scenario (see measure_paths)")
+    parser.add_argument("--paths-pending", type=int, default=10_000, help="pending tasks in the path-globs scenario")
     parser.add_argument("--pg-admin", default=PG_ADMIN, help="PostgreSQL URL allowed to CREATE DATABASE")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    if args.paths:
+        for backend in backends:
+            report_paths(backend, args.paths_pending, measure_paths(backend, args))
+        return 0
     for backend in backends:
         report_sizes(backend, [measure_size(backend, size, args) for size in sizes])
     if "postgresql" in backends and not args.skip_workers:

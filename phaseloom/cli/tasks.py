@@ -30,14 +30,17 @@ def create(
     priority: Optional[str] = typer.Option(None, "--priority", "-p"),
     capability: list[str] = typer.Option([], "--capability", "-c", help="Required capability (repeatable)."),
     depends_on: list[int] = typer.Option([], "--depends-on", help="Task id that must complete first."),
+    path: list[str] = typer.Option([], "--path", help="Glob of files the task touches (repeatable; default: "
+                                   "its phase's): it never runs beside a task of the project touching the same."),
     as_json: bool = json_option(),
 ) -> None:
     """Queue a task in a phase of a ticket."""
-    task = _service().create_task(ticket_id, phase_of_ticket(ticket_id, phase), title, description=description,
-                                  priority=priority, required_capabilities=capability, depends_on=depends_on,
-                                  created_by="cli")
+    service = _service()
+    task = service.create_task(ticket_id, phase_of_ticket(ticket_id, phase), title, description=description,
+                               priority=priority, required_capabilities=capability, depends_on=depends_on,
+                               created_by="cli", paths=path or None)
     if as_json:
-        print_json(api_shape("tasks", "TaskOut", task))
+        print_json(_shapes([task], service)[0])
         return
     print_line(f"task {task.id} ", (task.title, "bold"), f" queued in {task.phase_id} ({task.priority})")
 
@@ -53,11 +56,27 @@ def list_tasks(
     phase_id = phase_of_ticket(ticket, phase) if ticket is not None else phase_of_project(None, phase)
     tasks = reads.tasks(ticket_id=ticket, phase_id=phase_id, status=status)
     if as_json:
-        print_json([api_shape("tasks", "TaskOut", t) for t in tasks])
+        print_json(_shapes(tasks))
         return
-    print_table(("id", "ticket", "phase", "title", "priority", "status", "agent", "retries"),
-                ((t.id, t.ticket_id, t.phase_id, t.title, t.priority, t.status, t.assigned_agent_id or "",
-                  f"{t.retry_count}/{t.max_retries}") for t in tasks))
+    columns = ("id", "ticket", "phase", "title", "priority", "status", "agent", "retries")
+    rows = [(t.id, t.ticket_id, t.phase_id, t.title, t.priority, t.status, t.assigned_agent_id or "",
+             f"{t.retry_count}/{t.max_retries}") for t in tasks]
+    waits = {i: f["waits_for"] for i, f in _path_facts(tasks).items() if f["waits_for"]}
+    if waits:  # the column only when a task waits on another's paths
+        columns, rows = (*columns, "waits"), [(*row, waits.get(t.id, "")) for row, t in zip(rows, tasks)]
+    print_table(columns, rows)
+
+
+def _path_facts(tasks: list, service=None) -> dict[int, dict]:
+    """Declared paths and what each task waits for (:meth:`QueueService.path_facts`). The service is asked
+    only when a task declared paths: a quick read of the SQLite file cannot tell what they wait for."""
+    return (service or _service(readonly=True)).path_facts(tasks) if any(t.path_count for t in tasks) else {}
+
+
+def _shapes(tasks: list, service=None) -> list[dict]:
+    """The tasks as the API returns them, with their declared paths and what they wait for."""
+    facts = _path_facts(tasks, service)
+    return [{**api_shape("tasks", "TaskOut", t), **facts.get(t.id, {})} for t in tasks]
 
 
 @app.command("snapshots")
@@ -96,15 +115,17 @@ def restore(
 @app.command("show")
 def show(task_id: int = typer.Argument(..., metavar="TASK"), as_json: bool = json_option()) -> None:
     """Show one task."""
-    t = _service(readonly=True).get(task_id)
+    service = _service(readonly=True)
+    t = service.get(task_id)
+    shape = _shapes([t], service)[0]
     if as_json:
-        print_json(api_shape("tasks", "TaskOut", t))
+        print_json(shape)
         return
     console.print(f"task {t.id} [bold]{t.title}[/] — {t.phase_id}, {t.status}, priority {t.priority}",
                   highlight=False)
     for label, value in (("ticket", t.ticket_id), ("type", t.task_type), ("agent", t.assigned_agent_id),
                          ("retries", f"{t.retry_count}/{t.max_retries}"), ("capabilities", t.required_capabilities),
-                         ("error", t.error), ("result", t.result), ("description", t.description)):
+                         ("paths", ", ".join(shape["paths"])), ("waits", shape["waits_for"]), ("error", t.error), ("result", t.result), ("description", t.description)):
         if value not in (None, "", [], {}):
             console.print(f"  {label}: {value}", highlight=False)
 

@@ -55,6 +55,11 @@ class PhaseConfiguration:
         value = self.extra.get("input_timeout_seconds")
         return DEFAULT_INPUT_TIMEOUT_SECONDS if value is None else float(value)
 
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The path globs the phase's tasks declare they touch (``paths``; none: undeclared)."""
+        return tuple(self.extra.get("paths") or ())
+
 
 @dataclass(frozen=True)
 class Phase:

@@ -150,8 +150,11 @@ class PhaseloomTools(MemoryTools, PeerTools):
                     phase_id: Annotated[str | int, Field(description="a phase id, or a Hephaestus phase number")],
                     ticket_id: AnyId = None, priority: str | None = None,
                     depends_on: Annotated[list[int], Field(description="task ids that must finish first")] = [],  # noqa: B006
-                    done_definition: str = "", agent_id: Ignored = None, workflow_id: Ignored = None,
-                    cwd: Ignored = None) -> out.TaskInfo:
+                    done_definition: str = "",
+                    paths: Annotated[list[str], Field(description="globs of the files the task will touch, e.g. "
+                                                      "src/auth/**: it never runs beside a task touching the same "
+                                                      "(default: its phase's)")] = [],  # noqa: B006
+                    agent_id: Ignored = None, workflow_id: Ignored = None, cwd: Ignored = None) -> out.TaskInfo:
         """Queue a new task in any phase of a ticket you are working on (default: your current task's)."""
         agent_id = current_agent_id()
         ticket = self._work().own_ticket(agent_id, number_id(ticket_id, "ticket"))
@@ -160,7 +163,7 @@ class PhaseloomTools(MemoryTools, PeerTools):
         text = description + (f"\n\nDone when: {done_definition}" if done_definition.strip() else "")
         task = QueueService(self._uow(), self.settings).create_task(
             ticket, phase, title, description=text, priority=priority, depends_on=depends_on,
-            created_by=f"agent:{agent_id}")
+            created_by=f"agent:{agent_id}", paths=paths or None)
         return _task(task)
 
     # -- the ticket ----------------------------------------------------------------

@@ -133,6 +133,10 @@ class TaskExecutor:
                 outcome.summary += "" if merge.merged else f" (merge conflict in {', '.join(merge.conflicts)})"
         elif workspace is not None:
             self.workspaces().commit(workspace, f"Partial work on task {task_id} (attempt failed)")
+        if workspace is not None and not outcome.completed:  # its retry declares the files this attempt changed
+            changed = self.workspaces().changed_files(workspace)
+            call_with_retry(lambda: QueueService(self.uow()).inherit_changed_files(task_id, changed),
+                            what="declaring a failed attempt's files")
         # The work is done: losing its outcome to a database restart would make it run again.
         ran = outcome
         outcome = call_with_retry(lambda: self._settle(task, agent_id, assignment, ran), what="settling a task")

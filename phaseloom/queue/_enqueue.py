@@ -16,6 +16,7 @@ from phaseloom.db.workflow_cache import workflow_by_id
 from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.domain.priorities import Priority, claim_score
 from phaseloom.domain.tasks import TaskStatus
+from phaseloom.queue._paths import checked_globs, declare_paths
 
 if TYPE_CHECKING:
     from phaseloom.config import Settings
@@ -30,9 +31,11 @@ class TaskEnqueuer:
                     priority: str | None = None, task_type: str = "work",
                     required_capabilities: list[str] | None = None, depends_on: list[int] | None = None,
                     max_retries: int | None = None, timeout_seconds: float | None = None,
-                    created_by: str = "system") -> Task:
+                    created_by: str = "system", paths: list[str] | None = None) -> Task:
+        """``paths``: the globs the task will touch (default: its phase's ``paths``; see :mod:`._paths`)."""
         if not title.strip():
             raise InvalidInput("a task needs a title")
+        globs = checked_globs(paths)
         with self.uow:
             session = self.uow.session
             ticket = session.get(Ticket, int(ticket_id))
@@ -55,6 +58,7 @@ class TaskEnqueuer:
             session.flush()
             session.add_all(TaskCapability(task_id=task.id, capability=c) for c in capabilities)
             task.unmet_dependencies = self._link_dependencies(task, depends_on or [])
+            declare_paths(session, task, phase.configuration.paths if paths is None else globs)
             session.flush()
             self.uow.emit("task.created", "task", task.id, project_id=task.project_id, ticket_id=task.ticket_id,
                           phase_id=task.phase_id, payload={"title": task.title, "priority": task.priority,

@@ -21,6 +21,7 @@ from phaseloom.db.workflow_cache import workflow_by_id
 from phaseloom.domain.errors import NotFound, TaskNotClaimable
 from phaseloom.domain.tasks import ACTIVE_STATUSES, MERGE_HOLDING_STATUSES, TaskStatus, backoff_delay
 from phaseloom.queue import _statements as statements
+from phaseloom.queue._paths import overlapping_claim
 
 if TYPE_CHECKING:
     from phaseloom.config import Settings
@@ -87,7 +88,7 @@ class TaskLifecycle:
         agent = known[agent_id] = statements.ClaimingAgent(*found[0])
         return agent
 
-    def _claim_with_event(self, agent_id: str, lease: timedelta) -> Task | None:
+    def _claim_with_event(self, agent_id: str, lease: timedelta, tries: int = 3) -> Task | None:
         """PostgreSQL: the claim and its event in one statement (phaseloom/queue/_statements.py).
 
         The agent's claim-relevant fields are remembered on the database object; the statement
@@ -107,7 +108,25 @@ class TaskLifecycle:
         task = statements.adopt_task(self._session_if_open(), columns)
         self._delivered(event_id, "task.assigned", task, event_at,
                         {"agent_id": agent.id, "attempt": task.retry_count + 1})
+        if task.path_count and self._gave_back_overlapping(task.id, agent.id):
+            return self._claim_with_event(agent_id, lease, tries - 1) if tries > 1 else None
         return task
+
+    def _gave_back_overlapping(self, task_id: int, agent_id: str) -> bool:
+        """PostgreSQL: give a just-claimed task back if another claim overlapping its paths won the race
+        (:func:`phaseloom.queue._paths.overlapping_claim`); its next claim passes over it."""
+        with self.uow:
+            other = overlapping_claim(self.uow.session, task_id)
+            if other is None:
+                return False
+            task = self.get(task_id)
+            task.status = TaskStatus.PENDING.value
+            task.assigned_agent_id = None
+            task.claimed_at = task.lease_expires_at = None
+            self.uow.emit("task.released", "task", task.id, project_id=task.project_id, ticket_id=task.ticket_id,
+                          phase_id=task.phase_id,
+                          payload={"agent_id": agent_id, "reason": f"its paths overlap task {other}'s"})
+            return True
 
     def _run_claim(self, agent: statements.ClaimingAgent, lease: timedelta) -> list[tuple]:
         now = utcnow()

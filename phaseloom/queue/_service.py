@@ -23,6 +23,8 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.domain.errors import InvalidInput
 from phaseloom.domain.json_values import json_problem, storable_text
+from phaseloom.domain.task_paths import covering_globs
+from phaseloom.queue import _paths as task_paths
 from phaseloom.queue import _statements as statements
 from phaseloom.queue._enqueue import TaskEnqueuer
 from phaseloom.queue._lifecycle import TaskLifecycle
@@ -44,12 +46,12 @@ class QueueService:
                     priority: str | None = None, task_type: str = "work",
                     required_capabilities: list[str] | None = None, depends_on: list[int] | None = None,
                     max_retries: int | None = None, timeout_seconds: float | None = None,
-                    created_by: str = "system") -> Task:
-        """A new pending task in the ticket's phase (:class:`TaskEnqueuer`)."""
+                    created_by: str = "system", paths: list[str] | None = None) -> Task:
+        """A new pending task in the ticket's phase (:class:`TaskEnqueuer`); ``paths``: the globs it touches."""
         return TaskEnqueuer(self.uow, self.settings).create_task(
             ticket_id, phase_id, title, description=description, priority=priority, task_type=task_type,
             required_capabilities=required_capabilities, depends_on=depends_on, max_retries=max_retries,
-            timeout_seconds=timeout_seconds, created_by=created_by)
+            timeout_seconds=timeout_seconds, created_by=created_by, paths=paths)
 
     # -- claiming and working ----------------------------------------------------
     def claim_next_task(self, agent_id: str, *, lease_seconds: float | None = None) -> Task | None:
@@ -156,6 +158,31 @@ class QueueService:
                 if value is not None:
                     query = query.where(column == value)
             return list(self.uow.session.scalars(query))
+
+    def inherit_changed_files(self, task_id: int, files: list[str]) -> list[str]:
+        """Before a failed attempt goes back to the queue: its retry declares the files it changed (as well
+        as its own globs), so it never runs beside a task touching them. Returns the task's globs."""
+        if not files:
+            return []
+        with self.uow:
+            task = self.lifecycle.get(task_id)
+            return task_paths.add_paths(self.uow.session, task, covering_globs(files))
+
+    def waiting_reasons(self, tasks: list[Task]) -> dict[int, str]:
+        """Why each of these pending tasks waits on another's paths ("waits for task 12: src/auth/**")."""
+        with self.uow:
+            return task_paths.path_waits(self.uow.session, tasks)
+
+    def path_facts(self, tasks: list) -> dict[int, dict]:
+        """For each of these tasks (rows or tasks) that declared paths: its ``paths`` and ``waits_for``
+        (:meth:`waiting_reasons`, None unless it waits). No query when none declared any."""
+        declaring = [t for t in tasks if t.path_count]
+        if not declaring:
+            return {}
+        with self.uow:
+            paths = task_paths.declared_paths(self.uow.session, [t.id for t in declaring])
+            waits = task_paths.path_waits(self.uow.session, declaring)
+        return {t.id: {"paths": paths.get(t.id, []), "waits_for": waits.get(t.id)} for t in declaring}
 
     def count_by_status(self, *, project_id: int | None = None) -> dict[str, int]:
         with self.uow:

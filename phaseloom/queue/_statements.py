@@ -27,9 +27,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import (ARRAY, JSON, DateTime, String, all_, bindparam, cast, exists, func, insert, literal,
                         literal_column, or_, select, true, update)
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session, attributes, configure_mappers
+from sqlalchemy.orm import Session, aliased, attributes, configure_mappers
 
-from phaseloom.db.models import Agent, PhaseRow, SystemEvent, Task, TaskCapability, TaskDependency, Ticket
+from phaseloom.db.models import (Agent, PhaseRow, SystemEvent, Task, TaskCapability, TaskDependency, TaskPath,
+                                  Ticket)
 from phaseloom.db.models.costs import Budget, budget_covers
 from phaseloom.db.types import UTCDateTime, as_utc
 from phaseloom.db.unit_of_work import EVENT_ORDER_LOCK, UnitOfWork
@@ -81,7 +82,43 @@ def eligible(by_phase: bool, by_project: bool, reviews_only: bool = False, *, fo
     # probe of the flag on the small budgets table, never a sum over cost records.
     over_budget = exists().where(Budget.exhausted.is_(True), budget_covers(
         Task.project_id, Task.ticket_id, Task.phase_id, bindparam("claim_agent")))
-    return query.where(or_(Task.capability_count == 0, ~missing), ~over_budget)
+    return query.where(or_(Task.capability_count == 0, ~missing), ~over_budget,
+                       or_(Task.path_count == 0, ~path_overlap(Task)))
+
+
+_MINE = aliased(TaskPath, name="mine")
+_THEIRS = aliased(TaskPath, name="theirs")
+_ACTIVE = aliased(Task, name="active")
+# Literal SQL, as the partial index ix_tasks_active_project's predicate, so both planners can use it.
+_ACTIVE_NOW = literal_column("active.status IN ('claimed', 'running')")
+
+
+def path_overlap(task):
+    """Whether one of ``task``'s path prefixes conflicts with one of a claimed or running task of its project.
+
+    Nested so that the database starts from the candidate's own few rows (by the primary key)
+    and only then looks at the active tasks of its project (``ix_tasks_active_project``) and their
+    rows: the cost is (candidate's globs) × (active tasks' globs), never the pending tasks'.
+    Two prefixes conflict when one starts with the other (phaseloom/domain/task_paths.py).
+    """
+    # Each active task's rows by its id, under LIMIT 1 as well: joined instead, PostgreSQL hashed
+    # the whole task_paths table on every probe (a sequential scan of every pending task's rows).
+    theirs_overlap = (
+        select(literal_column("1")).select_from(_THEIRS)
+        .where(_THEIRS.task_id == _ACTIVE.id,
+               or_(func.substr(_THEIRS.prefix, 1, func.length(_MINE.prefix)) == _MINE.prefix,
+                   func.substr(_MINE.prefix, 1, func.length(_THEIRS.prefix)) == _THEIRS.prefix))
+        .correlate(_ACTIVE, _MINE).limit(1)
+    )
+    conflicting = (
+        select(literal_column("1")).select_from(_ACTIVE)
+        .where(_ACTIVE.project_id == task.project_id, _ACTIVE_NOW, theirs_overlap.exists())
+        .correlate(task, _MINE)
+    )
+    # LIMIT 1: PostgreSQL may not turn a subquery with a limit into a hashed subplan, which would
+    # probe every task_paths row of the queue once per claim instead of the candidates' few.
+    return (select(literal_column("1")).select_from(_MINE).where(_MINE.task_id == task.id, conflicting.exists())
+            .limit(1).exists())
 
 
 def _claim_update(by_phase: bool, by_project: bool, reviews_only: bool, *, for_postgres: bool):

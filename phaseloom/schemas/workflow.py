@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from phaseloom.domain import phases as d
 from phaseloom.domain.gate_definition import Gate
+from phaseloom.domain.task_paths import normalised_globs
 from phaseloom.schemas.launch import LaunchTemplateSpec
 from phaseloom.schemas.merge_queue import WorkflowSettingsSpec, plain_settings
 
@@ -47,6 +48,14 @@ class PhaseConfigurationSpec(BaseModel):
     memory_preload: int | None = Field(default=None, ge=0, le=d.MAX_MEMORY_PRELOAD)
     # How long a question asked with ask_human waits for an answer (default a day; PhaseConfiguration).
     input_timeout_seconds: float | None = Field(default=None, gt=0)
+
+    # The paths (globs) the phase's tasks touch: the claim never runs two overlapping ones of a project at once.
+    paths: list[str] | None = None
+
+    @field_validator("paths", mode="before")
+    @classmethod
+    def _paths(cls, value: Any) -> list[str] | None:
+        return None if value is None else normalised_globs(value)
 
 
 class PhaseSpec(_Strict):
@@ -97,6 +106,8 @@ class PhaseSpec(_Strict):
             extra.pop("memory_preload", None)  # unset: stored as absent, so the default applies
         if extra.get("input_timeout_seconds") is None:
             extra.pop("input_timeout_seconds", None)
+        if not extra.get("paths"):
+            extra.pop("paths", None)
         return d.Phase(
             id=self.id,
             name=self.name or self.id.removeprefix("PHASE_").replace("_", " ").title(),

@@ -149,12 +149,19 @@ class DashboardService:
                              "state": r.state, "passed": r.passed, "feedback": r.feedback,
                              "validator": r.validator_agent_id, "at": iso(r.reviewed_at or r.created_at)}
                             for r in ValidationService(self.uow).reviews(ticket_id=ticket_id)],
-                "tasks": [task_json(t) for t in QueueService(self.uow).list(ticket_id=ticket_id, limit=1000)],
+                "tasks": self._ticket_tasks(ticket_id),
                 "snapshots": [_snapshot_json(s) for s in SnapshotService(self.uow).of_ticket(ticket_id)],
                 "costs": self._ticket_costs(ticket_id),
                 "guardian": self._ticket_guardian(ticket_id),
                 "questions": [question_json(q) for q in HumanInputService(self.uow).questions(ticket_id=ticket_id)],
             }
+
+    def _ticket_tasks(self, ticket_id: int) -> list[dict[str, Any]]:
+        """The ticket's tasks, each with the paths it declared and what it waits for (``waits_for``)."""
+        queue = QueueService(self.uow)
+        tasks = queue.list(ticket_id=ticket_id, limit=1000)
+        facts = queue.path_facts(tasks)
+        return [{**task_json(t), "paths": [], "waits_for": None, **facts.get(t.id, {})} for t in tasks]
 
     def _ticket_guardian(self, ticket_id: int) -> list[dict[str, Any]]:
         """The Guardian's latest assessments of the ticket's agents, with what it did about them."""

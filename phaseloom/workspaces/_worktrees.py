@@ -235,6 +235,11 @@ class WorkspaceService:
             raise
         return True
 
+    def changed_files(self, ws: Workspace) -> list[str]:
+        """The files the task's branch changed since it left the ticket's branch (committed work only)."""
+        listed = git(ws.path, "diff", "--name-only", "-z", f"{ws.ticket_branch}...{ws.branch}")
+        return sorted({name for name in listed.split("\0") if name})
+
     def integrate(self, ws: Workspace, *, summary: str = "", dirty: bool | None = None) -> MergeOutcome:
         """Commit leftovers and merge the agent's branch into ``ticket/<id>``.
 

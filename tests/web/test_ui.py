@@ -119,3 +119,21 @@ def test_workflow_and_agents_pages_render(page, site):
     row.wait_for()
     assert f"#{demo.running_task} Test the login form" in row.inner_text()
     assert page.locator(".notice.error").is_hidden()
+
+
+def test_the_ticket_page_says_which_task_a_waiting_task_waits_for(page, site):
+    from phaseloom.queue import QueueService
+    from phaseloom.services.agents import AgentService
+
+    server, demo, db = site
+    queue = QueueService(UnitOfWork(db))
+    holder = queue.create_task(demo.testing_ticket, "PHASE_TESTING", "Fix auth", priority="CRITICAL",
+                               paths=["src/auth/**"])
+    waiting = queue.create_task(demo.testing_ticket, "PHASE_TESTING", "Fix login", paths=["src/auth/login.py"])
+    agent = AgentService(UnitOfWork(db)).register_agent("paths-holder")
+    claimed = queue.claim_next_task(agent.id)
+    assert claimed is not None and claimed.id == holder.id
+    page.goto(f"{server.url}/ticket?id={demo.testing_ticket}")
+    page.wait_for_selector("#ticket[data-loaded]")
+    shown = page.locator(f"[data-task-waits='{waiting.id}']").inner_text()
+    assert f"waits for task {holder.id}: src/auth/**" in shown

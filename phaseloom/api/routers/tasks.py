@@ -40,8 +40,14 @@ def create_task(body: TaskCreate, uow: Uow, caller: Caller, settings: AppSetting
             body.ticket_id, body.phase_id, body.title, description=body.description, priority=body.priority,
             task_type=body.task_type, required_capabilities=body.required_capabilities,
             depends_on=body.depends_on, max_retries=body.max_retries, timeout_seconds=body.timeout_seconds,
-            created_by=caller.name)
-    return TaskOut.model_validate(task)
+            created_by=caller.name, paths=body.paths)
+    return shaped(QueueService(uow, settings), [task])[0]
+
+
+def shaped(queue: QueueService, tasks: list) -> list[TaskOut]:
+    """The tasks as returned, with the paths they declared and what they wait for (:meth:`QueueService.path_facts`)."""
+    facts = queue.path_facts(tasks)
+    return [TaskOut.model_validate(t).model_copy(update=facts.get(t.id, {})) for t in tasks]
 
 
 @router.get("", response_model=Page[TaskOut])
@@ -51,13 +57,14 @@ def list_tasks(uow: Uow, caller: Caller, settings: AppSettings, ticket_id: IdFil
     project_id = caller.readable_project(project_id)
     tasks = QueueService(uow, settings).list(ticket_id=ticket_id, project_id=project_id, phase_id=phase_id,
                                              status=status, limit=limit, offset=offset)
-    return page_of(tasks, limit, offset)
+    return page_of(shaped(QueueService(uow, settings), tasks), limit, offset)
 
 
 @router.get("/{task_id}", response_model=TaskOut)
 def show_task(task_id: TaskId, uow: Uow, caller: Caller, settings: AppSettings) -> TaskOut:
     AuthService(uow).authorize_task(caller, task_id)  # an agent reads only its own tasks
-    return TaskOut.model_validate(QueueService(uow, settings).get(task_id))
+    queue = QueueService(uow, settings)
+    return shaped(queue, [queue.get(task_id)])[0]
 
 
 @router.get("/{task_id}/snapshots", response_model=list[SnapshotOut],
@@ -77,7 +84,7 @@ def claim_task(body: TaskClaim, uow: Uow, caller: Caller, settings: AppSettings)
     with uow:
         AuthService(uow).authorize_agent(caller, agent_id)
         task = QueueService(uow, settings).claim_next_task(agent_id, lease_seconds=body.lease_seconds)
-    return ClaimOut(task=TaskOut.model_validate(task) if task else None)
+    return ClaimOut(task=shaped(QueueService(uow, settings), [task])[0] if task else None)
 
 
 @router.post("/{task_id}/start", response_model=TaskOut)
@@ -86,7 +93,7 @@ def start_task(task_id: TaskId, uow: Uow, caller: Caller, settings: AppSettings)
         AuthService(uow).authorize_task(caller, task_id)
         agent_id = caller.agent_id or QueueService(uow, settings).get(task_id).assigned_agent_id
         task = QueueService(uow, settings).start_task(task_id, agent_id)
-    return TaskOut.model_validate(task)
+    return shaped(QueueService(uow, settings), [task])[0]
 
 
 @router.post("/{task_id}/heartbeat", response_model=TaskOut)
@@ -94,7 +101,7 @@ def heartbeat_task(task_id: TaskId, body: TaskHeartbeat, uow: Uow, caller: Calle
     with uow:
         AuthService(uow).authorize_task(caller, task_id)
         task = QueueService(uow, settings).heartbeat(task_id, caller.agent_id, lease_seconds=body.lease_seconds)
-    return TaskOut.model_validate(task)
+    return shaped(QueueService(uow, settings), [task])[0]
 
 
 @router.post("/{task_id}/complete", response_model=TaskOut)
@@ -102,7 +109,7 @@ def complete_task(task_id: TaskId, body: TaskComplete, uow: Uow, caller: Caller,
     with uow:
         AuthService(uow).authorize_task(caller, task_id)
         task = QueueService(uow, settings).complete_task(task_id, caller.agent_id, body.result)
-    return TaskOut.model_validate(task)
+    return shaped(QueueService(uow, settings), [task])[0]
 
 
 @router.post("/{task_id}/fail", response_model=TaskOut)
@@ -111,4 +118,4 @@ def fail_task(task_id: TaskId, body: TaskFail, uow: Uow, caller: Caller, setting
         AuthService(uow).authorize_task(caller, task_id)
         task = QueueService(uow, settings).fail_task(task_id, caller.agent_id, body.error,
                                                      retryable=body.retryable)
-    return TaskOut.model_validate(task)
+    return shaped(QueueService(uow, settings), [task])[0]

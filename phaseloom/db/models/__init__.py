@@ -12,7 +12,7 @@ from phaseloom.db.models.merge_queue import MergeQueueEntry  # noqa: F401
 from phaseloom.db.models.memory import TaskMemory, TaskPreloadedMemory  # noqa: F401
 from phaseloom.db.models.recovery import Diagnosis, TaskReview, ValidationReview, WorkflowResult  # noqa: F401
 from phaseloom.db.models.resources import RunResources  # noqa: F401
-from phaseloom.db.models.tasks import Agent, Task, TaskCapability, TaskDependency
+from phaseloom.db.models.tasks import Agent, Task, TaskCapability, TaskDependency, TaskPath
 from phaseloom.db.models.tickets import PhaseHistory, Project, Ticket, TicketDependency
 from phaseloom.db.models.workflows import BoardColumnRow, PhaseRow, WorkflowRow
 
@@ -28,6 +28,7 @@ __all__ = [
     "Task",
     "TaskDependency",
     "TaskCapability",
+    "TaskPath",
     "Agent",
     "SystemEvent",
 ]

@@ -11,6 +11,7 @@ from phaseloom.db.models.workflows import phase_fk
 
 _READY = text("status = 'pending' AND unmet_dependencies = 0")
 _LEASED = text("lease_expires_at IS NOT NULL")
+_ACTIVE = text("status IN ('claimed', 'running')")
 
 
 class Agent(Base):
@@ -49,6 +50,8 @@ class Task(Base):
         # planner into "all pending tasks, then sort" for the claim.
         Index("ix_tasks_leased", "lease_expires_at", sqlite_where=_LEASED, postgresql_where=_LEASED),
         Index("ix_tasks_ticket", "ticket_id", "phase_id"),
+        # The claimed and running tasks of a project, whose path globs a claim must not overlap (0013).
+        Index("ix_tasks_active_project", "project_id", sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -89,6 +92,9 @@ class Task(Base):
     # 0012). An agent's own complete_task lands before that merge: until it is done, the task holds its
     # ticket in the phase, and its lease (renewed by the worker) says whether a worker is still on it.
     awaiting_merge: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # How many path globs the task declared (its task_paths rows, migration 0013): 0 is undeclared, and its
+    # claim skips the path-overlap probe, as capability_count does for capabilities.
+    path_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
 
 class TaskCapability(Base):
@@ -98,6 +104,20 @@ class TaskCapability(Base):
 
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
     capability: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
+class TaskPath(Base):
+    """A path glob a task declared it touches, with its literal prefix (phaseloom/domain/task_paths.py).
+
+    The claim looks the rows up by task (the primary key's first column): a candidate's own and each
+    claimed or running task's of its project (found by ``ix_tasks_active_project``).
+    """
+
+    __tablename__ = "task_paths"
+
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    glob: Mapped[str] = mapped_column(String(500), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(500))
 
 
 class TaskDependency(Base):

@@ -23,6 +23,8 @@ class TaskCreate(In):
     depends_on: list[Id] = Field(default_factory=list, max_length=100)
     max_retries: Annotated[int, Field(ge=0, le=100)] | None = None
     timeout_seconds: Annotated[float, Field(gt=0, le=7 * 86400)] | None = None
+    # The paths (globs) the task touches; none given: its phase's configuration.paths, if any.
+    paths: list[Text(500, min_length=1)] | None = Field(default=None, max_length=100)
 
 
 class TaskClaim(In):
@@ -71,6 +73,8 @@ class TaskOut(Out):
     session_id: str | None = None    # the agent CLI's own session, for resuming it
     activity: str | None = None      # what the agent was last seen doing (its last tool call)
     activity_at: datetime | None = None
+    paths: list[str] = Field(default_factory=list)  # the globs it declared it touches
+    waits_for: str | None = None     # pending on another task's paths: "waits for task 12: src/auth/**"
 
 
 class ClaimOut(BaseModel):

@@ -85,7 +85,10 @@ function render(page) {
         ` · ${when(h.at)} · by ${h.initiated_by}${h.forced ? " (forced)" : ""}${h.reason ? ` — ${h.reason}` : ""}`)))),
     section("Current gate", "h-gate", ...gateView(page.gate, page.done_definitions)),
     section("Tasks", "h-tasks", table("Tasks", ["Task", "Phase", "Status", "Agent", "Log"], page.tasks.map((k) => [
-      `#${k.id} ${k.title}`, k.phase_id, el("span", { "data-task-status": k.id }, k.status), k.agent || "",
+      `#${k.id} ${k.title}`, k.phase_id,
+      el("span", {}, el("span", { "data-task-status": k.id }, k.status),
+        k.waits_for ? el("small", { class: "waits", "data-task-waits": k.id }, ` · ${k.waits_for}`) : ""),
+      k.agent || "",
       k.error ? el("pre", { class: "error" }, k.error) : k.log ? el("pre", {}, k.log) : ""]))),
     section("Snapshots", "h-snapshots", table("Snapshots", ["Task", "N", "When", "Reason", "Files", "Commit", "Restore with"],
       (page.snapshots || []).map((s) => [`#${s.task_id}`, String(s.n), when(s.at), s.reason, String(s.files),
