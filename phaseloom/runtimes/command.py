@@ -24,13 +24,14 @@ from pathlib import Path
 
 from phaseloom.db.retry import is_transient
 from phaseloom.domain.costs import UsageReport, parse_usage_lines, spread_cost
+from phaseloom.domain.environments import without_orchestrator_secrets
 from phaseloom.domain.errors import InvalidInput, LeaseLost, PhaseloomError
 from phaseloom.domain.resources import ResourceUsage
 from phaseloom.runtimes import agent_pids, processes
 from phaseloom.runtimes.base import Assignment, RunOutcome
 from phaseloom.runtimes.outcomes import RunFacts, outcome_of
 from phaseloom.runtimes.presets import PRESETS, McpLaunch, RenderedConfig, preset
-from phaseloom.runtimes.presets.base import stdio_launch
+from phaseloom.runtimes.presets.base import PermissionControls, stdio_launch
 from phaseloom.runtimes.streams import PlainTextParser, StreamParser
 from phaseloom.workspaces import git_files
 
@@ -39,6 +40,7 @@ FOLLOW_SECONDS = 0.25     # how often its output is read
 ACTIVITY_SECONDS = 1.0    # at most one activity write per this long
 _TAIL = 2000
 CONFIG_ARGS = "{config_args}"
+PERMISSION_ARGS = "{permission_args}"
 _PLACEHOLDERS = "prompt, prompt_file, workdir, run_dir, task_id, ticket_id, phase_id, api_url, mcp_url"
 
 
@@ -48,14 +50,16 @@ class _Values(dict):
 
 
 def render_argv(template: list[str] | tuple[str, ...] | str, values: dict[str, str],
-                config_args: tuple[str, ...] = ()) -> list[str]:
-    """Fill an argv template; each element stays one argument, ``{config_args}`` becomes the preset's."""
+                config_args: tuple[str, ...] = (), permission_args: tuple[str, ...] = ()) -> list[str]:
+    """Fill an argv template; each element stays one argument, ``{config_args}`` and ``{permission_args}``
+    become the preset's."""
     parts = shlex.split(template) if isinstance(template, str) else list(template)
     if not parts:
         raise InvalidInput(_EMPTY)
+    spliced = {CONFIG_ARGS: config_args, PERMISSION_ARGS: permission_args}
     argv: list[str] = []
     for part in parts:
-        argv.extend(config_args) if part == CONFIG_ARGS else argv.append(part.format_map(_Values(values)))
+        argv.extend(spliced[part]) if part in spliced else argv.append(part.format_map(_Values(values)))
     return argv
 
 
@@ -108,8 +112,12 @@ class CommandRuntime:
                   "workdir": str(Path(assignment.workdir).resolve()), "run_dir": str(run_dir),
                   "task_id": str(assignment.task_id), "ticket_id": str(assignment.ticket_id),
                   "phase_id": assignment.phase_id, "api_url": assignment.api_url, "mcp_url": assignment.mcp_url}
-        argv = render_argv(self.argv, values, rendered.args)
-        env = {**os.environ, **assignment.environment(), **rendered.env, **self.env}
+        controls = (self.preset.permission_controls(assignment.permissions) if self.preset
+                    else PermissionControls())
+        argv = render_argv(self.argv, values, rendered.args, controls.args)
+        # Nothing of phaseloom's own (its database URL, other tokens) but what this agent is given here.
+        env = {**without_orchestrator_secrets(os.environ), **assignment.environment(), **rendered.env,
+               **controls.env, **self.env}
         # Node CLIs resolve their project from $PWD, which Popen(cwd=) leaves at the orchestrator's folder
         env["PWD"] = str(Path(assignment.workdir).resolve())
         return argv, env, run_dir

@@ -144,3 +144,11 @@ class CommentInfo(BaseModel):
     author: str
     body: str
     created_at: datetime
+
+
+class ArtifactWritten(BaseModel):
+    task_id: int
+    path: str
+    pattern: str = Field(description="the expected-output pattern the path matched")
+    bytes: int
+    message: str

@@ -6,6 +6,7 @@
 """
 
 from phaseloom.workspaces import git_files
+from phaseloom.workspaces._changes import changed_since, revert_paths
 from phaseloom.workspaces._git_repo import GIT_TIMEOUT, GitFailed, git, slug
 from phaseloom.workspaces._worktrees import (
     ConflictReporter,
@@ -25,9 +26,11 @@ __all__ = [
     "Workspace",
     "WorkspaceService",
     "agent_branch",
+    "changed_since",
     "confine_path",
     "git",
     "git_files",
+    "revert_paths",
     "slug",
     "ticket_branch",
 ]

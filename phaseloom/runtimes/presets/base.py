@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from phaseloom.domain.permissions import Permissions
 from phaseloom.runtimes.streams import PlainTextParser, StreamParser
 
 TOKEN_VAR = "PHASELOOM_AGENT_TOKEN"
@@ -57,6 +58,19 @@ def _no_config(mcp: McpLaunch, run_dir: Path) -> RenderedConfig:
 
 
 @dataclass(frozen=True)
+class PermissionControls:
+    """A phase's permissions in the CLI's own terms: arguments spliced where the argv template has the
+    element ``"{permission_args}"``, and environment variables."""
+
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _no_controls(level: Permissions) -> PermissionControls:
+    return PermissionControls()
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     argv: tuple[str, ...]                       # template: {prompt}, {prompt_file}, {run_dir}, {workdir}…
@@ -69,6 +83,8 @@ class Preset:
     tested_version: str = ""                    # the version phaseloom's CI drives
     version_argv: tuple[str, ...] = ("--version",)
     note: str = ""
+    # The phase's permissions (read_only, workspace_write, full) as the CLI's flags or settings.
+    permission_controls: Callable[[Permissions], PermissionControls] = _no_controls
 
     @property
     def program(self) -> str:
