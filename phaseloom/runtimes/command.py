@@ -112,8 +112,7 @@ class CommandRuntime:
                   "workdir": str(Path(assignment.workdir).resolve()), "run_dir": str(run_dir),
                   "task_id": str(assignment.task_id), "ticket_id": str(assignment.ticket_id),
                   "phase_id": assignment.phase_id, "api_url": assignment.api_url, "mcp_url": assignment.mcp_url}
-        controls = (self.preset.permission_controls(assignment.permissions) if self.preset
-                    else PermissionControls())
+        controls = self._controls(assignment)
         argv = render_argv(self.argv, values, rendered.args, controls.args)
         # Nothing of phaseloom's own (its database URL, other tokens) but what this agent is given here.
         env = {**without_orchestrator_secrets(os.environ), **assignment.environment(), **rendered.env,
@@ -121,6 +120,15 @@ class CommandRuntime:
         # Node CLIs resolve their project from $PWD, which Popen(cwd=) leaves at the orchestrator's folder
         env["PWD"] = str(Path(assignment.workdir).resolve())
         return argv, env, run_dir
+
+    def _controls(self, assignment: Assignment) -> PermissionControls:
+        return self.preset.permission_controls(assignment.permissions) if self.preset else PermissionControls()
+
+    def _permission_note(self, assignment: Assignment) -> str:
+        """The phase's permissions and what the CLI was given for them, for the task's log."""
+        controls = self._controls(assignment)
+        given = " ".join([*controls.args, *(f"{name}=…" for name in controls.env)])
+        return f"permissions {assignment.permissions.value}: {given or 'no flags of its own'}"
 
     def run(self, assignment: Assignment) -> RunOutcome:
         argv, env, _ = self.prepare(assignment)
@@ -130,7 +138,8 @@ class CommandRuntime:
         head = _git_head(assignment.workdir)
         with open(log_path, "ab") as log:
             # The prompt may be long and is in the run folder already; log the program only.
-            log.write(f"$ {argv[0]} (+{len(argv) - 1} arguments) in {assignment.workdir}\n".encode())
+            log.write(f"$ {argv[0]} (+{len(argv) - 1} arguments) in {assignment.workdir}; "
+                      f"{self._permission_note(assignment)}\n".encode())
             log.flush()
             follower = LogFollower(log_path, log.tell())
             try:

@@ -34,13 +34,18 @@ class McpLaunch:
 
 def stdio_launch(database_url: str, token: str = "") -> McpLaunch:
     """phaseloom's own MCP server as a subprocess of the agent, on the same database (made absolute:
-    the agent, and so its MCP server, runs in a worktree, not in the orchestrator's folder)."""
+    the agent, and so its MCP server, runs in a worktree, not in the orchestrator's folder), and the
+    same phaseloom: the orchestrator's PYTHONPATH when it has one (another copy's migrations would not
+    know this database's revision)."""
+    import os
     import sys
 
     from phaseloom.db.engine import absolute_url
 
-    return McpLaunch(command=(sys.executable, "-m", "phaseloom.cli.app", "mcp"),
-                     env={DATABASE_VAR: absolute_url(database_url)}, token=token)
+    env = {DATABASE_VAR: absolute_url(database_url)}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return McpLaunch(command=(sys.executable, "-m", "phaseloom.cli.app", "mcp"), env=env, token=token)
 
 
 @dataclass(frozen=True)
