@@ -13,7 +13,7 @@ from tests.runtimes.agent_e2e import make_project
 from tests.runtimes.fake_models.chat import rate_limited
 from tests.runtimes.test_cli_opencode import SUMMARY, opencode, reporting_script, run  # noqa: F401 - a fixture
 
-RESET_SECONDS = 6
+RESET_SECONDS = 4
 
 
 def pool_and_task_events(project) -> list[SystemEvent]:
@@ -37,7 +37,7 @@ def test_a_429_pauses_the_pool_until_its_reset_and_resumes_it_with_no_retry_spen
     script = reporting_script()
     # More 429s than OpenCode retries on its own: its run gives up, saying the provider's retry-after.
     script.errors.extend(rate_limited(retry_after=RESET_SECONDS) for _ in range(9))
-    proc = run(project, model, script, max_seconds=200)
+    proc = run(project, model, script, max_seconds=400)
 
     [task] = project.tasks()
     assert task.status == "completed", (task.error, proc.stdout, proc.stderr)
