@@ -1,6 +1,6 @@
 """phases: permissions, what the phase lets its agent change (read_only, workspace_write, full)
 
-Revision ID: 0013
+Revision ID: 0013p
 Revises: 0001
 
 Every stored phase keeps the default it always had in effect: ``workspace_write``.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
+revision = "0013p"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
