@@ -6,10 +6,7 @@ The queue keeps the states (phaseloom/queue/_input.py); this module adds what go
 
 from __future__ import annotations
 
-import json
 import logging
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -20,6 +17,7 @@ from phaseloom.db.models import Ticket
 from phaseloom.db.models.input_requests import TaskInputRequest
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.domain.errors import Conflict
+from phaseloom.events import post_json
 from phaseloom.queue import InputRequests, UnansweredQuestion
 
 if TYPE_CHECKING:
@@ -102,16 +100,3 @@ def webhook_body(request: TaskInputRequest, api_url: str) -> dict:
     if api_url:
         body["answer_url"] = f"{api_url.rstrip('/')}/api/tasks/{request.task_id}/answer"
     return body
-
-
-def post_json(url: str, body: dict, timeout_seconds: float) -> bool:
-    data = json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "phaseloom"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_seconds) as response:  # noqa: S310 - a configured URL
-            response.read(1024)
-            return 200 <= response.status < 300
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        log.warning("the input webhook %s did not take task %s's question: %s", url, body.get("task_id"), exc)
-        return False
