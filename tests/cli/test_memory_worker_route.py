@@ -250,3 +250,17 @@ def test_a_missing_database_is_refused_as_in_process(tmp_path):
     result = _cli(tmp_path, {"PHASELOOM_DATABASE_URL": f"sqlite:///{tmp_path}/none.db",
                              "PHASELOOM_HOME": str(tmp_path / ".phaseloom")}, "memory", "search", "x")
     assert result.returncode == 2 and "no phaseloom database here" in result.stderr
+
+
+def test_a_worker_refuses_a_command_of_another_phaseloom_and_names_its_database_in_each_reply(tmp_path):
+    from phaseloom.cli.memory_worker import MemoryCommands
+
+    commands = MemoryCommands(embedder=None)
+    other = commands.answer({"phaseloom": "0.0.1 /elsewhere", "command": "add", "arguments": {},
+                             "settings": {"database_url": f"sqlite:///{tmp_path}/p.db"}})
+    assert other["phaseloom"] == phaseloom_identity() and "not 0.0.1 /elsewhere" in other["error"]
+    assert "result" not in other and "database_url" not in other
+    missing = commands.answer({"phaseloom": phaseloom_identity(), "command": "search", "arguments": {},
+                               "settings": {"database_url": f"sqlite:///{tmp_path}/none.db"}})
+    assert missing["database_url"] == f"sqlite:///{tmp_path}/none.db"
+    assert "no phaseloom database here" in missing["error"] and not (tmp_path / "none.db").exists()
