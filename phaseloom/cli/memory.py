@@ -9,6 +9,7 @@ import typer
 from phaseloom.cli.context import console, state
 
 app = typer.Typer(help="Save and search what agents learned.", no_args_is_help=True)
+MIN_LIMIT, MAX_LIMIT = 1, 100
 
 
 @app.command("add")
@@ -61,14 +62,20 @@ def search(
     project: Optional[str] = typer.Option(None, "--project"),
     phase: Optional[str] = typer.Option(None, "--phase"),
     memory_type: Optional[str] = typer.Option(None, "--type", "-t"),
-    limit: int = typer.Option(10, "--limit", "-n", min=1, max=100),
+    limit: int = typer.Option(10, "--limit", "-n", help="1 to 100."),
     mode: str = typer.Option("hybrid", "--mode", help="hybrid, semantic or keyword"),
+    *, ctx: typer.Context,
 ) -> None:
     """Search memories by meaning and by words (Reciprocal Rank Fusion of both); through a running
     serve when PHASELOOM_API_URL is set, else through the memory worker."""
     from phaseloom.cli.memory_server import configured_server
     from phaseloom.domain.errors import InvalidInput
 
+    # Bounds checked here, in typer's words: an option with min/max makes typer build pydantic
+    # adapters for the command's parameters, a third of the command's CPU (cli/plain_coercion.py).
+    if not MIN_LIMIT <= limit <= MAX_LIMIT:
+        bound = f"greater than or equal to {MIN_LIMIT}" if limit < MIN_LIMIT else f"less than or equal to {MAX_LIMIT}"
+        raise typer.BadParameter(f"Input should be {bound}", ctx=ctx, param_hint="'--limit' / '-n'")
     if mode not in ("hybrid", "semantic", "keyword"):
         raise InvalidInput(f"unknown search mode {mode!r}; expected hybrid, semantic or keyword")
     server = configured_server()

@@ -264,3 +264,11 @@ def test_a_worker_refuses_a_command_of_another_phaseloom_and_names_its_database_
                                "settings": {"database_url": f"sqlite:///{tmp_path}/none.db"}})
     assert missing["database_url"] == f"sqlite:///{tmp_path}/none.db"
     assert "no phaseloom database here" in missing["error"] and not (tmp_path / "none.db").exists()
+
+
+@pytest.mark.parametrize(("limit", "message"), [("0", "greater than or equal to 1"),
+                                                ("101", "less than or equal to 100")])
+def test_a_limit_out_of_bounds_is_refused_in_typers_words(tmp_path, limit, message):
+    result = _cli(tmp_path, {"PHASELOOM_HOME": str(tmp_path / ".phaseloom")}, "memory", "search", "x", "-n", limit)
+    assert result.returncode == 2 and "Usage:" in result.stderr
+    assert f"Invalid value for '--limit' / '-n': Input should be {message}" in result.stderr
