@@ -4,8 +4,9 @@ Printed against two baselines measured in the same run: ``python -c pass`` (the 
 ``phaseloom project list`` (the CLI's own start-up and database open, no embedding). Modes:
 
 - ``in-process``: ``PHASELOOM_MEMORY_WORKER_IDLE_SECONDS=0``, every command loads the model (the old way);
-- ``worker``: the default without a server; the first command starts the embedding worker (timed apart
-  as ``first call``), later ones ask it;
+- ``worker``: the default without a server; the first command starts the worker (timed apart as
+  ``first call``), later ones hand it the whole command (it keeps the database open and the model
+  loaded; the command imports neither SQLAlchemy, the settings nor numpy);
 - ``via serve``: ``PHASELOOM_API_URL`` points at a ``phaseloom serve`` on the same database (started
   here, on a free port, its model warmed by one search first): the command is one HTTP call.
 
@@ -79,14 +80,17 @@ def free_port() -> int:
 def serve_rows(cwd: Path, env: dict, token: str, runs: int) -> list[tuple[str, float]]:
     """``PHASELOOM_API_URL`` set: each command is one call to a ``serve`` on the same database."""
     port = free_port()
-    server = subprocess.Popen(CLI + ["serve", "--port", str(port)], cwd=cwd, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = cwd / "serve.log"
+    with open(log, "wb") as output:
+        server = subprocess.Popen(CLI + ["serve", "--port", str(port)], cwd=cwd, env=env,
+                                  stdout=output, stderr=subprocess.STDOUT)
     via = dict(env, PHASELOOM_API_URL=f"http://127.0.0.1:{port}", PHASELOOM_API_TOKEN=token)
     try:
         deadline = time.monotonic() + 60
-        while subprocess.run(CLI + SEARCH, cwd=cwd, env=via, capture_output=True).returncode != 0:
+        while (probe := subprocess.run(CLI + SEARCH, cwd=cwd, env=via, capture_output=True, text=True)).returncode:
             if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("phaseloom serve did not answer within 60 s")
+                raise SystemExit(f"phaseloom serve did not answer within 60 s: {probe.stderr.strip()}\n"
+                                 f"serve's output:\n{log.read_text()[-2000:]}")
             time.sleep(0.2)  # the first answered search also loads serve's model
         return [("memory add, via serve", statistics.median_low(
                     timed(add_argv(500 + i), cwd, via) for i in range(runs))),

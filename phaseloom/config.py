@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     memory_semantic: bool = Field(default=True, description="embed memories for semantic search (needs the memory extra)")
     memory_worker_idle_seconds: float = Field(
         default=600.0, ge=0,
-        description="CLI memory commands embed through a worker that keeps the model loaded and exits after this idle time; 0 loads the model in each command")
+        description="CLI memory commands run in a worker that keeps the model loaded and the database open, and exits after this idle time; 0 runs them in each command's own process")
     event_bus: str = Field(default="", description="'' (in-process / LISTEN-NOTIFY) or redis://host:port/db")
     event_poll_seconds: float = Field(default=1.0, gt=0, description="catch-up read of the event table when no bus woke us")
     ws_heartbeat_seconds: float = Field(default=15.0, gt=0, description="idle time before /ws sends a ping")

@@ -97,29 +97,36 @@ class CliState:
         if self._db is None:
             import logging
 
-            from phaseloom.db.engine import Database, sqlite_file
-            from phaseloom.db.migrate import ensure_schema
-
             url, busy_timeout_ms, log_level = self.database_settings()
-            file = sqlite_file(url)
-            if not self.may_create_database and file is not None and not file.exists():
-                from phaseloom.domain.errors import PhaseloomError
-
-                raise PhaseloomError(NO_DATABASE)
             logging.basicConfig(level=log_level.upper())
-            from phaseloom.services.review_outcomes import wire_review_outcomes
-
             # The settings are built only when the work asks for them (importing them costs ~100 ms).
-            db = wire_review_outcomes(Database.connect(url, busy_timeout_ms=busy_timeout_ms,
-                                                       settings=lambda: self.settings))
-            ensure_schema(db.engine)
-            self._db = db
+            self._db = open_database(url, busy_timeout_ms, lambda: self.settings,
+                                     may_create=self.may_create_database)
         return self._db
 
     def uow(self, *, readonly: bool = False):
         from phaseloom.db.unit_of_work import UnitOfWork
 
         return UnitOfWork(self.database(), readonly=readonly)
+
+
+def open_database(url: str, busy_timeout_ms: int, settings, *, may_create: bool = False):
+    """The database at ``url`` as commands use it, connected and migrated to the current schema;
+    a missing SQLite file is refused unless ``may_create``. ``settings``: the settings (or what builds
+    them) its units of work run with."""
+    from phaseloom.db.engine import Database, sqlite_file
+    from phaseloom.db.migrate import ensure_schema
+
+    file = sqlite_file(url)
+    if not may_create and file is not None and not file.exists():
+        from phaseloom.domain.errors import PhaseloomError
+
+        raise PhaseloomError(NO_DATABASE)
+    from phaseloom.services.review_outcomes import wire_review_outcomes
+
+    db = wire_review_outcomes(Database.connect(url, busy_timeout_ms=busy_timeout_ms, settings=settings))
+    ensure_schema(db.engine)
+    return db
 
 
 state = CliState()

@@ -9,6 +9,7 @@ import typer
 from phaseloom.cli.context import console, state
 
 app = typer.Typer(help="Save and search what agents learned.", no_args_is_help=True)
+MIN_LIMIT, MAX_LIMIT = 1, 100
 
 
 @app.command("add")
@@ -22,7 +23,7 @@ def add(
     file: list[str] = typer.Option([], "--file", help="Related file (repeatable)."),
 ) -> None:
     """Save a memory; a near-duplicate updates the existing one instead. Goes through a running
-    serve when PHASELOOM_API_URL is set, else to the database (embedding through the worker)."""
+    serve when PHASELOOM_API_URL is set, else through the memory worker (started on first use)."""
     from phaseloom.cli.memory_server import configured_server
 
     server = configured_server()
@@ -32,22 +33,27 @@ def add(
         saved = server.request("POST", "/api/memories", body=body)
         memory_id, action, saved_type = saved["memory"]["id"], saved["action"], saved["memory"]["memory_type"]
     else:
-        memory_id, action, saved_type = _add_locally(content, memory_type, project, task, tag, file)
+        arguments = {"content": content, "memory_type": memory_type, "project": project, "task": task,
+                     "tags": tag, "files": file}
+        saved = _without_server("add", arguments)
+        memory_id, action, saved_type = saved["id"], saved["action"], saved["memory_type"]
     console.print(f"memory {memory_id} {action} ({saved_type})")
 
 
-def _add_locally(content: str, memory_type: str, project: str | None, task: int | None, tags: list[str],
-                 files: list[str]) -> tuple[int, str, str]:
-    from phaseloom.embeddings import cli_embedder
-    from phaseloom.services.memory import MemoryService
-    from phaseloom.services.projects import ProjectService
+def _without_server(command: str, arguments: dict) -> dict:
+    """The command's result from the memory worker (see cli/memory_route.py), else from this process."""
+    from phaseloom.cli.memory_route import MEMORY_WORKER, ask_worker, worker_settings
 
-    uow = state.uow()
-    project_id = ProjectService(uow).get(project).id if project else None
-    service = MemoryService(uow, embedder=cli_embedder(state.settings))
-    saved = service.save_memory(content, memory_type, project_id=project_id, task_id=task, tags=tags,
-                                related_files=files)
-    return saved.memory.id, saved.action, saved.memory.memory_type
+    route = None if state.debug else worker_settings(state.database_url)
+    result = ask_worker(command, arguments, route) if route is not None else None
+    if result is not None:
+        return result
+    from phaseloom.cli import memory_ops
+    from phaseloom.embeddings import cli_embedder
+
+    embedder = cli_embedder(state.settings, worker_module=MEMORY_WORKER)
+    run = memory_ops.add_memory if command == "add" else memory_ops.search_memories
+    return run(state.uow(), embedder, arguments)
 
 
 @app.command("search")
@@ -56,41 +62,34 @@ def search(
     project: Optional[str] = typer.Option(None, "--project"),
     phase: Optional[str] = typer.Option(None, "--phase"),
     memory_type: Optional[str] = typer.Option(None, "--type", "-t"),
-    limit: int = typer.Option(10, "--limit", "-n", min=1, max=100),
+    limit: int = typer.Option(10, "--limit", "-n", help="1 to 100."),
     mode: str = typer.Option("hybrid", "--mode", help="hybrid, semantic or keyword"),
+    *, ctx: typer.Context,
 ) -> None:
     """Search memories by meaning and by words (Reciprocal Rank Fusion of both); through a running
-    serve when PHASELOOM_API_URL is set."""
+    serve when PHASELOOM_API_URL is set, else through the memory worker."""
     from phaseloom.cli.memory_server import configured_server
     from phaseloom.domain.errors import InvalidInput
 
+    # Bounds checked here, in typer's words: an option with min/max makes typer build pydantic
+    # adapters for the command's parameters, a third of the command's CPU (cli/plain_coercion.py).
+    if not MIN_LIMIT <= limit <= MAX_LIMIT:
+        bound = f"greater than or equal to {MIN_LIMIT}" if limit < MIN_LIMIT else f"less than or equal to {MAX_LIMIT}"
+        raise typer.BadParameter(f"Input should be {bound}", ctx=ctx, param_hint="'--limit' / '-n'")
     if mode not in ("hybrid", "semantic", "keyword"):
         raise InvalidInput(f"unknown search mode {mode!r}; expected hybrid, semantic or keyword")
     server = configured_server()
     if server is None:
-        _search_locally(query, project, phase, memory_type, limit, mode)
+        found = _without_server("search", {"query": query, "project": project, "phase": phase,
+                                           "memory_type": memory_type, "limit": limit, "mode": mode})
+        _print_hits([(h["memory"], h["score"], h["semantic_rank"], h["keyword_rank"]) for h in found["hits"]],
+                    semantic_available=found["semantic_available"])
         return
     query_args = {"q": query, "limit": limit, "mode": mode, "phase_id": phase, "memory_type": memory_type,
                   "project_id": server.project_id(project) if project else None}
     found = server.request("GET", "/api/memories", query={k: v for k, v in query_args.items() if v is not None})
     _print_hits([(h["memory"], h["score"], h["semantic_rank"], h["keyword_rank"]) for h in found["hits"]],
                 semantic_available=found["semantic_available"] or mode == "keyword")
-
-
-def _search_locally(query: str, project: str | None, phase: str | None, memory_type: str | None, limit: int,
-                    mode: str) -> None:
-    from phaseloom.embeddings import cli_embedder
-    from phaseloom.services.memory import MemoryService
-    from phaseloom.services.projects import ProjectService
-
-    uow = state.uow()
-    project_id = ProjectService(uow).get(project).id if project else None
-    service = MemoryService(uow, embedder=cli_embedder(state.settings) if mode != "keyword" else None)
-    hits = service.search(query, project_id=project_id, phase_id=phase, memory_type=memory_type, limit=limit,
-                          mode=mode)  # type: ignore[arg-type]
-    memories = [({"id": h.memory.id, "memory_type": h.memory.memory_type, "phase_id": h.memory.phase_id,
-                  "content": h.memory.content}, h.score, h.semantic_rank, h.keyword_rank) for h in hits]
-    _print_hits(memories, semantic_available=service.embedder is not None or mode == "keyword")
 
 
 def _print_hits(hits: list[tuple[dict, float, int | None, int | None]], *, semantic_available: bool) -> None:
@@ -106,16 +105,16 @@ def _print_hits(hits: list[tuple[dict, float, int | None, int | None]], *, seman
     console.print(table)
 
 
-worker_app = typer.Typer(help="The embedding worker memory commands use (started on first use).",
+worker_app = typer.Typer(help="The worker memory commands use: it embeds and runs them (started on first use).",
                          no_args_is_help=True)
 app.add_typer(worker_app, name="worker")
 
 
 def _worker():
-    from phaseloom.embeddings import DIMENSIONS, MODEL_NAME
-    from phaseloom.embeddings.worker import WorkerEmbedder
+    from phaseloom.cli.memory_route import MEMORY_WORKER
+    from phaseloom.embeddings._worker_client import WorkerProcess
 
-    return WorkerEmbedder(state.settings.home, name=MODEL_NAME, dimensions=DIMENSIONS)
+    return WorkerProcess(state.settings.home, entry_module=MEMORY_WORKER)
 
 
 @worker_app.command("status")

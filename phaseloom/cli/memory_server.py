@@ -19,7 +19,6 @@ import os
 import tomllib
 import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ REQUEST_TIMEOUT_SECONDS = 60.0
 BYPASS_HINT = "set PHASELOOM_API_URL= (empty) to use the database directly"
 
 
-def _toml_settings(folder: Path) -> dict[str, Any]:
+def toml_settings(folder: Path) -> dict[str, Any]:
     path = folder / TOML_FILE
     if not path.is_file():
         return {}
@@ -42,14 +41,19 @@ def _toml_settings(folder: Path) -> dict[str, Any]:
         raise PhaseloomError(f"{path}: cannot read it: {exc}") from None
 
 
-def setting(name: str, environ: dict[str, str], toml: dict[str, Any]) -> str:
+def setting_value(name: str, environ: dict[str, str], toml: dict[str, Any]) -> Any:
     """``PHASELOOM_<NAME>`` from the environment (case-insensitive, as pydantic-settings reads it),
-    else ``name`` from ``phaseloom.toml``, else empty."""
+    else ``name`` from ``phaseloom.toml``, as written; None when neither sets it."""
     wanted = f"PHASELOOM_{name}".upper()
     for key, value in environ.items():
         if key.upper() == wanted:
-            return value.strip()
-    value = toml.get(name, "")
+            return value
+    return toml.get(name)
+
+
+def setting(name: str, environ: dict[str, str], toml: dict[str, Any]) -> str:
+    """:func:`setting_value` as a stripped string, empty when unset."""
+    value = setting_value(name, environ, toml)
     return str(value).strip() if value is not None else ""
 
 
@@ -62,6 +66,8 @@ class MemoryServer:
 
     def request(self, method: str, path: str, *, query: dict | None = None, body: dict | None = None) -> dict:
         """One API call; any failure is a one-line PhaseloomError that names the server."""
+        import urllib.request  # 20 ms: only a request needs it, not reading the settings (cli/memory_route.py)
+
         address = self.url + path + (("?" + urllib.parse.urlencode(query)) if query else "")
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Accept": "application/json"}
@@ -113,7 +119,7 @@ def configured_server(environ: dict[str, str] | None = None, folder: Path | None
     The token is ``api_token``, else ``PHASELOOM_AGENT_TOKEN`` (an agent running the CLI), else none
     (a loopback ``serve`` before any admin token exists)."""
     environ = dict(os.environ) if environ is None else environ
-    toml = _toml_settings(Path.cwd() if folder is None else folder)
+    toml = toml_settings(Path.cwd() if folder is None else folder)
     url = setting("api_url", environ, toml).rstrip("/")
     if not url:
         return None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from phaseloom.embeddings._worker_client import EMBEDDING_WORKER
 from phaseloom.embeddings._local_model import Embedder, embedding_available, local_embedder
 
 if TYPE_CHECKING:
@@ -45,17 +46,18 @@ def default_embedder(settings: Settings) -> Embedder | None:
     return shared_embedder() if settings.memory_semantic else None
 
 
-def cli_embedder(settings: Settings) -> Embedder | None:
+def cli_embedder(settings: Settings, *, worker_module: str = EMBEDDING_WORKER) -> Embedder | None:
     """The embedder for short-lived commands: the persistent worker (see
-    :mod:`phaseloom.embeddings.worker`), so a command never imports the model itself;
-    the model in-process when ``memory_worker_idle_seconds`` is 0 or the worker cannot be had."""
+    :mod:`phaseloom.embeddings.worker`; a new one runs ``python -m worker_module``), so a command never
+    imports the model itself; the model in-process when ``memory_worker_idle_seconds`` is 0 or the
+    worker cannot be had."""
     local = default_embedder(settings)
     if local is None or settings.memory_worker_idle_seconds <= 0:
         return local
     from phaseloom.embeddings.worker import FallbackEmbedder, WorkerEmbedder
 
     worker = WorkerEmbedder(settings.home, name=local.name, dimensions=local.dimensions,
-                            idle_seconds=settings.memory_worker_idle_seconds)
+                            idle_seconds=settings.memory_worker_idle_seconds, entry_module=worker_module)
     return FallbackEmbedder(worker, local)
 
 

@@ -15,8 +15,9 @@ Robustness, in the order things go wrong:
 - **Worker crash mid-request** (or a worker of another model): the client starts a fresh
   worker and asks once more; if that fails too, the caller falls back to the model in-process.
 
-The wire format is a 4-byte big-endian length and a JSON header each way; the reply header is
-followed by ``rows * dims`` little-endian float32 values.
+Besides ``embed``, a worker answers the operations its entry point registers (``operations`` of
+:func:`run_worker`): ``python -m phaseloom.cli.memory_worker`` adds whole memory commands. Finding and
+starting a worker, and the wire format, are in :mod:`phaseloom.embeddings._worker_client`.
 """
 
 from __future__ import annotations
@@ -24,85 +25,42 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import hashlib
-import json
 import logging
 import os
 import socket
-import struct
-import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from phaseloom.embeddings._worker_client import (
+    LIFE_LOCK,
+    PROTOCOL,
+    WorkerMismatch,
+    WorkerProcess,
+    WorkerUnavailable,
+    recv_exact,
+    recv_header,
+    send_message,
+    socket_path,
+)
+
 log = logging.getLogger(__name__)
 
-PROTOCOL = 1
-SOCKET_NAME = "embedder.sock"
-START_LOCK = "embedder.start.lock"
-LIFE_LOCK = "embedder.lock"
-LOG_NAME = "embedder.log"
-MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, 104 on macOS
-MAX_MESSAGE = 64 * 1024 * 1024
-# BLAS threads spin and collapse on shared cores (see numpy_minilm._one_blas_thread); set before import.
-ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-class WorkerUnavailable(RuntimeError):
-    """The worker could not be reached or started; the caller embeds in-process instead."""
-
-
-class WorkerMismatch(WorkerUnavailable):
-    """The worker serves another model (an older install): it is replaced."""
-
-
-def socket_path(home: Path) -> Path:
-    """The worker's socket for ``home``; in the temp folder when the path is too long for a socket."""
-    home = Path(home).resolve()
-    path = home / SOCKET_NAME
-    if len(str(path)) <= MAX_SOCKET_PATH:
-        return path
-    digest = hashlib.sha1(str(home).encode()).hexdigest()[:16]
-    return Path("/tmp") / f"phaseloom-embedder-{os.getuid()}-{digest}.sock"
-
-
-# -- wire ---------------------------------------------------------------------------
-def _send(sock: socket.socket, header: dict, payload: bytes = b"") -> None:
-    body = json.dumps(header).encode()
-    sock.sendall(struct.pack(">I", len(body)) + body + payload)
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    chunks, got = [], 0
-    while got < n:
-        chunk = sock.recv(min(n - got, 1 << 20))
-        if not chunk:
-            raise ConnectionError("the embedding worker closed the connection")
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def _recv_header(sock: socket.socket) -> dict:
-    (size,) = struct.unpack(">I", _recv_exact(sock, 4))
-    if size > MAX_MESSAGE:
-        raise ConnectionError(f"embedding worker message of {size} bytes is over the limit")
-    return json.loads(_recv_exact(sock, size))
+# An operation a worker answers besides ``embed``: the request header in, the reply header out.
+Operation = Callable[[dict], dict]
 
 
 # -- client -------------------------------------------------------------------------
-class WorkerEmbedder:
+class WorkerEmbedder(WorkerProcess):
     """An :class:`~phaseloom.embeddings.Embedder` that asks the worker for ``home``."""
 
-    def __init__(self, home: Path, *, name: str, dimensions: int, idle_seconds: float = 600.0,
-                 start_timeout: float = 180.0, request_timeout: float = 120.0) -> None:
-        self.home = Path(home).resolve()
+    def __init__(self, home: Path, *, name: str, dimensions: int, **process) -> None:
+        super().__init__(home, **process)
         self.name, self.dimensions = name, dimensions
-        self.idle_seconds, self.start_timeout, self.request_timeout = idle_seconds, start_timeout, request_timeout
-        self.path = socket_path(self.home)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -115,14 +73,14 @@ class WorkerEmbedder:
             self.wait_gone()
         except (OSError, ConnectionError, ValueError) as first:
             log.info("embedding worker at %s did not answer (%s); starting one", self.path, first)
-        self._start()
+        self.start()
         return self._ask(texts)
 
     def _ask(self, texts: list[str]) -> np.ndarray:
-        with self._connect() as sock:
+        with self.connect() as sock:
             sock.settimeout(self.request_timeout)
-            _send(sock, {"v": PROTOCOL, "op": "embed", "texts": list(texts)})
-            header = _recv_header(sock)
+            send_message(sock, {"v": PROTOCOL, "op": "embed", "texts": list(texts)})
+            header = recv_header(sock)
             if "error" in header:
                 raise WorkerUnavailable(f"embedding worker: {header['error']}")
             if header.get("model") != self.name or header.get("dims") != self.dimensions:
@@ -130,86 +88,16 @@ class WorkerEmbedder:
             rows = int(header["rows"])
             if rows != len(texts):
                 raise ValueError(f"embedding worker answered {rows} rows for {len(texts)} texts")
-            data = _recv_exact(sock, rows * self.dimensions * 4)
+            data = recv_exact(sock, rows * self.dimensions * 4)
         return np.frombuffer(data, dtype="<f4").reshape(rows, self.dimensions).astype(np.float32)
-
-    def _connect(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(2.0)
-            sock.connect(str(self.path))
-        except OSError:
-            sock.close()
-            raise
-        return sock
-
-    def alive(self) -> bool:
-        try:
-            self._connect().close()
-            return True
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        """Ask the worker to exit (it finishes requests in flight first)."""
-        with contextlib.suppress(OSError, ConnectionError, ValueError), self._connect() as sock:
-            _send(sock, {"v": PROTOCOL, "op": "stop"})
-            _recv_header(sock)
-
-    def wait_gone(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def _start(self) -> None:
-        """Start a worker unless one answers; one client at a time starts, the others then find it."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        with open(self.home / START_LOCK, "a") as lock:
-            _flock(lock, self.start_timeout)
-            deadline = time.monotonic() + self.start_timeout
-            while not self.alive():
-                if time.monotonic() > deadline:
-                    raise WorkerUnavailable(f"the embedding worker did not start within {self.start_timeout:.0f} s")
-                # A worker exiting at once (code 0) found another holding the life lock, one that
-                # is shutting down: try again until that one has gone.
-                self._wait_ready(self._spawn(), deadline)
-
-    def _spawn(self) -> subprocess.Popen:
-        # The worker outlives this process (its own session) and writes to the log file.
-        with open(self.home / LOG_NAME, "ab") as logfile:
-            return subprocess.Popen(
-                [sys.executable, "-m", "phaseloom.embeddings.worker", "--home", str(self.home),
-                 "--idle-seconds", str(self.idle_seconds)],
-                stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile, start_new_session=True, close_fds=True,
-                env={**os.environ, **ONE_THREAD})
-
-    def _wait_ready(self, proc: subprocess.Popen, deadline: float) -> None:
-        while time.monotonic() < deadline and not self.alive():
-            code = proc.poll()
-            if code == 0:
-                time.sleep(0.1)
-                return
-            if code is not None:
-                raise WorkerUnavailable(f"the embedding worker exited with code {code}; see {self.home / LOG_NAME}")
-            time.sleep(0.05)
-
-
-def _flock(handle, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                raise WorkerUnavailable("timed out waiting for another process starting the embedding worker") from None
-            time.sleep(0.05)
 
 
 # -- server -------------------------------------------------------------------------
 class _Worker:
-    def __init__(self, home: Path, idle_seconds: float, embedder) -> None:
+    def __init__(self, home: Path, idle_seconds: float, embedder,
+                 operations: Callable[[object], dict[str, Operation]] | None = None) -> None:
         self.home, self.idle_seconds, self.embedder = home, idle_seconds, embedder
+        self.operations = operations(_OneAtATime(self)) if operations is not None else {}
         self.path = socket_path(home)
         self.last_request = time.monotonic()
         self.busy = 0
@@ -255,20 +143,27 @@ class _Worker:
         try:
             with conn:
                 conn.settimeout(30.0)
-                request = _recv_header(conn)
+                request = recv_header(conn)
                 if request.get("op") == "stop":
                     self.stopping.set()
-                    _send(conn, {"ok": True})
+                    send_message(conn, {"ok": True})
+                    return
+                operation = self.operations.get(request.get("op"))
+                if request.get("v") == PROTOCOL and operation is not None:
+                    conn.settimeout(None)  # the operation may take a while; its reply is awaited
+                    reply = operation(request)
+                    self.last_request = time.monotonic()
+                    send_message(conn, reply)
                     return
                 if request.get("v") != PROTOCOL or request.get("op") != "embed":
-                    _send(conn, {"error": f"unsupported request (protocol {PROTOCOL})"})
+                    send_message(conn, {"error": f"unsupported request (protocol {PROTOCOL})"})
                     return
                 texts = [str(t) for t in request.get("texts") or []]
                 with self.encoding:
                     vectors = np.asarray(self.embedder.embed(texts), dtype="<f4")
                 self.last_request = time.monotonic()
                 header = {"model": self.embedder.name, "dims": self.embedder.dimensions, "rows": len(texts)}
-                _send(conn, header, vectors.tobytes())
+                send_message(conn, header, vectors.tobytes())
         except ConnectionError as exc:  # clients probing whether the worker is alive connect and close
             log.debug("embedding request ended early: %s", exc)
         except (OSError, ValueError) as exc:
@@ -278,8 +173,22 @@ class _Worker:
                 self.busy -= 1
 
 
-def run_worker(home: Path, idle_seconds: float) -> int:
-    """Serve embeddings for ``home`` until idle; 0 at once when another worker already serves it."""
+class _OneAtATime:
+    """The worker's model for its operations, one encode at a time like the ``embed`` requests."""
+
+    def __init__(self, worker: _Worker) -> None:
+        self.worker = worker
+        self.name, self.dimensions = worker.embedder.name, worker.embedder.dimensions
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        with self.worker.encoding:
+            return self.worker.embedder.embed(texts)
+
+
+def run_worker(home: Path, idle_seconds: float,
+               operations: Callable[[object], dict[str, Operation]] | None = None) -> int:
+    """Serve embeddings for ``home`` until idle; 0 at once when another worker already serves it.
+    ``operations``: given the worker's model, the further operations it answers by name."""
     from phaseloom.embeddings._local_model import local_embedder
 
     home = Path(home).resolve()
@@ -294,18 +203,18 @@ def run_worker(home: Path, idle_seconds: float) -> int:
         embedder.embed(["warm up"])  # the first encode is slower; pay it before the socket exists
         log.warning("embedding worker %d serving %s (idle exit after %.0f s)", os.getpid(), socket_path(home),
                     idle_seconds)
-        _Worker(home, idle_seconds, embedder).serve()
+        _Worker(home, idle_seconds, embedder, operations).serve()
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None,
+         operations: Callable[[object], dict[str, Operation]] | None = None) -> int:
     parser = argparse.ArgumentParser(description="phaseloom's embedding worker (started by the CLI)")
     parser.add_argument("--home", required=True, type=Path)
     parser.add_argument("--idle-seconds", type=float, default=600.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    return run_worker(args.home, args.idle_seconds)
-
+    return run_worker(args.home, args.idle_seconds, operations)
 
 
 class FallbackEmbedder:
