@@ -44,7 +44,6 @@ class UnitOfWork:
         self._pending_events: list[SystemEvent] = []
         self._written_events: list[dict[str, Any]] = []
         self._announcer: PostgresAnnouncer | None = None
-        self._tickets = None
 
     @property
     def session(self) -> Session:
@@ -65,16 +64,6 @@ class UnitOfWork:
     def settings(self) -> Settings:
         """The settings the work of this unit runs with: its own if it was given some, else its database's."""
         return self._settings if self._settings is not None else self.db.settings
-
-    @property
-    def tickets(self):
-        """Where the ticket use-cases read and write their rows: this unit's ORM session
-        (:class:`~phaseloom.db.ticket_store.OrmTicketStore`)."""
-        if self._tickets is None:
-            from phaseloom.db.ticket_store import OrmTicketStore
-
-            self._tickets = OrmTicketStore(self)
-        return self._tickets
 
     @property
     def autocommits(self) -> bool:

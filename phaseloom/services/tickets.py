@@ -1,7 +1,7 @@
 """Tickets and their state machine: every move validated by the workflow and written to history.
 
 The rules live here; the rows are read and written through the unit of work's ticket store
-(:attr:`UnitOfWork.tickets`: the ORM, :mod:`phaseloom.db.ticket_store`; or, for the CLI's writes on a
+(:func:`ticket_store`: the ORM, :mod:`phaseloom.db.ticket_store`; or, for the CLI's writes on a
 SQLite file, ``sqlite3``, :mod:`phaseloom.db.quick_writes`). So this module imports no SQLAlchemy.
 """
 
@@ -24,10 +24,21 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def ticket_store(uow):
+    """Where ``uow`` keeps ticket rows: its own store when it brings one (the CLI's SQLite unit of work,
+    :class:`phaseloom.db.quick_writes.SqliteUnitOfWork`), else its ORM session's."""
+    store = getattr(uow, "ticket_store", None)
+    if store is None:
+        from phaseloom.db.ticket_store import OrmTicketStore
+
+        store = OrmTicketStore(uow)
+    return store
+
+
 class TicketService:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
-        self.store = uow.tickets
+        self.store = ticket_store(uow)
 
     # -- reading -----------------------------------------------------------------
     def workflow_of(self, ticket: Ticket) -> d.Workflow:
