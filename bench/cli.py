@@ -37,7 +37,7 @@ HELP_TARGET, READ_TARGET, WRITE_TARGET = 0.10, 0.15, 0.25
 
 
 def commands(round_no: int) -> list[tuple[str, list[str], float]]:
-    """(label, argv after ``phaseloom``, target CPU seconds); writes touch ticket ``round_no + 100``."""
+    """(label, argv after ``phaseloom``, target CPU seconds); each write touches its own ticket per round."""
     return [
         ("--help", ["--help"], HELP_TARGET),
         ("project list", ["project", "list"], READ_TARGET),
@@ -47,6 +47,8 @@ def commands(round_no: int) -> list[tuple[str, list[str], float]]:
         ("board", ["board", "demo"], READ_TARGET),
         ("ticket create", ["ticket", "create", "demo", f"bench ticket {round_no}"], WRITE_TARGET),
         ("ticket block", ["ticket", "block", str(100 + round_no), "--reason", "bench"], WRITE_TARGET),
+        # --force: the column's WIP limit (5) is reached after a few rounds; a forced move is recorded.
+        ("ticket move", ["ticket", "move", str(200 + round_no), "requirements", "--force"], WRITE_TARGET),
     ]
 
 
@@ -118,8 +120,8 @@ def main() -> None:
             for tree, label, argv, target in todo[shift:] + todo[:shift]:
                 targets[label] = target
                 env = {**base_env, "PYTHONPATH": str(trees[tree])}
-                if tree == "before" and argv[:2] == ["ticket", "block"]:
-                    argv = ["ticket", "block", str(500 + round_no), *argv[3:]]  # its own ticket
+                if tree == "before" and argv[:2] in (["ticket", "block"], ["ticket", "move"]):
+                    argv = [*argv[:2], str(int(argv[2]) + 400), *argv[3:]]  # its own ticket
                 samples.setdefault((label, tree), []).append(
                     child_cpu([sys.executable, "-m", "phaseloom.cli.app", *argv], env, folder))
         report(args, baseline, samples, targets, list(trees))

@@ -1,5 +1,5 @@
 """``python -m phaseloom``: the same CLI as the ``phaseloom`` console script."""
 
-from phaseloom.cli.app import main
+from phaseloom.cli import main
 
 main()

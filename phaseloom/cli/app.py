@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import copy
-import inspect
 import sys
-from typing import Optional
 
-import typer
-import typer.core
+if __name__ == "__main__":  # ``python -m phaseloom.cli.app``: a plain ``--help`` needs no Typer (cli/quick_help.py)
+    from phaseloom.cli.quick_help import answered
 
-from phaseloom.cli import board, plain_coercion, projects, setup, tasks, tickets, workflows
-from phaseloom.cli.context import err_console, state
+    if answered(sys.argv):
+        sys.exit(0)
+
+import copy  # noqa: E402 - after the quick answer above
+import inspect  # noqa: E402
+from typing import Optional  # noqa: E402
+
+import typer  # noqa: E402
+import typer.core  # noqa: E402
+
+from phaseloom.cli import board, plain_coercion, projects, setup, tasks, tickets, workflows  # noqa: E402
+from phaseloom.cli.context import err_console, state  # noqa: E402
 
 plain_coercion.install()
 

@@ -92,6 +92,17 @@ class CliState:
             self._quick = QuickReader.open(url, busy_timeout_ms=busy_timeout_ms)
         return self._quick
 
+    def ticket_uow(self):
+        """The unit of work for a ticket write: over ``sqlite3`` on the quick reader's connection
+        (:class:`~phaseloom.db.quick_writes.SqliteUnitOfWork`, the same use-case code without SQLAlchemy)
+        when the database is a SQLite file at the current schema, else the ORM's."""
+        reader = self.quick_reader()
+        if reader is None:
+            return self.uow()
+        from phaseloom.db.quick_writes import SqliteUnitOfWork
+
+        return SqliteUnitOfWork(reader)
+
     def database(self):
         """The database, connected and migrated to the current schema."""
         if self._db is None:

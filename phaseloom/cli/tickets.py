@@ -21,6 +21,13 @@ def _service(readonly: bool = False):
     return TicketService(state.uow(readonly=readonly))
 
 
+def _writer():
+    """The ticket use-cases for a write, on SQLite without SQLAlchemy when they can (``state.ticket_uow``)."""
+    from phaseloom.services.tickets import TicketService
+
+    return TicketService(state.ticket_uow())
+
+
 def _print_ticket(t, as_json: bool = False) -> None:
     if as_json:
         print_json(api_shape("tickets", "TicketOut", t))
@@ -40,7 +47,7 @@ def create(
     as_json: bool = json_option(),
 ) -> None:
     """Create a ticket in a project; it starts in the workflow's first phase."""
-    _print_ticket(_service().create_ticket(project, title, description=description, priority=priority,
+    _print_ticket(_writer().create_ticket(project, title, description=description, priority=priority,
                                            blocked_by=blocked_by, force=force), as_json)
 
 
@@ -78,7 +85,7 @@ def move(
     as_json: bool = json_option(),
 ) -> None:
     """Move a ticket to another phase, as the workflow allows."""
-    _print_ticket(_service().transition(ticket_id, phase_of_ticket(ticket_id, to_phase), reason=reason,
+    _print_ticket(_writer().transition(ticket_id, phase_of_ticket(ticket_id, to_phase), reason=reason,
                                         force=force, initiated_by="cli"), as_json)
 
 
@@ -86,7 +93,7 @@ def move(
 def block(ticket_id: int = typer.Argument(..., metavar="TICKET"),
           reason: str = typer.Option(..., "--reason", "-r"), as_json: bool = json_option()) -> None:
     """Block a ticket; it remembers the phase to return to."""
-    _print_ticket(_service().block(ticket_id, reason, initiated_by="cli"), as_json)
+    _print_ticket(_writer().block(ticket_id, reason, initiated_by="cli"), as_json)
 
 
 @app.command("unblock")
@@ -94,7 +101,7 @@ def unblock(ticket_id: int = typer.Argument(..., metavar="TICKET"),
             to_phase: Optional[str] = typer.Option(None, "--to", metavar="PHASE"),
             as_json: bool = json_option()) -> None:
     """Unblock a ticket: back to the phase it left, or ``--to`` another active phase."""
-    _print_ticket(_service().unblock(ticket_id, to_phase_id=phase_of_ticket(ticket_id, to_phase),
+    _print_ticket(_writer().unblock(ticket_id, to_phase_id=phase_of_ticket(ticket_id, to_phase),
                                      initiated_by="cli"), as_json)
 
 

@@ -1,26 +1,48 @@
-"""Tickets and their state machine: every move validated by the workflow and written to history."""
+"""Tickets and their state machine: every move validated by the workflow and written to history.
+
+The rules live here; the rows are read and written through the unit of work's ticket store
+(:func:`ticket_store`: the ORM, :mod:`phaseloom.db.ticket_store`; or, for the CLI's writes on a
+SQLite file, ``sqlite3``, :mod:`phaseloom.db.quick_writes`). So this module imports no SQLAlchemy.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from phaseloom.db.models import PhaseHistory, Project, Ticket, TicketDependency
-from phaseloom.db.models.base import utcnow
 from phaseloom.domain import phases as d
 from phaseloom.domain.errors import Conflict, InvalidInput, InvalidTransition, NotFound, WipLimitReached
 from phaseloom.domain.priorities import Priority
 from phaseloom.services.ticket_views import TicketView, is_done_phase, ticket_view
-from phaseloom.db.unit_of_work import UnitOfWork
-from phaseloom.services.workflows import WorkflowService
+
+if TYPE_CHECKING:
+    from phaseloom.db.models import PhaseHistory, Ticket
+    from phaseloom.db.unit_of_work import UnitOfWork
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def ticket_store(uow):
+    """Where ``uow`` keeps ticket rows: its own store when it brings one (the CLI's SQLite unit of work,
+    :class:`phaseloom.db.quick_writes.SqliteUnitOfWork`), else its ORM session's."""
+    store = getattr(uow, "ticket_store", None)
+    if store is None:
+        from phaseloom.db.ticket_store import OrmTicketStore
+
+        store = OrmTicketStore(uow)
+    return store
 
 
 class TicketService:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
+        self.store = ticket_store(uow)
 
     # -- reading -----------------------------------------------------------------
     def workflow_of(self, ticket: Ticket) -> d.Workflow:
-        return WorkflowService(self.uow).by_id(ticket.workflow_id)
+        return self.store.workflow(ticket.workflow_id)
 
     def get(self, ticket_id: int) -> TicketView:
         with self.uow:
@@ -30,16 +52,10 @@ class TicketService:
     def list(self, project: str | int | None = None, *, phase_id: str | None = None,
              priority: str | None = None, limit: int = 500, offset: int = 0) -> list[TicketView]:
         with self.uow:
-            query = select(Ticket).order_by(Ticket.id).limit(limit).offset(offset)
-            if project is not None:
-                from phaseloom.services.projects import ProjectService
-
-                query = query.where(Ticket.project_id == ProjectService(self.uow).get(project).id)
-            if phase_id:
-                query = query.where(Ticket.phase_id == phase_id)
-            if priority:
-                query = query.where(Ticket.priority == Priority.parse(priority).value)
-            tickets = self.uow.session.scalars(query).all()
+            project_id = self.store.project(project).id if project is not None else None
+            tickets = self.store.tickets(project_id, phase_id=phase_id or None,
+                                         priority=Priority.parse(priority).value if priority else None,
+                                         limit=limit, offset=offset)
             workflows: dict[int, d.Workflow] = {}
             views = []
             for t in tickets:
@@ -51,9 +67,7 @@ class TicketService:
     def history(self, ticket_id: int) -> list[PhaseHistory]:
         with self.uow:
             self._row(ticket_id)
-            return list(self.uow.session.scalars(
-                select(PhaseHistory).where(PhaseHistory.ticket_id == ticket_id).order_by(PhaseHistory.id)
-            ))
+            return self.store.history(ticket_id)
 
     # -- changing ----------------------------------------------------------------
     def create_ticket(self, project: str | int, title: str, *, description: str = "",
@@ -65,20 +79,16 @@ class TicketService:
             raise InvalidInput("a ticket needs a title")
         prio = Priority.parse(priority)
         with self.uow:
-            from phaseloom.services.projects import ProjectService
-
-            proj = ProjectService(self.uow).get(project)
-            workflow = WorkflowService(self.uow).by_id(proj.workflow_id)
+            proj = self.store.project(project)
+            workflow = self.store.workflow(proj.workflow_id)
             start = workflow.initial_phase
             forced = self._check_wip(proj.id, workflow.column_for(start.id), force=force)
-            ticket = Ticket(project_id=proj.id, workflow_id=proj.workflow_id, title=title.strip(),
-                            description=description, priority=prio.value, phase_id=start.id)
-            self.uow.session.add(ticket)
-            self.uow.session.flush()
+            ticket = self.store.add_ticket(project_id=proj.id, workflow_id=proj.workflow_id, title=title.strip(),
+                                           description=description, priority=prio.value, phase_id=start.id)
             status = workflow.status_for(start.id)
-            self.uow.session.add(PhaseHistory(ticket_id=ticket.id, from_phase_id=None, to_phase_id=start.id,
-                                              from_status=None, to_status=status, reason="created",
-                                              initiated_by=initiated_by, forced=forced))
+            self.store.add_history(ticket_id=ticket.id, from_phase_id=None, to_phase_id=start.id,
+                                   from_status=None, to_status=status, reason="created",
+                                   initiated_by=initiated_by, forced=forced)
             self.uow.emit("ticket.created", "ticket", ticket.id, project_id=proj.id, ticket_id=ticket.id,
                           phase_id=start.id, payload={"title": ticket.title, "priority": prio.value})
             for blocker in blocked_by or []:
@@ -122,6 +132,7 @@ class TicketService:
             self._move(ticket, workflow, d.BLOCKED_PHASE, reason=reason, initiated_by=initiated_by)
             ticket.blocked_reason = reason
             ticket.return_phase_id = return_phase
+            self.store.save(ticket)
             self.uow.emit("ticket.blocked", "ticket", ticket.id, project_id=ticket.project_id,
                           ticket_id=ticket.id, phase_id=return_phase, payload={"reason": reason})
             return self._view(ticket, workflow)
@@ -138,6 +149,7 @@ class TicketService:
             self._move(ticket, workflow, target, reason=reason, initiated_by=initiated_by)
             ticket.blocked_reason = None
             ticket.return_phase_id = None
+            self.store.save(ticket)
             self.uow.emit("ticket.unblocked", "ticket", ticket.id, project_id=ticket.project_id,
                           ticket_id=ticket.id, phase_id=target, payload={"reason": reason})
             return self._view(ticket, workflow)
@@ -159,10 +171,10 @@ class TicketService:
         ticket.phase_id = to_phase_id
         ticket.updated_at = utcnow()
         target = workflow.phase(to_phase_id)
-        self.uow.session.add(PhaseHistory(
+        self.store.add_history(
             ticket_id=ticket.id, from_phase_id=from_phase, to_phase_id=to_phase_id, from_status=from_status,
             to_status=to_status, reason=reason, initiated_by=initiated_by, forced=forced,
-        ))
+        )
         common = dict(project_id=ticket.project_id, ticket_id=ticket.id, phase_id=to_phase_id)
         self.uow.emit("ticket.status_transitioned", "ticket", ticket.id, **common, payload={
             "from_phase": from_phase, "to_phase": to_phase_id, "from_status": from_status,
@@ -173,8 +185,8 @@ class TicketService:
                 "to_column": to_column.id if to_column else None, "forced": forced})
         if is_done_phase(target):
             ticket.completed_at = utcnow()
-            self._release_dependents(ticket)
-        self.uow.session.flush()
+            self.store.release_dependents(ticket.id)
+        self.store.save(ticket)
         return self._view(ticket, workflow)
 
     def _check_wip(self, project_id: int, column: d.BoardColumn | None, *, force: bool) -> bool:
@@ -182,56 +194,29 @@ class TicketService:
         raise :class:`WipLimitReached` when it would without."""
         if column is None or not column.wip_limit:
             return False
-        in_use = self._column_use(project_id, column)
+        in_use = self.store.count_in_phases(project_id, list(column.phase_mapping))
         if in_use < column.wip_limit:
             return False
         if not force:
             raise WipLimitReached(column.id, column.wip_limit, in_use)
         return True
 
-    def _column_use(self, project_id: int, column: d.BoardColumn) -> int:
-        session = self.uow.session
-        # Serialise WIP checks per project: on PostgreSQL lock the project row; on SQLite
-        # every write transaction already holds the database write lock (BEGIN IMMEDIATE).
-        session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
-        return session.scalar(
-            select(func.count()).select_from(Ticket)
-            .where(Ticket.project_id == project_id, Ticket.phase_id.in_(column.phase_mapping))
-        ) or 0
-
-    def _release_dependents(self, ticket: Ticket) -> None:
-        session = self.uow.session
-        waiting = select(TicketDependency.ticket_id).where(
-            TicketDependency.blocked_by_id == ticket.id, TicketDependency.resolved.is_(False))
-        # Two statements, no look into the session for copies to update (an ORM update's default
-        # fetches the rows it changed first: two statements more on every move of every ticket).
-        # The unit of work commits next, which expires whatever copy it holds.
-        unsynchronized = {"synchronize_session": False}
-        session.execute(update(Ticket).where(Ticket.id.in_(waiting))
-                        .values(open_blockers=Ticket.open_blockers - 1), execution_options=unsynchronized)
-        session.execute(update(TicketDependency).where(TicketDependency.blocked_by_id == ticket.id)
-                        .values(resolved=True), execution_options=unsynchronized)
-
     def _add_blocker(self, ticket: Ticket, blocked_by_id: int) -> None:
-        session = self.uow.session
         if blocked_by_id == ticket.id:
             raise InvalidInput("a ticket cannot be blocked by itself")
         blocker = self._row(blocked_by_id)
         if blocker.project_id != ticket.project_id:
             raise InvalidInput(f"ticket {blocked_by_id} belongs to another project")
-        if session.get(TicketDependency, (ticket.id, blocker.id)) is not None:
+        if self.store.has_dependency(ticket.id, blocker.id):
             return
         done = is_done_phase(self.workflow_of(blocker).phase(blocker.phase_id))
-        session.add(TicketDependency(ticket_id=ticket.id, blocked_by_id=blocker.id, resolved=done))
+        self.store.add_dependency(ticket.id, blocker.id, resolved=done)
         if not done:
             ticket.open_blockers += 1
-        session.flush()
+        self.store.save(ticket)
 
     def _row(self, ticket_id: int, *, for_update: bool = False) -> Ticket:
-        query = select(Ticket).where(Ticket.id == int(ticket_id))
-        if for_update:
-            query = query.with_for_update()
-        ticket = self.uow.session.scalar(query)
+        ticket = self.store.ticket(ticket_id, for_update=for_update)
         if ticket is None:
             raise NotFound("ticket", ticket_id)
         return ticket
