@@ -135,7 +135,7 @@ class CommandRuntime:
             log.flush()
             follower = LogFollower(log_path, log.tell())
             try:
-                proc = subprocess.Popen(argv, cwd=assignment.workdir, env=env, stdout=log,
+                proc = processes.launch(argv, cwd=assignment.workdir, env=env, stdout=log,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
             except (FileNotFoundError, PermissionError) as exc:
                 why = "was not found on PATH" if isinstance(exc, FileNotFoundError) else "is not executable"

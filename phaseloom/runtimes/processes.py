@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,11 +13,52 @@ import time
 from pathlib import Path
 
 from phaseloom.domain.resources import ResourceUsage, from_rusage
-from phaseloom.runtimes import agent_pids
+from phaseloom.runtimes import agent_launcher, agent_pids
 
 KILL_GRACE_SECONDS = 5.0
 _POLL_MAX_SECONDS = 0.05
 _CAN_MEASURE = hasattr(os, "wait4")
+_LAUNCHER = agent_launcher.__file__
+
+
+def launch(argv: list[str], *, cwd: str, env: dict[str, str], **popen_kwargs) -> subprocess.Popen:
+    """Start the agent through the launcher (see ``agent_launcher``), so its peak memory is its own.
+
+    Raises FileNotFoundError or PermissionError for a program that is not there or not executable,
+    as ``Popen`` would. Without ``os.wait4`` the agent is started directly (and is not measured).
+    """
+    program = _resolve(argv[0], cwd, env)
+    if not _CAN_MEASURE:
+        return subprocess.Popen([program, *argv[1:]], cwd=cwd, env=env, **popen_kwargs)
+    read_fd, write_fd = os.pipe()
+    try:
+        proc = subprocess.Popen([sys.executable, "-I", "-S", _LAUNCHER, str(write_fd), program, *argv],
+                                cwd=cwd, env=env, pass_fds=(write_fd,), **popen_kwargs)
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    proc.usage_report_fd = read_fd  # read by reap() once the launcher has ended
+    return proc
+
+
+def _resolve(name: str, cwd: str, env: dict[str, str]) -> str:
+    """The executable ``name`` means in ``cwd`` with ``env``'s PATH, as ``execvpe`` would find it."""
+    if os.sep in name:
+        path = os.path.join(cwd, name)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(name)
+        if not os.access(path, os.X_OK):
+            raise PermissionError(name)
+        return os.path.abspath(path)
+    search = env.get("PATH", os.defpath)
+    found = shutil.which(name, path=search)
+    if found:
+        return found
+    if any(os.path.isfile(os.path.join(folder, name)) for folder in search.split(os.pathsep) if folder):
+        raise PermissionError(name)
+    raise FileNotFoundError(name)
 
 
 def reap(proc: subprocess.Popen, timeout: float | None) -> tuple[int, ResourceUsage]:
@@ -34,14 +76,39 @@ def reap(proc: subprocess.Popen, timeout: float | None) -> tuple[int, ResourceUs
             pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
         except ChildProcessError:  # reaped elsewhere (SIGCHLD ignored): as Popen.wait, call it exit 0
             proc.returncode = 0
+            _launcher_report(proc)
             return 0, ResourceUsage.unmeasured("the agent was reaped before the runtime could measure it")
         if pid == proc.pid:
             proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
-            return proc.returncode, from_rusage(rusage, sys.platform)
+            report = _launcher_report(proc)
+            if report is None:
+                return proc.returncode, from_rusage(rusage, sys.platform)
+            return proc.returncode, report
         if deadline is not None and time.monotonic() >= deadline:
             raise subprocess.TimeoutExpired(proc.args, timeout)
         time.sleep(delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, _POLL_MAX_SECONDS)
+
+
+def _launcher_report(proc: subprocess.Popen) -> ResourceUsage | None:
+    """What the launcher reported of its agent; None for an agent started without one."""
+    fd = getattr(proc, "usage_report_fd", None)
+    if fd is None:
+        return None
+    proc.usage_report_fd = None
+    with os.fdopen(fd, "rb") as report:
+        line = report.read().decode(errors="replace").split()
+    if len(line) != 4:  # the launcher was killed (SIGKILL to the group) before its agent ended
+        return ResourceUsage.unmeasured("the agent was killed before its usage could be read")
+    user, system, maxrss = float(line[1]), float(line[2]), int(line[3])
+    return from_rusage(_Usage(user, system, maxrss), sys.platform)
+
+
+class _Usage:
+    """The three fields of a ``struct_rusage`` the launcher reports."""
+
+    def __init__(self, user: float, system: float, maxrss: int) -> None:
+        self.ru_utime, self.ru_stime, self.ru_maxrss = user, system, maxrss
 
 
 def stop(proc: subprocess.Popen) -> ResourceUsage:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -233,12 +232,11 @@ def test_the_agents_cpu_time_and_peak_memory_are_recorded_with_its_run(uow, clai
     with uow:
         [row] = uow.session.scalars(select(RunResources).where(RunResources.task_id == task.id)).all()
         assert (row.agent_id, row.attempt, row.unmeasured_reason) == (agent.id, 2, "")
-        # The busy loop alone is 0.4 s of CPU; the touched block alone is 96 MiB resident. Linux counts in a
-        # child's peak what it shared with its parent when it was started, so the bound allows for this
-        # process's own peak (a test worker that loaded the embedding model first is over 1 GiB).
+        # The busy loop alone is 0.4 s of CPU; the touched block alone is 96 MiB resident. The agent is
+        # forked from the small launcher, not from this test worker (which may hold the embedding model),
+        # so its peak is its own: the block and a Python interpreter.
         assert 0.4 <= row.cpu_seconds < 10
-        parent_peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        assert 96 * 1024 <= row.peak_memory_kib < 1024 * 1024 + parent_peak_kib
+        assert 96 * 1024 <= row.peak_memory_kib < 160 * 1024
 
 
 def test_a_stopped_agent_is_still_measured(claimed, tmp_path):

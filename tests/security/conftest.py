@@ -57,7 +57,7 @@ def _side(http: httpx.Client, project: str, agent: str) -> Side:
 @pytest.fixture
 def scene(db, live) -> Scene:
     admin = AuthService(UnitOfWork(db)).create_admin_token(label="security tests")
-    with httpx.Client(base_url=live.http, headers=bearer(admin), timeout=10) as http:
+    with httpx.Client(base_url=live.http, headers=bearer(admin), timeout=60) as http:
         loaded = http.post("/api/workflows", content=TINY_WORKFLOW, headers={"content-type": "application/yaml"})
         assert loaded.status_code == 200, loaded.text
         alice = _side(http, "alpha", "alice")

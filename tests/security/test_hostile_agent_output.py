@@ -78,7 +78,7 @@ def test_artifact_paths_from_an_agent_over_http_never_read_outside_the_workspace
     alice = scene.alice
     hostile = ["../outside/secret.txt", f"{outside}/secret.txt", "link/secret.txt", "sub/../../outside/secret.txt",
                "filelink"]
-    with httpx.Client(base_url=scene.base, timeout=10) as http:
+    with httpx.Client(base_url=scene.base, timeout=60) as http:
         for n, path in enumerate(hostile):
             task_id = alice.task_id
             if n:  # a fresh task on Alice's ticket for each path, claimed by Alice

@@ -30,7 +30,7 @@ def _fill(template: str, side, name: str) -> str:
 
 @pytest.fixture
 def as_bob(scene):
-    with httpx.Client(base_url=scene.base, headers=bearer(scene.bob.token), timeout=10) as client:
+    with httpx.Client(base_url=scene.base, headers=bearer(scene.bob.token), timeout=60) as client:
         yield client
 
 
@@ -45,7 +45,7 @@ def test_unfiltered_lists_hold_only_the_agents_own_project(scene, as_bob):
     graph = as_bob.get("/api/graph").json()
     assert {n["task_id"] for n in graph["nodes"]} == {bob.task_id}
     # The admin sees both sides: the filtering is the token's, not an empty database.
-    with httpx.Client(base_url=scene.base, headers=bearer(scene.admin_token), timeout=10) as admin:
+    with httpx.Client(base_url=scene.base, headers=bearer(scene.admin_token), timeout=60) as admin:
         assert {p["id"] for p in admin.get("/api/projects").json()["items"]} == {alice.project_id, bob.project_id}
         assert {t["id"] for t in admin.get("/api/tasks").json()["items"]} == {alice.task_id, bob.task_id}
 
@@ -68,7 +68,7 @@ def test_reading_the_other_sides_rows_is_forbidden(scene, as_bob, template):
 
 
 def test_budgets_of_the_other_project_are_hidden(scene, as_bob):
-    with httpx.Client(base_url=scene.base, headers=bearer(scene.admin_token), timeout=10) as admin:
+    with httpx.Client(base_url=scene.base, headers=bearer(scene.admin_token), timeout=60) as admin:
         theirs = admin.post("/api/budgets", json={"scope": "project", "limit": 5, "project": "alpha"}).json()
         ours = admin.post("/api/budgets", json={"scope": "project", "limit": 5, "project": "beta"}).json()
     assert [b["id"] for b in as_bob.get("/api/budgets").json()] == [ours["id"]]
@@ -81,5 +81,5 @@ def test_budgets_of_the_other_project_are_hidden(scene, as_bob):
 def test_an_unknown_project_looks_like_another_projects_to_a_bound_agent(scene, as_bob, path):
     refused = as_bob.get(path)
     assert refused.status_code == 403, refused.text  # not 404: names of other projects stay secret
-    with httpx.Client(base_url=scene.base, headers=bearer(scene.admin_token), timeout=10) as admin:
+    with httpx.Client(base_url=scene.base, headers=bearer(scene.admin_token), timeout=60) as admin:
         assert admin.get(path).status_code == 404  # the admin learns the project does not exist

@@ -21,7 +21,7 @@ CLI = [sys.executable, "-m", "phaseloom.cli.app"]
 
 def _flow(base: str, admin: str) -> list[str]:
     """Register agents, claim, finish, watch events over WebSocket (token in the query); return the tokens."""
-    with httpx.Client(base_url=base, headers=bearer(admin), timeout=10) as http:
+    with httpx.Client(base_url=base, headers=bearer(admin), timeout=60) as http:
         assert http.post("/api/workflows", content=TINY_WORKFLOW,
                          headers={"content-type": "application/yaml"}).status_code == 200
         assert http.post("/api/projects", json={"name": "p", "workflow": "tiny"}).status_code == 201
