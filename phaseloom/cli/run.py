@@ -53,13 +53,17 @@ def status_table(orchestrator):
         by_phase = by_phase.where(Ticket.project_id == project_id)
         running = running.where(Task.project_id == project_id)
         recent = recent.where(SystemEvent.project_id == project_id)
+    from phaseloom.services.pool_pauses import PoolPauseService
+
     table = Table("tickets by phase", "running agents", "recent events", expand=True)
     with orchestrator.uow() as uow:
         phases = uow.session.execute(by_phase).all()
         running = uow.session.execute(running).all()
         events = uow.session.scalars(recent).all()
+        pauses = PoolPauseService(uow).current(project_id)
+    agents = [f"{a} → task {t} ({p})" for a, t, p in running] + [f"pool {p.pool}: {p.label}" for p in pauses]
     table.add_row("\n".join(f"{p}: {n}" for p, n in phases) or "-",
-                  "\n".join(f"{a} → task {t} ({p})" for a, t, p in running) or "idle",
+                  "\n".join(agents) or "idle",
                   "\n".join(f"{e.event_type} {e.entity_type} {e.entity_id}" for e in events) or "-")
     return table
 

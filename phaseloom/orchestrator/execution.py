@@ -15,15 +15,16 @@ from phaseloom.db.engine import Database, absolute_url
 from phaseloom.db.retry import call_with_retry, is_transient
 from phaseloom.db.models import Project, Task
 from phaseloom.domain.errors import PhaseloomError, TaskNotClaimable
+from phaseloom.domain.phases import Phase
 from phaseloom.domain.tasks import MERGE_HOLDING_STATUSES, TaskStatus, heartbeat_interval
 from phaseloom.orchestrator import leases, resume
-from phaseloom.runtimes.base import MERGE_FAILED, Assignment, RunOutcome, Runtime, require_report, settle
+from phaseloom.runtimes.base import MERGE_FAILED, OUT_OF_BOUNDS, Assignment, RunOutcome, Runtime, require_report, settle
 from phaseloom.services.agents import AgentService
 from phaseloom.services.instructions import InstructionService
 from phaseloom.queue import QueueService
 from phaseloom.queue import RetryService
 from phaseloom.db.unit_of_work import UnitOfWork
-from phaseloom.workspaces import Retention, Workspace, WorkspaceService, WorktreeKeeper
+from phaseloom.workspaces import Retention, Workspace, WorkspaceService, WorktreeKeeper, git_files
 
 if TYPE_CHECKING:
     from phaseloom.orchestrator.config import OrchestratorConfig
@@ -107,7 +108,10 @@ class TaskExecutor:
             resumption = resume.plan(self.uow(), task, bool(getattr(runtime, "resumes_sessions", False)))
             workspace, workdir, briefing = self._workspace_and_briefing(task, agent_id, resumption)
             assignment = self._assignment(task, agent_id, workdir, briefing, resumption)
+            base = git_files.head_commit(workdir) if workspace is not None else None
             outcome = _run_safely(runtime, assignment)
+            if workspace is not None:
+                outcome = self._hold_to_permissions(task, workspace, base, outcome)
         except PhaseloomError as exc:  # e.g. the repository is unusable: a failure the queue can retry
             workspace, assignment = None, None
             outcome = RunOutcome(False, error=str(exc), error_class="workspace")
@@ -120,7 +124,7 @@ class TaskExecutor:
             outcome.summary = reported
         if waiting and workspace is not None:  # kept on its branch for the run that resumes it
             self.workspaces().commit(workspace, f"Work on task {task_id} so far (waiting for an answer)")
-        elif workspace is not None and (outcome.completed or reported is not None):
+        elif workspace is not None and outcome.error_class != OUT_OF_BOUNDS and (outcome.completed or reported is not None):
             # One retried step: a database blip after git merged is met by the merge being found
             # done and its record written, not by failing the task and running its agent again.
             ran = outcome
@@ -145,6 +149,19 @@ class TaskExecutor:
         else:
             self._record_run(agent_id, outcome)
         # The loop collects a completed task's files and moves its ticket on (Orchestrator.tick).
+        return outcome
+
+    def _hold_to_permissions(self, task: Task, workspace: Workspace, base: str | None,
+                             outcome: RunOutcome) -> RunOutcome:
+        """Revert what the agent changed beyond its phase's permissions, failing the task with the list."""
+        from phaseloom.orchestrator.permission_check import hold_to_permissions
+
+        outcome, refused = hold_to_permissions(self._phase(task), task.id, workspace.path, base, outcome)
+        if refused:
+            with self.uow() as uow:
+                uow.emit("task.changes_refused", "task", task.id, project_id=task.project_id,
+                         ticket_id=task.ticket_id, phase_id=task.phase_id,
+                         payload={"agent_id": workspace.agent_id, "files": refused})
         return outcome
 
     def _record_run(self, agent_id: str, outcome: RunOutcome) -> None:
@@ -266,6 +283,7 @@ class TaskExecutor:
         instructions, token = briefing
         if resumption is not None:
             instructions = resumption.instructions(instructions)
+        phase = self._phase(task)
 
         def tick() -> None:  # raises LeaseLost when the claim ended without the agent's report
             leases.heartbeat(self.db, task.id, agent_id, self.config.lease_seconds)
@@ -278,9 +296,10 @@ class TaskExecutor:
                           log_path=Path(self.config.log_dir).resolve() / f"task-{task.id}.log",
                           timeout_seconds=task.timeout_seconds, agent_token=token, api_url=self.config.api_url,
                           mcp_url=self.config.mcp_url, attempt=task.retry_count + 1, task_type=task.task_type,
-                          database_url=absolute_url(self.db.url), expects_outputs=self._expects_outputs(task),
-                          on_tick=tick, tick_seconds=heartbeat_interval(self.config.lease_seconds),
-                          on_activity=activity, resume_session_id=resumption and resumption.session_id,
+                          database_url=absolute_url(self.db.url), expects_outputs=bool(phase.expected_outputs),
+                          permissions=phase.permissions, on_tick=tick,
+                          tick_seconds=heartbeat_interval(self.config.lease_seconds), on_activity=activity,
+                          resume_session_id=resumption and resumption.session_id,
                           resume_message=resumption.message if resumption else "")
 
     def _warm_memory_model(self, project_id: int) -> None:
@@ -300,10 +319,10 @@ class TaskExecutor:
         if has_memories:
             embedder.warm()
 
-    def _expects_outputs(self, task: Task) -> bool:
+    def _phase(self, task: Task) -> Phase:
         from phaseloom.services.workflows import WorkflowService
 
-        return bool(WorkflowService(self.uow()).by_id(task.workflow_id).phase(task.phase_id).expected_outputs)
+        return WorkflowService(self.uow()).by_id(task.workflow_id).phase(task.phase_id)
 
 
 def _in_background(work, *, name: str) -> Future:

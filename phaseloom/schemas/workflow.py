@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from phaseloom.domain import phases as d
 from phaseloom.domain.gate_definition import Gate
+from phaseloom.domain.permissions import DEFAULT_PERMISSIONS, Permissions
 from phaseloom.domain.task_paths import normalised_globs
 from phaseloom.schemas.launch import LaunchTemplateSpec
 from phaseloom.schemas.merge_queue import WorkflowSettingsSpec, plain_settings
@@ -73,6 +74,7 @@ class PhaseSpec(_Strict):
     gate: dict[str, Any] = Field(default_factory=dict)
     initial_tasks: list[dict[str, Any]] = Field(default_factory=list)
     working_directory: str = ""
+    permissions: Permissions = DEFAULT_PERMISSIONS
 
     @field_validator("done_definitions", "next_steps_guide", mode="before")
     @classmethod
@@ -128,6 +130,7 @@ class PhaseSpec(_Strict):
             gate=Gate.from_stored(self.gate),  # the validator left the gate in its stored form
             initial_tasks=tuple(self.initial_tasks),
             working_directory=self.working_directory,
+            permissions=self.permissions,
         )
 
 

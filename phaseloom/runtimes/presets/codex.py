@@ -16,6 +16,9 @@ What the real CLI (0.171.0) needs, found by running it:
   token nor the database URL (which may hold a password) is on the command line or on disk; a URL
   server gets the token from ``bearer_token_env_var``.
 - The overrides are TOML values; JSON strings and arrays are valid TOML.
+- A phase's permissions are Codex's own sandbox: ``--sandbox read-only | workspace-write |
+  danger-full-access``. phaseloom's MCP server is Codex's child, outside the sandbox, so a
+  ``read_only`` phase still reaches it (and writes its outputs through ``write_artifact``).
 - A custom provider goes in the user's ``$CODEX_HOME/config.toml`` (``model_providers.<id>`` with
   ``wire_api = "responses"``, ``base_url``, ``env_key``); the JSON stream names no model, so the usage is
   recorded under the ``model`` configured there.
@@ -29,7 +32,8 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-from phaseloom.runtimes.presets.base import TOKEN_VAR, McpLaunch, Preset, RenderedConfig
+from phaseloom.domain.permissions import Permissions
+from phaseloom.runtimes.presets.base import TOKEN_VAR, McpLaunch, PermissionControls, Preset, RenderedConfig
 from phaseloom.runtimes.presets.codex_stream import CodexStreamParser
 
 SERVER_NAME = "phaseloom"
@@ -87,10 +91,19 @@ def parser() -> CodexStreamParser:
     return CodexStreamParser(model=configured_model())
 
 
+SANDBOX = {Permissions.READ_ONLY: "read-only", Permissions.WORKSPACE_WRITE: "workspace-write",
+           Permissions.FULL: "danger-full-access"}
+
+
+def permission_controls(level: Permissions) -> PermissionControls:
+    return PermissionControls(args=("--sandbox", SANDBOX[level]))
+
+
 PRESET = Preset(
     "codex",
-    ("codex", "exec", "--json", "--sandbox", "workspace-write", "--skip-git-repo-check", "{config_args}",
+    ("codex", "exec", "--json", "{permission_args}", "--skip-git-repo-check", "{config_args}",
      "--", "{prompt}"),
     config, parser, binary="codex", tested_version="0.171.0", resume_argv=resume_argv,
     note="OPENAI_API_KEY or `codex login`; a custom provider in $CODEX_HOME/config.toml with "
-         "wire_api = \"responses\"")
+         "wire_api = \"responses\"",
+    permission_controls=permission_controls)

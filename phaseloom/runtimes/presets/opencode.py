@@ -7,6 +7,9 @@ worktree: OpenCode takes its project folder from ``$PWD`` (the orchestrator's, i
 the real working directory, and would edit that folder instead. ``--title`` names the session up
 front: without it OpenCode spends a model request on a title. ``--format json`` prints one JSON event a line
 (see :mod:`phaseloom.runtimes.presets.opencode_stream`).
+
+A phase's permissions go in ``OPENCODE_PERMISSION`` (inline JSON OpenCode lays over the configuration's
+``permission``): ``read_only`` denies ``edit`` and ``bash``; ``full`` also allows paths outside the worktree.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from phaseloom.runtimes.presets.base import TOKEN_VAR, McpLaunch, Preset, RenderedConfig
+from phaseloom.domain.permissions import Permissions
+from phaseloom.runtimes.presets.base import TOKEN_VAR, McpLaunch, PermissionControls, Preset, RenderedConfig
 from phaseloom.runtimes.presets.opencode_stream import OpenCodeStreamParser
 
 CONFIG_FILE = "opencode.json"
@@ -25,6 +29,18 @@ CONFIG_FILE = "opencode.json"
 # refused, which is what an unattended run should do.
 PERMISSIONS = {"edit": "allow", "bash": "allow", "webfetch": "allow", "phaseloom_*": "allow",
                "external_directory": "deny", "doom_loop": "deny"}
+
+
+PERMISSION_OVERRIDES: dict[Permissions, dict[str, str]] = {
+    Permissions.READ_ONLY: {"edit": "deny", "bash": "deny"},
+    Permissions.WORKSPACE_WRITE: {},
+    Permissions.FULL: {"external_directory": "allow"},
+}
+
+
+def permission_controls(level: Permissions) -> PermissionControls:
+    permission = {**PERMISSIONS, **PERMISSION_OVERRIDES[level]}
+    return PermissionControls(env={"OPENCODE_PERMISSION": json.dumps(permission)})
 
 
 def mcp_server(mcp: McpLaunch) -> dict:
@@ -61,4 +77,5 @@ PRESET = Preset(
     config, OpenCodeStreamParser, binary="opencode", tested_version="1.18.33", resume_argv=resume_argv,
     note="OpenCode takes its provider and model from the user's own configuration "
          "(~/.config/opencode/opencode.json, or OPENCODE_CONFIG_CONTENT); phaseloom adds its MCP "
-         "server through OPENCODE_CONFIG.")
+         "server through OPENCODE_CONFIG.",
+    permission_controls=permission_controls)

@@ -1,0 +1,186 @@
+"""A phase's permissions, through plain ``phaseloom run``: each preset's read-only controls, the real
+Claude Code and Codex honouring them and writing ``design.md`` through ``write_artifact``, and a write
+outside a read_only phase's outputs reverted and the task failed with the file list.
+
+The model behind the CLIs is the loopback fake of ``tests/runtimes/fake_models``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from phaseloom.db.models import SystemEvent
+from phaseloom.domain.permissions import Permissions
+from phaseloom.runtimes.command import CommandRuntime
+from tests.runtimes.agent_e2e import READ_ONLY_WORKFLOW, git, make_project, model_turns
+from tests.runtimes.conftest import make_assignment
+from tests.runtimes.fake_models import Script, Step
+from tests.runtimes.test_cli_claude_code import claude, provider_env  # noqa: F401 - claude is a fixture
+from tests.runtimes.test_cli_codex import codex  # noqa: F401 - a fixture
+from tests.runtimes.test_cli_codex import provider_env as codex_env
+
+DESIGN = "# Design\n\n## Components\nOne module.\n"
+SUMMARY = "Wrote design.md"
+REFUSED = "is not an output phase PHASE_DESIGN declares"
+
+
+def log_text(project) -> str:
+    return (project.folder / ".phaseloom" / "logs" / "task-1.log").read_text()
+
+
+def events(project, event_type: str) -> list[SystemEvent]:
+    db = project.database()
+    try:
+        with db.sessions() as session:
+            rows = list(session.scalars(select(SystemEvent).where(SystemEvent.event_type == event_type)))
+            session.expunge_all()
+            return rows
+    finally:
+        db.dispose()
+
+
+def assert_design_written(project, proc) -> None:
+    [task] = project.tasks()
+    assert task.status == "completed", (task.error, proc.stdout, proc.stderr)
+    assert project.ticket_file("design.md") == DESIGN
+    assert git(project.repo, "ls-tree", "-r", "--name-only", "ticket/1").split() == ["README.md", "design.md"]
+    [written] = events(project, "artifact.written")
+    assert written.payload["path"] == "design.md" and written.payload["bytes"] == len(DESIGN)
+
+
+# -- each preset's read-only controls ----------------------------------------------------------
+@pytest.mark.parametrize(("preset", "expected"), [
+    ("claude-code", ["--permission-mode", "default", "--allowedTools", "mcp__phaseloom",
+                     "--disallowedTools", "Edit", "Write", "NotebookEdit", "Bash"]),
+    ("codex", ["--sandbox", "read-only"]),
+    ("aider", ["--dry-run"]),
+])
+def test_a_read_only_phase_gives_the_cli_its_read_only_flags(preset, expected, tmp_path, claimed):
+    task, agent = claimed
+    assignment = make_assignment(task, agent, tmp_path, permissions=Permissions.READ_ONLY)
+    argv, _, _ = CommandRuntime(preset_name=preset).prepare(assignment)
+    at = next(i for i in range(len(argv)) if argv[i:i + len(expected)] == expected)
+    assert at > 0
+    writable, _, _ = CommandRuntime(preset_name=preset).prepare(make_assignment(task, agent, tmp_path))
+    assert writable[at:at + len(expected)] != expected
+
+
+def test_opencode_read_only_denies_edits_and_shell_in_its_permission_setting(tmp_path, claimed):
+    task, agent = claimed
+    _, env, _ = CommandRuntime(preset_name="opencode").prepare(
+        make_assignment(task, agent, tmp_path, permissions=Permissions.READ_ONLY))
+    permission = json.loads(env["OPENCODE_PERMISSION"])
+    assert (permission["edit"], permission["bash"], permission["phaseloom_*"]) == ("deny", "deny", "allow")
+    _, writable, _ = CommandRuntime(preset_name="opencode").prepare(make_assignment(task, agent, tmp_path))
+    assert json.loads(writable["OPENCODE_PERMISSION"])["edit"] == "allow"
+
+
+def test_an_agent_sees_none_of_the_orchestrators_own_variables(tmp_path, claimed, monkeypatch):
+    task, agent = claimed
+    monkeypatch.setenv("PHASELOOM_DATABASE_URL", "postgresql://secret@db/prod")
+    monkeypatch.setenv("PHASELOOM_GUARDIAN_JUDGE_API_KEY", "judge-secret")
+    monkeypatch.setenv("PGPASSWORD", "pg-secret")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "the-users-key")
+    assignment = make_assignment(task, agent, tmp_path, mcp_url="http://127.0.0.1:1/mcp")
+    _, env, _ = CommandRuntime(preset_name="claude-code").prepare(assignment)
+    assert not {"PHASELOOM_DATABASE_URL", "PHASELOOM_GUARDIAN_JUDGE_API_KEY", "PGPASSWORD"} & set(env)
+    assert env["ANTHROPIC_API_KEY"] == "the-users-key"         # the CLI's own provider settings stay
+    assert env["PHASELOOM_AGENT_TOKEN"] == "tok-123"            # what phaseloom hands the agent is set
+    # Over stdio the agent's MCP server needs the database: given explicitly, as the preset's.
+    _, stdio_env, _ = CommandRuntime(preset_name="claude-code").prepare(
+        make_assignment(task, agent, tmp_path, mcp_url="", database_url="sqlite:////tmp/x.db"))
+    assert stdio_env["PHASELOOM_DATABASE_URL"] == "sqlite:////tmp/x.db"
+
+
+# -- the real CLIs --------------------------------------------------------------------------
+def claude_script() -> Script:
+    return Script(steps=[Step(tool="mcp__phaseloom__get_my_task"),
+                         Step(tool="mcp__phaseloom__write_artifact", args={"path": "src/app.py", "content": "x = 1\n"}),
+                         Step(tool="mcp__phaseloom__write_artifact", args={"path": "design.md", "content": DESIGN}),
+                         Step(tool="mcp__phaseloom__complete_task", args={"result": SUMMARY}),
+                         Step(text="design.md is written.")])
+
+
+def test_claude_code_read_only_phase_writes_only_its_design_through_write_artifact(claude, model, tmp_path):  # noqa: F811
+    project = make_project(tmp_path, workflow=READ_ONLY_WORKFLOW, title="Design the greeter")
+    model.script = claude_script()
+    model.requests.clear()
+    proc = project.run("command:claude-code", provider_env(model), max_seconds=150)
+
+    assert "permissions read_only: --permission-mode default --allowedTools mcp__phaseloom --disallowedTools" in log_text(project)
+    turns = model_turns(model)
+    offered = {tool["name"] for tool in turns[0].body["tools"]}
+    assert not {"Edit", "Write", "NotebookEdit", "Bash"} & offered      # the real CLI removed them
+    assert {"Read", "mcp__phaseloom__write_artifact"} <= offered
+    # The undeclared path was refused with the reason, and nothing of it reached the ticket.
+    assert REFUSED in json.dumps(turns[2].body)
+    assert_design_written(project, proc)
+
+
+def codex_script() -> Script:
+    patch = "*** Begin Patch\n*** Add File: hello.txt\n+hello\n*** End Patch\n"
+    return Script(steps=[Step(tool="*get_my_task"), Step(tool="apply_patch", args={"input": patch}),
+                         Step(tool="*write_artifact", args={"path": "design.md", "content": DESIGN}),
+                         Step(tool="*complete_task", args={"result": SUMMARY}), Step(text="design.md is written.")])
+
+
+def test_codex_read_only_sandbox_refuses_its_patch_and_writes_the_design(codex, model, tmp_path):  # noqa: F811
+    project = make_project(tmp_path, workflow=READ_ONLY_WORKFLOW, title="Design the greeter")
+    model.script = codex_script()
+    model.requests.clear()
+    proc = project.run("command:codex", codex_env(project, model), max_seconds=150)
+
+    assert "permissions read_only: --sandbox read-only" in log_text(project)
+    assert "read-only" in json.dumps(model_turns(model)[0].body)        # Codex tells the model its sandbox
+    # Codex's own words: its sandbox refused the patch (no file_change item follows).
+    assert "patch rejected: writing is blocked by read-only sandbox" in log_text(project)
+    assert '"file_change"' not in log_text(project)
+    assert_design_written(project, proc)
+
+
+# -- phaseloom's own check, whatever the runtime ---------------------------------------------------
+AGENT = """
+import pathlib
+pathlib.Path("design.md").write_text("# Design\\n")
+pathlib.Path("README.md").write_text("overwritten\\n")
+pathlib.Path("src").mkdir()
+pathlib.Path("src/app.py").write_text("x = 1\\n")
+"""
+
+
+def test_a_write_outside_a_read_only_phases_outputs_is_reverted_and_fails_the_task(tmp_path):
+    project = make_project(tmp_path, workflow=READ_ONLY_WORKFLOW, title="Design the greeter")
+    script = tmp_path / "agent.py"
+    script.write_text(AGENT)
+    proc = project.phaseloom("run", "--agent-command", f"{sys.executable} {script}", "--workers", "1",
+                             "--validators", "0", "--quiet", "--until-idle", "--max-seconds", "60", check=False)
+
+    [task] = project.tasks()
+    assert task.status == "failed", (task.error, proc.stdout, proc.stderr)
+    assert task.error.startswith("out_of_bounds: phase PHASE_DESIGN is read_only and allows only its declared "
+                                 "outputs (design.md); the agent changed 2 other file(s), reverted: README.md, src/app.py")
+    [refused] = events(project, "task.changes_refused")
+    assert refused.payload["files"] == ["README.md", "src/app.py"]
+    worktree = Path(next(e.payload["path"] for e in events(project, "workspace.prepared")))
+    assert (worktree / "README.md").read_text() == "# demo\n"           # restored
+    assert not (worktree / "src" / "app.py").exists()                   # removed
+    assert (worktree / "design.md").exists()                            # its declared output is left
+    merged = subprocess.run(["git", "ls-tree", "-r", "--name-only", "ticket/1"], cwd=project.repo,
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert merged == ["README.md"] and project.ticket_file("README.md") == "# demo\n"   # nothing merged
+    # What was reverted is not lost: the worktree as the agent left it is a snapshot of the task.
+    from phaseloom.workspaces import snapshots
+
+    [snap] = [s for s in snapshots(project.repo, task.id) if "permissions" in s.reason]
+
+    def kept(name: str) -> str:
+        return subprocess.run(["git", "show", f"{snap.commit}:{name}"], cwd=project.repo, capture_output=True,
+                              text=True, check=True).stdout
+
+    assert kept("README.md") == "overwritten\n" and kept("src/app.py") == "x = 1\n"
