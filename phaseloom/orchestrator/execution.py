@@ -97,8 +97,14 @@ class TaskExecutor:
                 call_with_retry(lambda: QueueService(self.uow()).fail_task(task_id, agent_id, error, retryable=True),
                                 what="returning a task")
             except PhaseloomError:  # already settled, or already taken back by the lease reaper
-                pass
+                self._hand_over_merge(task_id)
             return RunOutcome(False, error=error, error_class="database")
+
+    def _hand_over_merge(self, task_id: int) -> None:
+        """A task its agent reported done before the database went away still holds its ticket for the
+        merge of its work: the housekeeping merges it (a completed task has no lease that would run out)."""
+        if call_with_retry(lambda: QueueService(self.uow()).hand_over_merge(task_id), what="handing over a merge"):
+            log.warning("task %s: its reported work is left for the housekeeping to merge", task_id)
 
     def _execute(self, task_id: int, agent_id: str, runtime: Runtime) -> RunOutcome:
         task = call_with_retry(lambda: QueueService(self.uow()).start_task(task_id, agent_id, merge_after=True),
@@ -106,12 +112,15 @@ class TaskExecutor:
         try:
             runtime = self._runtime_for(task, runtime)
             resumption = resume.plan(self.uow(), task, bool(getattr(runtime, "resumes_sessions", False)))
+            # Read before the agent starts: between its end and the read of its report (retried) nothing
+            # may touch the database unguarded, or a restart there drops work it has reported done.
+            phase = self._phase(task)
             workspace, workdir, briefing = self._workspace_and_briefing(task, agent_id, resumption)
-            assignment = self._assignment(task, agent_id, workdir, briefing, resumption)
+            assignment = self._assignment(task, agent_id, workdir, briefing, phase, resumption)
             base = git_files.head_commit(workdir) if workspace is not None else None
             outcome = _run_safely(runtime, assignment)
             if workspace is not None:
-                outcome = self._hold_to_permissions(task, workspace, base, outcome)
+                outcome = self._hold_to_permissions(task, phase, workspace, base, outcome)
         except PhaseloomError as exc:  # e.g. the repository is unusable: a failure the queue can retry
             workspace, assignment = None, None
             outcome = RunOutcome(False, error=str(exc), error_class="workspace")
@@ -151,17 +160,15 @@ class TaskExecutor:
         # The loop collects a completed task's files and moves its ticket on (Orchestrator.tick).
         return outcome
 
-    def _hold_to_permissions(self, task: Task, workspace: Workspace, base: str | None,
+    def _hold_to_permissions(self, task: Task, phase: Phase, workspace: Workspace, base: str | None,
                              outcome: RunOutcome) -> RunOutcome:
         """Revert what the agent changed beyond its phase's permissions, failing the task with the list."""
-        from phaseloom.orchestrator.permission_check import hold_to_permissions
+        from phaseloom.orchestrator.permission_check import hold_to_permissions, record_refused
 
-        outcome, refused = hold_to_permissions(self._phase(task), task.id, workspace.path, base, outcome)
+        outcome, refused = hold_to_permissions(phase, task.id, workspace.path, base, outcome)
         if refused:
-            with self.uow() as uow:
-                uow.emit("task.changes_refused", "task", task.id, project_id=task.project_id,
-                         ticket_id=task.ticket_id, phase_id=task.phase_id,
-                         payload={"agent_id": workspace.agent_id, "files": refused})
+            call_with_retry(lambda: record_refused(self.uow(), task, workspace.agent_id, refused),
+                            what="recording refused changes")
         return outcome
 
     def _record_run(self, agent_id: str, outcome: RunOutcome) -> None:
@@ -278,12 +285,11 @@ class TaskExecutor:
             pass
         return instructions, token
 
-    def _assignment(self, task: Task, agent_id: str, workdir: Path, briefing: tuple[str, str],
+    def _assignment(self, task: Task, agent_id: str, workdir: Path, briefing: tuple[str, str], phase: Phase,
                     resumption: resume.Resumption | None = None) -> Assignment:
         instructions, token = briefing
         if resumption is not None:
             instructions = resumption.instructions(instructions)
-        phase = self._phase(task)
 
         def tick() -> None:  # raises LeaseLost when the claim ended without the agent's report
             leases.heartbeat(self.db, task.id, agent_id, self.config.lease_seconds)

@@ -7,11 +7,16 @@ what a phase can rely on whatever the runtime (a custom command, a CLI without a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from phaseloom.domain.permissions import Permissions, out_of_bounds
 from phaseloom.domain.phases import Phase
 from phaseloom.runtimes.base import OUT_OF_BOUNDS, RunOutcome
 from phaseloom.workspaces import changed_since, revert_paths, take_snapshot
+
+if TYPE_CHECKING:
+    from phaseloom.db.models import Task
+    from phaseloom.db.unit_of_work import UnitOfWork
 
 MAX_LISTED = 50  # files named in the task's error; the event has them all
 
@@ -36,3 +41,10 @@ def hold_to_permissions(phase: Phase, task_id: int, workdir: Path, base: str | N
     return RunOutcome(False, summary=outcome.summary, error=error, error_class=OUT_OF_BOUNDS, retryable=False,
                       exit_code=outcome.exit_code, usage_reports=outcome.usage_reports, resources=outcome.resources,
                       session_id=outcome.session_id), refused
+
+
+def record_refused(uow: UnitOfWork, task: Task, agent_id: str, refused: list[str]) -> None:
+    """The ``task.changes_refused`` event, with every refused file."""
+    with uow:
+        uow.emit("task.changes_refused", "task", task.id, project_id=task.project_id, ticket_id=task.ticket_id,
+                 phase_id=task.phase_id, payload={"agent_id": agent_id, "files": refused})

@@ -116,7 +116,9 @@ class CommandRuntime:
         prompt_file.write_text(assignment.instructions)
         launch = (McpLaunch(url=assignment.mcp_url, token=assignment.agent_token) if assignment.mcp_url
                   else stdio_launch(assignment.database_url, assignment.agent_token))
-        rendered = self.preset.config(launch, run_dir) if self.preset else RenderedConfig()
+        # A command of one's own starts `phaseloom mcp` itself (no preset writes its MCP configuration):
+        # over stdio it needs the database, which phaseloom's own variables (not passed on) no longer give.
+        rendered = self.preset.config(launch, run_dir) if self.preset else RenderedConfig(env=dict(launch.env))
         for name, text in rendered.files.items():
             (run_dir / name).write_text(text)
         values = {"prompt": assignment.instructions, "prompt_file": str(prompt_file),

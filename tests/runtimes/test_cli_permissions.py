@@ -98,6 +98,19 @@ def test_an_agent_sees_none_of_the_orchestrators_own_variables(tmp_path, claimed
     assert stdio_env["PHASELOOM_DATABASE_URL"] == "sqlite:////tmp/x.db"
 
 
+def test_a_command_of_ones_own_gets_the_database_its_stdio_mcp_server_needs(tmp_path, claimed, monkeypatch):
+    """No preset writes its MCP configuration: it starts `phaseloom mcp` itself, which needs the database
+    (without it every run ended "no phaseloom database here" and its tickets never left their phase)."""
+    task, agent = claimed
+    monkeypatch.setenv("PHASELOOM_DATABASE_URL", "postgresql://secret@db/prod")
+    _, env, _ = CommandRuntime(["my-agent"]).prepare(
+        make_assignment(task, agent, tmp_path, mcp_url="", database_url="sqlite:////tmp/x.db"))
+    assert env["PHASELOOM_DATABASE_URL"] == "sqlite:////tmp/x.db"      # this run's database, not the variable
+    _, served, _ = CommandRuntime(["my-agent"]).prepare(
+        make_assignment(task, agent, tmp_path, mcp_url="http://127.0.0.1:1/mcp", database_url="sqlite:////tmp/x.db"))
+    assert "PHASELOOM_DATABASE_URL" not in served and served["PHASELOOM_MCP_URL"] == "http://127.0.0.1:1/mcp"
+
+
 # -- the real CLIs --------------------------------------------------------------------------
 def claude_script() -> Script:
     return Script(steps=[Step(tool="mcp__phaseloom__get_my_task"),
