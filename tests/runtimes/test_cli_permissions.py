@@ -180,6 +180,9 @@ def test_a_write_outside_a_read_only_phases_outputs_is_reverted_and_fails_the_ta
                                  "outputs (design.md); the agent changed 2 other file(s), reverted: README.md, src/app.py")
     [refused] = events(project, "task.changes_refused")
     assert refused.payload["files"] == ["README.md", "src/app.py"]
+    # The run says so as it ends, files and all (not only the ticket page): no silent stall in the phase.
+    assert ("task 1 (PHASE_DESIGN, ticket #1) failed: out_of_bounds: phase PHASE_DESIGN is read_only"
+            in proc.stdout) and "reverted: README.md, src/app.py" in proc.stdout, proc.stdout
     worktree = Path(next(e.payload["path"] for e in events(project, "workspace.prepared")))
     assert (worktree / "README.md").read_text() == "# demo\n"           # restored
     assert not (worktree / "src" / "app.py").exists()                   # removed
