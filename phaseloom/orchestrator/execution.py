@@ -14,6 +14,7 @@ from sqlalchemy import select
 from phaseloom.db.engine import Database, absolute_url
 from phaseloom.db.retry import call_with_retry, is_transient
 from phaseloom.db.models import Project, Task
+from phaseloom.domain.environments import split_names
 from phaseloom.domain.errors import PhaseloomError, TaskNotClaimable
 from phaseloom.domain.phases import Phase
 from phaseloom.domain.tasks import MERGE_HOLDING_STATUSES, TaskStatus, heartbeat_interval
@@ -303,7 +304,8 @@ class TaskExecutor:
                           timeout_seconds=task.timeout_seconds, agent_token=token, api_url=self.config.api_url,
                           mcp_url=self.config.mcp_url, attempt=task.retry_count + 1, task_type=task.task_type,
                           database_url=absolute_url(self.db.url), expects_outputs=bool(phase.expected_outputs),
-                          permissions=phase.permissions, on_tick=tick,
+                          permissions=phase.permissions, agent_env=split_names(self.config.settings.agent_env),
+                          on_tick=tick,
                           tick_seconds=heartbeat_interval(self.config.lease_seconds), on_activity=activity,
                           resume_session_id=resumption and resumption.session_id,
                           resume_message=resumption.message if resumption else "")

@@ -42,6 +42,9 @@ class Assignment:
     expects_outputs: bool = True
     # What the phase lets the agent change; a preset turns it into its CLI's own controls.
     permissions: Permissions = DEFAULT_PERMISSIONS
+    # Variables (names or globs) a preset's CLI gets from the orchestrator's environment besides its
+    # preset's own (the ``agent_env`` setting, e.g. ``AWS_*`` for a provider reached through Bedrock).
+    agent_env: tuple[str, ...] = ()
     # Called every ``tick_seconds`` while the agent works, so the task's lease does not run out.
     on_tick: Callable[[], None] | None = None
     tick_seconds: float = 10.0

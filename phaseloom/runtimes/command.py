@@ -24,7 +24,7 @@ from pathlib import Path
 
 from phaseloom.db.retry import is_transient
 from phaseloom.domain.costs import UsageReport, parse_usage_lines, spread_cost
-from phaseloom.domain.environments import without_orchestrator_secrets
+from phaseloom.domain.environments import agent_environment, without_orchestrator_secrets
 from phaseloom.domain.errors import InvalidInput, LeaseLost, PhaseloomError
 from phaseloom.domain.resources import ResourceUsage
 from phaseloom.runtimes import agent_pids, processes
@@ -134,9 +134,11 @@ class CommandRuntime:
             permission_args = ()
             values.update(prompt=assignment.resume_message, session_id=assignment.resume_session_id)
         argv = render_argv(template, values, rendered.args, permission_args)
-        # Nothing of phaseloom's own (its database URL, other tokens) but what this agent is given here.
-        env = {**without_orchestrator_secrets(os.environ), **assignment.environment(), **rendered.env,
-               **controls.env, **self.env}
+        # Nothing of phaseloom's own (its database URL, other tokens) but what this agent is given here;
+        # a preset's CLI gets only what it reads (domain/environments), a command of one's own the rest.
+        inherited = (agent_environment(os.environ, (*self.preset.env_names(os.environ), *assignment.agent_env))
+                     if self.preset else without_orchestrator_secrets(os.environ))
+        env = {**inherited, **assignment.environment(), **rendered.env, **controls.env, **self.env}
         # Node CLIs resolve their project from $PWD, which Popen(cwd=) leaves at the orchestrator's folder
         env["PWD"] = str(Path(assignment.workdir).resolve())
         return argv, env, run_dir

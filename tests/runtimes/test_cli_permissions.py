@@ -98,6 +98,45 @@ def test_an_agent_sees_none_of_the_orchestrators_own_variables(tmp_path, claimed
     assert stdio_env["PHASELOOM_DATABASE_URL"] == "sqlite:////tmp/x.db"
 
 
+@pytest.mark.parametrize("preset", ["claude-code", "codex", "opencode", "aider"])
+def test_a_preset_agent_gets_only_what_its_cli_reads(preset, tmp_path, claimed, monkeypatch):
+    task, agent = claimed
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
+    monkeypatch.setenv("GITHUB_TOKEN", "gh-secret")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
+    assignment = make_assignment(task, agent, tmp_path, mcp_url="http://127.0.0.1:1/mcp")
+    _, env, _ = CommandRuntime(preset_name=preset).prepare(assignment)
+    assert not {"AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN"} & set(env)
+    assert env["HTTPS_PROXY"] == "http://proxy:3128" and env["PATH"] and env["HOME"]
+    # What the user names in the agent_env setting passes too.
+    _, named, _ = CommandRuntime(preset_name=preset).prepare(
+        make_assignment(task, agent, tmp_path, mcp_url="http://127.0.0.1:1/mcp", agent_env=("AWS_*",)))
+    assert named["AWS_SECRET_ACCESS_KEY"] == "aws-secret" and "GITHUB_TOKEN" not in named
+
+
+def test_each_cli_gets_the_variables_its_own_configuration_names(tmp_path, claimed, monkeypatch):
+    """Codex's provider ``env_key``, OpenCode's ``{env:VAR}``, Claude Code's Bedrock credentials when told to use it."""
+    task, agent = claimed
+    codex_home, xdg = tmp_path / "codex", tmp_path / "xdg"
+    codex_home.mkdir()
+    (codex_home / "config.toml").write_text('[model_providers.corp]\nbase_url = "http://x"\nenv_key = "CORP_KEY"\n')
+    (xdg / "opencode").mkdir(parents=True)
+    (xdg / "opencode" / "opencode.json").write_text('{"provider": {"corp": {"options": {"apiKey": "{env:CORP_OC}"}}}}')
+    for name, value in {"CODEX_HOME": str(codex_home), "XDG_CONFIG_HOME": str(xdg), "CORP_KEY": "k1",
+                        "CORP_OC": "k2", "AWS_ACCESS_KEY_ID": "aws"}.items():
+        monkeypatch.setenv(name, value)
+    assignment = make_assignment(task, agent, tmp_path, mcp_url="http://127.0.0.1:1/mcp")
+
+    def env_of(preset: str) -> dict[str, str]:
+        return CommandRuntime(preset_name=preset).prepare(assignment)[1]
+
+    assert env_of("codex")["CORP_KEY"] == "k1" and "CORP_OC" not in env_of("codex")
+    assert env_of("opencode")["CORP_OC"] == "k2" and "CORP_KEY" not in env_of("opencode")
+    assert "AWS_ACCESS_KEY_ID" not in env_of("claude-code")
+    monkeypatch.setenv("CLAUDE_CODE_USE_BEDROCK", "1")
+    assert env_of("claude-code")["AWS_ACCESS_KEY_ID"] == "aws"
+
+
 def test_a_command_of_ones_own_gets_the_database_its_stdio_mcp_server_needs(tmp_path, claimed, monkeypatch):
     """No preset writes its MCP configuration: it starts `phaseloom mcp` itself, which needs the database
     (without it every run ended "no phaseloom database here" and its tickets never left their phase)."""
@@ -155,6 +194,35 @@ def test_codex_read_only_sandbox_refuses_its_patch_and_writes_the_design(codex, 
     assert "patch rejected: writing is blocked by read-only sandbox" in log_text(project)
     assert '"file_change"' not in log_text(project)
     assert_design_written(project, proc)
+
+
+def test_claude_codes_own_shell_sees_none_of_the_orchestrators_secrets(claude, model, tmp_path):  # noqa: F811
+    """The real CLI runs `env` through its Bash tool (a ``full`` phase allows it): the fake model's next
+    request carries what the agent's environment holds."""
+    from tests.runtimes.agent_e2e import WORKFLOW
+    from tests.runtimes.test_cli_claude_code import hello_file
+
+    workflow = tmp_path / "full.yaml"
+    workflow.write_text(WORKFLOW.read_text().replace("    sequence_order: 0\n", "    sequence_order: 0\n"
+                                                                                "    permissions: full\n", 1))
+    project = make_project(tmp_path / "p", workflow=workflow)
+    model.script = Script(steps=[Step(tool="mcp__phaseloom__get_my_task"),
+                                 Step(tool="Bash", args={"command": "env", "description": "Show the environment"}),
+                                 Step(tool="Write", args=hello_file),
+                                 Step(tool="mcp__phaseloom__complete_task", args={"result": SUMMARY}),
+                                 Step(text="hello.txt is written.")])
+    model.requests.clear()
+    secrets = {"AWS_SECRET_ACCESS_KEY": "aws-secret-1", "GITHUB_TOKEN": "gh-secret-2",
+               "PHASELOOM_GUARDIAN_JUDGE_API_KEY": "judge-secret-3", "PHASELOOM_API_TOKEN": "api-secret-4",
+               "PGPASSWORD": "pg-secret-5"}
+    proc = project.run("command:claude-code", {**provider_env(model), **secrets}, max_seconds=150)
+
+    [task] = project.tasks()
+    assert task.status == "completed", (task.error, proc.stdout, proc.stderr)
+    shown = next(t.body for t in model_turns(model) if "ANTHROPIC_BASE_URL=" in json.dumps(t.body))
+    seen = json.dumps(shown)
+    assert "HOME=" in seen and "PATH=" in seen and "PHASELOOM_AGENT_TOKEN=" in seen   # what it needs
+    assert not [name for name, value in secrets.items() if value in seen or f"{name}=" in seen], seen[-3000:]
 
 
 # -- phaseloom's own check, whatever the runtime ---------------------------------------------------

@@ -15,11 +15,12 @@ outputs either, so such a phase reads and answers only); the other levels are it
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from phaseloom.runtimes.presets.aider_output import AiderOutputParser
 from phaseloom.domain.permissions import Permissions
-from phaseloom.runtimes.presets.base import McpLaunch, PermissionControls, Preset, RenderedConfig
+from phaseloom.runtimes.presets.base import PROVIDER_VARIABLES, McpLaunch, PermissionControls, Preset, RenderedConfig
 
 # litellm fetches its price list from the internet on every start unless told to use its own copy;
 # an orchestrator starts Aider once per task, so the local copy is the default (the user may override).
@@ -34,6 +35,11 @@ def permission_controls(level: Permissions) -> PermissionControls:
     return PermissionControls(args=("--dry-run",) if level is Permissions.READ_ONLY else ())
 
 
+def env_names(source: Mapping[str, str]) -> tuple[str, ...]:
+    """Its own settings (``AIDER_*``) and the providers' keys and base URLs litellm reads."""
+    return ("AIDER_*", "LITELLM_*", *PROVIDER_VARIABLES)
+
+
 PRESET = Preset(
     "aider",
     ("aider", "--message-file", "{prompt_file}", "--yes-always", "--no-auto-commits", "--no-dirty-commits",
@@ -44,4 +50,4 @@ PRESET = Preset(
     config, AiderOutputParser, reports_via_mcp=False, binary="aider", tested_version="0.86.2",
     note="Aider has no MCP client: it edits files only; its exit code and a changed worktree decide "
          "completion, and phaseloom commits its changes with the task's trailers.",
-    permission_controls=permission_controls)
+    permission_controls=permission_controls, env_names=env_names)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +77,19 @@ def _no_controls(level: Permissions) -> PermissionControls:
     return PermissionControls()
 
 
+# The API keys and base URLs of the providers a multi-provider CLI (OpenCode, Aider) reads by name.
+PROVIDER_VARIABLES = (
+    "OPENAI_*", "ANTHROPIC_*", "AZURE_*", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENERATIVE_AI_API_KEY",
+    "OPENROUTER_API_KEY", "GROQ_API_KEY", "MISTRAL_API_KEY", "DEEPSEEK_API_KEY", "XAI_API_KEY",
+    "TOGETHER_API_KEY", "TOGETHERAI_API_KEY", "FIREWORKS_API_KEY", "CEREBRAS_API_KEY", "COHERE_API_KEY",
+    "OLLAMA_*", "LM_STUDIO_*",
+)
+
+
+def _no_env_names(source: Mapping[str, str]) -> tuple[str, ...]:
+    return ()
+
+
 @dataclass(frozen=True)
 class Preset:
     name: str
@@ -95,6 +108,10 @@ class Preset:
     resume_argv: Callable[[Sequence[str]], tuple[str, ...]] | None = None
     # The phase's permissions (read_only, workspace_write, full) as the CLI's flags or settings.
     permission_controls: Callable[[Permissions], PermissionControls] = _no_controls
+    # The variables (names or globs) the CLI reads of the orchestrator's environment: its provider's
+    # keys and base URLs, its own settings, those its configuration names (given that environment).
+    # Nothing else of it reaches the agent (``domain/environments.agent_environment``).
+    env_names: Callable[[Mapping[str, str]], tuple[str, ...]] = _no_env_names
 
     @property
     def program(self) -> str:

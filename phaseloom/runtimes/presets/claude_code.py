@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from phaseloom.domain.permissions import Permissions
@@ -73,6 +73,17 @@ def permission_controls(level: Permissions) -> PermissionControls:
     return PermissionControls(args=PERMISSION_ARGS[level])
 
 
+# Its provider and its own settings; Bedrock's and Vertex's credentials only when it is told to use them.
+ENV_NAMES = ("ANTHROPIC_*", "CLAUDE_*", "DISABLE_*", "MCP_*", "MAX_THINKING_TOKENS", "MAX_MCP_OUTPUT_TOKENS",
+             "BASH_*", "USE_BUILTIN_RIPGREP", "CLOUD_ML_REGION", "VERTEX_REGION_*", "IS_SANDBOX")
+
+
+def env_names(source: Mapping[str, str]) -> tuple[str, ...]:
+    cloud = (("AWS_*",) if source.get("CLAUDE_CODE_USE_BEDROCK") else ()) + (
+        ("GOOGLE_*", "GCLOUD_*", "CLOUDSDK_*") if source.get("CLAUDE_CODE_USE_VERTEX") else ())
+    return ENV_NAMES + cloud
+
+
 PRESET = Preset(
     "claude-code",
     ("claude", "-p", "--output-format", "stream-json", "--verbose",
@@ -80,4 +91,4 @@ PRESET = Preset(
      "{permission_args}", "--", "{prompt}"),
     config, ClaudeStreamParser, binary="claude", tested_version="2.1.197", resume_argv=resume_argv,
     note="Anthropic API key or `claude login`; ANTHROPIC_BASE_URL for a gateway",
-    permission_controls=permission_controls)
+    permission_controls=permission_controls, env_names=env_names)

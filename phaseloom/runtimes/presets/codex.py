@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from phaseloom.domain.permissions import Permissions
@@ -55,13 +55,19 @@ def config(mcp: McpLaunch, run_dir: Path) -> RenderedConfig:
     return RenderedConfig(env=dict(mcp.env), args=tuple(arg for value in overrides for arg in ("-c", value)))
 
 
-def configured_model(env: dict[str, str] | None = None) -> str | None:
-    """The model in ``$CODEX_HOME/config.toml`` (its profile's, when one is set), or None."""
-    env = os.environ if env is None else env
+def _user_config(env: Mapping[str, str]) -> dict | None:
+    """``$CODEX_HOME/config.toml`` (``~/.codex``), or None when there is none to read."""
     home = Path(env.get("CODEX_HOME") or Path(env.get("HOME") or Path.home()) / ".codex")
     try:
-        settings = tomllib.loads((home / "config.toml").read_text())
+        return tomllib.loads((home / "config.toml").read_text())
     except (OSError, ValueError):
+        return None
+
+
+def configured_model(env: Mapping[str, str] | None = None) -> str | None:
+    """The model in ``$CODEX_HOME/config.toml`` (its profile's, when one is set), or None."""
+    settings = _user_config(os.environ if env is None else env)
+    if settings is None:
         return None
     profile = settings.get("profiles", {}).get(settings.get("profile") or "", {})
     model = profile.get("model") or settings.get("model")
@@ -99,6 +105,21 @@ def permission_controls(level: Permissions) -> PermissionControls:
     return PermissionControls(args=("--sandbox", SANDBOX[level]))
 
 
+def env_names(source: Mapping[str, str]) -> tuple[str, ...]:
+    """OpenAI's variables, Codex's own, and those its configuration reads: a provider's ``env_key`` and
+    ``env_http_headers``, the ``env_vars`` and ``env_http_headers`` of the user's MCP servers."""
+    named: list[str] = []
+    settings = _user_config(source) or {}
+    for section in ("model_providers", "mcp_servers"):
+        for entry in (settings.get(section) or {}).values():
+            if not isinstance(entry, dict):
+                continue
+            named += [entry["env_key"]] if isinstance(entry.get("env_key"), str) else []
+            named += [v for v in entry.get("env_vars") or () if isinstance(v, str)]
+            named += [v for v in (entry.get("env_http_headers") or {}).values() if isinstance(v, str)]
+    return ("OPENAI_*", "CODEX_*", "RUST_LOG", *named)
+
+
 PRESET = Preset(
     "codex",
     ("codex", "exec", "--json", "{permission_args}", "--skip-git-repo-check", "{config_args}",
@@ -106,4 +127,4 @@ PRESET = Preset(
     config, parser, binary="codex", tested_version="0.171.0", resume_argv=resume_argv,
     note="OPENAI_API_KEY or `codex login`; a custom provider in $CODEX_HOME/config.toml with "
          "wire_api = \"responses\"",
-    permission_controls=permission_controls)
+    permission_controls=permission_controls, env_names=env_names)
