@@ -1,6 +1,7 @@
 """A phase's permissions, through plain ``phaseloom run``: each preset's read-only controls, the real
-Claude Code and Codex honouring them and writing ``design.md`` through ``write_artifact``, and a write
-outside a read_only phase's outputs reverted and the task failed with the file list.
+Claude Code, Codex and OpenCode honouring them and writing ``design.md`` through ``write_artifact``, Aider
+run dry, a write outside a read_only phase's outputs reverted and the task failed with the file list, and
+each preset's agent given only the environment its CLI reads.
 
 The model behind the CLIs is the loopback fake of ``tests/runtimes/fake_models``.
 """
@@ -24,6 +25,9 @@ from tests.runtimes.fake_models import Script, Step
 from tests.runtimes.test_cli_claude_code import claude, provider_env  # noqa: F401 - claude is a fixture
 from tests.runtimes.test_cli_codex import codex  # noqa: F401 - a fixture
 from tests.runtimes.test_cli_codex import provider_env as codex_env
+from tests.runtimes.test_cli_aider import aider  # noqa: F401 - a fixture
+from tests.runtimes.test_cli_opencode import configure_provider as configure_opencode
+from tests.runtimes.test_cli_opencode import opencode  # noqa: F401 - a fixture
 
 DESIGN = "# Design\n\n## Components\nOne module.\n"
 SUMMARY = "Wrote design.md"
@@ -194,6 +198,47 @@ def test_codex_read_only_sandbox_refuses_its_patch_and_writes_the_design(codex, 
     assert "patch rejected: writing is blocked by read-only sandbox" in log_text(project)
     assert '"file_change"' not in log_text(project)
     assert_design_written(project, proc)
+
+
+def test_opencode_read_only_phase_is_offered_no_editing_tool_and_writes_its_design(opencode, model, tmp_path):  # noqa: F811
+    project = make_project(tmp_path, workflow=READ_ONLY_WORKFLOW, title="Design the greeter")
+    model.script = Script(steps=[Step(tool="phaseloom_get_my_task"),
+                                 Step(tool="phaseloom_write_artifact", args={"path": "src/app.py", "content": "x = 1\n"}),
+                                 Step(tool="phaseloom_write_artifact", args={"path": "design.md", "content": DESIGN}),
+                                 Step(tool="phaseloom_complete_task", args={"result": SUMMARY}),
+                                 Step(text="design.md is written.")])
+    model.requests.clear()
+    configure_opencode(project, model)
+    proc = project.run("command:opencode", {"OPENCODE_DISABLE_MODELS_FETCH": "1"}, max_seconds=150)
+
+    assert "permissions read_only: OPENCODE_PERMISSION=…" in log_text(project)
+    turns = model_turns(model)
+    offered = {tool.get("function", tool).get("name") for tool in turns[0].body["tools"]}
+    assert not {"write", "edit", "bash", "patch", "apply_patch"} & offered   # OpenCode dropped them itself
+    assert {"read", "phaseloom_write_artifact"} <= offered
+    assert REFUSED in json.dumps(turns[2].body)
+    assert_design_written(project, proc)
+
+
+def test_aider_read_only_phase_runs_it_dry_and_its_edit_never_lands(aider, model, tmp_path):  # noqa: F811
+    """Aider has no MCP client, so a read_only phase can only read: ``--dry-run`` shows its edit without
+    making it, the worktree is unchanged and the phase's output is missing, so the task is not done."""
+    from tests.runtimes.test_cli_aider import HELLO_REPLY
+    from tests.runtimes.test_cli_aider import provider_env as aider_env
+
+    project = make_project(tmp_path, workflow=READ_ONLY_WORKFLOW, title="Design the greeter")
+    model.script = Script(steps=[Step(text=HELLO_REPLY)])
+    model.requests.clear()
+    proc = project.run("command:aider", aider_env(project, model), max_seconds=120)
+
+    assert "permissions read_only: --dry-run" in log_text(project)
+    assert len(model.model_requests()) == 1                               # it did ask the model
+    [task] = project.tasks()
+    assert task.status == "failed", (task.error, proc.stdout)
+    assert "changed nothing in its worktree" in task.error
+    worktree = Path(next(e.payload["path"] for e in events(project, "workspace.prepared")))
+    assert not (worktree / "hello.txt").exists()                          # the dry run wrote nothing
+    assert git(project.repo, "ls-tree", "-r", "--name-only", "ticket/1").split() == ["README.md"]
 
 
 def test_claude_codes_own_shell_sees_none_of_the_orchestrators_secrets(claude, model, tmp_path):  # noqa: F811
