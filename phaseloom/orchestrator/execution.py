@@ -19,6 +19,7 @@ from phaseloom.domain.errors import PhaseloomError, TaskNotClaimable
 from phaseloom.domain.phases import Phase
 from phaseloom.domain.tasks import MERGE_HOLDING_STATUSES, TaskStatus, heartbeat_interval
 from phaseloom.orchestrator import leases, resume
+from phaseloom.orchestrator.fallback import configured_fallback, hand_over
 from phaseloom.runtimes.base import MERGE_FAILED, OUT_OF_BOUNDS, Assignment, RunOutcome, Runtime, require_report, settle
 from phaseloom.services.agents import AgentService
 from phaseloom.services.instructions import InstructionService
@@ -115,11 +116,13 @@ class TaskExecutor:
             resumption = resume.plan(self.uow(), task, bool(getattr(runtime, "resumes_sessions", False)))
             # Read before the agent starts: between its end and the read of its report (retried) nothing
             # may touch the database unguarded, or a restart there drops work it has reported done.
-            phase = self._phase(task)
+            phase, fallback = self._phase(task)
             workspace, workdir, briefing = self._workspace_and_briefing(task, agent_id, resumption)
             assignment = self._assignment(task, agent_id, workdir, briefing, phase, resumption)
             base = git_files.head_commit(workdir) if workspace is not None else None
             outcome = _run_safely(runtime, assignment)
+            if outcome.rate_limited and fallback is not None:  # another runtime takes it over at once
+                outcome = hand_over(self.uow, task, runtime, fallback, assignment, base, outcome, _run_safely)
             if workspace is not None:
                 outcome = self._hold_to_permissions(task, phase, workspace, base, outcome)
         except PhaseloomError as exc:  # e.g. the repository is unusable: a failure the queue can retry
@@ -327,10 +330,13 @@ class TaskExecutor:
         if has_memories:
             embedder.warm()
 
-    def _phase(self, task: Task) -> Phase:
+    def _phase(self, task: Task) -> tuple[Phase, Runtime | None]:
+        """The task's phase, and the runtime that takes over a rate-limited run (None: none declared)."""
         from phaseloom.services.workflows import WorkflowService
 
-        return WorkflowService(self.uow()).by_id(task.workflow_id).phase(task.phase_id)
+        workflow = WorkflowService(self.uow()).by_id(task.workflow_id)
+        fallback = configured_fallback(workflow, task.phase_id) if task.task_type != "validation" else None
+        return workflow.phase(task.phase_id), fallback
 
 
 def _in_background(work, *, name: str) -> Future:

@@ -172,6 +172,11 @@ class WorkflowDocument(_Strict):
         parse_workflow_policies(value)  # settings.mcp_policies: see the README's "MCP server" section
         if "launch_template" in value:
             raise ValueError("write launch_template at the top level of the workflow, not under settings")
+        fallback = value.get("fallback_runtime")
+        if fallback is not None and not ((isinstance(fallback, str) and fallback.startswith("command:"))
+                                         or (isinstance(fallback, dict) and fallback.get("command"))):
+            raise ValueError(f"settings.fallback_runtime: {fallback!r} is not a runtime; use 'command:<preset>' "
+                             "or {command: [argv template…], env: {…}}")
         return value
 
     @model_validator(mode="after")
