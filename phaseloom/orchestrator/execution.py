@@ -20,6 +20,7 @@ from phaseloom.domain.phases import Phase
 from phaseloom.domain.tasks import MERGE_HOLDING_STATUSES, TaskStatus, heartbeat_interval
 from phaseloom.orchestrator import leases, resume
 from phaseloom.orchestrator.fallback import configured_fallback, hand_over
+from phaseloom.orchestrator.permission_check import hold_worktree_to_permissions
 from phaseloom.runtimes.base import MERGE_FAILED, OUT_OF_BOUNDS, Assignment, RunOutcome, Runtime, require_report, settle
 from phaseloom.services.agents import AgentService
 from phaseloom.services.instructions import InstructionService
@@ -124,7 +125,7 @@ class TaskExecutor:
             if outcome.rate_limited and fallback is not None:  # another runtime takes it over at once
                 outcome = hand_over(self.uow, task, runtime, fallback, assignment, base, outcome, _run_safely)
             if workspace is not None:
-                outcome = self._hold_to_permissions(task, phase, workspace, base, outcome)
+                outcome = hold_worktree_to_permissions(self.uow, task, phase, workspace, base, outcome)
         except PhaseloomError as exc:  # e.g. the repository is unusable: a failure the queue can retry
             workspace, assignment = None, None
             outcome = RunOutcome(False, error=str(exc), error_class="workspace")
@@ -162,17 +163,6 @@ class TaskExecutor:
         else:
             self._record_run(agent_id, outcome)
         # The loop collects a completed task's files and moves its ticket on (Orchestrator.tick).
-        return outcome
-
-    def _hold_to_permissions(self, task: Task, phase: Phase, workspace: Workspace, base: str | None,
-                             outcome: RunOutcome) -> RunOutcome:
-        """Revert what the agent changed beyond its phase's permissions, failing the task with the list."""
-        from phaseloom.orchestrator.permission_check import hold_to_permissions, record_refused
-
-        outcome, refused = hold_to_permissions(phase, task.id, workspace.path, base, outcome)
-        if refused:
-            call_with_retry(lambda: record_refused(self.uow(), task, workspace.agent_id, refused),
-                            what="recording refused changes")
         return outcome
 
     def _record_run(self, agent_id: str, outcome: RunOutcome) -> None:

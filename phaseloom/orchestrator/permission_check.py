@@ -9,14 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from phaseloom.db.retry import call_with_retry
 from phaseloom.domain.permissions import Permissions, out_of_bounds
 from phaseloom.domain.phases import Phase
 from phaseloom.runtimes.base import OUT_OF_BOUNDS, RunOutcome
 from phaseloom.workspaces import changed_since, revert_paths, take_snapshot
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from phaseloom.db.models import Task
     from phaseloom.db.unit_of_work import UnitOfWork
+    from phaseloom.workspaces import Workspace
 
 MAX_LISTED = 50  # files named in the task's error; the event has them all
 
@@ -43,8 +47,16 @@ def hold_to_permissions(phase: Phase, task_id: int, workdir: Path, base: str | N
                       session_id=outcome.session_id), refused
 
 
-def record_refused(uow: UnitOfWork, task: Task, agent_id: str, refused: list[str]) -> None:
-    """The ``task.changes_refused`` event, with every refused file."""
-    with uow:
-        uow.emit("task.changes_refused", "task", task.id, project_id=task.project_id, ticket_id=task.ticket_id,
-                 phase_id=task.phase_id, payload={"agent_id": agent_id, "files": refused})
+def hold_worktree_to_permissions(uow: Callable[[], UnitOfWork], task: Task, phase: Phase, workspace: Workspace,
+                                 base: str | None, outcome: RunOutcome) -> RunOutcome:
+    """:func:`hold_to_permissions` on the agent's worktree; refused files are also a ``task.changes_refused``
+    event (written with retries: the agent has ended, and a database blip must not lose its outcome)."""
+    outcome, refused = hold_to_permissions(phase, task.id, workspace.path, base, outcome)
+    if refused:
+        def record() -> None:
+            with uow() as u:
+                u.emit("task.changes_refused", "task", task.id, project_id=task.project_id, ticket_id=task.ticket_id,
+                       phase_id=task.phase_id, payload={"agent_id": workspace.agent_id, "files": refused})
+
+        call_with_retry(record, what="recording refused changes")
+    return outcome
