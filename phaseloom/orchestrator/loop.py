@@ -315,8 +315,8 @@ class Orchestrator:
         log.warning("pool %s paused for %.0fs after a rate limit", spec.name, until - time.monotonic())
         reason = "usage limit" if "usage" in error.lower() else "rate limit"
         at = datetime.now(timezone.utc) + timedelta(seconds=until - time.monotonic())
-        PoolPauseService(self.uow()).paused(spec.name, at, reason, project_id=self.config.project_id,
-                                            task_id=task_id, runtime=spec.runtime)
+        _tell(lambda: PoolPauseService(self.uow()).paused(spec.name, at, reason, project_id=self.config.project_id,
+                                                          task_id=task_id, runtime=spec.runtime), "pool.paused")
 
     def _resume_pools(self) -> None:
         """Pools whose pause is over claim again; ``pool.resumed`` says so."""
@@ -325,7 +325,8 @@ class Orchestrator:
         for name, until in list(self._paused_until.items()):
             if time.monotonic() >= until:
                 del self._paused_until[name]
-                PoolPauseService(self.uow()).resumed(name, project_id=self.config.project_id)
+                _tell(lambda n=name: PoolPauseService(self.uow()).resumed(n, project_id=self.config.project_id),
+                      "pool.resumed")
                 log.info("pool %s resumed after its rate-limit pause", name)
 
     def idle(self) -> bool:
@@ -353,3 +354,12 @@ class Orchestrator:
 def project_repo(db: Database, project_id: int) -> str:
     with UnitOfWork(db) as uow:
         return uow.session.get(Project, project_id).repo_path
+
+
+def _tell(record: Callable[[], object], event: str) -> None:
+    """Write a pool's pause or resume event; the pause itself is held here, so a database away at that
+    moment (or any failure) costs the board its line, never the loop's tick or the dispatch."""
+    try:
+        record()
+    except Exception:  # noqa: BLE001 - see above
+        log.warning("could not record %s", event, exc_info=True)
