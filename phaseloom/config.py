@@ -56,6 +56,8 @@ class Settings(BaseSettings):
                          "and `phaseloom memory add|search` go through it (read by cli/memory_server.py)")
     api_token: str = Field(default="", description="bearer token memory commands send to api_url; '' uses "
                            "PHASELOOM_AGENT_TOKEN, then none (read by cli/memory_server.py)")
+    agent_env: str = Field(default="", description="comma-separated variable names or globs (e.g. AWS_*) a preset's "
+                           "agent CLI gets from the orchestrator's environment besides what its preset reads")
     input_webhook_url: str = Field(default="", description="URL a question of an agent (ask_human) is POSTed to as "
                                    "JSON when its run ends; '' posts nowhere")
     input_webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60,

@@ -53,15 +53,45 @@ def status_table(orchestrator):
         by_phase = by_phase.where(Ticket.project_id == project_id)
         running = running.where(Task.project_id == project_id)
         recent = recent.where(SystemEvent.project_id == project_id)
+    from phaseloom.services.pool_pauses import PoolPauseService
+
     table = Table("tickets by phase", "running agents", "recent events", expand=True)
     with orchestrator.uow() as uow:
         phases = uow.session.execute(by_phase).all()
         running = uow.session.execute(running).all()
         events = uow.session.scalars(recent).all()
+        pauses = PoolPauseService(uow).current(project_id)
+    agents = [f"{a} → task {t} ({p})" for a, t, p in running] + [f"pool {p.pool}: {p.label}" for p in pauses]
     table.add_row("\n".join(f"{p}: {n}" for p, n in phases) or "-",
-                  "\n".join(f"{a} → task {t} ({p})" for a, t, p in running) or "idle",
+                  "\n".join(agents) or "idle",
                   "\n".join(f"{e.event_type} {e.entity_type} {e.entity_id}" for e in events) or "-")
     return table
+
+
+def _last_event_id(orchestrator) -> int:
+    from sqlalchemy import func, select
+
+    from phaseloom.db.models import SystemEvent
+
+    with orchestrator.uow() as uow:
+        return uow.session.scalar(select(func.max(SystemEvent.id))) or 0
+
+
+def failed_for_good(orchestrator, after_event: int) -> list[str]:
+    """One line per task that failed for good during the run (events after ``after_event``), with why: a
+    refused write names its files here, not only on the ticket page."""
+    from sqlalchemy import select
+
+    from phaseloom.db.models import SystemEvent
+
+    query = select(SystemEvent).where(SystemEvent.id > after_event, SystemEvent.event_type == "task.failed",
+                                      SystemEvent.entity_type == "task").order_by(SystemEvent.id)
+    if orchestrator.config.project_id is not None:
+        query = query.where(SystemEvent.project_id == orchestrator.config.project_id)
+    with orchestrator.uow() as uow:
+        failed = [e for e in uow.session.scalars(query) if not (e.payload or {}).get("will_retry")]
+        return [f"task {e.entity_id} ({e.phase_id}, ticket #{e.ticket_id}) failed: {(e.payload or {}).get('error', '')}"
+                for e in failed]
 
 
 def _loop(orchestrator, *, once: bool, quiet: bool, until_idle: bool = False,
@@ -122,7 +152,10 @@ def register(app: typer.Typer) -> None:
         runtime = _runtime_name(runtime, agent_command)
         orchestrator = _build(project, _pools(workers, validators, runtime, phase_pool), grace, manage=True,
                               agent_command=agent_command, mcp_url=mcp_url)
+        first_event = _last_event_id(orchestrator)
         _loop(orchestrator, once=once, quiet=quiet, until_idle=until_idle, max_seconds=max_seconds)
+        for line in failed_for_good(orchestrator, first_event):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)  # one line each, whatever the width
         console.print("orchestrator stopped; no task left claimed")
 
     @app.command("worker")

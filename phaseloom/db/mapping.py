@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from phaseloom.domain import phases as d
 from phaseloom.domain.gate_definition import Gate
+from phaseloom.domain.permissions import DEFAULT_PERMISSIONS, Permissions
 
 if TYPE_CHECKING:  # any object with these rows' attributes will do (the CLI's quick reads pass plain ones)
     from phaseloom.db.models import BoardColumnRow, PhaseRow, WorkflowRow
@@ -34,6 +35,7 @@ def phase_from_row(row: PhaseRow) -> d.Phase:
         gate=Gate.from_stored(row.gate),  # stored by Gate.as_stored, validated when the workflow was loaded
         initial_tasks=tuple(row.initial_tasks or ()),
         working_directory=row.working_directory,
+        permissions=Permissions(row.permissions or DEFAULT_PERMISSIONS),
     )
 
 
@@ -64,6 +66,7 @@ def phase_to_row_values(phase: d.Phase) -> dict:
         gate=phase.gate.as_stored(),
         initial_tasks=list(phase.initial_tasks),
         working_directory=phase.working_directory,
+        permissions=phase.permissions.value,
     )
 
 

@@ -9,6 +9,8 @@ For one caller, every policy whose ``agent_type`` and ``phase`` patterns match a
   (deny wins, whichever policy it comes from).
 
 A caller with no current phase is matched against the empty string, so only ``*`` covers it.
+A phase's permissions may imply tools (``domain/permissions.IMPLIED_TOOLS``: ``write_artifact`` for a
+``read_only`` phase): those are allowed unless an applying policy denies them.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ def _first_match(name: str, patterns: tuple[str, ...]) -> str | None:
     return next((p for p in patterns if fnmatchcase(name, p)), None)
 
 
-def decide(policies: list[McpPolicy], agent_type: str, phase_id: str | None, tool: str) -> ToolDecision:
-    """Decide whether ``agent_type`` working in ``phase_id`` may call ``tool``."""
+def decide(policies: list[McpPolicy], agent_type: str, phase_id: str | None, tool: str,
+           implied: tuple[str, ...] = ()) -> ToolDecision:
+    """Decide whether ``agent_type`` working in ``phase_id`` may call ``tool``; ``implied``: tools the
+    phase's permissions give it, allowed unless denied."""
     applying = [p for p in policies if p.applies_to(agent_type, phase_id)]
     where = f"agent type {agent_type!r} in phase {phase_id or '(none)'}"
     if not applying:
@@ -53,9 +57,12 @@ def decide(policies: list[McpPolicy], agent_type: str, phase_id: str | None, too
             return ToolDecision(tool, False, f"tool {tool!r} is denied for {where} by pattern {pattern!r}{origin}")
     if any(_first_match(tool, p.allow) is not None for p in applying):
         return ToolDecision(tool, True, "allowed")
+    if tool in implied:
+        return ToolDecision(tool, True, f"implied by the permissions of phase {phase_id}")
     return ToolDecision(tool, False, f"tool {tool!r} is not in the allowed tools for {where}")
 
 
-def visible_tools(policies: list[McpPolicy], agent_type: str, phase_id: str | None, tools: list[str]) -> list[str]:
+def visible_tools(policies: list[McpPolicy], agent_type: str, phase_id: str | None, tools: list[str],
+                  implied: tuple[str, ...] = ()) -> list[str]:
     """The subset of ``tools`` the caller may call, in the given order."""
-    return [t for t in tools if decide(policies, agent_type, phase_id, t).allowed]
+    return [t for t in tools if decide(policies, agent_type, phase_id, t, implied).allowed]

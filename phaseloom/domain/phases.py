@@ -8,6 +8,7 @@ from typing import Any
 
 from phaseloom.domain.errors import InvalidTransition, NotFound
 from phaseloom.domain.gate_definition import Gate
+from phaseloom.domain.permissions import DEFAULT_PERMISSIONS, Permissions
 
 BLOCKED_PHASE = "PHASE_BLOCKED"
 
@@ -77,6 +78,7 @@ class Phase:
     gate: Gate = field(default_factory=Gate)
     initial_tasks: tuple[dict[str, Any], ...] = ()
     working_directory: str = ""
+    permissions: Permissions = DEFAULT_PERMISSIONS
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from ruamel.yaml.scalarstring import LiteralScalarString
 
 from phaseloom.domain import phases as d
 from phaseloom.domain.errors import InvalidInput
+from phaseloom.domain.permissions import DEFAULT_PERMISSIONS
 from phaseloom.loaders.omoios import COLUMN_KEPT_KEYS, KEPT, RESULT_KEYS
 from phaseloom.loaders.phase_folder import CONFIG_FILE, EXTENSION_KEY
 
@@ -59,6 +60,7 @@ def _phase(phase: d.Phase) -> dict[str, Any]:
         "phase_prompt": phase.phase_prompt, "next_steps_guide": list(phase.next_steps_guide),
         "configuration": _configuration(phase.configuration), "gate": phase.gate.as_stored(),
         "initial_tasks": list(phase.initial_tasks), "working_directory": phase.working_directory,
+        "permissions": phase.permissions.value if phase.permissions is not DEFAULT_PERMISSIONS else "",
     }
     data.update({key: value for key, value in optional.items() if value})
     return data
@@ -171,7 +173,8 @@ def _hephaestus_phase(phase: dict[str, Any]) -> dict[str, Any]:
     renamed = {"description": "description", "done_definitions": "Done_Definitions",
                "phase_prompt": "Additional_Notes", "next_steps_guide": "Next_Steps",
                "working_directory": "working_directory", "is_terminal": "is_terminal",
-               "allowed_transitions": "allowed_transitions", "initial_tasks": "initial_tasks"}
+               "allowed_transitions": "allowed_transitions", "initial_tasks": "initial_tasks",
+               "permissions": "permissions"}
     for key, written in renamed.items():
         if key in phase:
             out[written] = phase[key]

@@ -21,6 +21,7 @@ snake_case or Title_Case; Hephaestus keys map onto the phase fields:
                      <text>, required: false}`` — guidance, never a required file
 ``Next_Steps``       next_steps_guide (text: one item per bullet line)
 ``Working_Directory`` working_directory
+``Permissions``      permissions: ``read_only``, ``workspace_write`` (default) or ``full``
 ``validation``       gate: ``{criteria: [{type: check_type, target, pattern, description}]}``;
                      a list ``target`` gives one criterion per item; a list ``pattern``
                      (words) is met when the file contains any of them, a string
@@ -78,7 +79,7 @@ _RENAMED = {
 }
 _PHASE_KEYS = {"description", "done_definitions", "additional_notes", "outputs", "next_steps",
                "working_directory", "validation", "name", "is_terminal", "allowed_transitions",
-               "configuration", "initial_tasks", "gate"}
+               "configuration", "initial_tasks", "gate", "permissions"}
 
 # Hephaestus's per-phase CLI choice -> phaseloom runtime preset; other tools (droid, swarm) are kept.
 CLI_PRESETS = {"claude": "command:claude-code", "claude-code": "command:claude-code",

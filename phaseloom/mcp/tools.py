@@ -84,7 +84,7 @@ class PhaseloomTools(MemoryTools, PeerTools):
         return [self.get_my_task, self.get_phase_instructions, self.create_task, self.change_ticket_status,
                 self.report_discovery, self.complete_task, self.fail_task, self.heartbeat, self.submit_validation,
                 self.ask_human, self.tick_done_definition, self.get_ticket, self.list_phases, self.add_ticket_comment,
-                self.save_memory, self.find_memories, self.report_usage, *self.peer_functions()]
+                self.save_memory, self.find_memories, self.report_usage, self.write_artifact, *self.peer_functions()]
 
     def summaries(self) -> tuple[AgentTool, ...]:
         return tuple(AgentTool(f.__name__, (f.__doc__ or "").strip().splitlines()[0]) for f in self.functions())
@@ -141,6 +141,17 @@ class PhaseloomTools(MemoryTools, PeerTools):
                                  message="Your question is with a person. Stop here and end your turn without "
                                          "calling complete_task or fail_task: your session is resumed with the "
                                          "answer as the next message.")
+
+    def write_artifact(self, path: Annotated[str, Field(min_length=1, max_length=1000, description="relative to your "
+                                                        "worktree; must match one of your phase's expected outputs")],
+                       content: Annotated[str, Field(description="the whole file, as text")],
+                       task_id: TaskId = None) -> out.ArtifactWritten:
+        """Write one of your phase's declared outputs (e.g. design.md); the way a read_only phase writes files."""
+        from phaseloom.services.phase_outputs import PhaseOutputService
+
+        written = PhaseOutputService(self._uow()).write(current_agent_id(), path, content, task_id)
+        return out.ArtifactWritten(task_id=written.task_id, path=written.path, pattern=written.pattern,
+                                   bytes=written.bytes, message=f"wrote {written.bytes} bytes to {written.path}")
 
     def heartbeat(self, task_id: TaskId = None) -> list[out.TaskInfo]:
         """Tell the server you are still working, so your claims on your tasks do not expire."""

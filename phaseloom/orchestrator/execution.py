@@ -14,16 +14,20 @@ from sqlalchemy import select
 from phaseloom.db.engine import Database, absolute_url
 from phaseloom.db.retry import call_with_retry, is_transient
 from phaseloom.db.models import Project, Task
+from phaseloom.domain.environments import split_names
 from phaseloom.domain.errors import PhaseloomError, TaskNotClaimable
+from phaseloom.domain.phases import Phase
 from phaseloom.domain.tasks import MERGE_HOLDING_STATUSES, TaskStatus, heartbeat_interval
 from phaseloom.orchestrator import leases, resume
-from phaseloom.runtimes.base import MERGE_FAILED, Assignment, RunOutcome, Runtime, require_report, settle
+from phaseloom.orchestrator.fallback import configured_fallback, hand_over
+from phaseloom.orchestrator.permission_check import hold_worktree_to_permissions
+from phaseloom.runtimes.base import MERGE_FAILED, OUT_OF_BOUNDS, Assignment, RunOutcome, Runtime, require_report, settle
 from phaseloom.services.agents import AgentService
 from phaseloom.services.instructions import InstructionService
 from phaseloom.queue import QueueService
 from phaseloom.queue import RetryService
 from phaseloom.db.unit_of_work import UnitOfWork
-from phaseloom.workspaces import Retention, Workspace, WorkspaceService, WorktreeKeeper
+from phaseloom.workspaces import Retention, Workspace, WorkspaceService, WorktreeKeeper, git_files
 
 if TYPE_CHECKING:
     from phaseloom.orchestrator.config import OrchestratorConfig
@@ -96,8 +100,14 @@ class TaskExecutor:
                 call_with_retry(lambda: QueueService(self.uow()).fail_task(task_id, agent_id, error, retryable=True),
                                 what="returning a task")
             except PhaseloomError:  # already settled, or already taken back by the lease reaper
-                pass
+                self._hand_over_merge(task_id)
             return RunOutcome(False, error=error, error_class="database")
+
+    def _hand_over_merge(self, task_id: int) -> None:
+        """A task its agent reported done before the database went away still holds its ticket for the
+        merge of its work: the housekeeping merges it (a completed task has no lease that would run out)."""
+        if call_with_retry(lambda: QueueService(self.uow()).hand_over_merge(task_id), what="handing over a merge"):
+            log.warning("task %s: its reported work is left for the housekeeping to merge", task_id)
 
     def _execute(self, task_id: int, agent_id: str, runtime: Runtime) -> RunOutcome:
         task = call_with_retry(lambda: QueueService(self.uow()).start_task(task_id, agent_id, merge_after=True),
@@ -105,9 +115,17 @@ class TaskExecutor:
         try:
             runtime = self._runtime_for(task, runtime)
             resumption = resume.plan(self.uow(), task, bool(getattr(runtime, "resumes_sessions", False)))
+            # Read before the agent starts: between its end and the read of its report (retried) nothing
+            # may touch the database unguarded, or a restart there drops work it has reported done.
+            phase, fallback = self._phase(task)
             workspace, workdir, briefing = self._workspace_and_briefing(task, agent_id, resumption)
-            assignment = self._assignment(task, agent_id, workdir, briefing, resumption)
+            assignment = self._assignment(task, agent_id, workdir, briefing, phase, resumption)
+            base = git_files.head_commit(workdir) if workspace is not None else None
             outcome = _run_safely(runtime, assignment)
+            if outcome.rate_limited and fallback is not None:  # another runtime takes it over at once
+                outcome = hand_over(self.uow, task, runtime, fallback, assignment, base, outcome, _run_safely)
+            if workspace is not None:
+                outcome = hold_worktree_to_permissions(self.uow, task, phase, workspace, base, outcome)
         except PhaseloomError as exc:  # e.g. the repository is unusable: a failure the queue can retry
             workspace, assignment = None, None
             outcome = RunOutcome(False, error=str(exc), error_class="workspace")
@@ -120,7 +138,7 @@ class TaskExecutor:
             outcome.summary = reported
         if waiting and workspace is not None:  # kept on its branch for the run that resumes it
             self.workspaces().commit(workspace, f"Work on task {task_id} so far (waiting for an answer)")
-        elif workspace is not None and (outcome.completed or reported is not None):
+        elif workspace is not None and outcome.error_class != OUT_OF_BOUNDS and (outcome.completed or reported is not None):
             # One retried step: a database blip after git merged is met by the merge being found
             # done and its record written, not by failing the task and running its agent again.
             ran = outcome
@@ -261,7 +279,7 @@ class TaskExecutor:
             pass
         return instructions, token
 
-    def _assignment(self, task: Task, agent_id: str, workdir: Path, briefing: tuple[str, str],
+    def _assignment(self, task: Task, agent_id: str, workdir: Path, briefing: tuple[str, str], phase: Phase,
                     resumption: resume.Resumption | None = None) -> Assignment:
         instructions, token = briefing
         if resumption is not None:
@@ -278,9 +296,11 @@ class TaskExecutor:
                           log_path=Path(self.config.log_dir).resolve() / f"task-{task.id}.log",
                           timeout_seconds=task.timeout_seconds, agent_token=token, api_url=self.config.api_url,
                           mcp_url=self.config.mcp_url, attempt=task.retry_count + 1, task_type=task.task_type,
-                          database_url=absolute_url(self.db.url), expects_outputs=self._expects_outputs(task),
-                          on_tick=tick, tick_seconds=heartbeat_interval(self.config.lease_seconds),
-                          on_activity=activity, resume_session_id=resumption and resumption.session_id,
+                          database_url=absolute_url(self.db.url), expects_outputs=bool(phase.expected_outputs),
+                          permissions=phase.permissions, agent_env=split_names(self.config.settings.agent_env),
+                          on_tick=tick,
+                          tick_seconds=heartbeat_interval(self.config.lease_seconds), on_activity=activity,
+                          resume_session_id=resumption and resumption.session_id,
                           resume_message=resumption.message if resumption else "")
 
     def _warm_memory_model(self, project_id: int) -> None:
@@ -300,10 +320,13 @@ class TaskExecutor:
         if has_memories:
             embedder.warm()
 
-    def _expects_outputs(self, task: Task) -> bool:
+    def _phase(self, task: Task) -> tuple[Phase, Runtime | None]:
+        """The task's phase, and the runtime that takes over a rate-limited run (None: none declared)."""
         from phaseloom.services.workflows import WorkflowService
 
-        return bool(WorkflowService(self.uow()).by_id(task.workflow_id).phase(task.phase_id).expected_outputs)
+        workflow = WorkflowService(self.uow()).by_id(task.workflow_id)
+        fallback = configured_fallback(workflow, task.phase_id) if task.task_type != "validation" else None
+        return workflow.phase(task.phase_id), fallback
 
 
 def _in_background(work, *, name: str) -> Future:

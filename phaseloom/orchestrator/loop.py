@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from sqlalchemy import func, select
@@ -267,6 +268,7 @@ class Orchestrator:
 
     def _dispatch(self) -> int:
         dispatched = 0
+        self._resume_pools()
         for agent_id, spec in self._agents.items():
             if self._stop.is_set() or agent_id in self._running or self._paused(spec):
                 continue
@@ -294,18 +296,38 @@ class Orchestrator:
                     continue
                 outcome = future.result()
                 if getattr(outcome, "rate_limited", False):
-                    self._pause(self._agents[agent_id], outcome.retry_after_seconds)
+                    self._pause(self._agents[agent_id], outcome.retry_after_seconds, task_id, outcome.error or "")
                 if task_id is not None and getattr(outcome, "final_status", None) == "completed":
                     self.tickets.completed(task_id)
                 self._finished += 1
                 if self._finished <= 2:  # the first tasks import what every later one uses
                     self._freeze_heap()
 
-    def _pause(self, spec: PoolSpec, seconds: float | None) -> None:
-        """A rate limit holds for the whole pool (same CLI, same account): no claims until it resets."""
+    def _pause(self, spec: PoolSpec, seconds: float | None, task_id: int | None = None, error: str = "") -> None:
+        """A rate limit holds for the whole pool (same CLI, same account): no claims until it resets.
+        Its task went back to the queue with no retry spent (``release_rate_limited``); ``pool.paused``
+        tells the board and the run's display until when."""
+        from phaseloom.services.pool_pauses import PoolPauseService
+
         wait = self.config.rate_limit_pause_seconds if seconds is None else seconds
-        self._paused_until[spec.name] = max(self._paused_until.get(spec.name, 0.0), time.monotonic() + wait)
-        log.warning("pool %s paused for %.0fs after a rate limit", spec.name, wait)
+        until = max(self._paused_until.get(spec.name, 0.0), time.monotonic() + wait)
+        self._paused_until[spec.name] = until
+        log.warning("pool %s paused for %.0fs after a rate limit", spec.name, until - time.monotonic())
+        reason = "usage limit" if "usage" in error.lower() else "rate limit"
+        at = datetime.now(timezone.utc) + timedelta(seconds=until - time.monotonic())
+        _tell(lambda: PoolPauseService(self.uow()).paused(spec.name, at, reason, project_id=self.config.project_id,
+                                                          task_id=task_id, runtime=spec.runtime), "pool.paused")
+
+    def _resume_pools(self) -> None:
+        """Pools whose pause is over claim again; ``pool.resumed`` says so."""
+        from phaseloom.services.pool_pauses import PoolPauseService
+
+        for name, until in list(self._paused_until.items()):
+            if time.monotonic() >= until:
+                del self._paused_until[name]
+                _tell(lambda n=name: PoolPauseService(self.uow()).resumed(n, project_id=self.config.project_id),
+                      "pool.resumed")
+                log.info("pool %s resumed after its rate-limit pause", name)
 
     def idle(self) -> bool:
         """Nothing left to do in scope: no task pending, claimed, running or under review."""
@@ -332,3 +354,12 @@ class Orchestrator:
 def project_repo(db: Database, project_id: int) -> str:
     with UnitOfWork(db) as uow:
         return uow.session.get(Project, project_id).repo_path
+
+
+def _tell(record: Callable[[], object], event: str) -> None:
+    """Write a pool's pause or resume event; the pause itself is held here, so a database away at that
+    moment (or any failure) costs the board its line, never the loop's tick or the dispatch."""
+    try:
+        record()
+    except Exception:  # noqa: BLE001 - see above
+        log.warning("could not record %s", event, exc_info=True)

@@ -71,9 +71,11 @@ class RetryService:
             suffix = why if not retryable else f"retries exhausted ({task.retry_count} of {task.max_retries})"
             task.error = f"{error} [{suffix}]"
 
-    def fail_unmerged(self, task_id: int, agent_id: str | None, error: str) -> Task:
+    def fail_unmerged(self, task_id: int, agent_id: str | None, error: str,
+                      *, failure_class: FailureClass = FailureClass.RETRYABLE) -> Task:
         """Fail, for a retry, a task its agent reported done (its own complete_task) whose work could not
         be merged into its ticket (git refused, nothing conflicting): work not in the ticket is not done.
+        ``failure_class`` PERMANENT: the work is refused for good (it broke the phase's permissions).
 
         What the report set going is taken back: its dependents wait again and its open reviews are
         called off. The work stays on the agent's branch. A task still claimed or running is failed
@@ -83,7 +85,7 @@ class RetryService:
             task = self.lifecycle.owned(task_id, agent_id, or_held_for_merge=True)
             if task.status in MERGE_HOLDING_STATUSES:
                 self._take_back_report(task)
-            self.record_failure(task, error, failure_class=FailureClass.RETRYABLE)
+            self.record_failure(task, error, failure_class=failure_class)
             return task
 
     def _take_back_report(self, task: Task) -> None:

@@ -77,6 +77,17 @@ class QueueService:
             self.uow.session.execute(update(Task).where(Task.id == int(task_id), Task.awaiting_merge.is_(True))
                                      .values(awaiting_merge=False), execution_options={"synchronize_session": False})
 
+    def hand_over_merge(self, task_id: int) -> bool:
+        """Give up the merge of ``task_id``'s reported work (its worker lost the database in between): its
+        lease ends now, so the next housekeeping, here or on another worker, merges it
+        (:meth:`unmerged_orphans`). False when the task is not held for a merge."""
+        with self.uow:
+            done = self.uow.session.execute(
+                update(Task).where(Task.id == int(task_id), statements.HELD_FOR_MERGE)
+                .values(lease_expires_at=utcnow() - timedelta(seconds=1)),
+                execution_options={"synchronize_session": False})
+            return bool(done.rowcount)
+
     def unmerged_orphans(self, *, limit: int = 20) -> list[Task]:
         """Completed tasks whose worker left their work unmerged (the lease it renewed ran out), each taken
         over for one lease: whoever gets a task here merges it."""

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 from phaseloom.config import Settings
 from phaseloom.domain.costs import UsageReport
+from phaseloom.domain.failures import FailureClass
+from phaseloom.domain.permissions import DEFAULT_PERMISSIONS, Permissions
 from phaseloom.domain.resources import ResourceUsage
 from phaseloom.domain.tasks import ACTIVE_STATUSES, MERGE_HOLDING_STATUSES
 from phaseloom.db.unit_of_work import UnitOfWork
@@ -38,6 +40,11 @@ class Assignment:
     database_url: str = ""
     # Whether the phase declares outputs: an agent without MCP must then have changed its worktree.
     expects_outputs: bool = True
+    # What the phase lets the agent change; a preset turns it into its CLI's own controls.
+    permissions: Permissions = DEFAULT_PERMISSIONS
+    # Variables (names or globs) a preset's CLI gets from the orchestrator's environment besides its
+    # preset's own (the ``agent_env`` setting, e.g. ``AWS_*`` for a provider reached through Bedrock).
+    agent_env: tuple[str, ...] = ()
     # Called every ``tick_seconds`` while the agent works, so the task's lease does not run out.
     on_tick: Callable[[], None] | None = None
     tick_seconds: float = 10.0
@@ -98,6 +105,9 @@ DID_NOT_REPORT = "agent_did_not_report"
 # The agent's work is committed on its branch, but git would not merge it into the ticket's (nothing
 # conflicting): a retryable failure, even after the agent's own complete_task.
 MERGE_FAILED = "merge_failed"
+# The agent changed files its phase's permissions do not allow (a read_only phase wrote outside its
+# declared outputs): the changes are reverted and the task fails for good, even after its complete_task.
+OUT_OF_BOUNDS = "out_of_bounds"
 
 
 def require_report(outcome: RunOutcome, reported: bool) -> RunOutcome:
@@ -166,13 +176,17 @@ def settle(uow: UnitOfWork, assignment: Assignment, outcome: RunOutcome, setting
 
 def _settle_reported(uow: UnitOfWork, task, assignment: Assignment, outcome: RunOutcome) -> RunOutcome:
     """The agent reported already: its report stands, unless its work could not be merged (then the
-    task is failed for a retry as if it had not reported; see RetryService.fail_unmerged)."""
+    task is failed for a retry as if it had not reported; see RetryService.fail_unmerged) or broke its
+    phase's permissions (then it is failed for good)."""
     from phaseloom.queue import QueueService
     from phaseloom.queue import RetryService
 
     outcome.reported_by_agent = True
     if outcome.error_class == MERGE_FAILED and task.awaiting_merge and task.status in MERGE_HOLDING_STATUSES:
         task = RetryService(uow).fail_unmerged(task.id, assignment.agent_id, _failure(outcome))
+    elif outcome.error_class == OUT_OF_BOUNDS and task.status in MERGE_HOLDING_STATUSES:
+        task = RetryService(uow).fail_unmerged(task.id, assignment.agent_id, _failure(outcome),
+                                               failure_class=FailureClass.PERMANENT)
     else:
         QueueService(uow).merged(task.id)  # the caller merged what there was to merge before settling
     outcome.final_status = task.status

@@ -24,13 +24,14 @@ from pathlib import Path
 
 from phaseloom.db.retry import is_transient
 from phaseloom.domain.costs import UsageReport, parse_usage_lines, spread_cost
+from phaseloom.domain.environments import agent_environment, without_orchestrator_secrets
 from phaseloom.domain.errors import InvalidInput, LeaseLost, PhaseloomError
 from phaseloom.domain.resources import ResourceUsage
 from phaseloom.runtimes import agent_pids, processes
 from phaseloom.runtimes.base import Assignment, RunOutcome
 from phaseloom.runtimes.outcomes import RunFacts, outcome_of
 from phaseloom.runtimes.presets import PRESETS, McpLaunch, RenderedConfig, preset
-from phaseloom.runtimes.presets.base import stdio_launch
+from phaseloom.runtimes.presets.base import PermissionControls, stdio_launch
 from phaseloom.runtimes.streams import PlainTextParser, StreamParser
 from phaseloom.workspaces import git_files
 
@@ -39,6 +40,7 @@ FOLLOW_SECONDS = 0.25     # how often its output is read
 ACTIVITY_SECONDS = 1.0    # at most one activity write per this long
 _TAIL = 2000
 CONFIG_ARGS = "{config_args}"
+PERMISSION_ARGS = "{permission_args}"
 _PLACEHOLDERS = "prompt, prompt_file, workdir, run_dir, task_id, ticket_id, phase_id, api_url, mcp_url"
 
 
@@ -48,15 +50,23 @@ class _Values(dict):
 
 
 def render_argv(template: list[str] | tuple[str, ...] | str, values: dict[str, str],
-                config_args: tuple[str, ...] = ()) -> list[str]:
-    """Fill an argv template; each element stays one argument, ``{config_args}`` becomes the preset's."""
+                config_args: tuple[str, ...] = (), permission_args: tuple[str, ...] = ()) -> list[str]:
+    """Fill an argv template; each element stays one argument, ``{config_args}`` and ``{permission_args}``
+    become the preset's."""
     parts = shlex.split(template) if isinstance(template, str) else list(template)
     if not parts:
         raise InvalidInput(_EMPTY)
+    spliced = {CONFIG_ARGS: config_args, PERMISSION_ARGS: permission_args}
     argv: list[str] = []
     for part in parts:
-        argv.extend(config_args) if part == CONFIG_ARGS else argv.append(part.format_map(_Values(values)))
+        argv.extend(spliced[part]) if part in spliced else argv.append(part.format_map(_Values(values)))
     return argv
+
+
+def _spliced(template: tuple[str, ...], placeholder: str, args: tuple[str, ...]) -> tuple[str, ...]:
+    """``template`` with ``placeholder`` replaced by ``args``, kept literal when the template is filled."""
+    literal = tuple(arg.replace("{", "{{").replace("}", "}}") for arg in args)
+    return tuple(item for part in template for item in (literal if part == placeholder else (part,)))
 
 
 _EMPTY = ("the command runtime needs an agent command: give --agent-command \"my-agent --prompt-file "
@@ -106,22 +116,41 @@ class CommandRuntime:
         prompt_file.write_text(assignment.instructions)
         launch = (McpLaunch(url=assignment.mcp_url, token=assignment.agent_token) if assignment.mcp_url
                   else stdio_launch(assignment.database_url, assignment.agent_token))
-        rendered = self.preset.config(launch, run_dir) if self.preset else RenderedConfig()
+        # A command of one's own starts `phaseloom mcp` itself (no preset writes its MCP configuration):
+        # over stdio it needs the database, which phaseloom's own variables (not passed on) no longer give.
+        rendered = self.preset.config(launch, run_dir) if self.preset else RenderedConfig(env=dict(launch.env))
         for name, text in rendered.files.items():
             (run_dir / name).write_text(text)
         values = {"prompt": assignment.instructions, "prompt_file": str(prompt_file),
                   "workdir": str(Path(assignment.workdir).resolve()), "run_dir": str(run_dir),
                   "task_id": str(assignment.task_id), "ticket_id": str(assignment.ticket_id),
                   "phase_id": assignment.phase_id, "api_url": assignment.api_url, "mcp_url": assignment.mcp_url}
-        template = self.argv
+        controls = self._controls(assignment)
+        template, permission_args = self.argv, controls.args
         if assignment.resume_session_id and self.resumes_sessions:
-            template = self.preset.resume_argv(self.argv)
+            # The resume argv is made from the permission flags themselves: Codex's `exec resume` takes
+            # no --sandbox and turns it into its sandbox_mode override.
+            template = self.preset.resume_argv(_spliced(self.argv, PERMISSION_ARGS, controls.args))
+            permission_args = ()
             values.update(prompt=assignment.resume_message, session_id=assignment.resume_session_id)
-        argv = render_argv(template, values, rendered.args)
-        env = {**os.environ, **assignment.environment(), **rendered.env, **self.env}
+        argv = render_argv(template, values, rendered.args, permission_args)
+        # Nothing of phaseloom's own (its database URL, other tokens) but what this agent is given here;
+        # a preset's CLI gets only what it reads (domain/environments), a command of one's own the rest.
+        inherited = (agent_environment(os.environ, (*self.preset.env_names(os.environ), *assignment.agent_env))
+                     if self.preset else without_orchestrator_secrets(os.environ))
+        env = {**inherited, **assignment.environment(), **rendered.env, **controls.env, **self.env}
         # Node CLIs resolve their project from $PWD, which Popen(cwd=) leaves at the orchestrator's folder
         env["PWD"] = str(Path(assignment.workdir).resolve())
         return argv, env, run_dir
+
+    def _controls(self, assignment: Assignment) -> PermissionControls:
+        return self.preset.permission_controls(assignment.permissions) if self.preset else PermissionControls()
+
+    def _permission_note(self, assignment: Assignment) -> str:
+        """The phase's permissions and what the CLI was given for them, for the task's log."""
+        controls = self._controls(assignment)
+        given = " ".join([*controls.args, *(f"{name}=…" for name in controls.env)])
+        return f"permissions {assignment.permissions.value}: {given or 'no flags of its own'}"
 
     def run(self, assignment: Assignment) -> RunOutcome:
         argv, env, _ = self.prepare(assignment)
@@ -131,7 +160,8 @@ class CommandRuntime:
         head = _git_head(assignment.workdir)
         with open(log_path, "ab") as log:
             # The prompt may be long and is in the run folder already; log the program only.
-            log.write(f"$ {argv[0]} (+{len(argv) - 1} arguments) in {assignment.workdir}\n".encode())
+            log.write(f"$ {argv[0]} (+{len(argv) - 1} arguments) in {assignment.workdir}; "
+                      f"{self._permission_note(assignment)}\n".encode())
             log.flush()
             follower = LogFollower(log_path, log.tell())
             try:

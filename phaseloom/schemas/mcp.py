@@ -153,3 +153,11 @@ class QuestionAsked(BaseModel):
     request_id: int
     status: str
     message: str
+
+
+class ArtifactWritten(BaseModel):
+    task_id: int
+    path: str
+    pattern: str = Field(description="the expected-output pattern the path matched")
+    bytes: int
+    message: str

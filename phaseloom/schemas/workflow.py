@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from phaseloom.domain import phases as d
 from phaseloom.domain.gate_definition import Gate
+from phaseloom.domain.permissions import DEFAULT_PERMISSIONS, Permissions
 from phaseloom.domain.task_paths import normalised_globs
 from phaseloom.schemas.launch import LaunchTemplateSpec
 from phaseloom.schemas.merge_queue import WorkflowSettingsSpec, plain_settings
@@ -73,6 +74,7 @@ class PhaseSpec(_Strict):
     gate: dict[str, Any] = Field(default_factory=dict)
     initial_tasks: list[dict[str, Any]] = Field(default_factory=list)
     working_directory: str = ""
+    permissions: Permissions = DEFAULT_PERMISSIONS
 
     @field_validator("done_definitions", "next_steps_guide", mode="before")
     @classmethod
@@ -128,6 +130,7 @@ class PhaseSpec(_Strict):
             gate=Gate.from_stored(self.gate),  # the validator left the gate in its stored form
             initial_tasks=tuple(self.initial_tasks),
             working_directory=self.working_directory,
+            permissions=self.permissions,
         )
 
 
@@ -169,6 +172,11 @@ class WorkflowDocument(_Strict):
         parse_workflow_policies(value)  # settings.mcp_policies: see the README's "MCP server" section
         if "launch_template" in value:
             raise ValueError("write launch_template at the top level of the workflow, not under settings")
+        fallback = value.get("fallback_runtime")
+        if fallback is not None and not ((isinstance(fallback, str) and fallback.startswith("command:"))
+                                         or (isinstance(fallback, dict) and fallback.get("command"))):
+            raise ValueError(f"settings.fallback_runtime: {fallback!r} is not a runtime; use 'command:<preset>' "
+                             "or {command: [argv template…], env: {…}}")
         return value
 
     @model_validator(mode="after")

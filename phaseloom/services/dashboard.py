@@ -68,7 +68,10 @@ class DashboardService:
             project_row = ProjectService(self.uow).get(project)
             columns = BoardService(self.uow).board(project_row.id, priority=priority)
             extras = self._card_extras(project_row.id)
-            return {"project": {"id": project_row.id, "name": project_row.name},
+            from phaseloom.services.pool_pauses import PoolPauseService
+
+            pauses = [p.as_json() for p in PoolPauseService(self.uow).current(project_row.id)]
+            return {"project": {"id": project_row.id, "name": project_row.name}, "paused_pools": pauses,
                     "columns": [{"id": c.id, "name": c.name, "phase_mapping": c.phase_mapping,
                                  "wip_limit": c.wip_limit, "wip_use": c.wip_use,
                                  "cards": [{**ticket_json(t), **extras(t)} for t in c.tickets]}

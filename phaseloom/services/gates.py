@@ -20,6 +20,7 @@ from phaseloom.db.models.base import utcnow
 from phaseloom.db.models.gates import DoneDefinitionCheck, GateApproval, GateResult
 from phaseloom.domain import gates as g
 from phaseloom.domain import phases as d
+from phaseloom.domain.environments import minimal_environment
 from phaseloom.domain.gate_definition import Gate
 from phaseloom.domain.errors import InvalidInput, NotFound
 from phaseloom.domain.identifiers import is_number
@@ -28,17 +29,13 @@ from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
 MAX_OUTPUT_CHARS = 64 * 1024
-# What a gate command must not see of the orchestrator: its database URL, tokens and settings.
-_PRIVATE_PREFIXES = ("PHASELOOM_",)
-_PRIVATE_NAMES = frozenset({"DATABASE_URL", "PGPASSWORD"})
 
 
 def command_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment a gate command runs with: the orchestrator's, less its own settings and secrets
-    (a project's tests need PATH, HOME and the like, never phaseloom's database)."""
+    """The environment a gate command runs with: a minimal one (PATH, HOME, the locale, TMPDIR…), never
+    the orchestrator's (its database URL, tokens, provider keys; see ``domain/environments``)."""
     source = os.environ if environ is None else environ
-    kept = {k: v for k, v in source.items() if not k.startswith(_PRIVATE_PREFIXES) and k not in _PRIVATE_NAMES}
-    return {**kept, "PYTHONUNBUFFERED": "1"}
+    return {**minimal_environment(source), "PYTHONUNBUFFERED": "1"}
 
 
 @dataclass(frozen=True)

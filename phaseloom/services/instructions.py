@@ -21,6 +21,7 @@ from phaseloom.db import models
 from phaseloom.db.models import Project, Task, Ticket
 from phaseloom.domain import phases as d
 from phaseloom.domain.errors import NotFound
+from phaseloom.domain.permissions import WRITE_ARTIFACT_TOOL, Permissions
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
@@ -117,7 +118,11 @@ def _outputs(ctx: InstructionContext) -> str | None:
     if not outputs:
         return None
     lines = [f"- `{o.pattern}` ({o.type}, {'required' if o.required else 'optional'})" for o in outputs]
-    return "\n".join(lines + ["", "Paths are relative to your working directory (the git worktree)."])
+    lines += ["", "Paths are relative to your working directory (the git worktree)."]
+    if ctx.phase.permissions is Permissions.READ_ONLY:
+        lines.append(f"This phase is read-only: write these files with the `{WRITE_ARTIFACT_TOOL}` tool (path, "
+                     "content); any other change to the worktree is reverted and fails the task.")
+    return "\n".join(lines)
 
 
 def _next(ctx: InstructionContext) -> str | None:

@@ -10,6 +10,8 @@ from sqlalchemy import or_, select
 
 from phaseloom.db.models import Agent, McpPolicyRow, Task, WorkflowRow
 from phaseloom.domain.errors import InvalidInput, NotFound
+from phaseloom.db.workflow_cache import workflow_by_id
+from phaseloom.domain.permissions import IMPLIED_TOOLS
 from phaseloom.domain.mcp_policy import McpPolicy, ToolDecision, decide, visible_tools
 from phaseloom.domain.tasks import ACTIVE_STATUSES
 from phaseloom.schemas.mcp import McpPolicySpec, parse_workflow_policies
@@ -90,16 +92,25 @@ class McpPolicyService:
                 workflow_id = ProjectService(self.uow).get(agent.project_id).workflow_id
             return agent.agent_type, agent.phase_id, workflow_id
 
+    def implied_tools(self, workflow_id: int | None, phase_id: str | None) -> tuple[str, ...]:
+        """The tools the phase's permissions give it on top of its policies (write_artifact when read_only)."""
+        if workflow_id is None or phase_id is None:
+            return ()
+        workflow = workflow_by_id(self.uow, workflow_id)
+        return IMPLIED_TOOLS.get(workflow.phase(phase_id).permissions, ()) if workflow.has_phase(phase_id) else ()
+
     def visible_tools(self, agent_id: str, tools: list[str]) -> list[str]:
         with self.uow:
             agent_type, phase_id, workflow_id = self.agent_scope(agent_id)
-            return visible_tools(self.effective(workflow_id), agent_type, phase_id, tools)
+            return visible_tools(self.effective(workflow_id), agent_type, phase_id, tools,
+                                 self.implied_tools(workflow_id, phase_id))
 
     def authorize_tool(self, agent_id: str, tool: str) -> ToolDecision:
         """Decide one call; a refusal is recorded as an ``mcp.tool_denied`` audit event (and committed)."""
         with self.uow:
             agent_type, phase_id, workflow_id = self.agent_scope(agent_id)
-            decision = decide(self.effective(workflow_id), agent_type, phase_id, tool)
+            decision = decide(self.effective(workflow_id), agent_type, phase_id, tool,
+                              self.implied_tools(workflow_id, phase_id))
             if not decision.allowed:
                 self.uow.emit("mcp.tool_denied", "agent", agent_id, phase_id=phase_id, payload={
                     "tool": tool, "agent_type": agent_type, "workflow_id": workflow_id, "reason": decision.reason})

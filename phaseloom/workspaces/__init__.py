@@ -9,6 +9,7 @@ ref (``refs/phaseloom/snapshots/task-<id>/<n>``) before anything resets or remov
 """
 
 from phaseloom.workspaces import git_files
+from phaseloom.workspaces._changes import changed_since, revert_paths
 from phaseloom.workspaces._cleanup import Retention, WorktreeKeeper, remove_worktree, task_worktrees
 from phaseloom.workspaces._git_repo import GIT_TIMEOUT, GitFailed, git, slug
 from phaseloom.workspaces._merge_trials import MergedResult, MergeTrials, land
@@ -48,6 +49,7 @@ __all__ = [
     "WorkspaceService",
     "WorktreeKeeper",
     "agent_branch",
+    "changed_since",
     "confine_path",
     "git",
     "git_files",
@@ -57,6 +59,7 @@ __all__ = [
     "remove_worktree",
     "restore_into_folder",
     "restore_into_worktree",
+    "revert_paths",
     "slug",
     "snapshots",
     "snapshots_of",

@@ -27,6 +27,7 @@ ALL_TOOLS = ALL_TOOLS | {"report_usage"}  # costs (issue 8)
 ALL_TOOLS = ALL_TOOLS | {"ask_human"}  # Needs input (issue 21)
 ALL_TOOLS = ALL_TOOLS | {"update_task_status", "create_ticket", "get_tasks", "search_tickets", "resolve_ticket",
                          "submit_result", "get_memories"}  # the peers' tool names (issue 16)
+ALL_TOOLS = ALL_TOOLS | {"write_artifact"}  # a phase's declared outputs (issue 21)
 DENIED_IN_REQUIREMENTS = {"change_ticket_status", "submit_validation"}
 # submit_result matches submit_*; resolve_ticket stands for change_ticket_status (issue 16).
 DENIED_IN_REQUIREMENTS = DENIED_IN_REQUIREMENTS | {"submit_result", "resolve_ticket"}

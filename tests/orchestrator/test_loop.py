@@ -345,5 +345,18 @@ def _project_on_a_repo(db, project, tmp_path):
 
     repo = make_repo(tmp_path / "repo")
     with UnitOfWork(db) as u:
-        u.session.get(Project, project.id).repo_path = str(repo)  # committed on leaving the block
+        row = u.session.get(Project, project.id)
+        row.repo_path = str(repo)  # committed on leaving the block
+        _let_requirements_write(u, row.workflow_id)
     return repo
+
+
+def _let_requirements_write(u: UnitOfWork, workflow_id: int) -> None:
+    """These tests' agents write files of their own (hello.txt, notes.md) in PHASE_REQUIREMENTS, which the
+    shipped workflow makes read_only (they are about merging, not permissions): give the phase workspace_write."""
+    from datetime import datetime, timezone
+
+    from phaseloom.db.models import PhaseRow, WorkflowRow
+
+    u.session.get(PhaseRow, (workflow_id, "PHASE_REQUIREMENTS")).permissions = "workspace_write"
+    u.session.get(WorkflowRow, workflow_id).updated_at = datetime.now(timezone.utc)  # a new workflow-cache key

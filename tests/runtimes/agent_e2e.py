@@ -25,6 +25,7 @@ from tests.conftest import ROOT, service_unavailable
 CACHE = ROOT / ".cache" / "agents"
 BIN_DIRS = (CACHE / "npm" / "node_modules" / ".bin", CACHE / "aider" / "bin")
 WORKFLOW = ROOT / "tests" / "data" / "agent_e2e.yaml"
+READ_ONLY_WORKFLOW = ROOT / "tests" / "data" / "agent_e2e_read_only.yaml"
 
 
 def agent_path() -> str:
@@ -108,8 +109,10 @@ class AgentProject:
         return git(self.repo, "show", f"ticket/{ticket_id}:{path}")
 
 
-def make_project(folder: Path, *, url: str | None = None, title: str = "Create hello.txt saying hello") -> AgentProject:
-    """The e2e workflow, a project on a fresh repository and one ticket (set up in-process: only ``run`` matters)."""
+def make_project(folder: Path, *, url: str | None = None, title: str = "Create hello.txt saying hello",
+                 workflow: Path = WORKFLOW) -> AgentProject:
+    """The e2e workflow (or ``workflow``), a project on a fresh repository and one ticket (set up in-process:
+    only ``run`` matters)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "home").mkdir(exist_ok=True)
     project = AgentProject(folder, url or f"sqlite:///{folder / 'phaseloom.db'}")
@@ -119,11 +122,11 @@ def make_project(folder: Path, *, url: str | None = None, title: str = "Create h
     (repo / "README.md").write_text("# demo\n")
     git(repo, "add", ".")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "initial")
-    _setup(project.url, repo, title)
+    _setup(project.url, repo, title, workflow)
     return project
 
 
-def _setup(url: str, repo: Path, title: str) -> None:
+def _setup(url: str, repo: Path, title: str, workflow: Path) -> None:
     from phaseloom.db.migrate import upgrade
     from phaseloom.loaders.sources import load_workflow_source
     from phaseloom.services.projects import ProjectService
@@ -134,8 +137,9 @@ def _setup(url: str, repo: Path, title: str) -> None:
     db = Database.connect(url)
     try:
         upgrade(db.engine)
-        WorkflowService(UnitOfWork(db)).save_document(load_workflow_source(WORKFLOW), source=str(WORKFLOW))
-        ProjectService(UnitOfWork(db)).create_project("demo", "agent-e2e", repo_path=str(repo))
+        document = load_workflow_source(workflow)
+        WorkflowService(UnitOfWork(db)).save_document(document, source=str(workflow))
+        ProjectService(UnitOfWork(db)).create_project("demo", document.name, repo_path=str(repo))
         TicketService(UnitOfWork(db)).create_ticket("demo", title)
     finally:
         db.dispose()

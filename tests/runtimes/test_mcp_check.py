@@ -95,6 +95,7 @@ def test_an_unreachable_url_is_a_connection_error(agent_token):
 
 def test_launch_makes_a_relative_sqlite_path_absolute(db_url, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PYTHONPATH", raising=False)
     stdio = mcp_launch_for("sqlite:///.phaseloom/phaseloom.db")
     assert stdio.command == (sys.executable, "-m", "phaseloom.cli.app", "mcp") and stdio.url == ""
     assert stdio.env == {"PHASELOOM_DATABASE_URL": f"sqlite:///{Path.cwd() / '.phaseloom' / 'phaseloom.db'}"}
@@ -102,3 +103,6 @@ def test_launch_makes_a_relative_sqlite_path_absolute(db_url, tmp_path, monkeypa
     pg = "postgresql+psycopg://u:secret@db.example:5432/work"
     assert mcp_launch_for(pg).env["PHASELOOM_DATABASE_URL"] == pg
     assert mcp_launch_for(pg, "http://127.0.0.1:8765/mcp") == McpLaunch(url="http://127.0.0.1:8765/mcp")
+    # An orchestrator run from a source tree gives its MCP server the same tree (the same migrations).
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "src"))
+    assert mcp_launch_for(pg).env == {"PHASELOOM_DATABASE_URL": pg, "PYTHONPATH": str(tmp_path / "src")}

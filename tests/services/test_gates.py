@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -154,12 +155,22 @@ def test_stored_artifacts_count_without_a_workspace(uow, project):
     assert GateService(uow).validate_gate(ticket_id).passed
 
 
-def test_a_gate_command_does_not_see_the_orchestrators_database_or_tokens(tmp_path, monkeypatch):
+def test_a_gate_command_runs_in_a_minimal_environment(tmp_path, monkeypatch):
     from phaseloom.services.gates import run_command
 
     monkeypatch.setenv("PHASELOOM_DATABASE_URL", "postgresql://secret@db/prod")
     monkeypatch.setenv("PHASELOOM_AGENT_TOKEN", "pl_secret")
     monkeypatch.setenv("DATABASE_URL", "postgresql://secret@db/prod")
-    script = "import os; print(sorted(k for k in os.environ if 'PHASELOOM' in k or k == 'DATABASE_URL'), 'PATH' in os.environ)"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    script = "import json, os; print(json.dumps(sorted(os.environ)))"
     ran = run_command((sys.executable, "-c", script), tmp_path, timeout=20)
-    assert (ran.exit_code, ran.output.strip()) == (0, "[] True")
+    assert ran.exit_code == 0, ran.output
+    seen = set(json.loads(ran.output))
+    assert {"PATH", "LC_ALL", "TMPDIR", "PYTHONUNBUFFERED"} <= seen
+    assert not {"PHASELOOM_DATABASE_URL", "PHASELOOM_AGENT_TOKEN", "DATABASE_URL", "OPENAI_API_KEY"} & seen
+    from phaseloom.domain.environments import MINIMAL_NAMES
+
+    # Nothing but the minimal names and the locale (Python may add LC_CTYPE itself).
+    assert [n for n in seen if n not in MINIMAL_NAMES and not n.startswith("LC_") and n != "PYTHONUNBUFFERED"] == []

@@ -49,6 +49,7 @@ class PhaseRow(Base):
     gate: Mapped[dict[str, Any]] = mapped_column(default=dict)
     initial_tasks: Mapped[list[Any]] = mapped_column(default=list)
     working_directory: Mapped[str] = mapped_column(Text, default="")
+    permissions: Mapped[str] = mapped_column(String(20), default="workspace_write")
 
     workflow: Mapped[WorkflowRow] = relationship(back_populates="phases")
 

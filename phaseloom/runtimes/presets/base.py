@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from phaseloom.domain.permissions import Permissions
 from phaseloom.runtimes.streams import PlainTextParser, StreamParser
 
 TOKEN_VAR = "PHASELOOM_AGENT_TOKEN"
@@ -33,7 +34,9 @@ class McpLaunch:
 
 def stdio_launch(database_url: str, token: str = "") -> McpLaunch:
     """phaseloom's own MCP server as a subprocess of the agent, on the same database (made absolute:
-    the agent, and so its MCP server, runs in a worktree, not in the orchestrator's folder)."""
+    the agent, and so its MCP server, runs in a worktree, not in the orchestrator's folder), and the
+    same phaseloom: the orchestrator's PYTHONPATH when it has one (another copy's migrations would not
+    know this database's revision)."""
     import os
     import sys
 
@@ -62,6 +65,32 @@ def _no_config(mcp: McpLaunch, run_dir: Path) -> RenderedConfig:
 
 
 @dataclass(frozen=True)
+class PermissionControls:
+    """A phase's permissions in the CLI's own terms: arguments spliced where the argv template has the
+    element ``"{permission_args}"``, and environment variables."""
+
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _no_controls(level: Permissions) -> PermissionControls:
+    return PermissionControls()
+
+
+# The API keys and base URLs of the providers a multi-provider CLI (OpenCode, Aider) reads by name.
+PROVIDER_VARIABLES = (
+    "OPENAI_*", "ANTHROPIC_*", "AZURE_*", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENERATIVE_AI_API_KEY",
+    "OPENROUTER_API_KEY", "GROQ_API_KEY", "MISTRAL_API_KEY", "DEEPSEEK_API_KEY", "XAI_API_KEY",
+    "TOGETHER_API_KEY", "TOGETHERAI_API_KEY", "FIREWORKS_API_KEY", "CEREBRAS_API_KEY", "COHERE_API_KEY",
+    "OLLAMA_*", "LM_STUDIO_*",
+)
+
+
+def _no_env_names(source: Mapping[str, str]) -> tuple[str, ...]:
+    return ()
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     argv: tuple[str, ...]                       # template: {prompt}, {prompt_file}, {run_dir}, {workdir}…
@@ -77,6 +106,12 @@ class Preset:
     # The argv that resumes the CLI's own session ({session_id}) with {prompt} as its next message, made
     # from the preset's argv; None: the CLI keeps no sessions (an answer then goes into the instructions).
     resume_argv: Callable[[Sequence[str]], tuple[str, ...]] | None = None
+    # The phase's permissions (read_only, workspace_write, full) as the CLI's flags or settings.
+    permission_controls: Callable[[Permissions], PermissionControls] = _no_controls
+    # The variables (names or globs) the CLI reads of the orchestrator's environment: its provider's
+    # keys and base URLs, its own settings, those its configuration names (given that environment).
+    # Nothing else of it reaches the agent (``domain/environments.agent_environment``).
+    env_names: Callable[[Mapping[str, str]], tuple[str, ...]] = _no_env_names
 
     @property
     def program(self) -> str:

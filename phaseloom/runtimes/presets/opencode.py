@@ -7,15 +7,21 @@ worktree: OpenCode takes its project folder from ``$PWD`` (the orchestrator's, i
 the real working directory, and would edit that folder instead. ``--title`` names the session up
 front: without it OpenCode spends a model request on a title. ``--format json`` prints one JSON event a line
 (see :mod:`phaseloom.runtimes.presets.opencode_stream`).
+
+A phase's permissions go in ``OPENCODE_PERMISSION`` (inline JSON OpenCode lays over the configuration's
+``permission``): ``read_only`` denies ``edit`` and ``bash``; ``full`` also allows paths outside the worktree.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from phaseloom.runtimes.presets.base import TOKEN_VAR, McpLaunch, Preset, RenderedConfig
+from phaseloom.domain.permissions import Permissions
+from phaseloom.runtimes.presets.base import (PROVIDER_VARIABLES, TOKEN_VAR, McpLaunch, PermissionControls, Preset,
+                                             RenderedConfig)
 from phaseloom.runtimes.presets.opencode_stream import OpenCodeStreamParser
 
 CONFIG_FILE = "opencode.json"
@@ -25,6 +31,18 @@ CONFIG_FILE = "opencode.json"
 # refused, which is what an unattended run should do.
 PERMISSIONS = {"edit": "allow", "bash": "allow", "webfetch": "allow", "phaseloom_*": "allow",
                "external_directory": "deny", "doom_loop": "deny"}
+
+
+PERMISSION_OVERRIDES: dict[Permissions, dict[str, str]] = {
+    Permissions.READ_ONLY: {"edit": "deny", "bash": "deny"},
+    Permissions.WORKSPACE_WRITE: {},
+    Permissions.FULL: {"external_directory": "allow"},
+}
+
+
+def permission_controls(level: Permissions) -> PermissionControls:
+    permission = {**PERMISSIONS, **PERMISSION_OVERRIDES[level]}
+    return PermissionControls(env={"OPENCODE_PERMISSION": json.dumps(permission)})
 
 
 def mcp_server(mcp: McpLaunch) -> dict:
@@ -55,10 +73,29 @@ def resume_argv(argv: Sequence[str]) -> tuple[str, ...]:
     return (*parts[:2], "--session", "{session_id}", *parts[2:])
 
 
+_ENV_REFERENCE = re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def env_names(source: Mapping[str, str]) -> tuple[str, ...]:
+    """Its own variables, the providers' keys it reads by name, and every ``{env:VAR}`` of the user's
+    configuration (``$XDG_CONFIG_HOME/opencode``, ``~/.config/opencode``, ``OPENCODE_CONFIG``)."""
+    config_home = Path(source.get("XDG_CONFIG_HOME") or Path(source.get("HOME") or Path.home()) / ".config")
+    files = [config_home / "opencode" / name for name in ("opencode.json", "opencode.jsonc", "config.json")]
+    files += [Path(source["OPENCODE_CONFIG"])] if source.get("OPENCODE_CONFIG") else []
+    named = [source.get("OPENCODE_CONFIG_CONTENT") or ""]
+    for path in files:
+        try:
+            named.append(path.read_text())
+        except (OSError, UnicodeDecodeError):
+            continue
+    return ("OPENCODE_*", *PROVIDER_VARIABLES, *(m for text in named for m in _ENV_REFERENCE.findall(text)))
+
+
 PRESET = Preset(
     "opencode",
     ("opencode", "run", "--format", "json", "--dir", "{workdir}", "--title", "phaseloom task {task_id}", "{prompt}"),
     config, OpenCodeStreamParser, binary="opencode", tested_version="1.18.33", resume_argv=resume_argv,
     note="OpenCode takes its provider and model from the user's own configuration "
          "(~/.config/opencode/opencode.json, or OPENCODE_CONFIG_CONTENT); phaseloom adds its MCP "
-         "server through OPENCODE_CONFIG.")
+         "server through OPENCODE_CONFIG.",
+    permission_controls=permission_controls, env_names=env_names)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from phaseloom.domain.permissions import Permissions
 from phaseloom.schemas.api.common import MAX_ID, In, LongText, Out, PhaseId, ShortText, Text
 from phaseloom.schemas.workflow import PhaseSpec
 
@@ -26,6 +27,7 @@ class PhaseOut(Out):
     gate: dict[str, Any]
     initial_tasks: list[dict[str, Any]]
     working_directory: str
+    permissions: Permissions
 
     @classmethod
     def from_domain(cls, phase) -> "PhaseOut":

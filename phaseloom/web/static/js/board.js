@@ -6,7 +6,7 @@ import { live, staticPage } from "./live.js";
 const board = document.getElementById("board");
 const projectSelect = document.getElementById("filter-project");
 const prioritySelect = document.getElementById("filter-priority");
-const LIVE_TYPES = /^(ticket|board|task|discovery|phase_gate|validation|merge)\./;
+const LIVE_TYPES = /^(ticket|board|task|discovery|phase_gate|validation|merge|pool)\./;
 let project = null;
 let columns = [];
 
@@ -79,7 +79,16 @@ function renderQuestions(questions) {
       q.options.length ? el("p", { class: "options" }, `Options: ${q.options.join(" · ")}`) : "")));
 }
 
+// A pool held back by a rate or usage limit: "pool worker: paused until 14:05 (rate limit)".
+function showPauses(pauses) {
+  const line = document.getElementById("paused-pools");
+  line.replaceChildren(...(pauses || []).map((p) => el("span", { class: "paused-pool", title: p.until },
+                                                       `pool ${p.pool}: ${p.label}`)));
+  line.hidden = !(pauses && pauses.length);
+}
+
 function render(data) {
+  showPauses(data.paused_pools);
   renderQuestions(data.needs_input || []);
   columns = data.columns;
   const fragment = document.createDocumentFragment();
