@@ -43,7 +43,7 @@ from phaseloom.workspaces._git_repo import (
     slug,
 )
 from phaseloom.workspaces._cleanup import remove_worktree
-from phaseloom.workspaces._snapshots import take_snapshot
+from phaseloom.workspaces._snapshots import is_saved, is_worktree, take_snapshot
 from phaseloom.db.unit_of_work import UnitOfWork
 
 
@@ -201,10 +201,15 @@ class WorkspaceService:
         git(repo, "worktree", "prune")
         repaired = path.exists() or branch_exists(repo, branch)
         if path.exists():
+            saved = False
             if task_id is not None:  # a checkout on another branch: its state goes on a ref too
-                _snapshot_quietly(path, task_id, f"repair: {path.name} was not a worktree on {branch}")
-            # Broken (not a worktree, or on another branch): keep it aside for a human, never reuse it.
-            path.rename(path.with_name(f"{path.name}.broken-{int(time.time() * 1000)}"))
+                saved = _snapshot_quietly(path, task_id, f"repair: {path.name} was not a worktree on {branch}")
+            # Broken (not a worktree, or on another branch): keep it aside for a human, never reuse it. A
+            # ``.saved`` note beside it says its state is on a ref, so workspace retention may remove it.
+            aside = path.with_name(f"{path.name}.broken-{int(time.time() * 1000)}")
+            path.rename(aside)
+            if saved:
+                aside.with_name(f"{aside.name}.saved").write_text("its state is on a branch or a snapshot ref\n")
             git(repo, "worktree", "prune")
         path.parent.mkdir(parents=True, exist_ok=True)
         if branch_exists(repo, branch):
@@ -394,13 +399,15 @@ class WorkspaceService:
         remove_worktree(ws.repo, ws.path, ws.task_id, "worktree removed")
 
 
-def _snapshot_quietly(path: Path, task_id: int, reason: str) -> None:
+def _snapshot_quietly(path: Path, task_id: int, reason: str) -> bool:
     """A snapshot before git itself undoes a state that the branches can make again (a conflicted
-    merge, a folder kept aside anyway): a failure to take it is logged, and does not stop the repair."""
+    merge, a folder kept aside anyway): a failure to take it is logged, and does not stop the repair.
+    True when the state is on a ref now (snapshotted, or a clean checkout of a commit a ref holds)."""
     try:
-        take_snapshot(path, task_id, reason)
+        return take_snapshot(path, task_id, reason) is not None or (is_worktree(path) and is_saved(path))
     except GitFailed:
         log.exception("the worktree %s could not be snapshotted before its repair", path)
+        return False
 
 
 def _finish_quietly(proc: subprocess.Popen | None) -> None:
