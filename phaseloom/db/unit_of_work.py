@@ -183,6 +183,35 @@ class UnitOfWork:
             raise RuntimeError("a statement runs on its own only on PostgreSQL; open a 'with uow:' block")
         return self.db.autocommit.rows(sql, params)
 
+    @contextmanager
+    def sqlite_transaction(self) -> Iterator[Any]:
+        """SQLite: the sqlite3 connection of this unit's transaction, for statements that bypass the ORM.
+
+        Inside a ``with uow:`` block it is the block's connection, after a flush (as the ORM would
+        autoflush before a query). Outside one it is a write transaction of its own on a pooled
+        connection, with no ORM session: ``BEGIN IMMEDIATE`` (the engine's writers queue on the lock,
+        phaseloom/db/engine.py), ``COMMIT`` when the block ends, ``ROLLBACK`` on an exception. Events
+        its statements inserted are delivered with :meth:`add_written_event` once it has ended.
+        """
+        if self.db.backend != "sqlite":
+            raise RuntimeError("sqlite_transaction is for SQLite; PostgreSQL statements run through driver_rows")
+        if self.active:
+            self.session.flush()
+            yield self.session.connection().connection.driver_connection
+            return
+        pooled = self.db.engine.raw_connection()
+        try:
+            driver = pooled.driver_connection
+            driver.execute("BEGIN IMMEDIATE")
+            try:
+                yield driver
+            except BaseException:
+                driver.rollback()
+                raise
+            driver.commit()
+        finally:
+            pooled.close()
+
     def _write_events(self, session: Session) -> list[dict[str, Any]]:
         # Events inserted by statements drew their ids first, so they lead the id order.
         written, self._written_events = self._written_events, []

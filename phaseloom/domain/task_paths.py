@@ -15,6 +15,9 @@ from collections.abc import Iterable
 WILDCARDS = "*?[{"
 MAX_GLOB_LENGTH = 500
 MAX_GLOBS = 100
+# Sorts after every character a glob may hold: the prefixes that start with ``p`` are exactly those from
+# ``p`` to ``p + PREFIX_END`` (the claim's index range, phaseloom/queue/_statements.py). Globs may not hold it.
+PREFIX_END = "\U0010ffff"
 
 
 def glob_problem(glob: object) -> str | None:
@@ -27,6 +30,8 @@ def glob_problem(glob: object) -> str | None:
         return f"a path glob is at most {MAX_GLOB_LENGTH} characters"
     if any(ch in glob for ch in "\0\n\r\\"):
         return f"path glob {glob!r} holds a backslash, NUL or line break: write paths with '/'"
+    if PREFIX_END in glob:
+        return f"path glob {glob!r} holds U+10FFFF, which is not a character of any path"
     if glob.startswith("/"):
         return f"path glob {glob!r} is absolute: give it relative to the repository's root"
     if ".." in glob.split("/"):

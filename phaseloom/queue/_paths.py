@@ -9,15 +9,18 @@ the files its previous attempt changed. A task without any is claimed as if path
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from sqlalchemy import bindparam, delete, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from phaseloom.db.models import Task, TaskPath
+from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.domain.errors import InvalidInput
 from phaseloom.domain.task_paths import (MAX_GLOBS, covering_globs, glob_prefixes, normalised_globs,
                                          prefixes_conflict)
 from phaseloom.domain.tasks import TaskStatus
+from phaseloom.queue._statements import DriverStatement
 
 _ACTIVE = (TaskStatus.CLAIMED.value, TaskStatus.RUNNING.value)
 # Held (per transaction) by whoever confirms a PostgreSQL claim of a task with paths: any constant, the
@@ -109,22 +112,43 @@ def overlapping_claim(session: Session, task_id: int) -> int | None:
     later of two overlapping claims always sees the earlier; a claim confirmed while an
     overlapping one is not yet confirmed may be given back too (over-serialising, never under).
     """
-    session.execute(text(f"SELECT pg_advisory_xact_lock({PATH_CLAIM_LOCK})"))
+    session.execute(text(LOCK_FOR_CONFIRMING))
     return session.scalar(_OVERLAPPING_CLAIM, {"claimed_task": task_id})
 
 
+def claim_stands(uow: UnitOfWork, task_id: int) -> bool:
+    """PostgreSQL, after a claim that committed on its own: True when no overlapping claim is seen (read as
+    :func:`overlapping_claim` reads it, lock first) — one short transaction on the driver connection.
+
+    The common answer costs two prepared statements and no ORM session; a conflict seen here is
+    settled by :func:`overlapping_claim` again, in the transaction that gives the claim back.
+    """
+    with uow.db.autocommit.connection() as driver, driver.transaction():
+        driver.execute(LOCK_FOR_CONFIRMING)
+        return driver.execute(_overlapping_claim_statement().sql, {"claimed_task": task_id}).fetchone() is None
+
+
 def _overlapping_claim_query():
-    """Built once: making the aliases and the query per call cost more than the database's work."""
-    mine, theirs, active, me = (aliased(TaskPath), aliased(TaskPath), aliased(Task), aliased(Task))
+    """Built once: making the aliases and the query per call cost more than the database's work.
+
+    Another task's rows that its project holds (``held_project_id``: claimed or running, kept by
+    triggers) — found by ``ix_task_paths_held`` — against the claimed task's own rows.
+    """
+    mine, held, me = (aliased(TaskPath), aliased(TaskPath), aliased(Task))
     return (
-        select(active.id).select_from(me)
+        select(held.task_id).select_from(me)
         .join(mine, mine.task_id == me.id)
-        .join(active, (active.project_id == me.project_id) & (active.id != me.id))
-        .join(theirs, theirs.task_id == active.id)
-        .where(me.id == bindparam("claimed_task"), active.status.in_(_ACTIVE),
-               or_(func.substr(theirs.prefix, 1, func.length(mine.prefix)) == mine.prefix,
-                   func.substr(mine.prefix, 1, func.length(theirs.prefix)) == theirs.prefix))
-        .order_by(active.id).limit(1))
+        .join(held, (held.held_project_id == me.project_id) & (held.task_id != me.id))
+        .where(me.id == bindparam("claimed_task"),
+               or_(func.substr(held.prefix, 1, func.length(mine.prefix)) == mine.prefix,
+                   func.substr(mine.prefix, 1, func.length(held.prefix)) == held.prefix))
+        .order_by(held.task_id).limit(1))
 
 
 _OVERLAPPING_CLAIM = _overlapping_claim_query()
+LOCK_FOR_CONFIRMING = f"SELECT pg_advisory_xact_lock({PATH_CLAIM_LOCK})"
+
+
+@lru_cache(maxsize=1)
+def _overlapping_claim_statement() -> DriverStatement:
+    return DriverStatement(_OVERLAPPING_CLAIM)

@@ -1,8 +1,9 @@
 """The queue's statements: which tasks an agent may claim, and PostgreSQL's one-statement steps.
 
 The eligibility rule (:func:`eligible`) is written once and serves both backends. On SQLite a
-claim is the ORM ``UPDATE … RETURNING`` of :func:`claim_statement`. On PostgreSQL the hot steps
-are single data-modifying statements that also write their outbox event:
+claim is the ``UPDATE … RETURNING`` of :func:`claim_update`, run on the driver connection
+(phaseloom/queue/_sqlite_statements.py). On PostgreSQL the hot steps are single data-modifying
+statements that also write their outbox event:
 
 - :func:`postgres_claim` — claim the best task *and* insert its ``task.assigned`` event;
 - :func:`postgres_complete` — complete a task, release its dependents *and* insert its
@@ -28,6 +29,7 @@ from sqlalchemy import (ARRAY, JSON, DateTime, String, all_, bindparam, cast, ex
                         literal_column, or_, select, true, update)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased, attributes, configure_mappers
+from sqlalchemy.sql.elements import Grouping
 
 from phaseloom.db.models import (Agent, PhaseRow, SystemEvent, Task, TaskCapability, TaskDependency, TaskPath,
                                   Ticket)
@@ -55,7 +57,8 @@ def eligible(by_phase: bool, by_project: bool, reviews_only: bool = False, *, fo
     would then be barred from reviewing.
 
     ``for_postgres`` shapes the rule for a prepared statement: the agent's capabilities are one
-    array parameter (not an expanding ``IN`` list), and "due" compares with the database's
+    array parameter (on SQLite one JSON list, read by ``json_each``: never an expanding ``IN``
+    list, so the SQL is the same whatever the agent), and "due" compares with the database's
     ``now()`` rather than a parameter. With a parameter there, PostgreSQL never trusted the
     generic plan and re-planned every claim, doubling its server time; ``now()`` is
     estimated the same way in both plans. (The database's clock and the workers' are the
@@ -76,52 +79,63 @@ def eligible(by_phase: bool, by_project: bool, reviews_only: bool = False, *, fo
     if for_postgres:
         uncovered = TaskCapability.capability != all_(bindparam("claim_capabilities", type_=ARRAY(String)))
     else:
-        uncovered = TaskCapability.capability.not_in(bindparam("claim_capabilities", expanding=True))
+        capabilities = func.json_each(bindparam("claim_capabilities", type_=JSON)).table_valued("value")
+        uncovered = TaskCapability.capability.not_in(select(capabilities.c.value))
     missing = exists().where(TaskCapability.task_id == Task.id, uncovered)
     # No exhausted budget covers the task (its project, ticket, phase or the claiming agent): a
     # probe of the flag on the small budgets table, never a sum over cost records.
     over_budget = exists().where(Budget.exhausted.is_(True), budget_covers(
         Task.project_id, Task.ticket_id, Task.phase_id, bindparam("claim_agent")))
     return query.where(or_(Task.capability_count == 0, ~missing), ~over_budget,
-                       or_(Task.path_count == 0, ~path_overlap(Task)))
+                       or_(Task.path_count == 0, ~path_overlap(Task, for_postgres=for_postgres)))
 
 
 _MINE = aliased(TaskPath, name="mine")
-_THEIRS = aliased(TaskPath, name="theirs")
-_ACTIVE = aliased(Task, name="active")
-# Literal SQL, as the partial index ix_tasks_active_project's predicate, so both planners can use it.
-_ACTIVE_NOW = literal_column("active.status IN ('claimed', 'running')")
+_HELD = aliased(TaskPath, name="held")
 
 
-def path_overlap(task):
-    """Whether one of ``task``'s path prefixes conflicts with one of a claimed or running task of its project.
+def path_overlap(task, *, for_postgres: bool = False):
+    """Whether one of ``task``'s path prefixes conflicts with one held by a claimed or running task of its project.
 
-    Nested so that the database starts from the candidate's own few rows (by the primary key)
-    and only then looks at the active tasks of its project (``ix_tasks_active_project``) and their
-    rows: the cost is (candidate's globs) × (active tasks' globs), never the pending tasks'.
-    Two prefixes conflict when one starts with the other (phaseloom/domain/task_paths.py).
+    Two prefixes conflict when one starts with the other (phaseloom/domain/task_paths.py). The
+    database starts from the candidate's own few rows (by the primary key), then looks only at the
+    rows its project's active tasks hold (``ix_task_paths_held``, kept by triggers, migration
+    0014_paths_held): the held prefixes that start with the candidate's are one range seek; those it
+    starts with sort at or before it, a walk of the index that stops at the candidate's prefix. The
+    cost no longer grows with a probe per active task for each candidate passed over.
     """
-    # Each active task's rows by its id, under LIMIT 1 as well: joined instead, PostgreSQL hashed
-    # the whole task_paths table on every probe (a sequential scan of every pending task's rows).
-    theirs_overlap = (
-        select(literal_column("1")).select_from(_THEIRS)
-        .where(_THEIRS.task_id == _ACTIVE.id,
-               or_(func.substr(_THEIRS.prefix, 1, func.length(_MINE.prefix)) == _MINE.prefix,
-                   func.substr(_MINE.prefix, 1, func.length(_THEIRS.prefix)) == _THEIRS.prefix))
-        .correlate(_ACTIVE, _MINE).limit(1)
-    )
-    conflicting = (
-        select(literal_column("1")).select_from(_ACTIVE)
-        .where(_ACTIVE.project_id == task.project_id, _ACTIVE_NOW, theirs_overlap.exists())
-        .correlate(task, _MINE)
-    )
-    # LIMIT 1: PostgreSQL may not turn a subquery with a limit into a hashed subplan, which would
-    # probe every task_paths row of the queue once per claim instead of the candidates' few.
-    return (select(literal_column("1")).select_from(_MINE).where(_MINE.task_id == task.id, conflicting.exists())
-            .limit(1).exists())
+    return (select(literal_column("1")).select_from(_MINE)
+            .where(_MINE.task_id == task.id, held_conflict(_MINE.prefix, task.project_id, for_postgres=for_postgres))
+            .correlate_except(_MINE).limit(1).exists())
 
 
-def _claim_update(by_phase: bool, by_project: bool, reviews_only: bool, *, for_postgres: bool):
+def held_conflict(prefix, project_id, *, for_postgres: bool, besides=None):
+    """A held prefix of ``project_id`` (of another task than ``besides``) that starts with ``prefix``, or
+    that ``prefix`` starts with.
+
+    On PostgreSQL the comparisons are byte-wise (``~>=~``…), as the index's ``varchar_pattern_ops``
+    orders it, whatever the database's collation; SQLite compares text byte-wise already.
+    """
+    def compare(op: str, left, right):
+        return left.op(f"~{op}~" if for_postgres else op, is_comparison=True)(right)
+
+    # Parenthesised: PostgreSQL gives ``||`` and ``~<~`` the same precedence (left to right).
+    end = Grouping(prefix.concat(func.chr(0x10FFFF) if for_postgres else func.char(0x10FFFF)))
+    held_here = [_HELD.held_project_id == project_id]
+    if besides is not None:
+        held_here.append(_HELD.task_id != besides)
+    # LIMIT 1 on each: PostgreSQL may not turn such a subquery into a hashed subplan over every held row.
+    under_it = (select(literal_column("1")).select_from(_HELD)
+                .where(*held_here, compare(">=", _HELD.prefix, prefix), compare("<", _HELD.prefix, end))
+                .correlate_except(_HELD).limit(1))
+    above_it = (select(literal_column("1")).select_from(_HELD)
+                .where(*held_here, compare("<=", _HELD.prefix, prefix),
+                       func.substr(prefix, 1, func.length(_HELD.prefix)) == _HELD.prefix)
+                .correlate_except(_HELD).limit(1))
+    return or_(under_it.exists(), above_it.exists())
+
+
+def claim_update(by_phase: bool, by_project: bool, reviews_only: bool, *, for_postgres: bool):
     best = (eligible(by_phase, by_project, reviews_only, for_postgres=for_postgres)
             .order_by(Task.score.desc(), Task.id).limit(1).with_for_update(skip_locked=True, of=Task))
     return (
@@ -135,13 +149,6 @@ def _claim_update(by_phase: bool, by_project: bool, reviews_only: bool, *, for_p
 # A task its agent reported done whose work its worker has yet to merge (``tasks.awaiting_merge``):
 # it holds its ticket in the phase, and is taken over when its worker's lease runs out.
 HELD_FOR_MERGE = Task.awaiting_merge.is_(True) & Task.status.in_(MERGE_HOLDING_STATUSES)
-
-
-@lru_cache(maxsize=8)
-def claim_statement(by_phase: bool, by_project: bool, reviews_only: bool = False):
-    """The portable claim (SQLite): one ``UPDATE … WHERE id = (best eligible) RETURNING`` task."""
-    return (_claim_update(by_phase, by_project, reviews_only, for_postgres=False)
-            .returning(Task).execution_options(synchronize_session=False))
 
 
 class ClaimingAgent(NamedTuple):
@@ -256,7 +263,7 @@ def postgres_claim(by_phase: bool, by_project: bool, reviews_only: bool) -> Driv
     # The caller's remembered agent fields must still be the row's (see TaskLifecycle.claim).
     agent_unchanged = exists().where(Agent.id == bindparam("claim_agent"),
                                      AGENT_FINGERPRINT == bindparam("agent_fingerprint", type_=String))
-    claim = _claim_update(by_phase, by_project, reviews_only, for_postgres=True).where(agent_unchanged)
+    claim = claim_update(by_phase, by_project, reviews_only, for_postgres=True).where(agent_unchanged)
     return DriverStatement(_with_event(claim, "task.assigned", lambda task: func.json_build_object(
         "agent_id", bindparam("claim_agent", type_=String), "attempt", task.retry_count + 1)))
 

@@ -154,6 +154,7 @@ class DashboardService:
                             for r in ValidationService(self.uow).reviews(ticket_id=ticket_id)],
                 "tasks": self._ticket_tasks(ticket_id),
                 "snapshots": [_snapshot_json(s) for s in SnapshotService(self.uow).of_ticket(ticket_id)],
+                "merge_queue": [_merge_entry_json(e) for e in MergeQueueService(self.uow).of_ticket(ticket_id)],
                 "costs": self._ticket_costs(ticket_id),
                 "guardian": self._ticket_guardian(ticket_id),
                 "questions": [question_json(q) for q in HumanInputService(self.uow).questions(ticket_id=ticket_id)],
@@ -255,6 +256,14 @@ def task_json(t: Task, *, full: bool = False) -> dict[str, Any]:
         # The task's log, as far as the database has one: its result summary.
         data["log"] = (t.result or {}).get("log") or (t.result or {}).get("summary") if t.result else None
     return data
+
+
+def _merge_entry_json(e) -> dict[str, Any]:
+    """A merge-queue entry of the ticket page: its state, and what ended it (landed commit, or the reason)."""
+    return {"id": e.id, "status": e.status, "position": e.position, "branch": e.branch, "into": e.into,
+            "strategy": e.strategy, "attempts": e.attempts, "landed_commit": e.landed_commit,
+            "tested_commit": e.tested_commit, "conflicts": e.conflicts, "failed_check": e.failed_check,
+            "reason": e.reason, "task_id": e.task_id, "queued_at": iso(e.created_at), "at": iso(e.updated_at)}
 
 
 def _snapshot_json(s) -> dict[str, Any]:

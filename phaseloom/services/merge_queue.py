@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from phaseloom.db.models import Project, Ticket
 from phaseloom.db.models.merge_queue import MergeQueueEntry
@@ -114,6 +114,23 @@ class MergeQueueService:
             positions[entry.repo_path] = positions.get(entry.repo_path, 0) + 1
             views.append(_view(entry, title, positions[entry.repo_path]))
         return views + [_view(entry, title, None) for entry, title in done]
+
+    def of_ticket(self, ticket_id: int) -> list[MergeQueueView]:
+        """The ticket's entries, newest first (one per time it joined the queue): a waiting one with its place
+        in its repository's queue, the finished ones with how they ended (landed commit, or why rejected)."""
+        with self.uow:
+            rows = self.uow.session.execute(
+                select(MergeQueueEntry, Ticket.title).join(Ticket, Ticket.id == MergeQueueEntry.ticket_id)
+                .where(MergeQueueEntry.ticket_id == ticket_id).order_by(MergeQueueEntry.id.desc())).all()
+            views = []
+            for entry, title in rows:
+                position = None
+                if entry.status in mq.WAITING_STATUSES:
+                    position = 1 + self.uow.session.scalar(select(func.count()).where(
+                        MergeQueueEntry.repo_path == entry.repo_path, MergeQueueEntry.id < entry.id,
+                        MergeQueueEntry.status.in_(mq.WAITING_STATUSES)))
+                views.append(_view(entry, title, position))
+            return views
 
     def waiting_positions(self, project_id: int) -> dict[int, int]:
         """Ticket id -> its place in its repository's queue, for the project's waiting tickets (the board)."""

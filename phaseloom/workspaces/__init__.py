@@ -13,15 +13,9 @@ from phaseloom.workspaces._changes import changed_since, revert_paths
 from phaseloom.workspaces._cleanup import Retention, WorktreeKeeper, remove_worktree, task_worktrees
 from phaseloom.workspaces._git_repo import GIT_TIMEOUT, GitFailed, git, slug
 from phaseloom.workspaces._merge_trials import MergedResult, MergeTrials, land
-from phaseloom.workspaces._worktrees import (
-    ConflictReporter,
-    MergeOutcome,
-    Workspace,
-    WorkspaceService,
-    agent_branch,
-    confine_path,
-    ticket_branch,
-)
+from phaseloom.workspaces._integration import MergeOutcome
+from phaseloom.workspaces._workspace import Workspace, agent_branch, confine_path, ticket_branch
+from phaseloom.workspaces._worktrees import ConflictReporter, WorkspaceService
 from phaseloom.workspaces._snapshots import (
     SNAPSHOT_REFS,
     Snapshot,

@@ -11,12 +11,12 @@ import logging
 import re
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from phaseloom.db.models import Task
+from phaseloom.db.models import Task, Ticket
 from phaseloom.db.models.base import utcnow
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.domain.errors import InvalidInput
@@ -26,6 +26,8 @@ from phaseloom.workspaces._snapshots import Snapshot, common_dir, discard_change
 
 log = logging.getLogger(__name__)
 _TASK_SUFFIX = re.compile(r"-t(\d+)$")
+_TICKET_SUFFIX = re.compile(r"-ticket-(\d+)$")
+_SET_ASIDE = re.compile(r"\.broken-(\d+)$")
 _FINAL = [s.value for s in TaskStatus if s.is_final]
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
 _TO_RUN = [TaskStatus.PENDING.value, *_ACTIVE]
@@ -128,18 +130,59 @@ class WorktreeKeeper:
             found = _TASK_SUFFIX.search(path.name)
             if found and _is_agent_worktree(path):
                 candidates.setdefault(int(found.group(1)), []).append(path)
-        if not candidates:
-            return []
         cutoff = (now or utcnow()) - retention.after
+        removed = self._clean_integration(cutoff) + self._clean_set_aside(cutoff)
+        if not candidates:
+            return removed
         with UnitOfWork(self.uow.db, readonly=True) as uow:
             done = uow.session.scalars(
                 select(Task.id).where(Task.id.in_(list(candidates)), Task.status.in_(_FINAL),
                                       Task.awaiting_merge.is_(False), Task.completed_at <= cutoff)).all()
-        removed = []
         for task_id in done:
             for path in candidates[task_id]:
                 if self._remove_quietly(path, task_id):
                     removed.append(path)
+        return removed
+
+    def _clean_integration(self, cutoff: datetime) -> list[Path]:
+        """The integration worktrees (``_integration/<repo>-ticket-<id>``) of tickets done before ``cutoff``
+        with no task left to run or merge; what only such a folder holds is snapshotted (as the ticket's
+        last task's) before it goes. The ticket's branch stays."""
+        folders: dict[int, list[Path]] = {}
+        for path in (self.root / "_integration").glob("*-ticket-*"):
+            found = _TICKET_SUFFIX.search(path.name)
+            if found and path.is_dir():
+                folders.setdefault(int(found.group(1)), []).append(path)
+        if not folders:
+            return []
+        with UnitOfWork(self.uow.db, readonly=True) as uow:
+            unfinished = select(Task.id).where(Task.ticket_id == Ticket.id, (Task.status.not_in(_FINAL))
+                                               | Task.awaiting_merge.is_(True)).exists()
+            done = uow.session.execute(
+                select(Ticket.id, select(func.max(Task.id)).where(Task.ticket_id == Ticket.id).scalar_subquery())
+                .where(Ticket.id.in_(list(folders)), Ticket.completed_at <= cutoff, ~unfinished)).all()
+        removed = []
+        for ticket_id, last_task in done:
+            for path in folders[ticket_id]:
+                if last_task is not None and self._remove_quietly(path, last_task):
+                    removed.append(path)
+        return removed
+
+    def _clean_set_aside(self, cutoff: datetime) -> list[Path]:
+        """Folders a repair set aside (``<worktree>.broken-<ms>``) before ``cutoff``, whose state the repair put
+        on a ref (the ``.saved`` note beside them). Any other is left for a person: it may hold the only copy."""
+        removed = []
+        for note in self.root.glob("*/*.broken-*.saved"):
+            folder = note.with_suffix("")
+            found = _SET_ASIDE.search(folder.name)
+            if not found or not folder.is_dir():
+                continue
+            if datetime.fromtimestamp(int(found.group(1)) / 1000, tz=timezone.utc) > cutoff:
+                continue
+            shutil.rmtree(folder)
+            note.unlink()
+            removed.append(folder)
+            log.info("removed %s, set aside by a repair (its state is on a ref)", folder)
         return removed
 
     def _remove_quietly(self, path: Path, task_id: int) -> bool:

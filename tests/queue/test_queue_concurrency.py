@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from phaseloom.services.agents import AgentService
 from phaseloom.queue import QueueService
 from phaseloom.services.tickets import TicketService
 from phaseloom.db.unit_of_work import UnitOfWork
+from tests.queue.together import run_together
 
 TASKS = 2_000
 WORKERS = 4
@@ -41,12 +41,10 @@ def seed_tasks(db: Database, ticket_id: int, count: int, phase_id: str = "PHASE_
         return list(conn.scalars(select(Task.id).where(Task.ticket_id == ticket.id).order_by(Task.id)))
 
 
-def drain(url: str, agent_id: str, log_path: str, ready, start) -> None:
+def drain(url: str, agent_id: str, log_path: str) -> None:
     """Worker process: claim and complete until the queue is empty, logging each claim as it happens."""
     db = Database.connect(url)
     queue = QueueService(UnitOfWork(db))
-    ready.put(agent_id)
-    start.wait(60)
     with open(log_path, "a", buffering=1) as log:
         while (task := queue.claim_next_task(agent_id)) is not None:
             log.write(f"{task.id}\n")
@@ -59,20 +57,7 @@ def test_four_processes_claim_every_task_exactly_once(db, uow, project, tmp_path
     ticket = TicketService(uow).create_ticket(project.id, "bulk")
     seeded = seed_tasks(db, ticket.id, TASKS)
     agents = [AgentService(uow).register_agent(f"worker-{n}").id for n in range(WORKERS)]
-    context = multiprocessing.get_context("spawn")
-    ready, start = context.Queue(), context.Event()
-    logs = {agent: tmp_path / f"{agent}.log" for agent in agents}
-    workers = [context.Process(target=drain, args=(db.url, agent, str(logs[agent]), ready, start))
-               for agent in agents]
-    for worker in workers:
-        worker.start()
-    # Start together: a worker still importing when the others have drained the queue claims nothing.
-    for _ in workers:
-        ready.get(timeout=60)
-    start.set()
-    for worker in workers:
-        worker.join(timeout=120)
-    assert all(w.exitcode == 0 for w in workers), [w.exitcode for w in workers]
+    logs = run_together(drain, db.url, agents, tmp_path, timeout=120)
 
     claims = {agent: [int(line) for line in path.read_text().split()] for agent, path in logs.items()}
     per_task = Counter(task_id for ids in claims.values() for task_id in ids)

@@ -16,7 +16,7 @@ from itertools import count
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from phaseloom.db.models import Task
 from phaseloom.db.models.base import utcnow
@@ -185,26 +185,16 @@ def test_equal_scores_are_claimed_first_come_first_served(uow, project):
 def captured_claim(db, queue: QueueService, agent_id: str, caplog=None) -> tuple[str, object]:
     """Run a real claim and return the claim statement and parameters it sent.
 
-    SQLite's claim goes through SQLAlchemy (seen by its cursor events); PostgreSQL's runs on
-    the driver connection and is logged at DEBUG instead.
+    Both backends run it on the driver connection, where SQLAlchemy's events do not see it; the
+    statements log it at DEBUG (SQLite's with its positional values, converted).
     """
-    if db.backend == "postgresql":
-        with caplog.at_level(logging.DEBUG, logger="phaseloom.queue._statements"):
-            assert queue.claim_next_task(agent_id) is not None
-        claims = [r for r in caplog.records if getattr(r, "sql", "").lstrip().startswith("WITH changed AS")]
-        return claims[-1].sql, claims[-1].params
-    sent = []
-
-    def grab(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("UPDATE TASKS"):
-            sent.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", grab)
-    try:
+    postgres = db.backend == "postgresql"
+    logger = "phaseloom.queue._statements" if postgres else "phaseloom.queue._sqlite_statements"
+    with caplog.at_level(logging.DEBUG, logger=logger):
         assert queue.claim_next_task(agent_id) is not None
-    finally:
-        event.remove(db.engine, "before_cursor_execute", grab)
-    return sent[-1]
+    start = "WITH changed AS" if postgres else "UPDATE tasks"
+    claims = [r for r in caplog.records if getattr(r, "sql", "").lstrip().startswith(start)]
+    return claims[-1].sql, claims[-1].params
 
 
 @pytest.mark.parametrize("phase_id, index", [(None, "ix_tasks_ready_score_id"),
@@ -243,7 +233,7 @@ def plan_nodes(node: dict):
         yield from plan_nodes(child)
 
 
-def test_claim_cost_does_not_grow_with_the_queue_on_sqlite(tmp_path):
+def test_claim_cost_does_not_grow_with_the_queue_on_sqlite(tmp_path, caplog):
     """SQLite's VM instruction count for one claim: the same at 1,000 and at 20,000 pending tasks."""
     from phaseloom.db.engine import Database
     from phaseloom.db.migrate import upgrade
@@ -258,7 +248,7 @@ def test_claim_cost_does_not_grow_with_the_queue_on_sqlite(tmp_path):
         ticket = TicketService(uow).create_ticket(project.id, "t")
         seed_tasks(db, ticket.id, size)
         agent = AgentService(uow).register_agent("a")
-        statement, params = captured_claim(db, QueueService(uow), agent.id)
+        statement, params = captured_claim(db, QueueService(uow), agent.id, caplog)
         with db.engine.connect() as conn:
             raw = conn.connection.dbapi_connection
             counter = [0]

@@ -8,7 +8,6 @@ tasks whose globs overlap would be a real breach. Each task is held 30 ms, so a 
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from phaseloom.domain.task_paths import literal_prefix, prefixes_conflict
 from phaseloom.queue import QueueService
 from phaseloom.services.agents import AgentService
 from phaseloom.services.tickets import TicketService
+from tests.queue.together import run_together
 
 WORKERS = 4
 PER_GROUP = 6
@@ -32,12 +32,10 @@ def overlapping(a: list[str], b: list[str]) -> bool:
     return any(prefixes_conflict(literal_prefix(x), literal_prefix(y)) for x in a for y in b)
 
 
-def hold_tasks(url: str, agent_id: str, log_path: str, ready, start) -> None:
+def hold_tasks(url: str, agent_id: str, log_path: str) -> None:
     """Worker process: claim, start, hold, complete until nothing is pending; log each held window."""
     db = Database.connect(url)
     queue = QueueService(UnitOfWork(db))
-    ready.put(agent_id)
-    start.wait(60)
     deadline = time.monotonic() + 90
     with open(log_path, "a", buffering=1) as log:
         while time.monotonic() < deadline:
@@ -64,19 +62,7 @@ def test_overlapping_globs_never_run_together_and_disjoint_ones_do(db, uow, proj
         task = queue.create_task(tickets[n % len(tickets)], "PHASE_REQUIREMENTS", f"{group} #{n}", paths=group)
         globs[task.id] = group
     agents = [AgentService(uow).register_agent(f"worker-{n}").id for n in range(WORKERS)]
-    context = multiprocessing.get_context("spawn")
-    ready, start = context.Queue(), context.Event()
-    logs = {agent: tmp_path / f"{agent}.log" for agent in agents}
-    workers = [context.Process(target=hold_tasks, args=(db.url, agent, str(logs[agent]), ready, start))
-               for agent in agents]
-    for worker in workers:
-        worker.start()
-    for _ in workers:
-        ready.get(timeout=60)
-    start.set()
-    for worker in workers:
-        worker.join(timeout=150)
-    assert all(w.exitcode == 0 for w in workers), [w.exitcode for w in workers]
+    logs = run_together(hold_tasks, db.url, agents, tmp_path, timeout=150)
 
     windows = [(int(task_id), float(began), float(ended)) for path in logs.values()
                for task_id, began, ended in (line.split() for line in path.read_text().splitlines())]

@@ -164,6 +164,28 @@ def test_the_board_shows_each_waiting_ticket_with_its_place_in_the_queue(uow, tm
     assert badges() == {first: None, second: 1}
 
 
+def test_the_ticket_page_shows_each_entry_waiting_landed_or_rejected_with_why(uow, tmp_path):
+    from phaseloom.services.dashboard import DashboardService
+
+    project, repo, _ = landing_project(uow, tmp_path)
+    first, _ = finished_ticket(uow, project, repo, {"a.txt": "1\n"}, "raise a")
+    second, _ = finished_ticket(uow, project, repo, {"b.txt": "1\n"}, "raise b")
+
+    def entries(ticket_id: int) -> list[dict]:
+        return DashboardService(uow).ticket_page(ticket_id)["merge_queue"]
+
+    assert [(e["status"], e["position"]) for e in entries(second)] == [("queued", 2)]
+    queue = MergeQueueService(uow, root=tmp_path / "workspaces")
+    queue.step()
+    assert [(e["status"], e["position"]) for e in entries(second)] == [("queued", 1)]
+    [landed] = entries(first)
+    assert landed["status"] == "landed" and landed["landed_commit"] == git(repo, "rev-parse", "main").strip()
+    queue.step()  # a + b together fail the check: rejected, sent back with a task
+    [rejected] = entries(second)
+    assert rejected["status"] == "rejected" and rejected["position"] is None and rejected["task_id"]
+    assert rejected["reason"].startswith("check ") and rejected["reason"].endswith("exited 3") and rejected["failed_check"]
+
+
 def test_an_entry_a_dead_process_left_testing_is_tested_again_and_lands(uow, tmp_path):
     from phaseloom.db.models.merge_queue import MergeQueueEntry
 

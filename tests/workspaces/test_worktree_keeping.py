@@ -191,3 +191,52 @@ def test_work_its_agent_reported_done_is_saved_but_left_for_the_merge_that_takes
     assert (ws.path / "done.py").read_text() == "DONE = True\n"
     assert git(s["repo"], "show", f"{snap.commit}:done.py") == "DONE = True\n"
     assert s["service"].integrate(ws).merged and git(s["repo"], "show", "ticket/1:done.py") == "DONE = True\n"
+
+
+def test_retention_removes_the_integration_worktree_of_a_ticket_done_long_enough_saving_what_only_it_holds(s, uow):
+    from phaseloom.db.models import Ticket
+
+    task, agent = _task(s)
+    ws = s["service"].prepare(task.id, agent.id)
+    (ws.path / "feature.py").write_text("DONE = True\n")
+    s["service"].integrate(ws, summary="the feature")
+    integration = s["service"].integration_path(s["repo"], s["ticket"].id)
+    assert integration.is_dir()
+    (integration / "note.txt").write_text("written in the integration worktree by hand\n")
+    _finish(uow, task.id, "completed", timedelta(days=8))
+
+    assert s["keeper"].clean_finished(Retention.parse("7d")) == [ws.path]  # the ticket is not done yet
+    assert integration.is_dir()
+    with uow:
+        uow.session.get(Ticket, s["ticket"].id).completed_at = utcnow() - timedelta(days=2)
+    assert s["keeper"].clean_finished(Retention.parse("7d")) == []  # done, but not long enough
+    removed = s["keeper"].clean_finished(Retention.parse("1d"))
+
+    assert removed == [integration] and not integration.exists()
+    [snap] = snapshots(s["repo"], task.id)
+    assert git(s["repo"], "show", f"{snap.commit}:note.txt").startswith("written in the integration")
+    assert git(s["repo"], "show", f"ticket/{s['ticket'].id}:feature.py") == "DONE = True\n"  # the branch stays
+
+
+def test_retention_removes_a_folder_a_repair_set_aside_only_once_its_state_is_on_a_ref(s):
+    import time
+
+    task, agent = _task(s)
+    ws = s["service"].prepare(task.id, agent.id)
+    git(ws.path, "checkout", "-q", "-b", "elsewhere")
+    (ws.path / "stray.txt").write_text("written on the wrong branch\n")
+    s["service"].prepare(task.id, agent.id)  # repaired: the folder is set aside, snapshotted first
+    [saved_aside] = ws.path.parent.glob(f"{ws.path.name}.broken-*[0-9]")
+    assert saved_aside.with_name(f"{saved_aside.name}.saved").is_file()
+    # A folder set aside without its state on a ref (no note): it may hold the only copy of something.
+    unknown = ws.path.with_name(f"{ws.path.name}.broken-{int(time.time() * 1000) - 10_000}")
+    unknown.mkdir()
+    (unknown / "only-copy.txt").write_text("precious\n")
+
+    assert s["keeper"].clean_finished(Retention.parse("1d")) == []  # too young
+    assert s["keeper"].clean_finished(Retention.parse("on_finish")) == [saved_aside]
+
+    assert not saved_aside.exists() and not saved_aside.with_name(f"{saved_aside.name}.saved").exists()
+    assert (unknown / "only-copy.txt").read_text() == "precious\n" and ws.path.is_dir()
+    [snap] = snapshots(s["repo"], task.id)
+    assert git(s["repo"], "show", f"{snap.commit}:stray.txt").startswith("written")

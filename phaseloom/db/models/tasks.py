@@ -12,6 +12,7 @@ from phaseloom.db.models.workflows import phase_fk
 _READY = text("status = 'pending' AND unmet_dependencies = 0")
 _LEASED = text("lease_expires_at IS NOT NULL")
 _ACTIVE = text("status IN ('claimed', 'running')")
+_HELD = text("held_project_id IS NOT NULL")
 
 
 class Agent(Base):
@@ -109,15 +110,22 @@ class TaskCapability(Base):
 class TaskPath(Base):
     """A path glob a task declared it touches, with its literal prefix (phaseloom/domain/task_paths.py).
 
-    The claim looks the rows up by task (the primary key's first column): a candidate's own and each
-    claimed or running task's of its project (found by ``ix_tasks_active_project``).
+    The claim reads a candidate's own rows by task (the primary key's first column), and the rows of
+    its project's claimed and running tasks by ``ix_task_paths_held``: ``held_project_id`` is the
+    task's project while it is claimed or running, else NULL. Triggers keep it (migration
+    0014_paths_held): nothing in Python writes it.
     """
 
     __tablename__ = "task_paths"
+    __table_args__ = (
+        Index("ix_task_paths_held", "held_project_id", "prefix", sqlite_where=_HELD, postgresql_where=_HELD,
+              postgresql_ops={"prefix": "varchar_pattern_ops"}),
+    )
 
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
     glob: Mapped[str] = mapped_column(String(500), primary_key=True)
     prefix: Mapped[str] = mapped_column(String(500))
+    held_project_id: Mapped[int | None] = mapped_column(default=None)
 
 
 class TaskDependency(Base):

@@ -1,4 +1,5 @@
-// One ticket: phase history, current gate, artifacts, discoveries, reviews, tasks and their worktree snapshots.
+// One ticket: phase history, current gate, its merge-queue entries, artifacts, discoveries, reviews, tasks and
+// their worktree snapshots.
 
 import { api, coalesce, el, params, say, when } from "./api.js";
 import { live } from "./live.js";
@@ -71,6 +72,20 @@ function questionView(q) {
     el("blockquote", {}, q.question), form);
 }
 
+// The ticket's merge-queue entries (newest first): waiting with its place, or how it ended and why.
+function mergeState(e) {
+  if (e.status === "queued") return `queued, ${e.position === 1 ? "next" : `number ${e.position}`} to be tested`;
+  if (e.status === "testing") return "testing the merged result";
+  if (e.status === "landed") return `landed on ${e.into} as ${(e.landed_commit || "").slice(0, 12)}`;
+  return `rejected: ${e.reason}`;
+}
+
+function mergeDetail(e) {
+  if (e.conflicts.length) return `conflicts: ${e.conflicts.join(", ")}`;
+  if (e.failed_check.length) return el("code", {}, e.failed_check.join(" "));
+  return "";
+}
+
 function render(page) {
   const t = page.ticket;
   document.title = `#${t.id} ${t.title} · phaseloom`;
@@ -90,6 +105,11 @@ function render(page) {
         k.waits_for ? el("small", { class: "waits", "data-task-waits": k.id }, ` · ${k.waits_for}`) : ""),
       k.agent || "",
       k.error ? el("pre", { class: "error" }, k.error) : k.log ? el("pre", {}, k.log) : ""]))),
+    (page.merge_queue || []).length ? section("Merge queue", "h-merge-queue", table("Merge queue entries",
+      ["Entry", "State", "Branch", "Tests run", "Detail", "Task", "Updated"], page.merge_queue.map((e) => [
+        `#${e.id}`, el("span", { class: e.status === "rejected" ? "error" : "", "data-merge-status": e.status }, mergeState(e)),
+        `${e.branch} → ${e.into} (${e.strategy})`, String(e.attempts), mergeDetail(e),
+        e.task_id ? `#${e.task_id}` : "", when(e.at)]))) : "",
     section("Snapshots", "h-snapshots", table("Snapshots", ["Task", "N", "When", "Reason", "Files", "Commit", "Restore with"],
       (page.snapshots || []).map((s) => [`#${s.task_id}`, String(s.n), when(s.at), s.reason, String(s.files),
         s.commit.slice(0, 12), el("code", {}, `phaseloom task restore ${s.task_id} ${s.n}`)]))),
