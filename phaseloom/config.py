@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from phaseloom.settings_defaults import DEFAULT_DATABASE_URL, DEFAULT_LOG_LEVEL, DEFAULT_SQLITE_BUSY_TIMEOUT_MS
 
-__all__ = ["DEFAULT_DATABASE_URL", "ModelPrice", "Settings", "get_settings"]
+__all__ = ["DEFAULT_DATABASE_URL", "ModelPrice", "Settings", "get_settings", "server_environment"]
 
 
 class ModelPrice(BaseModel):
@@ -80,6 +81,22 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+# Not handed to an agent's own ``phaseloom mcp``: secrets, what the launch sets itself (the database), and
+# what only the orchestrator or a CLI client uses.
+_NOT_FOR_THE_SERVER = frozenset({"database_url", "guardian_judge_api_key", "api_token", "api_url", "mcp_url",
+                                 "agent_env", "memory_worker_idle_seconds"})
+
+
+def server_environment(settings: Settings) -> dict[str, str]:
+    """``settings`` as the ``PHASELOOM_*`` variables that give an agent's stdio ``phaseloom mcp`` the same
+    settings: it runs in the agent's worktree (no phaseloom.toml there) with the environment its CLI
+    passes, which holds none of phaseloom's own variables. Relative paths are made absolute."""
+    values = settings.model_dump(mode="json", exclude=set(_NOT_FOR_THE_SERVER))
+    values["home"] = str(Path(settings.home).resolve())
+    return {f"PHASELOOM_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
+            for name, value in values.items()}
 
 
 @lru_cache(maxsize=1)

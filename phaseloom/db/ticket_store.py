@@ -19,7 +19,20 @@ from phaseloom.domain.errors import NotFound
 from phaseloom.domain.identifiers import is_number
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from phaseloom.db.unit_of_work import UnitOfWork
+
+
+def project_row(session: Session, name_or_id: str | int) -> Project:
+    """By id when ``name_or_id`` is a number, else by name; :class:`NotFound` otherwise."""
+    if isinstance(name_or_id, int) or is_number(str(name_or_id)):
+        project = session.get(Project, int(name_or_id))
+    else:
+        project = session.scalar(select(Project).where(Project.name == name_or_id))
+    if project is None:
+        raise NotFound("project", name_or_id)
+    return project
 
 
 class OrmTicketStore:
@@ -29,15 +42,7 @@ class OrmTicketStore:
         self.uow = uow
 
     def project(self, name_or_id: str | int) -> Project:
-        """By id when ``name_or_id`` is a number, else by name; :class:`NotFound` otherwise."""
-        session = self.uow.session
-        if isinstance(name_or_id, int) or is_number(str(name_or_id)):
-            project = session.get(Project, int(name_or_id))
-        else:
-            project = session.scalar(select(Project).where(Project.name == name_or_id))
-        if project is None:
-            raise NotFound("project", name_or_id)
-        return project
+        return project_row(self.uow.session, name_or_id)
 
     def workflow(self, workflow_id: int) -> d.Workflow:
         return workflow_by_id(self.uow, workflow_id)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from phaseloom.config import server_environment
 from phaseloom.db.engine import Database, absolute_url
 from phaseloom.db.retry import call_with_retry, is_transient
 from phaseloom.db.models import Project, Task
@@ -296,7 +297,8 @@ class TaskExecutor:
                           log_path=Path(self.config.log_dir).resolve() / f"task-{task.id}.log",
                           timeout_seconds=task.timeout_seconds, agent_token=token, api_url=self.config.api_url,
                           mcp_url=self.config.mcp_url, attempt=task.retry_count + 1, task_type=task.task_type,
-                          database_url=absolute_url(self.db.url), expects_outputs=bool(phase.expected_outputs),
+                          database_url=absolute_url(self.db.url), server_settings=server_environment(self.config.settings),
+                          expects_outputs=bool(phase.expected_outputs),
                           permissions=phase.permissions, agent_env=split_names(self.config.settings.agent_env),
                           on_tick=tick,
                           tick_seconds=heartbeat_interval(self.config.lease_seconds), on_activity=activity,

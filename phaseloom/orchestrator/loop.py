@@ -295,10 +295,11 @@ class Orchestrator:
                     log.error("agent %s crashed: %s", agent_id, future.exception())
                     continue
                 outcome = future.result()
-                if getattr(outcome, "rate_limited", False):
-                    self._pause(self._agents[agent_id], outcome.retry_after_seconds, task_id, outcome.error or "")
+                # Noted first: the future is gone from _running, so nothing after this may lose the completion.
                 if task_id is not None and getattr(outcome, "final_status", None) == "completed":
                     self.tickets.completed(task_id)
+                if getattr(outcome, "rate_limited", False):
+                    self._pause(self._agents[agent_id], outcome.retry_after_seconds, task_id, outcome.error or "")
                 self._finished += 1
                 if self._finished <= 2:  # the first tasks import what every later one uses
                     self._freeze_heap()

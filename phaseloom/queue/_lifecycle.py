@@ -7,7 +7,7 @@ in one place. The other modules of the queue find the task, decide, and call one
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from psycopg.types.json import Json
@@ -200,7 +200,7 @@ class TaskLifecycle:
         task.status = TaskStatus.COMPLETED.value
         task.result = result or {}
         task.completed_at = utcnow()
-        task.lease_expires_at = None
+        task.lease_expires_at = _lease_after_report(task)
         task.error = None
         self._shift_dependents(task, -1)
         self.uow.emit("task.completed", "task", task.id, project_id=task.project_id, ticket_id=task.ticket_id,
@@ -227,7 +227,7 @@ class TaskLifecycle:
         """Completed work of a phase that requires review waits for its validator."""
         task.status = TaskStatus.UNDER_REVIEW.value
         task.result = result or {}
-        task.lease_expires_at = None
+        task.lease_expires_at = _lease_after_report(task)
 
     def requeue(self, task: Task) -> None:
         """Back to pending, due now, for any agent (a review asked for more work); the caller emits why."""
@@ -384,3 +384,11 @@ class TaskLifecycle:
         self.uow.emit("task.retried", "task", task.id, project_id=task.project_id, ticket_id=task.ticket_id,
                       phase_id=task.phase_id, payload={"initiated_by": initiated_by,
                                                        "previous_error": (previous_error or "")[:500]})
+
+
+def _lease_after_report(task: Task) -> datetime | None:
+    """A reported task's lease: none, unless its worker has still to merge its work. Then the worker's lease
+    goes on (its heartbeat renews it until the merge), so a worker that dies before merging leaves a lease
+    that runs out and the housekeeping takes the merge over (``QueueService.unmerged_orphans``); a lease
+    cleared here would leave the work unmerged and the ticket held in its phase for good."""
+    return task.lease_expires_at if task.awaiting_merge else None

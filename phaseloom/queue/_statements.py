@@ -25,7 +25,7 @@ import logging
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import (ARRAY, JSON, DateTime, String, all_, bindparam, cast, exists, func, insert, literal,
+from sqlalchemy import (ARRAY, JSON, DateTime, String, all_, bindparam, case, cast, exists, func, insert, literal,
                         literal_column, or_, select, true, update)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased, attributes, configure_mappers
@@ -297,7 +297,9 @@ def postgres_complete(check_owner: bool) -> DriverStatement:
         .where(Task.id == bindparam("task_id"), or_(*(Task.status == s.value for s in ACTIVE_STATUSES)),
                *(Task.task_type != t for t in VALIDATOR_TASK_TYPES), _NO_REVIEW_CONFIGURED)
         .values(status=TaskStatus.COMPLETED.value, result=bindparam("result", type_=JSON),
-                completed_at=bindparam("completed_at", type_=DateTime(timezone=True)), lease_expires_at=None,
+                completed_at=bindparam("completed_at", type_=DateTime(timezone=True)),
+                # kept while the worker has the work still to merge (see _lifecycle._lease_after_report)
+                lease_expires_at=case((Task.awaiting_merge.is_(True), Task.lease_expires_at), else_=None),
                 error=None)
     )
     if check_owner:

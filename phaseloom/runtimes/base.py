@@ -38,6 +38,8 @@ class Assignment:
     options: dict[str, Any] = field(default_factory=dict)
     # The database the agent's own ``phaseloom mcp`` (stdio) opens: absolute, whatever the cwd.
     database_url: str = ""
+    # The orchestrator's settings that server runs with, as PHASELOOM_* variables (config.server_environment).
+    server_settings: dict[str, str] = field(default_factory=dict)
     # Whether the phase declares outputs: an agent without MCP must then have changed its worktree.
     expects_outputs: bool = True
     # What the phase lets the agent change; a preset turns it into its CLI's own controls.

@@ -115,7 +115,7 @@ class CommandRuntime:
         prompt_file = run_dir / "instructions.md"
         prompt_file.write_text(assignment.instructions)
         launch = (McpLaunch(url=assignment.mcp_url, token=assignment.agent_token) if assignment.mcp_url
-                  else stdio_launch(assignment.database_url, assignment.agent_token))
+                  else stdio_launch(assignment.database_url, assignment.agent_token, assignment.server_settings))
         # A command of one's own starts `phaseloom mcp` itself (no preset writes its MCP configuration):
         # over stdio it needs the database, which phaseloom's own variables (not passed on) no longer give.
         rendered = self.preset.config(launch, run_dir) if self.preset else RenderedConfig(env=dict(launch.env))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from phaseloom.db.models import Project, Ticket, WorkflowRow
-from phaseloom.domain.errors import Conflict, InvalidInput, NotFound
-from phaseloom.domain.identifiers import is_number
+from phaseloom.db.ticket_store import project_row
+from phaseloom.domain.errors import Conflict, InvalidInput
 from phaseloom.db.unit_of_work import UnitOfWork
 from phaseloom.services.workflows import WorkflowService
 
@@ -49,11 +49,4 @@ class ProjectService:
             ]
 
     def _row(self, name_or_id: str | int) -> Project:
-        session = self.uow.session
-        if isinstance(name_or_id, int) or is_number(str(name_or_id)):
-            project = session.get(Project, int(name_or_id))
-        else:
-            project = session.scalar(select(Project).where(Project.name == name_or_id))
-        if project is None:
-            raise NotFound("project", name_or_id)
-        return project
+        return project_row(self.uow.session, name_or_id)

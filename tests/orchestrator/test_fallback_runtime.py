@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
-from sqlalchemy import select
 
-from phaseloom.db.models import SystemEvent
 from tests.runtimes.agent_e2e import WORKFLOW, make_project
 
 # The first agent gets halfway, then its provider refuses it.
@@ -26,17 +24,6 @@ shutil.copy(sys.argv[1], sys.argv[2])
 pathlib.Path("hello.txt").write_text("hello\\n")
 print("Wrote hello.txt after the first agent's notes.md")
 """
-
-
-def _events(project, event_type: str) -> list[SystemEvent]:
-    db = project.database()
-    try:
-        with db.sessions() as session:
-            rows = list(session.scalars(select(SystemEvent).where(SystemEvent.event_type == event_type)))
-            session.expunge_all()
-            return rows
-    finally:
-        db.dispose()
 
 
 def test_a_rate_limited_run_is_taken_over_by_the_fallback_runtime_with_the_attempt_so_far(tmp_path):
@@ -57,10 +44,10 @@ def test_a_rate_limited_run_is_taken_over_by_the_fallback_runtime_with_the_attem
     told = seen.read_text()                         # the fallback's instructions: the task, then the attempt
     assert "## The attempt so far" in told and "Another agent (command) started this task" in told
     assert "429 Too Many Requests" in told and "Files it changed, left in your worktree: notes.md." in told
-    [handed] = _events(project, "task.fallback_runtime")
+    [handed] = project.events("task.fallback_runtime")
     assert (handed.payload["from"], handed.payload["to"]) == ("command", "command")
     assert handed.payload["changed_files"] == ["notes.md"]
-    assert _events(project, "pool.paused") == []   # the fallback took the task: nobody waits for the reset
+    assert project.events("pool.paused") == []   # the fallback took the task: nobody waits for the reset
 
 
 def test_a_fallback_runtime_that_is_not_one_is_refused_when_the_workflow_loads(tmp_path):

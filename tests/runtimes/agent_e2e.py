@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from phaseloom.db.engine import Database
-from phaseloom.db.models import CostRecord, Task
+from phaseloom.db.models import CostRecord, SystemEvent, Task
 from tests.conftest import ROOT, service_unavailable
 
 CACHE = ROOT / ".cache" / "agents"
@@ -81,25 +81,25 @@ class AgentProject:
     def database(self) -> Database:
         return Database.connect(self.url)
 
-    def tasks(self) -> list[Task]:
+    def rows(self, statement) -> list:
+        """The rows ``statement`` selects, detached from their session (read after the run, in a fresh one)."""
         db = self.database()
         try:
             with db.sessions() as session:
-                rows = list(session.scalars(select(Task).order_by(Task.id)))
+                rows = list(session.scalars(statement))
                 session.expunge_all()
                 return rows
         finally:
             db.dispose()
 
+    def tasks(self) -> list[Task]:
+        return self.rows(select(Task).order_by(Task.id))
+
     def costs(self) -> list[CostRecord]:
-        db = self.database()
-        try:
-            with db.sessions() as session:
-                rows = list(session.scalars(select(CostRecord).order_by(CostRecord.id)))
-                session.expunge_all()
-                return rows
-        finally:
-            db.dispose()
+        return self.rows(select(CostRecord).order_by(CostRecord.id))
+
+    def events(self, event_type: str) -> list[SystemEvent]:
+        return self.rows(select(SystemEvent).where(SystemEvent.event_type == event_type).order_by(SystemEvent.id))
 
     def ticket_log(self, ticket_id: int = 1) -> list[str]:
         """Commit subjects on the ticket's integration branch, newest first."""

@@ -14,9 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from phaseloom.db.models import SystemEvent
 from phaseloom.domain.permissions import Permissions
 from phaseloom.runtimes.command import CommandRuntime
 from tests.runtimes.agent_e2e import READ_ONLY_WORKFLOW, git, make_project, model_turns
@@ -38,23 +36,12 @@ def log_text(project) -> str:
     return (project.folder / ".phaseloom" / "logs" / "task-1.log").read_text()
 
 
-def events(project, event_type: str) -> list[SystemEvent]:
-    db = project.database()
-    try:
-        with db.sessions() as session:
-            rows = list(session.scalars(select(SystemEvent).where(SystemEvent.event_type == event_type)))
-            session.expunge_all()
-            return rows
-    finally:
-        db.dispose()
-
-
 def assert_design_written(project, proc) -> None:
     [task] = project.tasks()
     assert task.status == "completed", (task.error, proc.stdout, proc.stderr)
     assert project.ticket_file("design.md") == DESIGN
     assert git(project.repo, "ls-tree", "-r", "--name-only", "ticket/1").split() == ["README.md", "design.md"]
-    [written] = events(project, "artifact.written")
+    [written] = project.events("artifact.written")
     assert written.payload["path"] == "design.md" and written.payload["bytes"] == len(DESIGN)
 
 
@@ -236,7 +223,7 @@ def test_aider_read_only_phase_runs_it_dry_and_its_edit_never_lands(aider, model
     [task] = project.tasks()
     assert task.status == "failed", (task.error, proc.stdout)
     assert "changed nothing in its worktree" in task.error
-    worktree = Path(next(e.payload["path"] for e in events(project, "workspace.prepared")))
+    worktree = Path(next(e.payload["path"] for e in project.events("workspace.prepared")))
     assert not (worktree / "hello.txt").exists()                          # the dry run wrote nothing
     assert git(project.repo, "ls-tree", "-r", "--name-only", "ticket/1").split() == ["README.md"]
 
@@ -291,12 +278,12 @@ def test_a_write_outside_a_read_only_phases_outputs_is_reverted_and_fails_the_ta
     assert task.status == "failed", (task.error, proc.stdout, proc.stderr)
     assert task.error.startswith("out_of_bounds: phase PHASE_DESIGN is read_only and allows only its declared "
                                  "outputs (design.md); the agent changed 2 other file(s), reverted: README.md, src/app.py")
-    [refused] = events(project, "task.changes_refused")
+    [refused] = project.events("task.changes_refused")
     assert refused.payload["files"] == ["README.md", "src/app.py"]
     # The run says so as it ends, files and all (not only the ticket page): no silent stall in the phase.
     assert ("task 1 (PHASE_DESIGN, ticket #1) failed: out_of_bounds: phase PHASE_DESIGN is read_only"
             in proc.stdout) and "reverted: README.md, src/app.py" in proc.stdout, proc.stdout
-    worktree = Path(next(e.payload["path"] for e in events(project, "workspace.prepared")))
+    worktree = Path(next(e.payload["path"] for e in project.events("workspace.prepared")))
     assert (worktree / "README.md").read_text() == "# demo\n"           # restored
     assert not (worktree / "src" / "app.py").exists()                   # removed
     assert (worktree / "design.md").exists()                            # its declared output is left

@@ -32,7 +32,7 @@ class McpLaunch:
         return not self.url
 
 
-def stdio_launch(database_url: str, token: str = "") -> McpLaunch:
+def stdio_launch(database_url: str, token: str = "", settings: Mapping[str, str] | None = None) -> McpLaunch:
     """phaseloom's own MCP server as a subprocess of the agent, on the same database (made absolute:
     the agent, and so its MCP server, runs in a worktree, not in the orchestrator's folder), and the
     same phaseloom: the orchestrator's PYTHONPATH when it has one (another copy's migrations would not
@@ -42,7 +42,8 @@ def stdio_launch(database_url: str, token: str = "") -> McpLaunch:
 
     from phaseloom.db.engine import absolute_url
 
-    env = {DATABASE_VAR: absolute_url(database_url)}
+    # The orchestrator's settings (``config.server_environment``), then the database it works on.
+    env = {**(settings or {}), DATABASE_VAR: absolute_url(database_url)}
     # An orchestrator run from a source checkout (PYTHONPATH) must give its agents' MCP server the same
     # phaseloom: the CLIs start MCP servers with a reduced environment, which would import another one.
     if os.environ.get("PYTHONPATH"):
