@@ -186,6 +186,8 @@ class TicketService:
         if is_done_phase(target):
             ticket.completed_at = utcnow()
             self.store.release_dependents(ticket.id)
+        elif ticket.completed_at is not None:  # reopened: not finished any more (a finished one's worktree goes)
+            ticket.completed_at = None
         self.store.save(ticket)
         return self._view(ticket, workflow)
 

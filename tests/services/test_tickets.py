@@ -3,10 +3,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from phaseloom.db.models import SystemEvent
+from phaseloom.db.models import SystemEvent, Ticket
 from phaseloom.domain.errors import InvalidTransition, WipLimitReached
+from phaseloom.loaders.documents import load_workflow_data
 from phaseloom.services.board import BoardService
+from phaseloom.services.projects import ProjectService
 from phaseloom.services.tickets import TicketService
+from phaseloom.services.workflows import WorkflowService
 
 
 def test_new_ticket_starts_in_backlog_with_history(uow, project):
@@ -96,3 +99,23 @@ def test_wip_limit_refuses_then_force_is_recorded(uow, project):
     assert tickets.history(ids[3])[-1].forced is True
     columns = {c.id: c for c in board.board(project.id)}
     assert columns["deploying"].wip_use == 4
+
+
+def test_a_reopened_ticket_is_no_longer_completed(uow):
+    """A free-form workflow lets a finished ticket go back: reopened, it is unfinished again, so nothing
+    that waits for finished tickets (the cleanup of their worktrees) takes it for one."""
+    WorkflowService(uow).save_document(load_workflow_data({"name": "reopenable", "mode": "free_form", "phases": [
+        {"id": "PHASE_WORK", "sequence_order": 0},
+        {"id": "PHASE_DONE", "sequence_order": 1, "is_terminal": True}]}))
+    project = ProjectService(uow).create_project("reopen", workflow="reopenable")
+    tickets = TicketService(uow)
+    ticket = tickets.create_ticket(project.id, "again")
+
+    def completed_at():
+        with uow:
+            return uow.session.get(Ticket, ticket.id).completed_at
+
+    tickets.transition(ticket.id, "PHASE_DONE")
+    assert completed_at() is not None
+    tickets.transition(ticket.id, "PHASE_WORK", reason="the bug came back")
+    assert completed_at() is None
