@@ -84,6 +84,46 @@ def tasks(*, ticket_id: int | None, phase_id: str | None, status: str | None) ->
                                                                        status=status)
 
 
+def history(ticket_id: int) -> list:
+    """As ``TicketService.history``: phase history rows, oldest first."""
+    reader = state.quick_reader()
+    if reader is not None:
+        return reader.history(ticket_id)
+    from phaseloom.services.tickets import TicketService
+
+    return TicketService(state.uow(readonly=True)).history(ticket_id)
+
+
+def task(task_id: int):
+    """As ``QueueService.get``: the task row."""
+    reader = state.quick_reader()
+    if reader is not None:
+        return reader.task(task_id)
+    from phaseloom.queue import QueueService
+
+    return QueueService(state.uow(readonly=True), state.settings).get(task_id)
+
+
+def workflow(name_or_id: str):
+    """As ``WorkflowService.get``: a workflow by name or id, as a domain value."""
+    reader = state.quick_reader()
+    if reader is not None:
+        return reader.workflow_named(name_or_id)
+    from phaseloom.services.workflows import WorkflowService
+
+    return WorkflowService(state.uow(readonly=True)).get(name_or_id)
+
+
+def workflow_summaries() -> list[dict]:
+    """As ``WorkflowService.list``."""
+    reader = state.quick_reader()
+    if reader is not None:
+        return reader.workflows()
+    from phaseloom.services.workflows import WorkflowService
+
+    return WorkflowService(state.uow(readonly=True)).list()
+
+
 def projects() -> list[dict]:
     """As ``ProjectService.list``."""
     reader = state.quick_reader()
