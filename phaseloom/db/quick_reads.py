@@ -25,6 +25,7 @@ from phaseloom.domain.errors import NotFound
 from phaseloom.domain.identifiers import is_number
 from phaseloom.domain.json_values import readable_copy
 from phaseloom.domain.priorities import Priority
+from phaseloom.domain.tasks import ACTIVE_STATUSES
 
 _SQLITE_PREFIXES = ("sqlite:///", "sqlite+pysqlite:///")
 
@@ -153,6 +154,17 @@ class QuickReader:
         if not found:
             raise NotFound("task", task_id)
         return found[0]
+
+    def agents(self) -> list[SimpleNamespace]:
+        """As ``AgentService.list``: in registration order."""
+        return self.rows("agents", tail="ORDER BY created_at, id")
+
+    def agent_loads(self) -> dict[str, int]:
+        """Each agent's active tasks (claimed or running), as ``AgentService.health_report`` counts them."""
+        active = [status.value for status in ACTIVE_STATUSES]
+        return dict(self.connection.execute(
+            f"SELECT assigned_agent_id, count(*) FROM tasks WHERE status IN ({', '.join('?' * len(active))})"
+            " GROUP BY assigned_agent_id", active))
 
     def tickets(self, project_id: int | None = None, *, phase_id: str | None = None, priority: str | None = None,
                 limit: int = 500, offset: int = 0) -> list[SimpleNamespace]:
