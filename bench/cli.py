@@ -45,6 +45,12 @@ def commands(round_no: int) -> list[tuple[str, list[str], float]]:
         ("ticket show", ["ticket", "show", "7"], READ_TARGET),
         ("task list", ["task", "list"], READ_TARGET),
         ("board", ["board", "demo"], READ_TARGET),
+        ("ticket history", ["ticket", "history", "7"], READ_TARGET),
+        ("task show", ["task", "show", "1"], READ_TARGET),
+        ("workflow list", ["workflow", "list"], READ_TARGET),
+        ("workflow show", ["workflow", "show", "software_development"], READ_TARGET),
+        ("phases list", ["phases", "list"], READ_TARGET),
+        ("agent list", ["agent", "list"], READ_TARGET),
         ("ticket create", ["ticket", "create", "demo", f"bench ticket {round_no}"], WRITE_TARGET),
         ("ticket block", ["ticket", "block", str(100 + round_no), "--reason", "bench"], WRITE_TARGET),
         # --force: the column's WIP limit (5) is reached after a few rounds; a forced move is recorded.

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from phaseloom.cli import reads
 from phaseloom.cli.context import console, state
 
 app = typer.Typer(help="Register agents and see their health.", no_args_is_help=True)
@@ -46,9 +47,7 @@ def list_agents() -> None:
     from rich.table import Table
 
     table = Table("id", "name", "type", "runtime", "phase", "status", "health", "load", "last heartbeat")
-    agents = {a.id: a for a in _service().list()}
-    for h in _service().health_report():
-        a = agents[h.agent_id]
+    for a, h in reads.agents_with_health():
         seen = "-" if h.seconds_since_heartbeat is None else f"{h.seconds_since_heartbeat:.0f}s ago"
         table.add_row(a.id, a.name, a.agent_type, a.runtime, a.phase_id or "any", h.status, h.health,
                       f"{h.active_tasks}/{h.capacity}", seen)

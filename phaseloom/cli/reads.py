@@ -84,6 +84,66 @@ def tasks(*, ticket_id: int | None, phase_id: str | None, status: str | None) ->
                                                                        status=status)
 
 
+def history(ticket_id: int) -> list:
+    """As ``TicketService.history``: phase history rows, oldest first."""
+    reader = state.quick_reader()
+    if reader is not None:
+        return reader.history(ticket_id)
+    from phaseloom.services.tickets import TicketService
+
+    return TicketService(state.uow(readonly=True)).history(ticket_id)
+
+
+def task(task_id: int):
+    """As ``QueueService.get``: the task row."""
+    reader = state.quick_reader()
+    if reader is not None:
+        return reader.task(task_id)
+    from phaseloom.queue import QueueService
+
+    return QueueService(state.uow(readonly=True), state.settings).get(task_id)
+
+
+def workflow(name_or_id: str):
+    """As ``WorkflowService.get``: a workflow by name or id, as a domain value."""
+    reader = state.quick_reader()
+    if reader is not None:
+        return reader.workflow_named(name_or_id)
+    from phaseloom.services.workflows import WorkflowService
+
+    return WorkflowService(state.uow(readonly=True)).get(name_or_id)
+
+
+def workflow_summaries() -> list[dict]:
+    """As ``WorkflowService.list``."""
+    reader = state.quick_reader()
+    if reader is not None:
+        return reader.workflows()
+    from phaseloom.services.workflows import WorkflowService
+
+    return WorkflowService(state.uow(readonly=True)).list()
+
+
+def agents_with_health() -> list[tuple]:
+    """(agent row, its health) for every agent, in registration order, as ``AgentService.list`` and
+    ``health_report`` give them (the health with the same attributes as ``AgentHealth``)."""
+    reader = state.quick_reader()
+    if reader is not None:
+        from datetime import datetime, timezone
+        from types import SimpleNamespace
+
+        loads, now = reader.agent_loads(), datetime.now(timezone.utc)
+        return [(a, SimpleNamespace(
+            agent_id=a.id, status=a.status, health=a.health, active_tasks=loads.get(a.id, 0), capacity=a.capacity,
+            consecutive_failures=a.consecutive_failures, last_error=a.last_error,
+            seconds_since_heartbeat=None if a.last_heartbeat_at is None else (now - a.last_heartbeat_at).total_seconds()))
+            for a in reader.agents()]
+    from phaseloom.services.agents import AgentService
+
+    agents = {a.id: a for a in AgentService(state.uow(readonly=True)).list()}
+    return [(agents[h.agent_id], h) for h in AgentService(state.uow(readonly=True)).health_report()]
+
+
 def projects() -> list[dict]:
     """As ``ProjectService.list``."""
     reader = state.quick_reader()

@@ -115,17 +115,17 @@ def restore(
 @app.command("show")
 def show(task_id: int = typer.Argument(..., metavar="TASK"), as_json: bool = json_option()) -> None:
     """Show one task."""
-    service = _service(readonly=True)
-    t = service.get(task_id)
-    shape = _shapes([t], service)[0]
+    t = reads.task(task_id)
     if as_json:
-        print_json(shape)
+        print_json(_shapes([t])[0])
         return
+    facts = _path_facts([t]).get(t.id, {})  # as the API's shape has them, without building it (pydantic)
     console.print(f"task {t.id} [bold]{t.title}[/] — {t.phase_id}, {t.status}, priority {t.priority}",
                   highlight=False)
     for label, value in (("ticket", t.ticket_id), ("type", t.task_type), ("agent", t.assigned_agent_id),
                          ("retries", f"{t.retry_count}/{t.max_retries}"), ("capabilities", t.required_capabilities),
-                         ("paths", ", ".join(shape["paths"])), ("waits", shape["waits_for"]), ("error", t.error), ("result", t.result), ("description", t.description)):
+                         ("paths", ", ".join(facts.get("paths", []))), ("waits", facts.get("waits_for")), ("error", t.error),
+                         ("result", t.result), ("description", t.description)):
         if value not in (None, "", [], {}):
             console.print(f"  {label}: {value}", highlight=False)
 

@@ -15,12 +15,6 @@ app = typer.Typer(help="Create tickets and move them through phases.", no_args_i
 FORCE_HELP = "Override a WIP limit (recorded in history)."
 
 
-def _service(readonly: bool = False):
-    from phaseloom.services.tickets import TicketService
-
-    return TicketService(state.uow(readonly=readonly))
-
-
 def _writer():
     """The ticket use-cases for a write, on SQLite without SQLAlchemy when they can (``state.ticket_uow``)."""
     from phaseloom.services.tickets import TicketService
@@ -108,7 +102,7 @@ def unblock(ticket_id: int = typer.Argument(..., metavar="TICKET"),
 @app.command("history")
 def history(ticket_id: int = typer.Argument(..., metavar="TICKET"), as_json: bool = json_option()) -> None:
     """Show a ticket's phase history."""
-    rows = _service(readonly=True).history(ticket_id)
+    rows = reads.history(ticket_id)
     if as_json:
         print_json([api_shape("tickets", "HistoryOut", h) for h in rows])
         return

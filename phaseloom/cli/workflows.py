@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from phaseloom.cli import reads
 from phaseloom.cli.context import console, state
 
 workflow_app = typer.Typer(help="Load, validate and inspect workflows.", no_args_is_help=True)
@@ -56,12 +57,10 @@ def _print_missing_tools(document) -> None:
 @workflow_app.command("list")
 def list_workflows() -> None:
     """List stored workflows."""
-    from phaseloom.services.workflows import WorkflowService
-
     from rich.table import Table
 
     table = Table("id", "name", "version", "mode", "phases", "projects")
-    for w in WorkflowService(state.uow(readonly=True)).list():
+    for w in reads.workflow_summaries():
         table.add_row(str(w["id"]), w["name"], str(w["version"]), w["mode"], str(w["phases"]), str(w["projects"]))
     console.print(table)
 
@@ -69,9 +68,7 @@ def list_workflows() -> None:
 @workflow_app.command("show")
 def show(name: str) -> None:
     """Show a workflow's phases, transitions and board columns."""
-    from phaseloom.services.workflows import WorkflowService
-
-    workflow = WorkflowService(state.uow(readonly=True)).get(name)
+    workflow = reads.workflow(name)
     console.print(f"[bold]{workflow.name}[/] v{workflow.version} ({workflow.mode.value}) {workflow.description}")
     _print_phases(workflow)
     from rich.table import Table
@@ -85,9 +82,7 @@ def show(name: str) -> None:
 @phases_app.command("list")
 def list_phases(workflow: str = typer.Option("software_development", "--workflow", "-w")) -> None:
     """List a workflow's phases in sequence order."""
-    from phaseloom.services.workflows import WorkflowService
-
-    _print_phases(WorkflowService(state.uow(readonly=True)).get(workflow))
+    _print_phases(reads.workflow(workflow))
 
 
 def _print_phases(workflow) -> None:

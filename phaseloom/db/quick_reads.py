@@ -25,6 +25,7 @@ from phaseloom.domain.errors import NotFound
 from phaseloom.domain.identifiers import is_number
 from phaseloom.domain.json_values import readable_copy
 from phaseloom.domain.priorities import Priority
+from phaseloom.domain.tasks import ACTIVE_STATUSES
 
 _SQLITE_PREFIXES = ("sqlite:///", "sqlite+pysqlite:///")
 
@@ -116,6 +117,23 @@ class QuickReader:
         row.board_columns = self.rows("board_columns", "workflow_id = ?", (row.id,), "ORDER BY position")
         return workflow_from_row(row)
 
+    def workflow_named(self, name_or_id: str | int) -> d.Workflow:
+        """As ``WorkflowService.get``: by id when ``name_or_id`` is a number, else by name."""
+        by_id = isinstance(name_or_id, int) or is_number(str(name_or_id))
+        found = self.connection.execute("SELECT id FROM workflows WHERE " + ("id = ?" if by_id else "name = ?"),
+                                        (int(name_or_id) if by_id else name_or_id,)).fetchone()
+        if found is None:
+            raise NotFound("workflow", name_or_id)
+        return self.workflow(found[0])
+
+    def workflows(self) -> list[dict]:
+        """As ``WorkflowService.list``: by name, with their phase and project counts."""
+        phases = dict(self.connection.execute("SELECT workflow_id, count(*) FROM phases GROUP BY workflow_id"))
+        projects = dict(self.connection.execute("SELECT workflow_id, count(*) FROM projects GROUP BY workflow_id"))
+        return [{"id": w.id, "name": w.name, "version": w.version, "mode": w.mode, "phases": phases.get(w.id, 0),
+                 "projects": projects.get(w.id, 0), "description": w.description}
+                for w in self.rows("workflows", tail="ORDER BY name")]
+
     def workflow_ids(self) -> list[int]:
         return [row[0] for row in self.connection.execute("SELECT id FROM workflows")]
 
@@ -124,6 +142,29 @@ class QuickReader:
         if not found:
             raise NotFound("ticket", ticket_id)
         return found[0]
+
+    def history(self, ticket_id: int) -> list[SimpleNamespace]:
+        """As ``TicketService.history``: the ticket's phase history, oldest first (NotFound without the ticket)."""
+        self.ticket(ticket_id)
+        return self.rows("phase_history", "ticket_id = ?", (int(ticket_id),), "ORDER BY id")
+
+    def task(self, task_id: int) -> SimpleNamespace:
+        """As ``QueueService.get``."""
+        found = self.rows("tasks", "id = ?", (int(task_id),))
+        if not found:
+            raise NotFound("task", task_id)
+        return found[0]
+
+    def agents(self) -> list[SimpleNamespace]:
+        """As ``AgentService.list``: in registration order."""
+        return self.rows("agents", tail="ORDER BY created_at, id")
+
+    def agent_loads(self) -> dict[str, int]:
+        """Each agent's active tasks (claimed or running), as ``AgentService.health_report`` counts them."""
+        active = [status.value for status in ACTIVE_STATUSES]
+        return dict(self.connection.execute(
+            f"SELECT assigned_agent_id, count(*) FROM tasks WHERE status IN ({', '.join('?' * len(active))})"
+            " GROUP BY assigned_agent_id", active))
 
     def tickets(self, project_id: int | None = None, *, phase_id: str | None = None, priority: str | None = None,
                 limit: int = 500, offset: int = 0) -> list[SimpleNamespace]:

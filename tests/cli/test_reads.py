@@ -81,3 +81,39 @@ def test_a_write_then_a_read_of_the_same_ticket(own_demo):
     run(own_demo, "ticket", "unblock", "2")
     assert "PHASE_BACKLOG (backlog)" in run(own_demo, "ticket", "show", "2").stdout
     assert "blocked" not in run(own_demo, "board", "demo").stdout.split("Backlog", 1)[1].split("\n", 1)[0]
+
+
+# Read commands moved to the quick path later: each prints what the ORM path prints, table and --json.
+MOVED_READS = [("ticket", "history", "2"), ("task", "show", "1"), ("workflow", "list"),
+               ("workflow", "show", "software_development"), ("workflow", "show", "1"),
+               ("phases", "list"), ("agent", "list")]
+
+
+def _through_the_orm(folder, *args):
+    """The command on the same file through SQLAlchemy: a URL with an option is left to the services."""
+    return heavy_imports(folder, *args, env={"PHASELOOM_DATABASE_URL": f"sqlite:///{folder}/p.db?timeout=30"})
+
+
+@pytest.mark.parametrize("command", MOVED_READS)
+def test_a_moved_read_prints_what_the_orm_path_prints_without_importing_it(demo, command):
+    output, imported = heavy_imports(demo, *command)
+    assert imported == "[]", imported
+    orm_output, orm_imported = _through_the_orm(demo, *command)
+    assert "sqlalchemy" in orm_imported and output == orm_output and output.strip()
+
+
+@pytest.mark.parametrize("command", [c for c in MOVED_READS if c[:2] in {("ticket", "history"), ("task", "show")}])
+def test_a_moved_read_prints_the_same_json(demo, command):
+    output, imported = heavy_imports(demo, *command, "--json")
+    assert "sqlalchemy" not in imported and output == _through_the_orm(demo, *command, "--json")[0]
+    assert output.startswith(("[", "{"))
+
+
+def test_a_moved_read_of_something_missing_says_so_as_the_orm_path_does(demo):
+    for command in (("ticket", "history", "99"), ("task", "show", "99"), ("workflow", "show", "nope")):
+        quick = run(demo, *command, check=False)
+        env = {**os.environ, "PHASELOOM_DATABASE_URL": f"sqlite:///{demo}/p.db?timeout=30", "COLUMNS": "200"}
+        orm = subprocess.run([sys.executable, "-m", "phaseloom.cli.app", *command], cwd=demo, env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert quick.returncode == orm.returncode != 0 and quick.stderr == orm.stderr
+        assert command[-1] in quick.stderr

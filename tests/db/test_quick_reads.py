@@ -71,3 +71,29 @@ def test_only_a_current_sqlite_file_gets_a_reader(db, filled, tmp_path):
     with sqlite3.connect(sqlite_path(db.url)) as connection:  # a database an upgrade behind
         connection.execute("DELETE FROM alembic_version WHERE rowid = (SELECT min(rowid) FROM alembic_version)")
     assert QuickReader.open(db.url) is None
+
+
+def test_history_task_workflows_and_agents_read_as_the_services_read_them(uow, reader, filled):
+    from phaseloom.schemas.api.tickets import HistoryOut
+    from phaseloom.services.agents import AgentService
+
+    def shapes(model, rows):
+        return [model.model_validate(row).model_dump(mode="json") for row in rows]
+
+    assert shapes(HistoryOut, reader.history(3)) == shapes(HistoryOut, TicketService(uow).history(3))
+    assert [h.to_status for h in reader.history(3)] == ["backlog", "blocked"]
+    assert shapes(TaskOut, [reader.task(1)]) == shapes(TaskOut, [QueueService(uow, get_settings()).get(1)])
+    assert reader.workflow_named("software_development") == reader.workflow_named(str(filled.workflow_id)) \
+        == WorkflowService(uow).get("software_development")
+    assert reader.workflows() == WorkflowService(uow).list()
+    for missing in (lambda: reader.history(99), lambda: reader.task(99), lambda: reader.workflow_named("nope")):
+        with pytest.raises(NotFound):
+            missing()
+    agents = AgentService(uow)
+    worker = agents.register_agent("w1", capabilities=["python"])
+    agents.register_agent("w2")
+    assert QueueService(uow, get_settings()).claim_next_task(worker.id).id == 1
+    assert [(a.id, a.capacity, a.last_heartbeat_at) for a in reader.agents()] \
+        == [(a.id, a.capacity, a.last_heartbeat_at) for a in agents.list()]
+    assert reader.agent_loads() == {worker.id: 1} == {h.agent_id: h.active_tasks for h in agents.health_report()
+                                                       if h.active_tasks}
