@@ -8,6 +8,7 @@ import typer
 
 from phaseloom.cli import reads
 from phaseloom.cli.context import console, state
+from phaseloom.cli.output import api_shape, json_option, print_json, print_table
 
 app = typer.Typer(help="Register agents and see their health.", no_args_is_help=True)
 
@@ -42,16 +43,18 @@ def register_agent(
 
 
 @app.command("list")
-def list_agents() -> None:
+def list_agents(as_json: bool = json_option()) -> None:
     """Every agent with its status, health and load."""
-    from rich.table import Table
-
-    table = Table("id", "name", "type", "runtime", "phase", "status", "health", "load", "last heartbeat")
-    for a, h in reads.agents_with_health():
+    agents = reads.agents_with_health()
+    if as_json:
+        print_json([api_shape("agents", "AgentOut", a) for a, _ in agents])
+        return
+    rows = []
+    for a, h in agents:
         seen = "-" if h.seconds_since_heartbeat is None else f"{h.seconds_since_heartbeat:.0f}s ago"
-        table.add_row(a.id, a.name, a.agent_type, a.runtime, a.phase_id or "any", h.status, h.health,
-                      f"{h.active_tasks}/{h.capacity}", seen)
-    console.print(table)
+        rows.append((a.id, a.name, a.agent_type, a.runtime, a.phase_id or "any", h.status, h.health,
+                     f"{h.active_tasks}/{h.capacity}", seen))
+    print_table(("id", "name", "type", "runtime", "phase", "status", "health", "load", "last heartbeat"), rows)
 
 
 @app.command("deregister")

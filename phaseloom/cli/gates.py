@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from phaseloom.cli.context import console, state
+from phaseloom.cli.output import api_shape, json_option, print_json, print_table
 
 gate_app = typer.Typer(help="Check phase gates, tick done definitions, approve criteria.", no_args_is_help=True)
 discovery_app = typer.Typer(help="Record and list discoveries (work spawned in any phase).", no_args_is_help=True)
@@ -121,19 +122,20 @@ def list_discoveries(
     type_: Optional[str] = typer.Option(None, "--type"),
     status: Optional[str] = typer.Option(None, "--status"),
     phase: Optional[str] = typer.Option(None, "--phase", help="Phase the work was spawned in."),
+    as_json: bool = json_option(),
 ) -> None:
     """List discoveries, newest first."""
     from phaseloom.services.discovery import DiscoveryService
 
-    from rich.table import Table
-
-    table = Table("id", "ticket", "type", "status", "from", "spawned in", "tasks", "description")
-    for d in DiscoveryService(state.uow(readonly=True)).list(ticket_id=ticket, discovery_type=type_,
-                                                              status=status, phase_id=phase):
-        table.add_row(str(d.id), str(d.ticket_id), d.discovery_type, d.status,
-                      f"task {d.source_task_id}" if d.source_task_id else (d.source_phase_id or "-"),
-                      d.spawn_phase_id or "-", ", ".join(map(str, d.spawned_task_ids)) or "-", d.description[:80])
-    console.print(table)
+    found = DiscoveryService(state.uow(readonly=True)).list(ticket_id=ticket, discovery_type=type_,
+                                                             status=status, phase_id=phase)
+    if as_json:
+        print_json([api_shape("discoveries", "DiscoveryOut", d) for d in found])
+        return
+    print_table(("id", "ticket", "type", "status", "from", "spawned in", "tasks", "description"), [
+        (d.id, d.ticket_id, d.discovery_type, d.status,
+         f"task {d.source_task_id}" if d.source_task_id else (d.source_phase_id or "-"),
+         d.spawn_phase_id or "-", ", ".join(map(str, d.spawned_task_ids)) or "-", d.description) for d in found])
 
 
 @discovery_app.command("record")

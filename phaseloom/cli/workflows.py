@@ -8,6 +8,7 @@ import typer
 
 from phaseloom.cli import reads
 from phaseloom.cli.context import console, state
+from phaseloom.cli.output import api_shape, json_option, print_json, print_table
 
 workflow_app = typer.Typer(help="Load, validate and inspect workflows.", no_args_is_help=True)
 phases_app = typer.Typer(help="Inspect phases.", no_args_is_help=True)
@@ -55,14 +56,14 @@ def _print_missing_tools(document) -> None:
 
 
 @workflow_app.command("list")
-def list_workflows() -> None:
+def list_workflows(as_json: bool = json_option()) -> None:
     """List stored workflows."""
-    from rich.table import Table
-
-    table = Table("id", "name", "version", "mode", "phases", "projects")
-    for w in reads.workflow_summaries():
-        table.add_row(str(w["id"]), w["name"], str(w["version"]), w["mode"], str(w["phases"]), str(w["projects"]))
-    console.print(table)
+    summaries = reads.workflow_summaries()
+    if as_json:
+        print_json([api_shape("workflows", "WorkflowSummaryOut", w) for w in summaries])
+        return
+    print_table(("id", "name", "version", "mode", "phases", "projects"),
+                [(w["id"], w["name"], w["version"], w["mode"], w["phases"], w["projects"]) for w in summaries])
 
 
 @workflow_app.command("show")

@@ -33,7 +33,9 @@ def test_gate_check_discovery_and_graph(tmp_path):
                    "--spawn-phase", "PHASE_IMPLEMENTATION", "--boost").stdout
     assert "discovery 1 (bug_found) recorded on ticket 1; spawned task(s) 2 in PHASE_IMPLEMENTATION" in recorded
     listed = run(tmp_path, "discovery", "list", "--ticket", "1", "--type", "bug_found", "--status", "open").stdout
-    assert "bug_found" in listed and "PHASE_IMPLEMENTATION" in listed and "login crashes" in listed
+    assert "bug_found" in listed and "PHASE_IMPLEMENTATION" in listed and "login crashes on empty email" in listed
+    [found] = json.loads(run(tmp_path, "discovery", "list", "--ticket", "1", "--json").stdout)  # the API's shape
+    assert (found["id"], found["discovery_type"], found["spawned_task_ids"]) == (1, "bug_found", [2])
 
     graph = json.loads(run(tmp_path, "graph", "1", "--format", "json").stdout)
     assert [e["type"] for e in graph["edges"]] == ["discovery"]

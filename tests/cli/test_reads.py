@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -102,7 +103,8 @@ def test_a_moved_read_prints_what_the_orm_path_prints_without_importing_it(demo,
     assert "sqlalchemy" in orm_imported and output == orm_output and output.strip()
 
 
-@pytest.mark.parametrize("command", [c for c in MOVED_READS if c[:2] in {("ticket", "history"), ("task", "show")}])
+@pytest.mark.parametrize("command", [c for c in MOVED_READS
+                                     if c[:2] in {("ticket", "history"), ("task", "show"), ("agent", "list"), ("workflow", "list")}])
 def test_a_moved_read_prints_the_same_json(demo, command):
     output, imported = heavy_imports(demo, *command, "--json")
     assert "sqlalchemy" not in imported and output == _through_the_orm(demo, *command, "--json")[0]
@@ -117,3 +119,12 @@ def test_a_moved_read_of_something_missing_says_so_as_the_orm_path_does(demo):
                              capture_output=True, text=True, timeout=60)
         assert quick.returncode == orm.returncode != 0 and quick.stderr == orm.stderr
         assert command[-1] in quick.stderr
+
+
+def test_agent_list_never_cuts_an_id_and_speaks_json(own_demo):
+    name = "an-agent-whose-name-is-far-too-long-for-an-eighty-column-table"
+    run(own_demo, "agent", "register", name, "--capability", "python")
+    piped = run(own_demo, "agent", "list").stdout
+    [agent] = json.loads(run(own_demo, "agent", "list", "--json").stdout)
+    assert agent["name"] == name and agent["capabilities"] == ["python"]
+    assert "…" not in piped and agent["id"] in piped and name in piped
