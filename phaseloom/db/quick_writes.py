@@ -24,13 +24,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from phaseloom.db.quick_reads import QuickReader
+from phaseloom.domain.clock import utcnow
 from phaseloom.domain import phases as d
 
 CommitListener = Callable[[list[dict[str, Any]]], None]
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def stored(value: object) -> object:

@@ -7,10 +7,10 @@ SQLite file, ``sqlite3``, :mod:`phaseloom.db.quick_writes`). So this module impo
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from phaseloom.domain import phases as d
+from phaseloom.domain.clock import utcnow
 from phaseloom.domain.errors import Conflict, InvalidInput, InvalidTransition, NotFound, WipLimitReached
 from phaseloom.domain.priorities import Priority
 from phaseloom.services.ticket_views import TicketView, is_done_phase, ticket_view
@@ -18,10 +18,6 @@ from phaseloom.services.ticket_views import TicketView, is_done_phase, ticket_vi
 if TYPE_CHECKING:
     from phaseloom.db.models import PhaseHistory, Ticket
     from phaseloom.db.unit_of_work import UnitOfWork
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def ticket_store(uow):

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 from phaseloom.db.types import ReadableJSON, UTCDateTime
+from phaseloom.domain.clock import utcnow  # noqa: F401 - re-exported: the models' and services' clock
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -15,10 +16,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Base(DeclarativeBase):
