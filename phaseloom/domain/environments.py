@@ -36,6 +36,11 @@ def _minimal(name: str) -> bool:
     return name in MINIMAL_NAMES or name.startswith(MINIMAL_PREFIXES)
 
 
+def _private(name: str) -> bool:
+    """phaseloom's own variables and the database's secrets: never handed on as they are."""
+    return name.startswith(PRIVATE_PREFIXES) or name in PRIVATE_NAMES
+
+
 def minimal_environment(source: Mapping[str, str], also: tuple[str, ...] = ()) -> dict[str, str]:
     """The variables of ``source`` every program needs, and those named in ``also``."""
     return {name: value for name, value in source.items() if _minimal(name) or name in also}
@@ -47,7 +52,7 @@ def agent_environment(source: Mapping[str, str], patterns: Iterable[str]) -> dic
     wanted = tuple(patterns)
 
     def kept(name: str) -> bool:
-        if name.startswith(PRIVATE_PREFIXES) or name in PRIVATE_NAMES:
+        if _private(name):
             return False
         return (_minimal(name) or name in AGENT_NAMES or name.startswith(AGENT_PREFIXES)
                 or any(fnmatchcase(name, p) for p in wanted))
@@ -57,8 +62,7 @@ def agent_environment(source: Mapping[str, str], patterns: Iterable[str]) -> dic
 
 def without_orchestrator_secrets(source: Mapping[str, str]) -> dict[str, str]:
     """``source`` less phaseloom's own variables and the database's secrets."""
-    return {name: value for name, value in source.items()
-            if not name.startswith(PRIVATE_PREFIXES) and name not in PRIVATE_NAMES}
+    return {name: value for name, value in source.items() if not _private(name)}
 
 
 def split_names(text: str) -> tuple[str, ...]:
