@@ -71,12 +71,8 @@ class TaskLifecycle:
         """SQLite: read the agent, claim, write ``task.assigned``: three compiled statements in one write
         transaction on the driver connection (phaseloom/queue/_sqlite_statements.py)."""
         with self.uow.sqlite_transaction() as connection:
-            found = sqlite_statements.sqlite_claiming_agent().row(connection, agent_id=agent_id)
-            known = self.uow.db.claiming_agents
-            if found is None:
-                known.pop(agent_id, None)
-                raise NotFound("agent", agent_id)
-            agent = known[agent_id] = statements.ClaimingAgent(*found)
+            agent = self._remembered(agent_id, sqlite_statements.sqlite_claiming_agent().row(connection,
+                                                                                             agent_id=agent_id))
             now = utcnow()
             row = sqlite_statements.sqlite_claim(*agent.shape).row(
                 connection, claim_agent=agent.id, claim_now=now, claim_lease_until=now + lease,
@@ -94,12 +90,17 @@ class TaskLifecycle:
         return task
 
     def _claiming_agent(self, agent_id: str) -> statements.ClaimingAgent:
-        known = self.uow.db.claiming_agents
         found = statements.postgres_claiming_agent().rows(self.uow, agent_id=agent_id)
-        if not found:
+        return self._remembered(agent_id, found[0] if found else None)
+
+    def _remembered(self, agent_id: str, row: tuple | None) -> statements.ClaimingAgent:
+        """The agent's claim-relevant fields as just read, remembered on the database object (forgotten,
+        and NotFound, when the agent is gone)."""
+        known = self.uow.db.claiming_agents
+        if row is None:
             known.pop(agent_id, None)
             raise NotFound("agent", agent_id)
-        agent = known[agent_id] = statements.ClaimingAgent(*found[0])
+        agent = known[agent_id] = statements.ClaimingAgent(*row)
         return agent
 
     def _claim_with_event(self, agent_id: str, lease: timedelta, tries: int = 3) -> Task | None:
