@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from phaseloom.domain.resources import ResourceUsage, from_rusage
 from phaseloom.runtimes import agent_launcher, agent_pids
@@ -100,15 +101,8 @@ def _launcher_report(proc: subprocess.Popen) -> ResourceUsage | None:
         line = report.read().decode(errors="replace").split()
     if len(line) != 4:  # the launcher was killed (SIGKILL to the group) before its agent ended
         return ResourceUsage.unmeasured("the agent was killed before its usage could be read")
-    user, system, maxrss = float(line[1]), float(line[2]), int(line[3])
-    return from_rusage(_Usage(user, system, maxrss), sys.platform)
-
-
-class _Usage:
-    """The three fields of a ``struct_rusage`` the launcher reports."""
-
-    def __init__(self, user: float, system: float, maxrss: int) -> None:
-        self.ru_utime, self.ru_stime, self.ru_maxrss = user, system, maxrss
+    reported = SimpleNamespace(ru_utime=float(line[1]), ru_stime=float(line[2]), ru_maxrss=int(line[3]))
+    return from_rusage(reported, sys.platform)  # the three fields of a struct_rusage it reads
 
 
 def stop(proc: subprocess.Popen) -> ResourceUsage:
